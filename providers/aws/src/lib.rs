@@ -1,0 +1,226 @@
+//! `skyform-aws`: the first-party `aws` provider.
+//!
+//! It maps skyform resources onto AWS over the real HTTP APIs: requests are signed with SigV4
+//! (`sigv4.rs`), sent through one retrying client (`http.rs`), and each service has a module
+//! under `resources/` that implements [`resource::Kind`] for its types. The provider speaks
+//! the skyform protocol through `skyform_protocol::serve`; the `skyform` binary runs it as
+//! `skyform provider aws`, and `src/bin/skyform-provider-aws.rs` is the same thing as an
+//! executable of its own.
+//!
+//! **Architecture Invariant:** `check` and `diff` never call AWS (a preview must work without
+//! credentials reaching anything), and only `create`, `update` and `delete` change anything.
+//!
+//! `RESOURCES.md` beside this crate documents every type's inputs; a test keeps it in step
+//! with the schemas.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+
+use skyform_protocol::{
+    CheckRequest, CheckResponse, ConfigureRequest, ConfigureResponse, CreateRequest, CreateResponse, DeleteRequest,
+    DeleteResponse, DiffRequest, DiffResponse, Provider, ProviderError, ReadRequest, ReadResource,
+    ReadResponse, ResourceSchema, UpdateRequest, UpdateResponse,
+};
+
+pub mod config;
+pub mod http;
+pub mod resource;
+mod resources;
+pub mod sigv4;
+mod util;
+pub mod xml;
+pub mod zip;
+
+use resource::{CheckCtx, Ctx, Kind};
+
+/// Runs the provider on stdin/stdout until stdin closes.
+pub fn provider_main() -> std::process::ExitCode {
+    match skyform_protocol::serve_blocking(AwsProvider::default()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("skyform-provider-aws: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Calls `$body` with `$k` bound to the [`Kind`] for a type token. A macro rather than a
+/// `dyn Kind`: the trait's methods are `async`, which trait objects do not support.
+macro_rules! with_kind {
+    ($token:expr, |$k:ident| $body:expr, $otherwise:expr) => {
+        match $token {
+            "aws:iam:Role" => { let $k = &resources::iam::Role; $body }
+            "aws:iam:RolePolicy" => { let $k = &resources::iam::RolePolicy; $body }
+            "aws:logs:LogGroup" => { let $k = &resources::logs::LogGroup; $body }
+            "aws:lambda:Function" => { let $k = &resources::lambda::Function; $body }
+            "aws:lambda:Permission" => { let $k = &resources::lambda::Permission; $body }
+            "aws:lambda:EventSourceMapping" => { let $k = &resources::lambda::EventSourceMapping; $body }
+            "aws:lambda:FunctionUrl" => { let $k = &resources::lambda::FunctionUrl; $body }
+            "aws:sqs:Queue" => { let $k = &resources::sqs::Queue; $body }
+            "aws:apigatewayv2:Api" => { let $k = &resources::apigw::Api; $body }
+            "aws:apigatewayv2:Integration" => { let $k = &resources::apigw::Integration; $body }
+            "aws:apigatewayv2:Route" => { let $k = &resources::apigw::Route; $body }
+            "aws:apigatewayv2:Stage" => { let $k = &resources::apigw::Stage; $body }
+            // "aws:s3:Bucket" => { let $k = &resources::s3::Bucket; $body }
+            // "aws:s3:BucketNotification" => { let $k = &resources::s3::BucketNotification; $body }
+            // "aws:dynamodb:Table" => { let $k = &resources::dynamodb::Table; $body }
+            // "aws:sns:Topic" => { let $k = &resources::sns::Topic; $body }
+            // "aws:sns:Subscription" => { let $k = &resources::sns::Subscription; $body }
+            // "aws:scheduler:Schedule" => { let $k = &resources::scheduler::Schedule; $body }
+            _ => $otherwise,
+        }
+    };
+}
+
+/// Every type's spec, for the handshake and the documentation test.
+pub fn specs() -> Vec<resource::Spec> {
+    resources::TOKENS.iter().map(|t| with_kind!(*t, |k| k.spec(), unreachable!("{t} is listed but not served"))).collect()
+}
+
+/// The provider: configured once by `configure`, then shared by all requests.
+#[derive(Default)]
+pub struct AwsProvider {
+    ctx: RwLock<Option<Arc<Ctx>>>,
+}
+
+impl AwsProvider {
+    fn ctx(&self) -> Result<Arc<Ctx>, ProviderError> {
+        self.ctx.read().expect("not poisoned").clone().ok_or_else(|| {
+            ProviderError::configuration("the aws provider was used before `configure`; this is an engine bug")
+        })
+    }
+
+    fn project_dir(&self) -> PathBuf {
+        self.ctx
+            .read()
+            .expect("not poisoned")
+            .as_ref()
+            .map(|c| c.project_dir.clone())
+            .unwrap_or_else(|| std::env::current_dir().unwrap_or_default())
+    }
+}
+
+fn unknown_type(token: &str) -> ProviderError {
+    ProviderError::unsupported(format!("the aws provider has no resource type `{token}`"))
+}
+
+/// Turns an error from a resource operation into the protocol's error, naming the operation,
+/// the type and the resource: "creating aws:sqs:Queue `jobs`: AccessDenied: …".
+fn fail(verb: &str, token: &str, name: &str, e: http::Error) -> ProviderError {
+    let what = format!("{verb} {token} `{name}`");
+    match e {
+        http::Error::Provider(p) => ProviderError::new(p.code, format!("{what}: {}", p.message)),
+        e if e.is_auth() => ProviderError::configuration(format!(
+            "{what}: {e}; AWS refused the credentials: check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or the \
+             profile named under [providers.aws] (and its region)"
+        )),
+        e @ http::Error::Api { .. } if e.is_not_found() && verb != "creating" => {
+            ProviderError::not_found(format!("{what}: {e}; run `skyform refresh` to forget it"))
+        }
+        e @ http::Error::Transport(_) => ProviderError::failed(format!(
+            "{what}: {e}; check the network, or `endpoint` under [providers.aws] if you set one"
+        )),
+        e => ProviderError::failed(format!("{what}: {e}")),
+    }
+}
+
+impl Provider for AwsProvider {
+    fn name(&self) -> String {
+        "aws".into()
+    }
+
+    fn version(&self) -> String {
+        env!("CARGO_PKG_VERSION").into()
+    }
+
+    fn schemas(&self) -> BTreeMap<String, ResourceSchema> {
+        specs().into_iter().map(|s| (s.token.to_string(), s.schema())).collect()
+    }
+
+    async fn configure(&self, req: ConfigureRequest) -> Result<ConfigureResponse, ProviderError> {
+        let settings = config::Settings::resolve(&req.config, &|k| std::env::var(k).ok())?;
+        let aws = http::Aws::new(settings).map_err(ProviderError::configuration)?;
+        let ctx = Ctx { aws, project_dir: PathBuf::from(&req.project_dir) };
+        *self.ctx.write().expect("not poisoned") = Some(Arc::new(ctx));
+        Ok(ConfigureResponse {})
+    }
+
+    async fn check(&self, req: CheckRequest) -> Result<CheckResponse, ProviderError> {
+        let dir = self.project_dir();
+        let ctx = CheckCtx { logical_name: &req.name, project_dir: &dir, olds: req.olds.as_ref() };
+        let (inputs, failures) =
+            with_kind!(req.type_.as_str(), |k| resource::check(k, &ctx, req.inputs), return Err(unknown_type(&req.type_)));
+        Ok(CheckResponse { inputs, failures })
+    }
+
+    async fn diff(&self, req: DiffRequest) -> Result<Option<DiffResponse>, ProviderError> {
+        let spec = with_kind!(req.type_.as_str(), |k| k.spec(), return Err(unknown_type(&req.type_)));
+        Ok(Some(resource::diff(&spec, &req.olds, &req.news)))
+    }
+
+    async fn create(&self, req: CreateRequest) -> Result<CreateResponse, ProviderError> {
+        let ctx = self.ctx()?;
+        let token = req.type_.as_str();
+        let created = with_kind!(token, |k| k.create(&ctx, &req.inputs).await, return Err(unknown_type(token)))
+            .map_err(|e| fail("creating", token, &req.name, e))?;
+        Ok(CreateResponse { id: created.id, outputs: created.outputs })
+    }
+
+    async fn read(&self, req: ReadRequest) -> Result<ReadResponse, ProviderError> {
+        let ctx = self.ctx()?;
+        let token = req.type_.as_str();
+        let result: http::Result<Option<(String, resource::Found)>> = with_kind!(
+            token,
+            |k| async {
+                let id = match &req.id {
+                    Some(id) => Some(id.clone()),
+                    None => k.find(&ctx, &req.inputs).await?,
+                };
+                let Some(id) = id else { return Ok(None) };
+                Ok(k.read(&ctx, &id, &req.inputs).await?.map(|f| (id, f)))
+            }
+            .await,
+            return Err(unknown_type(token))
+        );
+        match result {
+            Ok(found) => Ok(ReadResponse {
+                resource: found.map(|(id, f)| ReadResource { id, inputs: f.inputs, outputs: f.outputs }),
+            }),
+            Err(e) if e.is_not_found() => Ok(ReadResponse { resource: None }),
+            Err(e) => Err(fail("reading", token, &req.name, e)),
+        }
+    }
+
+    async fn update(&self, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {
+        let ctx = self.ctx()?;
+        let token = req.type_.as_str();
+        let result = with_kind!(
+            token,
+            |k| match k.update(&ctx, &req.id, &req.olds, &req.news).await {
+                // "Not found" may be about the resource or about something it names (a
+                // policy ARN); only the first is the protocol's `not_found`.
+                Err(e) if e.is_not_found() => match k.read(&ctx, &req.id, &req.olds).await {
+                    Ok(Some(_)) => Err(http::Error::Provider(ProviderError::failed(e.to_string()))),
+                    _ => Err(e),
+                },
+                other => other,
+            },
+            return Err(unknown_type(token))
+        );
+        let outputs = result.map_err(|e| fail("updating", token, &req.name, e))?;
+        Ok(UpdateResponse { outputs })
+    }
+
+    async fn delete(&self, req: DeleteRequest) -> Result<DeleteResponse, ProviderError> {
+        let ctx = self.ctx()?;
+        let token = req.type_.as_str();
+        match with_kind!(token, |k| k.delete(&ctx, &req.id, &req.inputs).await, return Err(unknown_type(token))) {
+            Ok(()) => Ok(DeleteResponse {}),
+            // Already gone is what delete wanted.
+            Err(e) if e.is_not_found() => Ok(DeleteResponse {}),
+            Err(e) => Err(fail("deleting", token, &req.name, e)),
+        }
+    }
+}
+

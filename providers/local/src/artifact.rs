@@ -1,0 +1,191 @@
+//! Function code as immutable, content-addressed artifacts.
+//!
+//! A function's code is copied into `.skyform/local/artifacts/<hash>/`, where the hash covers
+//! every file's relative path, exec bit and content, in sorted order. Running processes read
+//! only from the artifact, so editing the project's files never changes a deployed function
+//! behind skyform's back, and an unchanged tree hashes the same (no diff, no update).
+
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sha2::{Digest, Sha256};
+
+/// Folders that runtimes write on their own and that are not part of the code.
+const SKIPPED_DIRS: &[&str] = &["__pycache__"];
+
+/// One file of a code tree: its path relative to the root (with `/`), and whether it is
+/// executable.
+struct Entry {
+    rel: String,
+    path: PathBuf,
+    exec: bool,
+}
+
+fn walk(root: &Path) -> std::io::Result<Vec<Entry>> {
+    let mut out = Vec::new();
+    let mut stack = vec![(root.to_path_buf(), String::new())];
+    while let Some((dir, prefix)) = stack.pop() {
+        for item in std::fs::read_dir(&dir)? {
+            let item = item?;
+            let name = item.file_name().to_string_lossy().into_owned();
+            let path = item.path();
+            // Follow symlinks: the artifact holds what the link points to.
+            let meta = match std::fs::metadata(&path) {
+                Ok(m) => m,
+                Err(_) => continue, // a dangling link is not code
+            };
+            let rel = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
+            if meta.is_dir() {
+                if !SKIPPED_DIRS.contains(&name.as_str()) {
+                    stack.push((path, rel));
+                }
+            } else if meta.is_file() {
+                out.push(Entry { rel, path, exec: meta.permissions().mode() & 0o111 != 0 });
+            }
+        }
+    }
+    out.sort_by(|a, b| a.rel.cmp(&b.rel));
+    Ok(out)
+}
+
+/// The content hash of a code tree (hex sha256).
+pub fn hash_dir(root: &Path) -> std::io::Result<String> {
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    for e in walk(root)? {
+        h.update(b"file\0");
+        h.update(e.rel.as_bytes());
+        h.update([0, e.exec as u8]);
+        let mut f = std::fs::File::open(&e.path)?;
+        let len = f.metadata()?.len();
+        h.update(len.to_le_bytes());
+        loop {
+            let n = f.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+        }
+    }
+    Ok(hex(&h.finalize()))
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[(b >> 4) as usize] as char);
+        s.push(DIGITS[(b & 15) as usize] as char);
+    }
+    s
+}
+
+fn temp_dir(artifacts: &Path) -> PathBuf {
+    static N: AtomicU64 = AtomicU64::new(0);
+    artifacts.join(format!(".tmp-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)))
+}
+
+/// Moves a filled temp folder to its content-addressed place; returns the hash.
+fn seal(artifacts: &Path, tmp: &Path) -> std::io::Result<String> {
+    let hash = hash_dir(tmp)?;
+    let dest = artifacts.join(&hash);
+    if dest.exists() {
+        std::fs::remove_dir_all(tmp)?;
+    } else if let Err(e) = std::fs::rename(tmp, &dest) {
+        // Another provider sealed the same content first.
+        let _ = std::fs::remove_dir_all(tmp);
+        if !dest.exists() {
+            return Err(e);
+        }
+    }
+    Ok(hash)
+}
+
+/// Copies `code_dir` into the artifact store; returns the hash (the artifact's folder name).
+pub fn store_dir(artifacts: &Path, code_dir: &Path) -> std::io::Result<String> {
+    std::fs::create_dir_all(artifacts)?;
+    let tmp = temp_dir(artifacts);
+    let result = (|| {
+        std::fs::create_dir_all(&tmp)?;
+        for e in walk(code_dir)? {
+            let dest = tmp.join(&e.rel);
+            if let Some(parent) = dest.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::copy(&e.path, &dest)?;
+            let mode = if e.exec { 0o555 } else { 0o444 };
+            std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(mode))?;
+        }
+        seal(artifacts, &tmp)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    result
+}
+
+/// Stores a single executable as `bootstrap` (the `provided` runtime's entry point).
+pub fn store_bootstrap(artifacts: &Path, exe: &Path) -> std::io::Result<String> {
+    std::fs::create_dir_all(artifacts)?;
+    let tmp = temp_dir(artifacts);
+    let result = (|| {
+        std::fs::create_dir_all(&tmp)?;
+        let dest = tmp.join("bootstrap");
+        std::fs::copy(exe, &dest)?;
+        std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o555))?;
+        seal(artifacts, &tmp)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    result
+}
+
+/// Runs `cargo build --release -p PKG` and returns the path of the package's binary.
+/// `manifest` (a `Cargo.toml`) is used when given, else cargo runs in `project_dir`.
+pub fn cargo_build(project_dir: &Path, package: &str, manifest: Option<&Path>) -> Result<PathBuf, String> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(project_dir)
+        .args(["build", "--release", "--message-format=json-render-diagnostics", "-p", package])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(m) = manifest {
+        cmd.arg("--manifest-path").arg(m);
+    }
+    let out = cmd.output().map_err(|e| format!("cannot run cargo to build `{package}`: {e}"))?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let tail: Vec<&str> = stderr.lines().rev().take(30).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        return Err(format!(
+            "`cargo build --release -p {package}` failed ({}):\n{}",
+            out.status,
+            tail.join("\n")
+        ));
+    }
+    let mut exes = Vec::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+        if msg["reason"] != "compiler-artifact" {
+            continue;
+        }
+        let Some(exe) = msg["executable"].as_str() else { continue };
+        let name = msg["target"]["name"].as_str().unwrap_or_default().to_string();
+        exes.push((name, PathBuf::from(exe)));
+    }
+    let pick = exes
+        .iter()
+        .find(|(n, _)| n == "bootstrap")
+        .or_else(|| {
+            exes.iter().find(|(n, _)| n == package || n.replace('-', "_") == package.replace('-', "_"))
+        })
+        .or(exes.last());
+    pick.map(|(_, p)| p.clone()).ok_or_else(|| {
+        format!("`cargo build -p {package}` produced no binary; the package needs a `[[bin]]` target")
+    })
+}

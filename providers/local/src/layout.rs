@@ -1,0 +1,57 @@
+//! Where the local cloud keeps its data: everything lives under the project's
+//! `.skyform/local/`, so two projects never share a daemon and deleting the folder resets
+//! the local cloud.
+
+use std::path::{Path, PathBuf};
+
+/// The files and folders of one project's local cloud.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub project_dir: PathBuf,
+    pub root: PathBuf,
+}
+
+impl Layout {
+    pub fn new(project_dir: &Path) -> Layout {
+        Layout { project_dir: project_dir.to_path_buf(), root: project_dir.join(".skyform").join("local") }
+    }
+    /// The bearer token of the control API (mode 0600, rewritten at each daemon start).
+    pub fn token(&self) -> PathBuf {
+        self.root.join("token")
+    }
+    /// `{"pid", "port"}` of the running daemon.
+    pub fn daemon_json(&self) -> PathBuf {
+        self.root.join("daemon.json")
+    }
+    /// Held (flock) by the running daemon for its lifetime: at most one daemon per project.
+    pub fn daemon_lock(&self) -> PathBuf {
+        self.root.join("daemon.lock")
+    }
+    /// The daemon's own stdout and stderr.
+    pub fn daemon_log(&self) -> PathBuf {
+        self.root.join("daemon.log")
+    }
+    /// What is deployed: functions and APIs by stack and name, with each API's port.
+    pub fn registry(&self) -> PathBuf {
+        self.root.join("registry.json")
+    }
+    pub fn artifacts(&self) -> PathBuf {
+        self.root.join("artifacts")
+    }
+    pub fn artifact(&self, code_hash: &str) -> PathBuf {
+        self.artifacts().join(code_hash)
+    }
+    /// The function's log: JSON lines `{"time_ms","request_id","message"}`.
+    pub fn function_log(&self, stack: &str, function: &str) -> PathBuf {
+        self.root.join("logs").join(file_name(stack)).join(format!("{}.log", file_name(function)))
+    }
+    /// Runtime client shims written out for `python3` and `nodejs` functions.
+    pub fn shims(&self) -> PathBuf {
+        self.root.join("shims")
+    }
+}
+
+/// Resource names may contain `/` (components); keep them one path segment.
+fn file_name(name: &str) -> String {
+    name.replace('%', "%25").replace('/', "%2F")
+}

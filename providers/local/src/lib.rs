@@ -1,0 +1,226 @@
+//! The local cloud: a per-project daemon that runs functions as warm processes behind the AWS
+//! Lambda Runtime API and serves HTTP APIs with API Gateway v2 events, and the `local`
+//! provider that deploys to it through its control API.
+//!
+//! ```text
+//! engine ──NDJSON──▶ provider (skyform provider local) ──HTTP control API──▶ daemon
+//!                                                                            │
+//!        curl ──HTTP──▶ gateway (one port per API) ──event──▶ pool ──▶ env ──┤ Runtime API
+//!                                                                            ▼
+//!                                                     function process (python3/node/bootstrap)
+//! ```
+//!
+//! Module map: [`layout`] (where data lives), [`registry`] (what is deployed, persisted),
+//! [`artifact`] (content-addressed code), [`runtime`] (how a runtime is started; the shims),
+//! [`env`] (one process and its Runtime API listener), [`pool`] (warm environments,
+//! concurrency, invocation), [`gateway`] (HTTP ⇄ events), [`logs`], [`daemon`] (control API),
+//! [`client`] (the daemon's client, used by the provider and the CLI), [`provider`].
+//!
+//! **Architecture Invariant:** the library never prints; the daemon writes only to its own log
+//! (its stderr, redirected to `.skyform/local/daemon.log`).
+//!
+//! **Architecture Invariant:** every function process runs in its own process group with
+//! `PR_SET_PDEATHSIG`; dropping its environment kills the group, so no process outlives its
+//! function, its daemon, or a `kill -9` of the daemon.
+
+pub mod artifact;
+pub mod client;
+pub mod daemon;
+pub mod env;
+pub mod gateway;
+pub mod http;
+pub mod layout;
+pub mod logs;
+pub mod pool;
+pub mod provider;
+pub mod registry;
+pub mod runtime;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use serde::{Deserialize, Serialize};
+
+pub use client::LocalError;
+pub use daemon::daemon_main;
+pub use logs::LogRecord;
+
+/// Runs the `local` provider on stdin/stdout (`skyform provider local`).
+pub fn provider_main() -> ExitCode {
+    match skyform_protocol::serve_blocking(provider::LocalProvider::default()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("skyform provider local: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// What `invoke` got back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InvokeOutput {
+    pub request_id: String,
+    /// The function's result (JSON), or Lambda's error JSON when `function_error`.
+    pub payload: Vec<u8>,
+    /// `Some("Unhandled")` when the function failed (raised, timed out, crashed, failed to
+    /// start), like Lambda's `X-Amz-Function-Error`.
+    pub function_error: Option<String>,
+}
+
+/// Invokes a deployed function with `payload` (an event, JSON) and waits for its result.
+/// Starts the project's daemon when none runs.
+pub async fn invoke(
+    project_dir: &Path,
+    stack: &str,
+    function: &str,
+    payload: &[u8],
+) -> Result<InvokeOutput, LocalError> {
+    let c = client::ensure_daemon(project_dir, None).await?;
+    let path = format!("{}/invoke", client::function_path(stack, function));
+    let a = c.request("POST", &path, payload).await?;
+    if a.status == 404 {
+        return Err(LocalError {
+            message: format!(
+                "no function `{function}` is deployed in stack `{stack}`; run `skyform up` first"
+            ),
+        });
+    }
+    if a.status != 200 {
+        return Err(LocalError { message: format!("invoke of `{function}` failed: {}", a.message()) });
+    }
+    Ok(InvokeOutput {
+        request_id: a.header("x-amzn-requestid").unwrap_or_default().to_string(),
+        function_error: a.header("x-amz-function-error").map(str::to_string),
+        payload: a.body,
+    })
+}
+
+/// Reads a function's log records at or after `since_ms` (epoch ms), in order, passing each
+/// to `on_record`; with `follow`, keeps waiting for new records until `on_record` returns
+/// false. Reads the log file directly: works with the daemon stopped.
+pub async fn logs(
+    project_dir: &Path,
+    stack: &str,
+    function: &str,
+    since_ms: Option<u64>,
+    follow: bool,
+    on_record: &mut (dyn FnMut(LogRecord) -> bool + Send),
+) -> Result<(), LocalError> {
+    let layout = layout::Layout::new(project_dir);
+    let path = layout.function_log(stack, function);
+    if !path.exists() && !follow {
+        let reg = registry::Registry::load(&layout.registry())
+            .map_err(|e| LocalError { message: e.to_string() })?;
+        if !reg.stacks.get(stack).is_some_and(|s| s.functions.contains_key(function)) {
+            return Err(LocalError {
+                message: format!(
+                    "no function `{function}` is deployed in stack `{stack}` (and it has no logs)"
+                ),
+            });
+        }
+    }
+    logs::follow_file(&path, since_ms.unwrap_or(0), follow, on_record)
+        .await
+        .map_err(|e| LocalError { message: format!("cannot read {}: {e}", path.display()) })
+}
+
+/// `skyform local status`: the running daemon and what it serves; `None` when none runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DaemonStatus {
+    pub pid: u32,
+    pub port: u16,
+    pub project_dir: PathBuf,
+    pub functions: Vec<FunctionStatus>,
+    pub apis: Vec<ApiStatus>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FunctionStatus {
+    pub stack: String,
+    pub name: String,
+    pub runtime: String,
+    pub code_hash: String,
+    /// Live execution environments (processes).
+    pub environments: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiStatus {
+    pub stack: String,
+    pub name: String,
+    pub url: String,
+    pub port: u16,
+    pub api_id: String,
+    /// False when the API's port could not be opened again after a restart.
+    pub listening: bool,
+}
+
+/// Runs `f` on a runtime of its own, on a thread of its own, so that these blocking entry
+/// points work both inside and outside an async context.
+fn blocking<T: Send>(f: impl std::future::Future<Output = T> + Send) -> T {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a current-thread runtime builds")
+                .block_on(f)
+        })
+        .join()
+        .expect("the local cloud client thread panicked")
+    })
+}
+
+async fn status_async(project_dir: &Path) -> Result<Option<DaemonStatus>, LocalError> {
+    let Some(c) = client::Client::find(&layout::Layout::new(project_dir)).await else { return Ok(None) };
+    let a = c.request("GET", "/v1/status", &[]).await?;
+    serde_json::from_slice(&a.body)
+        .map(Some)
+        .map_err(|e| LocalError { message: format!("the daemon sent an unreadable status: {e}") })
+}
+
+/// The project's daemon and what it serves, or `None` when no daemon runs.
+pub fn status(project_dir: &Path) -> Result<Option<DaemonStatus>, LocalError> {
+    blocking(status_async(project_dir))
+}
+
+/// Starts the project's daemon (no-op when it runs); returns its status. The daemon is
+/// `$SKYFORM_EXE local daemon --project-dir DIR`, or this executable when that is unset.
+pub fn start(project_dir: &Path) -> Result<DaemonStatus, LocalError> {
+    start_with_exe(project_dir, None)
+}
+
+/// [`start`] with the executable that runs `local daemon --project-dir DIR` given.
+pub fn start_with_exe(project_dir: &Path, exe: Option<&Path>) -> Result<DaemonStatus, LocalError> {
+    blocking(async {
+        client::ensure_daemon(project_dir, exe).await?;
+        status_async(project_dir)
+            .await?
+            .ok_or_else(|| LocalError { message: "the daemon stopped right after starting".into() })
+    })
+}
+
+/// Stops the project's daemon and every function process; returns whether one was running.
+/// What is deployed stays recorded: the next `start` (or deploy, or invoke) brings it back.
+pub fn stop(project_dir: &Path) -> Result<bool, LocalError> {
+    blocking(async {
+        let Some(c) = client::Client::find(&layout::Layout::new(project_dir)).await else { return Ok(false) };
+        c.request("POST", "/v1/shutdown", &[]).await?;
+        // Wait for the process to go, so that a following start does not race it.
+        for _ in 0..200 {
+            if !process_alive(c.pid) {
+                return Ok(true);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        Err(LocalError { message: format!("the daemon (pid {}) did not stop within 5 s", c.pid) })
+    })
+}
+
+/// Whether `pid` runs (a zombie, exited but not yet reaped, does not).
+fn process_alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'),
+        Err(_) => false,
+    }
+}

@@ -1,0 +1,266 @@
+//! A function's pool of warm execution environments, and invocation.
+//!
+//! An invocation takes a permit of the function's concurrency (reserved concurrency, default
+//! [`DEFAULT_CONCURRENCY`]; beyond it invocations queue), then a warm idle environment, or
+//! starts a new one. A healthy environment goes back to the idle list afterwards; one that
+//! timed out, crashed or failed to initialise is dropped (its process group killed), so the
+//! next invocation gets a fresh one.
+//!
+//! A pool belongs to one version of a function. Deploying new code builds a new pool and
+//! *retires* the old: its idle environments are killed at once, its busy ones finish their
+//! invocation and are killed when they come back. So an update fails no request.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::sync::Semaphore;
+
+use crate::env::{Env, EnvConfig, Failure, LiveSet, Outcome};
+use crate::logs::LogSink;
+
+pub const DEFAULT_CONCURRENCY: u32 = 10;
+/// Lambda gives a runtime 10 s to initialise.
+const INIT_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub struct Pool {
+    pub cfg: EnvConfig,
+    pub code_hash: String,
+    sem: Arc<Semaphore>,
+    idle: Mutex<Vec<Env>>,
+    live: LiveSet,
+    retired: AtomicBool,
+    pub log: LogSink,
+}
+
+/// An invocation's result, as the invoke API and the gateway see it.
+pub struct Invoked {
+    pub request_id: Arc<str>,
+    pub result: InvokeResult,
+}
+
+pub enum InvokeResult {
+    Ok(Bytes),
+    /// The function failed; the body is Lambda's error JSON
+    /// (`{"errorMessage","errorType",...}`); `timed_out` tells the gateway to answer 503.
+    Error {
+        body: Bytes,
+        timed_out: bool,
+    },
+}
+
+impl Pool {
+    pub fn new(cfg: EnvConfig, code_hash: String, concurrency: Option<u32>, log: LogSink) -> Pool {
+        let n = concurrency.unwrap_or(DEFAULT_CONCURRENCY).max(1) as usize;
+        Pool {
+            cfg,
+            code_hash,
+            sem: Arc::new(Semaphore::new(n)),
+            idle: Mutex::new(Vec::new()),
+            live: Arc::new(Mutex::new(HashMap::new())),
+            retired: AtomicBool::new(false),
+            log,
+        }
+    }
+
+    /// Stops taking this pool's environments back; kills the idle ones. With `kill_busy`, also
+    /// kills the ones serving an invocation (their invocations fail).
+    pub fn retire(&self, kill_busy: bool) {
+        self.retired.store(true, Ordering::SeqCst);
+        let idle = std::mem::take(&mut *self.idle.lock().unwrap());
+        drop(idle);
+        if kill_busy {
+            self.sem.close();
+            for pid in self.live.lock().unwrap().values() {
+                crate::env::kill_group(*pid);
+            }
+        }
+    }
+
+    /// How many environments (processes) are alive.
+    pub fn environments(&self) -> usize {
+        self.live.lock().unwrap().len()
+    }
+
+    /// Kills idle environments unused for `max_idle`.
+    pub fn reap(&self, max_idle: Duration) {
+        let now = Instant::now();
+        let old: Vec<Env> = {
+            let mut idle = self.idle.lock().unwrap();
+            let (keep, old) = std::mem::take(&mut *idle)
+                .into_iter()
+                .partition(|e| now.duration_since(e.last_used) < max_idle && e.is_running());
+            *idle = keep;
+            old
+        };
+        drop(old);
+    }
+
+    pub async fn invoke(&self, payload: Bytes) -> Invoked {
+        let request_id: Arc<str> = new_request_id().into();
+        let Ok(_permit) = self.sem.clone().acquire_owned().await else {
+            return Invoked {
+                request_id,
+                result: error("Function deleted", "ResourceNotFoundException", false),
+            };
+        };
+        let env = loop {
+            let warm = self.idle.lock().unwrap().pop();
+            match warm {
+                Some(e) if e.is_running() => break Ok(e),
+                Some(_) => continue, // died while idle (dropping it reaps its group)
+                None => break Env::start(&self.cfg, &self.log, &self.live).await,
+            }
+        };
+        let rid = Some(request_id.clone());
+        self.log.line(rid.clone(), format!("START RequestId: {request_id} Version: $LATEST"));
+        let started = Instant::now();
+        let mut env = match env {
+            Ok(e) => e,
+            Err(msg) => {
+                self.log.line(rid.clone(), msg.clone());
+                self.end(&request_id, started, None);
+                return Invoked { request_id, result: error(&msg, "Runtime.StartError", false) };
+            }
+        };
+        let outcome = env.invoke(request_id.clone(), payload, self.cfg.timeout, INIT_TIMEOUT).await;
+        // Printed lines keep this request id until the next invocation is delivered: output
+        // still in the pipe when the answer arrives belongs to this request.
+        let mem = env.max_memory_mb();
+        let (result, keep) = match outcome {
+            Outcome::Ok(b) => (InvokeResult::Ok(b), true),
+            Outcome::HandlerError(b) => (InvokeResult::Error { body: b, timed_out: false }, true),
+            Outcome::Failed(Failure::Timeout) => {
+                let secs = self.cfg.timeout.as_secs_f64();
+                let msg = format!("{} Task timed out after {secs:.2} seconds", now_iso());
+                self.log.line(rid.clone(), msg.clone());
+                (error(&msg, "Sandbox.Timedout", true), false)
+            }
+            Outcome::Failed(Failure::InitError(body)) => {
+                let body = if body.is_empty() {
+                    Bytes::from_static(
+                        b"{\"errorType\":\"Runtime.Unknown\",\"errorMessage\":\"init failed\"}",
+                    )
+                } else {
+                    body
+                };
+                (InvokeResult::Error { body, timed_out: false }, false)
+            }
+            Outcome::Failed(Failure::Exited(status)) => {
+                let msg = format!("RequestId: {request_id} Error: Runtime exited with error: {status}");
+                self.log.line(rid.clone(), msg.clone());
+                (error(&format!("Runtime exited with error: {status}"), "Runtime.ExitError", false), false)
+            }
+            Outcome::Failed(Failure::StartFailed(msg)) => (error(&msg, "Runtime.StartError", false), false),
+        };
+        self.end(&request_id, started, mem);
+        if keep && !self.retired.load(Ordering::SeqCst) && env.is_running() {
+            self.idle.lock().unwrap().push(env);
+        }
+        Invoked { request_id, result }
+    }
+
+    fn end(&self, request_id: &Arc<str>, started: Instant, mem: Option<u64>) {
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        let rid = Some(request_id.clone());
+        self.log.line(rid.clone(), format!("END RequestId: {request_id}"));
+        self.log.line(
+            rid,
+            format!(
+                "REPORT RequestId: {request_id}\tDuration: {ms:.2} ms\tBilled Duration: {} ms\tMemory Size: {} MB\tMax Memory Used: {} MB",
+                ms.ceil().max(1.0) as u64,
+                self.cfg.memory,
+                mem.unwrap_or(0)
+            ),
+        );
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        self.retire(true);
+    }
+}
+
+fn error(message: &str, kind: &str, timed_out: bool) -> InvokeResult {
+    let body = serde_json::to_vec(&serde_json::json!({"errorMessage": message, "errorType": kind}))
+        .unwrap_or_default();
+    InvokeResult::Error { body: body.into(), timed_out }
+}
+
+/// A request id shaped like Lambda's (a random UUID v4).
+pub fn new_request_id() -> String {
+    let a = rand_u64();
+    let b = rand_u64();
+    format!(
+        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+        (a >> 32) as u32,
+        (a >> 16) as u16,
+        a as u16 & 0x0fff,
+        ((b >> 48) as u16 & 0x3fff) | 0x8000,
+        b & 0xffff_ffff_ffff
+    )
+}
+
+/// A fast, non-cryptographic random number (splitmix64 over a seeded counter). Ids need to be
+/// unique, not secret; the control API token uses the OS's randomness instead.
+pub fn rand_u64() -> u64 {
+    static STATE: AtomicU64 = AtomicU64::new(0);
+    let mut s = STATE.load(Ordering::Relaxed);
+    if s == 0 {
+        let seed = crate::daemon::os_random_u64() | 1;
+        let _ = STATE.compare_exchange(0, seed, Ordering::Relaxed, Ordering::Relaxed);
+    }
+    s = STATE.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed).wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = s;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The current UTC time as `2026-01-02T03:04:05.678Z`.
+pub fn now_iso() -> String {
+    let ms = crate::logs::now_ms();
+    let (y, mo, d, h, mi, s) = civil(ms / 1000);
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{:03}Z", ms % 1000)
+}
+
+/// Seconds since the epoch to (year, month, day, hour, minute, second), UTC.
+pub fn civil(secs: u64) -> (i64, u32, u32, u32, u32, u32) {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Howard Hinnant's days_from_civil, inverted.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = if m <= 2 { y + 1 } else { y };
+    (y, m, d, (rem / 3600) as u32, (rem % 3600 / 60) as u32, (rem % 60) as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil(0), (1970, 1, 1, 0, 0, 0));
+        assert_eq!(civil(1_583_348_638), (2020, 3, 4, 19, 3, 58));
+        assert_eq!(civil(951_782_400), (2000, 2, 29, 0, 0, 0));
+    }
+
+    #[test]
+    fn request_ids_look_like_uuids() {
+        let a = new_request_id();
+        assert_eq!(a.len(), 36);
+        assert_ne!(a, new_request_id());
+        assert_eq!(&a[14..15], "4");
+    }
+}

@@ -1,0 +1,545 @@
+//! The `local` provider: serves `local:Function` and `local:HttpApi` by calling the daemon's
+//! control API, the way a cloud provider calls a cloud's API.
+//!
+//! `check` validates and fills defaults, and puts the code's content hash in the checked
+//! inputs as `code_hash`, so unchanged code is no diff. `create`/`update` copy the code into
+//! the artifact store (content-addressed, shared with the daemon through the project's
+//! `.skyform/local/`) and deploy the spec; `read` answers what the daemon really runs.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value, json};
+use skyform_protocol::*;
+use tokio::sync::Mutex;
+
+use crate::artifact;
+use crate::client::{self, Client, api_path, function_path};
+use crate::layout::Layout;
+use crate::registry::{ApiSpec, FunctionSpec, RouteSpec};
+use crate::runtime;
+
+pub const FUNCTION: &str = "local:Function";
+pub const HTTP_API: &str = "local:HttpApi";
+
+#[derive(Clone)]
+struct Config {
+    project_dir: PathBuf,
+    stack: String,
+}
+
+#[derive(Default)]
+pub struct LocalProvider {
+    config: std::sync::Mutex<Option<Config>>,
+    client: Mutex<Option<Client>>,
+}
+
+type Res<T> = std::result::Result<T, ProviderError>;
+
+fn is_unknown(v: &Value) -> bool {
+    v.as_str() == Some(UNKNOWN)
+}
+
+impl LocalProvider {
+    fn config(&self) -> Res<Config> {
+        self.config.lock().unwrap().clone().ok_or_else(|| {
+            ProviderError::configuration("the local provider was not configured (no `configure` call)")
+        })
+    }
+
+    async fn client(&self, fresh: bool) -> Res<Client> {
+        let cfg = self.config()?;
+        let mut guard = self.client.lock().await;
+        if !fresh && let Some(c) = guard.as_ref() {
+            return Ok(c.clone());
+        }
+        let c = client::ensure_daemon(&cfg.project_dir, None)
+            .await
+            .map_err(|e| ProviderError::failed(e.message))?;
+        *guard = Some(c.clone());
+        Ok(c)
+    }
+
+    /// One control API call; when the daemon is gone (killed, stopped), starts it again and
+    /// retries once.
+    async fn call(&self, method: &str, path: &str, body: &[u8]) -> Res<client::Answer> {
+        let c = self.client(false).await?;
+        match c.request(method, path, body).await {
+            Ok(a) => Ok(a),
+            Err(_) => {
+                let c = self.client(true).await?;
+                c.request(method, path, body).await.map_err(|e| ProviderError::failed(e.message))
+            }
+        }
+    }
+
+    fn check_function(cfg: &Config, inputs: &Value) -> (Value, Vec<CheckFailure>) {
+        let mut failures = Vec::new();
+        let mut fail = |property: &str, reason: String| {
+            failures.push(CheckFailure { property: property.into(), reason })
+        };
+        let obj = inputs.as_object().cloned().unwrap_or_default();
+        let code = obj.get("code").cloned().unwrap_or(Value::Null);
+        let build = obj.get("build").cloned().unwrap_or(Value::Null);
+        let runtime_v = obj.get("runtime").cloned().unwrap_or(Value::Null);
+        let runtime = match &runtime_v {
+            v if is_unknown(v) => None,
+            Value::String(s) => match runtime::normalize(s) {
+                Some(r) => Some(r),
+                None => {
+                    fail(
+                        "runtime",
+                        format!("unknown runtime `{s}`; valid runtimes: {}", runtime::VALID_RUNTIMES),
+                    );
+                    None
+                }
+            },
+            Value::Null => {
+                if build.is_object() {
+                    Some("provided")
+                } else {
+                    fail(
+                        "runtime",
+                        format!("a runtime is required; valid runtimes: {}", runtime::VALID_RUNTIMES),
+                    );
+                    None
+                }
+            }
+            other => {
+                fail("runtime", format!("expected a string, got {other}"));
+                None
+            }
+        };
+        let handler = obj.get("handler").cloned().unwrap_or(Value::Null);
+        match (&handler, runtime) {
+            (v, _) if is_unknown(v) => {}
+            (Value::String(h), Some("python3" | "nodejs")) => {
+                if h.rsplit_once('.').is_none_or(|(m, f)| m.is_empty() || f.is_empty()) {
+                    fail("handler", format!("handler `{h}` must be `module.function` (e.g. `app.handler`)"));
+                }
+            }
+            (Value::Null, Some("python3" | "nodejs")) => {
+                fail("handler", "a handler is required (e.g. `app.handler`)".into())
+            }
+            (Value::String(_) | Value::Null, _) => {}
+            (other, _) => fail("handler", format!("expected a string, got {other}")),
+        }
+        let mut environment = Map::new();
+        match obj.get("environment") {
+            None | Some(Value::Null) => {}
+            Some(Value::Object(m)) => {
+                for (k, v) in m {
+                    let s = match v {
+                        Value::String(s) => s.clone(),
+                        Value::Null => continue,
+                        other => other.to_string(),
+                    };
+                    environment.insert(k.clone(), Value::String(s));
+                }
+            }
+            Some(other) => fail("environment", format!("expected an object of strings, got {other}")),
+        }
+        let number =
+            |key: &str, default: f64, min: f64, max: f64, fail: &mut dyn FnMut(&str, String)| -> Value {
+                match obj.get(key) {
+                    None | Some(Value::Null) => json!(default),
+                    Some(v) if is_unknown(v) => v.clone(),
+                    Some(Value::Number(n)) => {
+                        let x = n.as_f64().unwrap_or(0.0);
+                        if x < min || x > max {
+                            fail(key, format!("{key} must be between {min} and {max}, got {x}"));
+                        }
+                        Value::Number(n.clone())
+                    }
+                    Some(other) => {
+                        fail(key, format!("expected a number, got {other}"));
+                        other.clone()
+                    }
+                }
+            };
+        let memory = number("memory", 128.0, 128.0, 10240.0, &mut fail);
+        let timeout = number("timeout", 3.0, 0.001, 900.0, &mut fail);
+        let reserved = match obj.get("reserved_concurrency") {
+            None | Some(Value::Null) => Value::Null,
+            Some(_) => number("reserved_concurrency", 0.0, 1.0, 1000.0, &mut fail),
+        };
+
+        // The code: a folder, or a cargo package built to `bootstrap`.
+        let mut code_hash = Value::Null;
+        if is_unknown(&code) || is_unknown(&build) {
+            code_hash = Value::String(UNKNOWN.into());
+        } else if let Some(pkg) = build.get("cargo_package") {
+            match pkg.as_str() {
+                Some(p) if !p.is_empty() => {
+                    let manifest = code.as_str().map(|c| cfg.project_dir.join(c).join("Cargo.toml"));
+                    match artifact::cargo_build(&cfg.project_dir, p, manifest.as_deref()) {
+                        Ok(exe) => {
+                            match artifact::store_bootstrap(&Layout::new(&cfg.project_dir).artifacts(), &exe)
+                            {
+                                Ok(h) => code_hash = Value::String(h),
+                                Err(e) => fail("build", format!("cannot store the built binary: {e}")),
+                            }
+                        }
+                        Err(e) => fail("build", e),
+                    }
+                }
+                _ => fail("build", "`build.cargo_package` must name a cargo package".into()),
+            }
+        } else if !build.is_null() {
+            fail("build", format!("expected null or {{\"cargo_package\": \"NAME\"}}, got {build}"));
+        } else {
+            match &code {
+                Value::String(c) => {
+                    let dir = cfg.project_dir.join(c);
+                    if !dir.is_dir() {
+                        fail(
+                            "code",
+                            format!(
+                                "code folder `{c}` does not exist (looked for {}); create it or fix the path",
+                                dir.display()
+                            ),
+                        );
+                    } else {
+                        match artifact::hash_dir(&dir) {
+                            Ok(h) => code_hash = Value::String(h),
+                            Err(e) => fail("code", format!("cannot read code folder `{c}`: {e}")),
+                        }
+                    }
+                }
+                Value::Null => {
+                    fail("code", "a function needs `code` (a folder) or `build.cargo_package`".into())
+                }
+                other => fail("code", format!("expected a folder path, got {other}")),
+            }
+        }
+        let checked = json!({
+            "code": code,
+            "build": build,
+            "handler": handler,
+            "runtime": runtime_v,
+            "environment": environment,
+            "memory": memory,
+            "timeout": timeout,
+            "reserved_concurrency": reserved,
+            "code_hash": code_hash,
+        });
+        (checked, failures)
+    }
+
+    /// Copies (or builds) the code into the artifact store and returns the spec to deploy.
+    async fn function_spec(&self, cfg: &Config, inputs: &Value) -> Res<FunctionSpec> {
+        let runtime = inputs["runtime"]
+            .as_str()
+            .and_then(runtime::normalize)
+            .or(if inputs["build"].is_object() { Some("provided") } else { None })
+            .ok_or_else(|| {
+                ProviderError::invalid_inputs(format!("bad runtime; valid: {}", runtime::VALID_RUNTIMES))
+            })?;
+        let project_dir = cfg.project_dir.clone();
+        let code = inputs["code"].as_str().map(str::to_string);
+        let package = inputs["build"]["cargo_package"].as_str().map(str::to_string);
+        let code_hash = tokio::task::spawn_blocking(move || -> Result<String, String> {
+            let artifacts = Layout::new(&project_dir).artifacts();
+            if let Some(pkg) = package {
+                let manifest = code.as_ref().map(|c| project_dir.join(c).join("Cargo.toml"));
+                let exe = artifact::cargo_build(&project_dir, &pkg, manifest.as_deref())?;
+                artifact::store_bootstrap(&artifacts, &exe)
+                    .map_err(|e| format!("cannot store the binary: {e}"))
+            } else if let Some(c) = code {
+                let dir = project_dir.join(&c);
+                if !dir.is_dir() {
+                    return Err(format!("code folder `{c}` does not exist (looked for {})", dir.display()));
+                }
+                artifact::store_dir(&artifacts, &dir)
+                    .map_err(|e| format!("cannot copy code folder `{c}`: {e}"))
+            } else {
+                Err("a function needs `code` or `build.cargo_package`".into())
+            }
+        })
+        .await
+        .map_err(|e| ProviderError::failed(e.to_string()))?
+        .map_err(ProviderError::failed)?;
+        let environment: BTreeMap<String, String> = inputs["environment"]
+            .as_object()
+            .map(|m| m.iter().filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string()))).collect())
+            .unwrap_or_default();
+        Ok(FunctionSpec {
+            code_hash,
+            handler: inputs["handler"].as_str().unwrap_or("bootstrap").to_string(),
+            runtime: runtime.to_string(),
+            environment,
+            memory: inputs["memory"].as_u64().unwrap_or(128),
+            timeout: inputs["timeout"].as_f64().unwrap_or(3.0),
+            reserved_concurrency: inputs["reserved_concurrency"].as_u64().map(|n| n as u32),
+        })
+    }
+
+    async fn put_function(&self, name: &str, inputs: &Value) -> Res<Value> {
+        let cfg = self.config()?;
+        let spec = self.function_spec(&cfg, inputs).await?;
+        let body = serde_json::to_vec(&spec).map_err(|e| ProviderError::failed(e.to_string()))?;
+        let a = self.call("PUT", &function_path(&cfg.stack, name), &body).await?;
+        if a.status != 200 {
+            return Err(ProviderError::failed(format!("cannot deploy function `{name}`: {}", a.message())));
+        }
+        Ok(function_outputs(name, &spec.code_hash))
+    }
+
+    async fn put_api(&self, name: &str, inputs: &Value) -> Res<Value> {
+        let cfg = self.config()?;
+        let spec = api_spec(inputs).map_err(ProviderError::invalid_inputs)?;
+        let body = serde_json::to_vec(&spec).map_err(|e| ProviderError::failed(e.to_string()))?;
+        let a = self.call("PUT", &api_path(&cfg.stack, name), &body).await?;
+        if a.status != 200 {
+            return Err(ProviderError::failed(format!("cannot deploy HTTP API `{name}`: {}", a.message())));
+        }
+        Ok(api_outputs(&a.json()))
+    }
+}
+
+fn function_outputs(name: &str, code_hash: &str) -> Value {
+    json!({"function_name": name, "arn": crate::daemon::arn(name), "code_hash": code_hash})
+}
+
+fn api_outputs(view: &Value) -> Value {
+    json!({"url": view["url"], "port": view["port"], "api_id": view["api_id"]})
+}
+
+fn api_spec(inputs: &Value) -> Result<ApiSpec, String> {
+    let routes = inputs["routes"].as_array().ok_or("`routes` must be a list of {route, function}")?;
+    let mut out = Vec::new();
+    for r in routes {
+        let route = r["route"].as_str().ok_or("every route needs a `route` string")?;
+        let function = r["function"].as_str().ok_or("every route needs a `function` name")?;
+        out.push(RouteSpec { route: route.into(), function: function.into() });
+    }
+    Ok(ApiSpec { routes: out })
+}
+
+fn check_api(inputs: &Value) -> (Value, Vec<CheckFailure>) {
+    let mut failures = Vec::new();
+    let mut routes_out = Vec::new();
+    match inputs.get("routes") {
+        Some(Value::Array(routes)) => {
+            let mut seen = std::collections::HashSet::new();
+            for (i, r) in routes.iter().enumerate() {
+                let prop = format!("routes[{i}]");
+                let route = r.get("route").cloned().unwrap_or(Value::Null);
+                let function = r.get("function").cloned().unwrap_or(Value::Null);
+                match &route {
+                    v if is_unknown(v) => {}
+                    Value::String(k) => {
+                        if let Err(e) = crate::gateway::parse_route(k, "") {
+                            failures.push(CheckFailure { property: format!("{prop}.route"), reason: e });
+                        } else if !seen.insert(k.clone()) {
+                            failures.push(CheckFailure {
+                                property: format!("{prop}.route"),
+                                reason: format!("route `{k}` is declared twice"),
+                            });
+                        }
+                    }
+                    other => failures.push(CheckFailure {
+                        property: format!("{prop}.route"),
+                        reason: format!("expected a route key like `GET /hello`, got {other}"),
+                    }),
+                }
+                if !function.is_string() {
+                    failures.push(CheckFailure {
+                        property: format!("{prop}.function"),
+                        reason: format!("expected a function name, got {function}"),
+                    });
+                }
+                routes_out.push(json!({"route": route, "function": function}));
+            }
+        }
+        Some(v) if is_unknown(v) => return (inputs.clone(), failures),
+        _ => failures.push(CheckFailure {
+            property: "routes".into(),
+            reason: "expected a list of {\"route\": \"GET /path\", \"function\": NAME}".into(),
+        }),
+    }
+    (json!({"routes": routes_out}), failures)
+}
+
+fn schemas() -> BTreeMap<String, ResourceSchema> {
+    let mut m = BTreeMap::new();
+    m.insert(
+        FUNCTION.to_string(),
+        ResourceSchema {
+            description: "A function run on this machine behind the AWS Lambda Runtime API".into(),
+            inputs: json!({
+                "type": "object",
+                "properties": {
+                    "code": {"type": ["string", "null"], "description": "folder relative to the project"},
+                    "build": {"type": ["object", "null"], "properties": {"cargo_package": {"type": "string"}}},
+                    "handler": {"type": ["string", "null"]},
+                    "runtime": {"type": ["string", "null"], "description": runtime::VALID_RUNTIMES},
+                    "environment": {"type": "object", "additionalProperties": {"type": "string"}},
+                    "memory": {"type": "integer", "default": 128},
+                    "timeout": {"type": "number", "default": 3},
+                    "reserved_concurrency": {"type": ["integer", "null"]}
+                }
+            }),
+            outputs: vec!["function_name".into(), "arn".into(), "code_hash".into()],
+            replace_on_changes: Vec::new(),
+        },
+    );
+    m.insert(
+        HTTP_API.to_string(),
+        ResourceSchema {
+            description: "An HTTP API on its own local port, sending API Gateway v2 events to functions"
+                .into(),
+            inputs: json!({
+                "type": "object",
+                "required": ["routes"],
+                "properties": {"routes": {"type": "array", "items": {
+                    "type": "object",
+                    "required": ["route", "function"],
+                    "properties": {"route": {"type": "string"}, "function": {"type": "string"}}
+                }}}
+            }),
+            outputs: vec!["url".into(), "port".into(), "api_id".into()],
+            replace_on_changes: Vec::new(),
+        },
+    );
+    m
+}
+
+impl Provider for LocalProvider {
+    fn name(&self) -> String {
+        "local".into()
+    }
+
+    fn version(&self) -> String {
+        env!("CARGO_PKG_VERSION").into()
+    }
+
+    fn schemas(&self) -> BTreeMap<String, ResourceSchema> {
+        schemas()
+    }
+
+    async fn configure(&self, req: ConfigureRequest) -> Res<ConfigureResponse> {
+        let dir = PathBuf::from(&req.project_dir);
+        if !Path::new(&dir).is_dir() {
+            return Err(ProviderError::configuration(format!(
+                "project folder {} does not exist",
+                dir.display()
+            )));
+        }
+        *self.config.lock().unwrap() = Some(Config { project_dir: dir, stack: req.stack });
+        Ok(ConfigureResponse {})
+    }
+
+    async fn check(&self, req: CheckRequest) -> Res<CheckResponse> {
+        let cfg = self.config()?;
+        let (inputs, failures) = if req.type_ == FUNCTION {
+            let inputs = req.inputs.clone();
+            tokio::task::spawn_blocking({
+                let this_cfg = cfg.clone();
+                move || LocalProvider::check_function(&this_cfg, &inputs)
+            })
+            .await
+            .map_err(|e| ProviderError::failed(e.to_string()))?
+        } else {
+            check_api(&req.inputs)
+        };
+        Ok(CheckResponse { inputs, failures })
+    }
+
+    async fn create(&self, req: CreateRequest) -> Res<CreateResponse> {
+        if req.type_ == FUNCTION {
+            let outputs = self.put_function(&req.name, &req.inputs).await?;
+            Ok(CreateResponse { id: req.name, outputs })
+        } else {
+            let outputs = self.put_api(&req.name, &req.inputs).await?;
+            let id = outputs["api_id"].as_str().unwrap_or(&req.name).to_string();
+            Ok(CreateResponse { id, outputs })
+        }
+    }
+
+    async fn read(&self, req: ReadRequest) -> Res<ReadResponse> {
+        let cfg = self.config()?;
+        if req.type_ == FUNCTION {
+            let a = self.call("GET", &function_path(&cfg.stack, &req.name), &[]).await?;
+            if a.status == 404 {
+                return Ok(ReadResponse { resource: None });
+            }
+            if a.status != 200 {
+                return Err(ProviderError::failed(a.message()));
+            }
+            let view = a.json();
+            let spec: FunctionSpec = serde_json::from_value(view["spec"].clone())
+                .map_err(|e| ProviderError::failed(e.to_string()))?;
+            // The daemon knows what runs, not where the code came from: keep `code`/`build`
+            // and the runtime's spelling from the recorded inputs.
+            let mut inputs = req.inputs.as_object().cloned().unwrap_or_default();
+            let same_runtime = inputs.get("runtime").and_then(Value::as_str).and_then(runtime::normalize)
+                == Some(spec.runtime.as_str());
+            if !same_runtime {
+                inputs.insert("runtime".into(), json!(spec.runtime));
+            }
+            inputs.entry("code").or_insert(Value::Null);
+            inputs.entry("build").or_insert(Value::Null);
+            inputs.insert("handler".into(), json!(spec.handler));
+            inputs.insert("environment".into(), json!(spec.environment));
+            let memory_same = inputs.get("memory").and_then(Value::as_f64) == Some(spec.memory as f64);
+            if !memory_same {
+                inputs.insert("memory".into(), json!(spec.memory));
+            }
+            let timeout_same = inputs.get("timeout").and_then(Value::as_f64) == Some(spec.timeout);
+            if !timeout_same {
+                inputs.insert("timeout".into(), json!(spec.timeout));
+            }
+            inputs.insert("reserved_concurrency".into(), json!(spec.reserved_concurrency));
+            inputs.insert("code_hash".into(), json!(spec.code_hash));
+            Ok(ReadResponse {
+                resource: Some(ReadResource {
+                    id: req.name.clone(),
+                    inputs: Value::Object(inputs),
+                    outputs: function_outputs(&req.name, &spec.code_hash),
+                }),
+            })
+        } else {
+            let a = self.call("GET", &api_path(&cfg.stack, &req.name), &[]).await?;
+            if a.status == 404 {
+                return Ok(ReadResponse { resource: None });
+            }
+            if a.status != 200 {
+                return Err(ProviderError::failed(a.message()));
+            }
+            let view = a.json();
+            let id = view["api_id"].as_str().unwrap_or_default().to_string();
+            Ok(ReadResponse {
+                resource: Some(ReadResource {
+                    id,
+                    inputs: json!({"routes": view["routes"]}),
+                    outputs: api_outputs(&view),
+                }),
+            })
+        }
+    }
+
+    async fn update(&self, req: UpdateRequest) -> Res<UpdateResponse> {
+        let outputs = if req.type_ == FUNCTION {
+            self.put_function(&req.name, &req.news).await?
+        } else {
+            self.put_api(&req.name, &req.news).await?
+        };
+        Ok(UpdateResponse { outputs })
+    }
+
+    async fn delete(&self, req: DeleteRequest) -> Res<DeleteResponse> {
+        let cfg = self.config()?;
+        let path = if req.type_ == FUNCTION {
+            function_path(&cfg.stack, &req.name)
+        } else {
+            api_path(&cfg.stack, &req.name)
+        };
+        let a = self.call("DELETE", &path, &[]).await?;
+        // Already gone is deleted.
+        if a.status != 200 && a.status != 404 {
+            return Err(ProviderError::failed(format!("cannot delete `{}`: {}", req.name, a.message())));
+        }
+        Ok(DeleteResponse {})
+    }
+}

@@ -1,0 +1,213 @@
+//! The `Function` component: code that runs on demand, behind the AWS Lambda programming model.
+//!
+//! A function is either an interpreted package (`Function::new(..).code("functions/hello")`,
+//! Python or Node.js, started through `handler`) or a Rust binary built from a cargo package of
+//! the project (`Function::rust(..)`, runtime `provided`). Every target runs it with Lambda's
+//! event payloads, so the same code deploys locally and on AWS.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::component::{Component, Expansion, component_handle};
+use crate::{Error, Program, Ref, ResourceOptions, Target, aws, local};
+
+/// The language runtime a function runs in.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Runtime {
+    /// Python 3 (`python3`); the target picks the version.
+    Python3,
+    /// Node.js (`nodejs`); the target picks the version.
+    Nodejs,
+    /// A native executable implementing the Lambda Runtime API (`provided`), such as a Rust
+    /// binary.
+    Provided,
+    /// Any other runtime name, passed through as written (e.g. `python3.12`); the provider
+    /// validates it.
+    Custom(String),
+}
+
+impl Runtime {
+    /// The name written in the manifest.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Runtime::Python3 => "python3",
+            Runtime::Nodejs => "nodejs",
+            Runtime::Provided => "provided",
+            Runtime::Custom(name) => name,
+        }
+    }
+}
+
+/// How the function's code is obtained.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Source {
+    /// Not said yet: an error when the function is added.
+    Unset,
+    /// A folder of the project, deployed as is.
+    Code(String),
+    /// A cargo package of the project, built by skyform for the target.
+    Cargo(String),
+}
+
+/// A function, described with a builder and declared with [`Program::add`]:
+///
+/// ```
+/// use skyform_sdk::{Function, Program, Runtime, Target};
+/// let ctx = Program::new("p", "dev", Target::Local, serde_json::json!({}));
+/// let hello = ctx.add(
+///     Function::new("hello")
+///         .code("functions/hello")
+///         .handler("app.handler")
+///         .runtime(Runtime::Python3)
+///         .env("GREETING", "Hello")
+///         .memory(256)
+///         .timeout_secs(10),
+/// ).unwrap();
+/// ```
+#[derive(Debug, Clone)]
+pub struct Function {
+    pub(crate) name: String,
+    pub(crate) source: Source,
+    pub(crate) handler: Option<String>,
+    pub(crate) runtime: Option<Runtime>,
+    pub(crate) environment: BTreeMap<String, Value>,
+    pub(crate) memory: u32,
+    pub(crate) timeout: u32,
+    pub(crate) reserved_concurrency: Option<u32>,
+    pub(crate) options: ResourceOptions,
+}
+
+/// Lambda's defaults, which the local cloud mirrors so that a function behaves the same there.
+const DEFAULT_MEMORY_MB: u32 = 128;
+const DEFAULT_TIMEOUT_SECS: u32 = 3;
+
+impl Function {
+    /// A function named `name`. Set its [`code`](Function::code), [`handler`](Function::handler)
+    /// and [`runtime`](Function::runtime) before adding it.
+    pub fn new(name: impl Into<String>) -> Function {
+        Function {
+            name: name.into(),
+            source: Source::Unset,
+            handler: None,
+            runtime: None,
+            environment: BTreeMap::new(),
+            memory: DEFAULT_MEMORY_MB,
+            timeout: DEFAULT_TIMEOUT_SECS,
+            reserved_concurrency: None,
+            options: ResourceOptions::default(),
+        }
+    }
+
+    /// A Rust function built from the cargo package `package` of the project (the package name,
+    /// not a path), typically a `lambda_runtime` or `lambda_http` binary. Its runtime is
+    /// `provided` and its handler `bootstrap`.
+    pub fn rust(name: impl Into<String>, package: impl Into<String>) -> Function {
+        let mut f = Function::new(name);
+        f.source = Source::Cargo(package.into());
+        f.runtime = Some(Runtime::Provided);
+        f.handler = Some("bootstrap".to_string());
+        f
+    }
+
+    /// The folder holding the code, relative to the project folder (`functions/hello`).
+    pub fn code(mut self, path: impl Into<String>) -> Self {
+        self.source = Source::Code(path.into());
+        self
+    }
+
+    /// The entry point: `module.function` for Python (`app.handler`), `file.export` for Node.js.
+    pub fn handler(mut self, handler: impl Into<String>) -> Self {
+        self.handler = Some(handler.into());
+        self
+    }
+
+    /// The runtime.
+    pub fn runtime(mut self, runtime: Runtime) -> Self {
+        self.runtime = Some(runtime);
+        self
+    }
+
+    /// Sets an environment variable. The value may be a string or a reference, such as a
+    /// queue's URL: `.env("QUEUE_URL", jobs.url())`.
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.environment.insert(key.into(), value.into());
+        self
+    }
+
+    /// Memory in MB (default 128).
+    pub fn memory(mut self, mb: u32) -> Self {
+        self.memory = mb;
+        self
+    }
+
+    /// How long one invocation may run, in seconds (default 3).
+    pub fn timeout_secs(mut self, secs: u32) -> Self {
+        self.timeout = secs;
+        self
+    }
+
+    /// The most instances that may run at once (default: no reservation).
+    pub fn reserved_concurrency(mut self, n: u32) -> Self {
+        self.reserved_concurrency = Some(n);
+        self
+    }
+
+    /// Options applied to every resource of the function; `parent` nests the component.
+    pub fn options(mut self, options: ResourceOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// What every target needs: a source, a handler and a runtime.
+    fn validate(&self) -> Result<(), Error> {
+        let fail = |reason: &str| Err(Error::invalid(&self.name, reason));
+        if self.source == Source::Unset {
+            return fail(
+                "the function has no code: call `.code(\"functions/NAME\")`, or use `Function::rust(NAME, PACKAGE)`",
+            );
+        }
+        if self.handler.as_deref().is_none_or(str::is_empty) {
+            return fail("the function has no handler: call `.handler(\"app.handler\")` (module.function)");
+        }
+        match &self.runtime {
+            None => {
+                fail("the function has no runtime: call `.runtime(Runtime::Python3)` (or Nodejs, Provided)")
+            }
+            Some(Runtime::Custom(name)) if name.is_empty() => fail("the runtime name is empty"),
+            Some(_) => Ok(()),
+        }
+    }
+}
+
+impl Component for Function {
+    type Handle = FunctionHandle;
+
+    fn add_to(self, ctx: &Program) -> Result<FunctionHandle, Error> {
+        self.validate()?;
+        let expansion = match ctx.target() {
+            Target::Local => local::function(ctx, &self),
+            Target::Aws => aws::function(ctx, &self)?,
+        };
+        Ok(FunctionHandle { expansion })
+    }
+}
+
+/// A declared [`Function`]: pass it to routes, subscriptions and schedules.
+#[derive(Debug, Clone)]
+pub struct FunctionHandle {
+    pub(crate) expansion: Expansion,
+}
+component_handle!(FunctionHandle);
+
+impl FunctionHandle {
+    /// The function's physical name, what triggers invoke.
+    pub fn function_name(&self) -> Ref {
+        self.expansion.output("function_name")
+    }
+
+    /// The function's ARN (on the local cloud, a local ARN of the same shape).
+    pub fn arn(&self) -> Ref {
+        self.expansion.output("arn")
+    }
+}

@@ -1,0 +1,177 @@
+//! How each component expands on the `local` target: the local cloud's resource types.
+//!
+//! The local cloud implements each component as a single resource of type `local:<Component>`
+//! named like the component, whose inputs are the component's settings in snake_case. Triggers
+//! (queue and topic subscriptions, bucket notifications) are separate resources named
+//! `<source>-<function>` (`<bucket>-<event>-<function>` for buckets), children of the source's
+//! component. `sdk/COMPONENTS.md` documents every type, its inputs and its outputs; keep it in
+//! step with this file.
+//!
+//! Triggers refer to functions by their `function_name` output and to queues and topics by
+//! their `arn`, as the corresponding AWS resources do, so that the two expansions stay alike.
+
+use serde_json::{Map, Value, json};
+
+use crate::bucket::{Bucket, BucketHandle, Notification};
+use crate::component::{Expansion, begin};
+use crate::function::{Function, Source};
+use crate::http_api::HttpApi;
+use crate::queue::{Queue, QueueHandle};
+use crate::schedule::Schedule;
+use crate::table::{KeyType, Table};
+use crate::topic::{Topic, TopicHandle};
+use crate::{FunctionHandle, Program, ResourceOptions};
+
+pub(crate) fn function(ctx: &Program, f: &Function) -> Expansion {
+    let mut children = begin(ctx, &f.name, "skyform:Function", &f.options);
+    let (code, build) = match &f.source {
+        Source::Code(path) => (Value::from(path.as_str()), Value::Null),
+        Source::Cargo(package) => (Value::Null, json!({ "cargo_package": package })),
+        // Rejected by `Function::validate` before any expansion runs.
+        Source::Unset => (Value::Null, Value::Null),
+    };
+    let environment: Map<String, Value> = f.environment.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let main = children.add(
+        &f.name,
+        "local:Function",
+        json!({
+            "code": code,
+            "build": build,
+            "handler": f.handler,
+            "runtime": f.runtime.as_ref().map(|r| r.as_str()),
+            "environment": environment,
+            "memory": f.memory,
+            "timeout": f.timeout,
+            "reserved_concurrency": f.reserved_concurrency,
+        }),
+    );
+    children.finish(&main)
+}
+
+pub(crate) fn http_api(ctx: &Program, api: &HttpApi) -> Expansion {
+    let mut children = begin(ctx, &api.name, "skyform:HttpApi", &api.options);
+    let routes: Vec<Value> = api
+        .routes
+        .iter()
+        .map(|r| json!({ "route": r.key, "function": r.function.function_name() }))
+        .collect();
+    let main = children.add(&api.name, "local:HttpApi", json!({ "routes": routes }));
+    children.finish(&main)
+}
+
+pub(crate) fn queue(ctx: &Program, q: &Queue) -> Expansion {
+    let mut children = begin(ctx, &q.name, "skyform:Queue", &q.options);
+    let dead_letter = match &q.dead_letter {
+        Some((dlq, max)) => json!({ "queue": dlq.arn(), "max_receive_count": max }),
+        None => Value::Null,
+    };
+    let main = children.add(
+        &q.name,
+        "local:Queue",
+        json!({
+            "fifo": q.fifo,
+            "visibility_timeout": q.visibility_timeout,
+            "message_retention": q.message_retention,
+            "delay": q.delay,
+            "dead_letter": dead_letter,
+        }),
+    );
+    children.finish(&main)
+}
+
+/// Declares a trigger resource as a child of its source component.
+fn trigger(ctx: &Program, source: &str, name: String, type_: &str, inputs: Value) -> Vec<String> {
+    let resource = ctx.register(name, type_.to_string(), inputs, ResourceOptions::new().parent(source));
+    vec![resource.name().to_string()]
+}
+
+pub(crate) fn queue_subscription(
+    ctx: &Program,
+    q: &QueueHandle,
+    f: &FunctionHandle,
+    batch_size: u32,
+) -> Vec<String> {
+    trigger(
+        ctx,
+        q.name(),
+        format!("{}-{}", q.name(), f.name()),
+        "local:QueueSubscription",
+        json!({ "queue": q.arn(), "function": f.function_name(), "batch_size": batch_size }),
+    )
+}
+
+pub(crate) fn topic(ctx: &Program, t: &Topic) -> Expansion {
+    let mut children = begin(ctx, &t.name, "skyform:Topic", &t.options);
+    let main = children.add(&t.name, "local:Topic", json!({ "fifo": t.fifo }));
+    children.finish(&main)
+}
+
+pub(crate) fn topic_subscription(ctx: &Program, t: &TopicHandle, f: &FunctionHandle) -> Vec<String> {
+    trigger(
+        ctx,
+        t.name(),
+        format!("{}-{}", t.name(), f.name()),
+        "local:TopicSubscription",
+        json!({ "topic": t.arn(), "function": f.function_name() }),
+    )
+}
+
+pub(crate) fn bucket(ctx: &Program, b: &Bucket) -> Expansion {
+    let mut children = begin(ctx, &b.name, "skyform:Bucket", &b.options);
+    let main = children.add(
+        &b.name,
+        "local:Bucket",
+        json!({ "versioning": b.versioning, "force_destroy": b.force_destroy }),
+    );
+    children.finish(&main)
+}
+
+pub(crate) fn bucket_notification(
+    ctx: &Program,
+    b: &BucketHandle,
+    f: &FunctionHandle,
+    n: &Notification,
+) -> Vec<String> {
+    trigger(
+        ctx,
+        b.name(),
+        format!("{}-{}-{}", b.name(), n.event.word(), f.name()),
+        "local:BucketNotification",
+        json!({
+            "bucket": b.bucket_name(),
+            "function": f.function_name(),
+            "events": [n.event.as_str()],
+            "prefix": n.prefix,
+            "suffix": n.suffix,
+        }),
+    )
+}
+
+pub(crate) fn schedule(ctx: &Program, s: &Schedule) -> Expansion {
+    let mut children = begin(ctx, &s.name, "skyform:Schedule", &s.options);
+    let main = children.add(
+        &s.name,
+        "local:Schedule",
+        json!({
+            "schedule": s.expression.trim(),
+            "function": s.function.function_name(),
+            "payload": s.payload,
+            "enabled": s.enabled,
+        }),
+    );
+    children.finish(&main)
+}
+
+pub(crate) fn table(ctx: &Program, t: &Table) -> Expansion {
+    let mut children = begin(ctx, &t.name, "skyform:Table", &t.options);
+    let key = |k: &Option<(String, KeyType)>| match k {
+        Some((name, type_)) => json!({ "name": name, "type": type_.as_str() }),
+        None => Value::Null,
+    };
+    let main = children.add(
+        &t.name,
+        "local:Table",
+        json!({ "hash_key": key(&t.hash_key), "range_key": key(&t.range_key) }),
+    );
+    children.finish(&main)
+}

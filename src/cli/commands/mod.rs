@@ -1,0 +1,14 @@
+//! One file per command. Each command's `Args` carries the doc comments that become its
+//! `--help`.
+
+pub mod cancel;
+pub mod destroy;
+pub mod graph;
+pub mod import;
+pub mod outputs;
+pub mod preview;
+pub mod provider;
+pub mod refresh;
+pub mod stack;
+pub mod synth;
+pub mod up;

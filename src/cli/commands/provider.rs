@@ -1,0 +1,14 @@
+//! `skyform provider NAME`: runs a built-in provider on stdin/stdout. The engine starts these
+//! itself; people do not need to.
+
+use std::process::ExitCode;
+
+pub fn run(name: &str) -> ExitCode {
+    match name {
+        "core" => skyform_provider_core::main(),
+        other => {
+            eprintln!("error: `{other}` is not a built-in provider (built in: core)");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,466 @@
+//! The engine's operations, one stack at a time: run the program, plan, apply, refresh,
+//! import. The CLI calls these; they report progress through the [`Sink`] and return data.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Instant, SystemTime};
+
+use serde::Serialize;
+use serde_json::Value;
+use skyform_protocol::{Call, ReadRequest, ReadResponse};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::task::JoinSet;
+
+use crate::apply::{self, ApplyOptions, ApplyReport};
+use crate::error::{Error, ErrorKind, Result};
+use crate::events::{Event, Sink};
+use crate::manifest::{self, Manifest};
+use crate::plan::{self, Plan, StepKind};
+use crate::project::{Project, StackFile};
+use crate::providers::{ProviderSettings, Providers};
+use crate::state::lock::{Lock, LockInfo};
+use crate::state::{self, HistoryEntry, Mutation, OpKind, ResourceState, Snapshot, StackFiles};
+use crate::util;
+use crate::value;
+
+/// Everything a command needs to work on one stack.
+pub struct Session {
+    pub project: Project,
+    pub stack: String,
+    pub stack_file: StackFile,
+    pub files: StackFiles,
+    pub settings: ProviderSettings,
+    pub sink: Sink,
+    /// The user name recorded in the lock (the CLI reads `$USER`).
+    pub user: String,
+}
+
+impl Session {
+    pub fn open(project: Project, stack: &str, settings: ProviderSettings, sink: Sink, user: String) -> Result<Session> {
+        let stack_file = project.load_stack(stack)?;
+        let files = StackFiles::new(project.state_dir(), stack);
+        Ok(Session { project, stack: stack.to_string(), stack_file, files, settings, sink, user })
+    }
+
+    pub fn lock(&self, command: &str) -> Result<Lock> {
+        Lock::acquire(
+            &self.files.lock(),
+            &LockInfo {
+                pid: std::process::id(),
+                host: state::lock::hostname(),
+                user: self.user.clone(),
+                started: util::rfc3339(SystemTime::now()),
+                command: command.to_string(),
+            },
+        )
+    }
+
+    /// Loads the state, compacting a journal left by an interrupted run.
+    pub fn recover(&self, lock: &Lock) -> Result<Snapshot> {
+        state::recover(&self.files, self.project.name(), lock)
+    }
+
+    /// Runs the program and parses its manifest.
+    pub async fn run_program(&self) -> Result<Manifest> {
+        let command = self.project.program().to_string();
+        self.sink.event(Event::ProgramStarted { command: command.clone() });
+        let config = Value::Object(self.stack_file.config_json()).to_string();
+        let mut child = tokio::process::Command::new("sh")
+            .arg("-c")
+            .arg(&command)
+            .current_dir(&self.project.dir)
+            .env("SKYFORM_PROJECT", self.project.name())
+            .env("SKYFORM_STACK", &self.stack)
+            .env("SKYFORM_PROVIDER", &self.stack_file.provider)
+            .env("SKYFORM_CONFIG", config)
+            .env("SKYFORM_PROJECT_DIR", &self.project.dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| Error::user(format!("cannot run the program `{command}`: {e}"), "check `program` in Skyform.toml"))?;
+        let mut stdout = child.stdout.take().expect("piped");
+        let stderr = child.stderr.take().expect("piped");
+        let sink = self.sink.clone();
+        let errs = tokio::spawn(async move {
+            let mut tail: Vec<String> = Vec::new();
+            let mut lines = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                sink.event(Event::ProgramLog { line: line.clone() });
+                tail.push(line);
+                if tail.len() > 20 {
+                    tail.remove(0);
+                }
+            }
+            tail
+        });
+        let mut out = Vec::new();
+        stdout.read_to_end(&mut out).await.map_err(|e| Error::io("reading the program's output", e))?;
+        let status = child.wait().await.map_err(|e| Error::io("waiting for the program", e))?;
+        let tail = errs.await.unwrap_or_default();
+        if !status.success() {
+            let mut msg = format!("the program `{command}` failed ({status})");
+            if !tail.is_empty() {
+                msg.push_str(":\n");
+                msg.push_str(&tail.iter().map(|l| format!("  | {l}")).collect::<Vec<_>>().join("\n"));
+            }
+            return Err(Error::user(msg, "fix the program; run `skyform synth` to see what it prints"));
+        }
+        let text = String::from_utf8(out)
+            .map_err(|_| Error::user(format!("the program `{command}` printed bytes that are not UTF-8"), "print JSON"))?;
+        manifest::parse(&text, &format!("the program `{command}`"))
+    }
+
+    /// Starts the providers a manifest and a state need.
+    pub async fn start_providers(&self, manifest: Option<&Manifest>, snap: &Snapshot, dry_run: bool) -> Result<Providers> {
+        let mut names = BTreeSet::new();
+        if let Some(m) = manifest {
+            names.extend(m.resources.iter().map(|r| plan::provider_name(&r.type_).to_string()));
+        }
+        names.extend(snap.resources.iter().map(|r| plan::provider_name(&r.type_).to_string()));
+        names.extend(snap.pending_operations.iter().map(|p| plan::provider_name(&p.type_).to_string()));
+        Providers::start(&names, &self.project, &self.stack, &self.stack_file, &self.settings, dry_run, self.sink.clone())
+            .await
+    }
+
+    /// Applies a plan, then compacts the journal into the state file.
+    pub async fn apply(
+        &self,
+        plan: &Plan,
+        snap: Snapshot,
+        providers: Providers,
+        opts: &ApplyOptions,
+        command: &str,
+    ) -> Result<(Snapshot, ApplyReport, CommitStats)> {
+        let started = Instant::now();
+        let started_at = util::rfc3339(SystemTime::now());
+        let before = snap.clone();
+        let (_mem, report, providers) =
+            apply::apply(plan, snap, &self.files, providers, opts, self.sink.clone()).await?;
+        providers.shutdown().await;
+        let result = if report.interrupted {
+            "interrupted"
+        } else if report.failed.is_empty() {
+            "succeeded"
+        } else {
+            "failed"
+        };
+        let (snap, stats) = self.commit(&before, command, &started_at, started, result, &report.done)?;
+        let stats = CommitStats { journal_bytes: report.journal_bytes, ..stats };
+        Ok((snap, report, stats))
+    }
+
+    /// Compacts: the state file plus the journal, written as the new state file when it
+    /// changed. The journal on disk, not memory, is the truth: it is what a crash would leave.
+    pub fn commit(
+        &self,
+        before: &Snapshot,
+        command: &str,
+        started_at: &str,
+        started: Instant,
+        result: &str,
+        changes: &BTreeMap<StepKind, usize>,
+    ) -> Result<(Snapshot, CommitStats)> {
+        let (mut snap, replayed) = state::load(&self.files, self.project.name())?;
+        let mut stats = CommitStats::default();
+        if replayed || !snap.same_content(before) || state::load_file(&self.files.state())?.is_none() && !snap.resources.is_empty() {
+            if !snap.same_content(before) {
+                snap.serial = before.serial + 1;
+                stats.state_bytes = state::write_state(&self.files, &snap)?;
+                state::append_history(
+                    &self.files,
+                    &HistoryEntry {
+                        serial: snap.serial,
+                        command: command.to_string(),
+                        started: started_at.to_string(),
+                        duration_ms: started.elapsed().as_millis() as u64,
+                        result: result.to_string(),
+                        changes: changes.iter().map(|(k, v)| (k.verb().to_string(), *v)).collect(),
+                    },
+                )?;
+            }
+            state::journal::remove(&self.files.journal())?;
+        }
+        stats.serial = snap.serial;
+        Ok((snap, stats))
+    }
+
+    /// Writes a snapshot computed in memory (refresh, import, clearing pending operations).
+    pub fn write(&self, before: &Snapshot, mut snap: Snapshot, command: &str, started: Instant) -> Result<Snapshot> {
+        snap.normalize();
+        if snap.same_content(before) {
+            return Ok(snap);
+        }
+        snap.serial = before.serial + 1;
+        state::write_state(&self.files, &snap)?;
+        state::append_history(
+            &self.files,
+            &HistoryEntry {
+                serial: snap.serial,
+                command: command.to_string(),
+                started: util::rfc3339(SystemTime::now()),
+                duration_ms: started.elapsed().as_millis() as u64,
+                result: "succeeded".into(),
+                changes: BTreeMap::new(),
+            },
+        )?;
+        Ok(snap)
+    }
+}
+
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct CommitStats {
+    pub journal_bytes: u64,
+    pub state_bytes: u64,
+    pub serial: u64,
+}
+
+/// Refuses to plan over operations an interrupted run left unresolved.
+pub fn ensure_no_pending(snap: &Snapshot) -> Result<()> {
+    if snap.pending_operations.is_empty() {
+        return Ok(());
+    }
+    let list: Vec<String> = snap
+        .pending_operations
+        .iter()
+        .map(|p| format!("{} `{}` ({})", verb(p.op), p.name, p.type_))
+        .collect();
+    Err(Error::new(
+        ErrorKind::Pending,
+        format!(
+            "an earlier run was interrupted; {} operation{} never finished: {}",
+            list.len(),
+            if list.len() == 1 { "" } else { "s" },
+            list.join(", ")
+        ),
+    )
+    .with_hint(
+        "run `skyform refresh` to check them against the providers, or pass `--clear-pending` to forget them \
+         (a create that did finish would then be orphaned)",
+    ))
+}
+
+fn verb(op: OpKind) -> &'static str {
+    match op {
+        OpKind::Create => "create",
+        OpKind::Update => "update",
+        OpKind::Delete => "delete",
+    }
+}
+
+/// One property that differs between state and reality.
+#[derive(Debug, Clone, Serialize)]
+pub struct Drift {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub kind: DriftKind,
+    /// Property paths that changed, with the recorded and the real value.
+    pub properties: Vec<(String, Value, Value)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DriftKind {
+    /// The resource differs from what state recorded.
+    Changed,
+    /// The resource no longer exists.
+    Deleted,
+    /// An interrupted create turned out to have succeeded; it is now recorded.
+    Recovered,
+    /// An interrupted operation was resolved without finding anything.
+    Resolved,
+}
+
+/// Reads every resource (and every pending operation) and returns the updated snapshot.
+pub async fn refresh(snap: &Snapshot, providers: &Providers, salt: &str) -> Result<(Snapshot, Vec<Drift>)> {
+    let mut set = JoinSet::new();
+    for (i, r) in snap.resources.iter().enumerate() {
+        let provider = providers.get(plan::provider_name(&r.type_))?;
+        let req = ReadRequest {
+            type_: r.type_.clone(),
+            name: r.name.clone(),
+            id: Some(r.id.clone()),
+            inputs: r.inputs.clone(),
+            outputs: r.outputs.clone(),
+        };
+        set.spawn(async move {
+            let resp: Result<ReadResponse> = provider.call(Call::Read(req), "").await;
+            (Some(i), None, resp)
+        });
+    }
+    for (i, p) in snap.pending_operations.iter().enumerate() {
+        let provider = providers.get(plan::provider_name(&p.type_))?;
+        let req = ReadRequest {
+            type_: p.type_.clone(),
+            name: p.name.clone(),
+            id: p.id.clone(),
+            inputs: p.inputs.clone(),
+            outputs: Value::Null,
+        };
+        set.spawn(async move {
+            let resp: Result<ReadResponse> = provider.call(Call::Read(req), "").await;
+            (None, Some(i), resp)
+        });
+    }
+    let mut next = snap.clone();
+    next.pending_operations.clear();
+    let mut drift = Vec::new();
+    let mut reads: Vec<(Option<usize>, Option<usize>, ReadResponse)> = Vec::new();
+    while let Some(joined) = set.join_next().await {
+        let (r, p, resp) = joined.map_err(|e| Error::new(ErrorKind::Provider, format!("refresh failed: {e}")))?;
+        reads.push((r, p, resp?));
+    }
+    reads.sort_by_key(|(r, p, _)| (r.is_none(), r.unwrap_or(0), p.unwrap_or(0)));
+    for (r, p, resp) in reads {
+        if let Some(i) = r {
+            let old = &snap.resources[i];
+            match resp.resource {
+                None => {
+                    next.apply(&Mutation::Remove { name: old.name.clone(), id: old.id.clone() });
+                    drift.push(Drift { name: old.name.clone(), type_: old.type_.clone(), kind: DriftKind::Deleted, properties: vec![] });
+                }
+                Some(real) => {
+                    let inputs = value::mask_fingerprint(&real.inputs, &[], salt);
+                    let mut props = Vec::new();
+                    diff_values("", &old.inputs, &inputs, &mut props);
+                    let mut out_props = Vec::new();
+                    diff_values("", &old.outputs, &real.outputs, &mut out_props);
+                    if !props.is_empty() || !out_props.is_empty() {
+                        let mut updated = old.clone();
+                        updated.inputs = if real.inputs.is_null() { old.inputs.clone() } else { real.inputs.clone() };
+                        updated.outputs = real.outputs.clone();
+                        if let Some(slot) = next.resources.iter_mut().find(|x| x.name == old.name && x.id == old.id) {
+                            *slot = updated;
+                        }
+                        props.extend(out_props.into_iter().map(|(k, a, b)| (format!("outputs.{k}"), a, b)));
+                        drift.push(Drift { name: old.name.clone(), type_: old.type_.clone(), kind: DriftKind::Changed, properties: props });
+                    }
+                }
+            }
+        } else if let Some(i) = p {
+            let op = &snap.pending_operations[i];
+            match (op.op, resp.resource) {
+                (OpKind::Create, Some(real)) => {
+                    let known = next.resources.iter().any(|x| x.id == real.id && x.type_ == op.type_);
+                    if !known {
+                        let replacing = next.live(&op.name).cloned();
+                        if let Some(old) = replacing {
+                            // The interrupted create was a replacement: the old copy goes.
+                            next.apply(&Mutation::Retire { name: old.name.clone(), id: old.id.clone() });
+                        }
+                        next.apply(&Mutation::Put {
+                            resource: ResourceState {
+                                name: op.name.clone(),
+                                type_: op.type_.clone(),
+                                id: real.id.clone(),
+                                inputs: op.inputs.clone(),
+                                outputs: real.outputs.clone(),
+                                dependencies: Vec::new(),
+                                options: Default::default(),
+                                parent: None,
+                                pending_delete: false,
+                            },
+                        });
+                        drift.push(Drift { name: op.name.clone(), type_: op.type_.clone(), kind: DriftKind::Recovered, properties: vec![] });
+                    }
+                }
+                (OpKind::Update, Some(real)) => {
+                    if let Some(slot) = next.resources.iter_mut().find(|x| Some(&x.id) == op.id.as_ref()) {
+                        slot.inputs = op.inputs.clone();
+                        slot.outputs = real.outputs;
+                    }
+                    drift.push(Drift { name: op.name.clone(), type_: op.type_.clone(), kind: DriftKind::Resolved, properties: vec![] });
+                }
+                (OpKind::Delete, None) | (OpKind::Update, None) => {
+                    if let Some(id) = &op.id {
+                        next.apply(&Mutation::Remove { name: op.name.clone(), id: id.clone() });
+                    }
+                    drift.push(Drift { name: op.name.clone(), type_: op.type_.clone(), kind: DriftKind::Deleted, properties: vec![] });
+                }
+                _ => {
+                    drift.push(Drift { name: op.name.clone(), type_: op.type_.clone(), kind: DriftKind::Resolved, properties: vec![] });
+                }
+            }
+        }
+    }
+    next.normalize();
+    Ok((next, drift))
+}
+
+/// Property-level differences between two JSON values, as (path, old, new).
+pub fn diff_values(path: &str, old: &Value, new: &Value, out: &mut Vec<(String, Value, Value)>) {
+    match (old, new) {
+        (Value::Object(a), Value::Object(b)) => {
+            let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+            for k in keys {
+                let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                diff_values(&p, a.get(k).unwrap_or(&Value::Null), b.get(k).unwrap_or(&Value::Null), out);
+            }
+        }
+        (a, b) if a != b => out.push((path.to_string(), a.clone(), b.clone())),
+        _ => {}
+    }
+}
+
+/// Reads an existing resource by id and records it in state under `name`.
+pub async fn import(
+    snap: &Snapshot,
+    providers: &Providers,
+    type_: &str,
+    name: &str,
+    id: &str,
+) -> Result<(Snapshot, ResourceState)> {
+    if snap.live(name).is_some() {
+        return Err(Error::user(
+            format!("a resource named `{name}` is already recorded in this stack"),
+            "pick another name, or remove the program's resource first",
+        ));
+    }
+    let provider = providers.get(plan::provider_name(type_))?;
+    if !provider.schemas.contains_key(type_) {
+        return Err(Error::user(
+            format!("provider `{}` has no resource type `{type_}`", provider.name()),
+            format!("it serves: {}", provider.schemas.keys().cloned().collect::<Vec<_>>().join(", ")),
+        ));
+    }
+    let resp: ReadResponse = provider
+        .call(
+            Call::Read(ReadRequest {
+                type_: type_.to_string(),
+                name: name.to_string(),
+                id: Some(id.to_string()),
+                inputs: Value::Null,
+                outputs: Value::Null,
+            }),
+            name,
+        )
+        .await?;
+    let Some(real) = resp.resource else {
+        return Err(Error::user(
+            format!("provider `{}` found no {type_} with id `{id}`", provider.name()),
+            "check the id (for AWS: the physical name or ARN the provider documents)",
+        ));
+    };
+    let resource = ResourceState {
+        name: name.to_string(),
+        type_: type_.to_string(),
+        id: real.id,
+        inputs: real.inputs,
+        outputs: real.outputs,
+        dependencies: Vec::new(),
+        options: Default::default(),
+        parent: None,
+        pending_delete: false,
+    };
+    let mut next = snap.clone();
+    next.apply(&Mutation::Put { resource: resource.clone() });
+    Ok((next, resource))
+}
+
+/// The project's default target for `cargo`-built programs and the like, for the CLI.
+pub fn default_work_dir(project: &Project) -> PathBuf {
+    project.work_dir()
+}

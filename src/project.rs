@@ -1,0 +1,228 @@
+//! The project on disk: `Skyform.toml` (the project) and `Skyform.<stack>.toml` (one per stack).
+//!
+//! ```toml
+//! # Skyform.toml
+//! name = "shop"
+//! program = "cargo run --quiet"        # optional; any command that prints a manifest
+//! [providers.acme]                      # optional: where a third-party provider lives
+//! path = "bin/skyform-provider-acme"
+//! timeout = "30s"                       # optional: how long a provider may take to answer
+//!
+//! # Skyform.dev.toml
+//! provider = "local"                    # the stack's target provider
+//! [config]                              # values the program reads
+//! greeting = "hello"
+//! [providers.aws]                       # configuration passed to the provider
+//! region = "eu-west-1"
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+
+pub const PROJECT_FILE: &str = "Skyform.toml";
+/// The program that runs when `program` is not set: the Rust program in the project.
+pub const DEFAULT_PROGRAM: &str = "cargo run --quiet";
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectFile {
+    pub name: String,
+    #[serde(default)]
+    pub program: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub providers: BTreeMap<String, ProviderEntry>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderEntry {
+    #[serde(default)]
+    pub path: Option<String>,
+    #[serde(default)]
+    pub timeout: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StackFile {
+    #[serde(default = "default_provider")]
+    pub provider: String,
+    #[serde(default)]
+    pub config: toml::Table,
+    #[serde(default)]
+    pub providers: BTreeMap<String, toml::Table>,
+}
+
+fn default_provider() -> String {
+    "local".to_string()
+}
+
+/// A loaded project.
+#[derive(Debug, Clone)]
+pub struct Project {
+    pub dir: PathBuf,
+    pub file: ProjectFile,
+}
+
+impl Project {
+    /// Loads `Skyform.toml` from `dir`.
+    pub fn load(dir: &Path) -> Result<Project> {
+        let path = dir.join(PROJECT_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                Error::user(
+                    format!("no {PROJECT_FILE} in {}", dir.display()),
+                    "run skyform inside a project, pass `-C DIR`, or create one with `skyform new http-api DIR`",
+                )
+            } else {
+                Error::io(format!("reading {}", path.display()), e)
+            }
+        })?;
+        let file: ProjectFile = toml::from_str(&text).map_err(|e| {
+            Error::user(format!("{} is not valid: {e}", path.display()), "fix the file and run the command again")
+        })?;
+        if !valid_name(&file.name) {
+            return Err(Error::user(
+                format!("project name `{}` in {} is not valid", file.name, path.display()),
+                "use letters, digits, `-` and `_`",
+            ));
+        }
+        let dir = std::fs::canonicalize(dir).map_err(|e| Error::io(format!("reading {}", dir.display()), e))?;
+        Ok(Project { dir, file })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.file.name
+    }
+
+    pub fn program(&self) -> &str {
+        self.file.program.as_deref().unwrap_or(DEFAULT_PROGRAM)
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.join("state")
+    }
+
+    /// `.skyform/`: local, git-ignored data (provider logs, the local cloud).
+    pub fn work_dir(&self) -> PathBuf {
+        self.dir.join(".skyform")
+    }
+
+    pub fn stack_file_path(&self, stack: &str) -> PathBuf {
+        self.dir.join(format!("Skyform.{stack}.toml"))
+    }
+
+    /// The stacks that have a `Skyform.<stack>.toml`, sorted.
+    pub fn stacks(&self) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        let entries =
+            std::fs::read_dir(&self.dir).map_err(|e| Error::io(format!("listing {}", self.dir.display()), e))?;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().to_string();
+            if let Some(stack) = name.strip_prefix("Skyform.").and_then(|n| n.strip_suffix(".toml")) {
+                if valid_name(stack) {
+                    out.push(stack.to_string());
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    pub fn load_stack(&self, stack: &str) -> Result<StackFile> {
+        if !valid_name(stack) {
+            return Err(Error::user(format!("`{stack}` is not a valid stack name"), "use letters, digits, `-` and `_`"));
+        }
+        let path = self.stack_file_path(stack);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let known = self.stacks().unwrap_or_default();
+                let hint = if known.is_empty() {
+                    format!("create it with `skyform stack init {stack}`")
+                } else {
+                    format!("create it with `skyform stack init {stack}`, or pick one of: {}", known.join(", "))
+                };
+                return Err(Error::user(format!("stack `{stack}` does not exist (no {})", path.display()), hint));
+            }
+            Err(e) => return Err(Error::io(format!("reading {}", path.display()), e)),
+        };
+        toml::from_str(&text).map_err(|e| {
+            Error::user(format!("{} is not valid: {e}", path.display()), "fix the file and run the command again")
+        })
+    }
+
+    /// How long a provider may take to answer one request.
+    pub fn provider_timeout(&self, provider: &str) -> Result<Option<Duration>> {
+        match self.file.providers.get(provider).and_then(|p| p.timeout.as_deref()) {
+            None => Ok(None),
+            Some(t) => parse_duration(t).map(Some).ok_or_else(|| {
+                Error::user(
+                    format!("timeout `{t}` for provider `{provider}` in {PROJECT_FILE} is not a duration"),
+                    "write it like `30s`, `5m` or `500ms`",
+                )
+            }),
+        }
+    }
+}
+
+impl StackFile {
+    pub fn config_json(&self) -> Map<String, Value> {
+        toml_to_json(&self.config)
+    }
+
+    pub fn provider_config(&self, provider: &str) -> Map<String, Value> {
+        self.providers.get(provider).map(toml_to_json).unwrap_or_default()
+    }
+}
+
+fn toml_to_json(t: &toml::Table) -> Map<String, Value> {
+    match serde_json::to_value(t) {
+        Ok(Value::Object(m)) => m,
+        _ => Map::new(),
+    }
+}
+
+/// Stack, project and provider names: letters, digits, `-`, `_`.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 100
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// `500ms`, `30s`, `5m`, `2h`, `1d`.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit())?;
+    let (num, unit) = text.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    Some(match unit {
+        "ms" => Duration::from_millis(n),
+        "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n * 60),
+        "h" => Duration::from_secs(n * 3600),
+        "d" => Duration::from_secs(n * 86400),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("10m"), Some(Duration::from_secs(600)));
+        assert_eq!(parse_duration("10"), None);
+        assert_eq!(parse_duration("x"), None);
+    }
+}

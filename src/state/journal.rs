@@ -1,0 +1,237 @@
+//! The append-only journal: how a run records what it does while it does it.
+//!
+//! Before every mutating provider call a `begin` entry is appended and fsynced; after the call
+//! an `end` entry records its result as [`Mutation`]s. A run appends two short lines per step
+//! instead of rewriting the whole state, so the bytes written grow linearly with the number of
+//! steps. At the end of the run the journal is compacted into the state file.
+//!
+//! Fsyncs are grouped: a single writer thread takes every entry queued since its last fsync,
+//! writes them together and syncs once, then acknowledges them all. With 64 steps in flight a
+//! step waits for one shared fsync instead of 64 in a row.
+//!
+//! Replay after a crash: `end` entries are applied in order; a `begin` without its `end`
+//! becomes a [`PendingOp`]; a torn last line (the crash hit mid-write) is ignored, which is
+//! safe because a step waits for its `begin` to be durable before calling the provider.
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+
+use super::{Mutation, PendingOp, Snapshot};
+use crate::error::{Error, ErrorKind, Result};
+
+pub const JOURNAL_FORMAT: u64 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "entry", rename_all = "snake_case")]
+pub enum Entry {
+    /// The first line: which state the journal applies to.
+    Header { journal: u64, lineage: String, base_serial: u64 },
+    Begin { seq: u64, op: PendingOp },
+    End {
+        seq: u64,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        mutations: Vec<Mutation>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    /// Mutations that need no provider call (a rename, new options, the stack outputs).
+    Record { mutations: Vec<Mutation> },
+}
+
+type Job = (Vec<u8>, Option<oneshot::Sender<std::io::Result<()>>>);
+
+/// An open journal. Cloning shares the writer.
+#[derive(Clone)]
+pub struct Journal {
+    tx: std::sync::mpsc::Sender<Job>,
+    seq: Arc<AtomicU64>,
+    bytes: Arc<AtomicU64>,
+    path: PathBuf,
+}
+
+impl Journal {
+    /// Creates the journal file (it must not exist: a leftover journal is recovered first) and
+    /// writes its header durably.
+    pub async fn create(path: &Path, lineage: &str, base_serial: u64) -> Result<Journal> {
+        let file = std::fs::OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| Error::io(format!("creating the journal {}", path.display()), e))?;
+        if let Some(dir) = path.parent().and_then(|d| std::fs::File::open(d).ok()) {
+            let _ = dir.sync_all();
+        }
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        let bytes = Arc::new(AtomicU64::new(0));
+        let counter = bytes.clone();
+        std::thread::Builder::new()
+            .name("journal".into())
+            .spawn(move || writer(file, rx, counter))
+            .map_err(|e| Error::io("starting the journal writer", e))?;
+        let journal = Journal { tx, seq: Arc::new(AtomicU64::new(0)), bytes, path: path.to_path_buf() };
+        journal
+            .append(&Entry::Header { journal: JOURNAL_FORMAT, lineage: lineage.to_string(), base_serial })
+            .await?;
+        Ok(journal)
+    }
+
+    pub fn next_seq(&self) -> u64 {
+        self.seq.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Appends an entry and waits until it is durable.
+    pub async fn append(&self, entry: &Entry) -> Result<()> {
+        let (ack, done) = oneshot::channel();
+        self.tx
+            .send((encode(entry), Some(ack)))
+            .map_err(|_| Error::new(ErrorKind::Io, "the journal writer stopped"))?;
+        match done.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(Error::io(format!("writing the journal {}", self.path.display()), e)),
+            Err(_) => Err(Error::new(ErrorKind::Io, "the journal writer stopped")),
+        }
+    }
+
+    /// Appends an entry without waiting for it to be durable (an `end` entry: if it is lost, the
+    /// step shows as pending and is resolved by reading the resource).
+    pub fn append_nowait(&self, entry: &Entry) {
+        let _ = self.tx.send((encode(entry), None));
+    }
+
+    /// Waits until everything appended so far is durable.
+    pub async fn sync(&self) -> Result<()> {
+        let (ack, done) = oneshot::channel();
+        self.tx.send((Vec::new(), Some(ack))).map_err(|_| Error::new(ErrorKind::Io, "the journal writer stopped"))?;
+        match done.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(Error::io("syncing the journal", e)),
+            Err(_) => Err(Error::new(ErrorKind::Io, "the journal writer stopped")),
+        }
+    }
+
+    /// Bytes written to the journal so far.
+    pub fn bytes_written(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+}
+
+fn encode(entry: &Entry) -> Vec<u8> {
+    let mut line = serde_json::to_vec(entry).expect("journal entries serialize");
+    line.push(b'\n');
+    line
+}
+
+fn writer(file: std::fs::File, rx: std::sync::mpsc::Receiver<Job>, bytes: Arc<AtomicU64>) {
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, file);
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while let Ok(more) = rx.try_recv() {
+            batch.push(more);
+        }
+        let mut n = 0u64;
+        let mut result = Ok(());
+        for (line, _) in &batch {
+            n += line.len() as u64;
+            if let Err(e) = out.write_all(line) {
+                result = Err(e);
+                break;
+            }
+        }
+        let needs_sync = batch.iter().any(|(_, ack)| ack.is_some());
+        if result.is_ok() {
+            result = out.flush();
+        }
+        if result.is_ok() && needs_sync {
+            result = out.get_ref().sync_data();
+        }
+        bytes.fetch_add(n, Ordering::Relaxed);
+        for (_, ack) in batch {
+            if let Some(ack) = ack {
+                let _ = ack.send(match &result {
+                    Ok(()) => Ok(()),
+                    Err(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
+                });
+            }
+        }
+    }
+}
+
+/// Replays a journal over `snap`. Returns `false` when there is no journal.
+pub fn replay(path: &Path, snap: &mut Snapshot) -> Result<bool> {
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(Error::io(format!("reading {}", path.display()), e)),
+    };
+    let mut lines = std::io::BufReader::new(file).lines();
+    let header = match lines.next() {
+        None => return Ok(true), // created, header never written: nothing happened
+        Some(line) => line.map_err(|e| Error::io(format!("reading {}", path.display()), e))?,
+    };
+    match serde_json::from_str::<Entry>(&header) {
+        Ok(Entry::Header { lineage, base_serial, .. }) => {
+            if lineage != snap.lineage || base_serial != snap.serial {
+                // The journal belongs to a state that was already compacted (the run died
+                // between writing the state and removing the journal), or to another stack.
+                return Ok(true);
+            }
+        }
+        // A torn header: the run died before it started anything.
+        _ => return Ok(true),
+    }
+    let mut begun: Vec<(u64, PendingOp)> = Vec::new();
+    for line in lines {
+        let line = match line {
+            Ok(l) => l,
+            Err(_) => break,
+        };
+        let entry: Entry = match serde_json::from_str(&line) {
+            Ok(e) => e,
+            Err(_) => break, // torn last line
+        };
+        match entry {
+            Entry::Header { .. } => {}
+            Entry::Begin { seq, op } => begun.push((seq, op)),
+            Entry::End { seq, mutations, .. } => {
+                begun.retain(|(s, _)| *s != seq);
+                for m in &mutations {
+                    snap.apply(m);
+                }
+            }
+            Entry::Record { mutations } => {
+                for m in &mutations {
+                    snap.apply(m);
+                }
+            }
+        }
+    }
+    for (_, op) in begun {
+        if !snap.pending_operations.contains(&op) {
+            snap.pending_operations.push(op);
+        }
+    }
+    Ok(true)
+}
+
+/// The lineage named by a journal's header, if there is a readable one.
+pub fn lineage(path: &Path) -> Option<String> {
+    let file = std::fs::File::open(path).ok()?;
+    let line = std::io::BufReader::new(file).lines().next()?.ok()?;
+    match serde_json::from_str::<Entry>(&line).ok()? {
+        Entry::Header { lineage, .. } => Some(lineage),
+        _ => None,
+    }
+}
+
+pub fn remove(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(format!("removing {}", path.display()), e)),
+    }
+}

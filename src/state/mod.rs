@@ -1,0 +1,388 @@
+//! The stack's recorded state, and how it is kept safe on disk.
+//!
+//! A stack's state lives in `state/<stack>.json`: deterministic, pretty-printed JSON (objects
+//! with sorted keys, resources sorted by name) so that it diffs cleanly in git and a run that
+//! changes nothing writes nothing. While a command mutates real resources it appends to
+//! `state/<stack>.journal` (see [`journal`]) instead of rewriting the file per step; at the end
+//! the journal is compacted into a new state file by an atomic rename. A run killed at any
+//! instant therefore leaves the old state file plus a journal that replays on top of it.
+//!
+//! **Architecture Invariant:** the state file is only ever replaced whole, by rename, after
+//! [`Snapshot::validate`] passed; a reader never sees a half-written file.
+//!
+//! The on-disk format is versioned (`format`): [`load_file`] reads the version first and
+//! refuses a newer one. Documentation, JSON Schema and one fixture per format version live in
+//! the repository's top-level `state/` folder.
+
+pub mod journal;
+pub mod lock;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::manifest::ResourceOptions;
+
+/// The state format this binary writes (and the newest it reads).
+pub const STATE_FORMAT: u64 = 1;
+
+/// One resource as recorded in state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceState {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub id: String,
+    /// The checked inputs the resource was last created or updated with.
+    pub inputs: Value,
+    pub outputs: Value,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dependencies: Vec<String>,
+    #[serde(default, skip_serializing_if = "ResourceOptions::is_default")]
+    pub options: ResourceOptions,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
+    /// An old copy left behind by a create-before-delete replacement that still has to be
+    /// deleted.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub pending_delete: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// The kind of a mutating provider call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OpKind {
+    Create,
+    Update,
+    Delete,
+}
+
+/// A mutating provider call that was begun and whose result was never recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PendingOp {
+    pub op: OpKind,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// The resource's id, known for update and delete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// The inputs of the call (for create: what a lookup by name needs).
+    #[serde(default)]
+    pub inputs: Value,
+}
+
+/// A stack's state in memory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Snapshot {
+    pub format: u64,
+    pub lineage: String,
+    pub serial: u64,
+    pub project: String,
+    pub stack: String,
+    #[serde(default)]
+    pub resources: Vec<ResourceState>,
+    #[serde(default)]
+    pub outputs: BTreeMap<String, Value>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending_operations: Vec<PendingOp>,
+}
+
+/// A change to a snapshot, recorded in the journal after a provider call succeeded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Mutation {
+    /// Insert the resource, replacing the live entry of the same name.
+    Put { resource: ResourceState },
+    /// Forget the entry with this name and id.
+    Remove { name: String, id: String },
+    /// Mark the entry with this name and id as an old copy awaiting deletion.
+    Retire { name: String, id: String },
+    /// Replace the stack outputs.
+    Outputs { outputs: BTreeMap<String, Value> },
+}
+
+impl Snapshot {
+    pub fn new(project: &str, stack: &str, lineage: String) -> Snapshot {
+        Snapshot {
+            format: STATE_FORMAT,
+            lineage,
+            serial: 0,
+            project: project.to_string(),
+            stack: stack.to_string(),
+            resources: Vec::new(),
+            outputs: BTreeMap::new(),
+            pending_operations: Vec::new(),
+        }
+    }
+
+    /// The live (not pending-delete) resource of this name.
+    pub fn live(&self, name: &str) -> Option<&ResourceState> {
+        self.resources.iter().find(|r| r.name == name && !r.pending_delete)
+    }
+
+    pub fn apply(&mut self, m: &Mutation) {
+        match m {
+            Mutation::Put { resource } => {
+                match self.resources.iter_mut().find(|r| r.name == resource.name && !r.pending_delete) {
+                    Some(slot) => *slot = resource.clone(),
+                    None => self.resources.push(resource.clone()),
+                }
+            }
+            Mutation::Remove { name, id } => self.resources.retain(|r| !(r.name == *name && r.id == *id)),
+            Mutation::Retire { name, id } => {
+                if let Some(r) = self.resources.iter_mut().find(|r| r.name == *name && r.id == *id) {
+                    r.pending_delete = true;
+                }
+            }
+            Mutation::Outputs { outputs } => self.outputs = outputs.clone(),
+        }
+    }
+
+    /// Puts everything in its canonical order.
+    pub fn normalize(&mut self) {
+        self.resources.sort_by(|a, b| {
+            (&a.name, a.pending_delete, &a.id).cmp(&(&b.name, b.pending_delete, &b.id))
+        });
+        for r in &mut self.resources {
+            r.dependencies.sort();
+            r.dependencies.dedup();
+        }
+        self.pending_operations.sort_by(|a, b| (&a.name, a.op).cmp(&(&b.name, b.op)));
+    }
+
+    /// Integrity checks run before every write: a state that fails them is never written.
+    pub fn validate(&self) -> Result<()> {
+        let mut problems = Vec::new();
+        let mut live = BTreeSet::new();
+        let mut ids = BTreeSet::new();
+        for r in &self.resources {
+            if !r.pending_delete && !live.insert(r.name.as_str()) {
+                problems.push(format!("two live resources are named `{}`", r.name));
+            }
+            if !ids.insert((r.type_.as_str(), r.id.as_str(), r.name.as_str(), r.pending_delete)) {
+                problems.push(format!("resource `{}` is recorded twice with id `{}`", r.name, r.id));
+            }
+            if r.id.is_empty() {
+                problems.push(format!("resource `{}` has an empty id", r.name));
+            }
+            if !r.inputs.is_object() && !r.inputs.is_null() {
+                problems.push(format!("resource `{}` has inputs that are not an object", r.name));
+            }
+        }
+        if self.format != STATE_FORMAT {
+            problems.push(format!("format is {} instead of {STATE_FORMAT}", self.format));
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::new(
+                ErrorKind::State,
+                format!("refusing to write an inconsistent state: {}", problems.join("; ")),
+            )
+            .with_hint("this is a bug in skyform; the previous state file is untouched"))
+        }
+    }
+
+    /// The canonical bytes of the state file.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = serde_json::to_vec_pretty(self).expect("a snapshot always serializes");
+        out.push(b'\n');
+        out
+    }
+
+    /// Equal but for the serial: nothing to write.
+    pub fn same_content(&self, other: &Snapshot) -> bool {
+        self.lineage == other.lineage
+            && self.resources == other.resources
+            && self.outputs == other.outputs
+            && self.pending_operations == other.pending_operations
+            && self.project == other.project
+    }
+}
+
+/// Where a stack's files live.
+#[derive(Debug, Clone)]
+pub struct StackFiles {
+    pub dir: PathBuf,
+    pub stack: String,
+}
+
+impl StackFiles {
+    pub fn new(dir: PathBuf, stack: &str) -> StackFiles {
+        StackFiles { dir, stack: stack.to_string() }
+    }
+    pub fn state(&self) -> PathBuf {
+        self.dir.join(format!("{}.json", self.stack))
+    }
+    pub fn journal(&self) -> PathBuf {
+        self.dir.join(format!("{}.journal", self.stack))
+    }
+    pub fn lock(&self) -> PathBuf {
+        self.dir.join(format!("{}.lock", self.stack))
+    }
+    pub fn history(&self) -> PathBuf {
+        self.dir.join(format!("{}.history.jsonl", self.stack))
+    }
+}
+
+/// Reads a state file: the format version first, then the body. `Ok(None)` when absent.
+pub fn load_file(path: &Path) -> Result<Option<Snapshot>> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(format!("reading {}", path.display()), e)),
+    };
+    parse_state(&bytes, &path.display().to_string()).map(Some)
+}
+
+pub fn parse_state(bytes: &[u8], origin: &str) -> Result<Snapshot> {
+    let corrupt = |what: String| {
+        Error::new(ErrorKind::State, format!("the state file {origin} is corrupt: {what}")).with_hint(
+            "restore it from git (`git checkout -- state/`) or from a backup with `skyform stack import`; \
+             nothing was changed",
+        )
+    };
+    let raw: Value = serde_json::from_slice(bytes).map_err(|e| corrupt(e.to_string()))?;
+    let format = raw.get("format").and_then(Value::as_u64).ok_or_else(|| corrupt("it has no `format`".into()))?;
+    if format > STATE_FORMAT {
+        return Err(Error::new(
+            ErrorKind::State,
+            format!(
+                "the state file {origin} has format {format}, written by a newer skyform; this one reads up to format {STATE_FORMAT}"
+            ),
+        )
+        .with_hint("upgrade skyform; nothing was changed"));
+    }
+    let raw = upgrade(raw, format)?;
+    let snap: Snapshot = serde_json::from_value(raw).map_err(|e| corrupt(e.to_string()))?;
+    Ok(snap)
+}
+
+/// Upgrades an older format, one version at a time. There is only format 1 so far.
+fn upgrade(raw: Value, format: u64) -> Result<Value> {
+    match format {
+        STATE_FORMAT => Ok(raw),
+        other => Err(Error::new(ErrorKind::State, format!("unknown state format {other}"))),
+    }
+}
+
+/// Writes a file atomically: a temporary file in the same folder, fsync, rename, fsync the
+/// folder. Returns the bytes written.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<u64> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default(),
+        std::process::id()
+    ));
+    let result = (|| -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Error::io(format!("writing {}", path.display()), e));
+    }
+    Ok(bytes.len() as u64)
+}
+
+/// Validates and writes a snapshot as the stack's state file.
+pub fn write_state(files: &StackFiles, snap: &Snapshot) -> Result<u64> {
+    snap.validate()?;
+    write_atomic(&files.state(), &snap.to_bytes())
+}
+
+/// A new lineage id: unique per stack creation.
+pub fn new_lineage() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let mut h = crate::util::Fnv::new();
+    h.write(&nanos.to_le_bytes());
+    h.write(&std::process::id().to_le_bytes());
+    let a = h.finish();
+    h.write(b"second half");
+    let b = h.finish();
+    format!("{a:016x}{b:016x}")
+}
+
+/// Loads the stack's state and replays a leftover journal over it (read-only).
+/// Returns the snapshot and whether a journal was replayed.
+pub fn load(files: &StackFiles, project: &str) -> Result<(Snapshot, bool)> {
+    let mut snap = match load_file(&files.state())? {
+        Some(s) => s,
+        // A first run that was interrupted left a journal but no state file: the stack's
+        // lineage is the journal's.
+        None => Snapshot::new(project, &files.stack, journal::lineage(&files.journal()).unwrap_or_else(new_lineage)),
+    };
+    let replayed = journal::replay(&files.journal(), &mut snap)?;
+    snap.normalize();
+    Ok((snap, replayed))
+}
+
+/// Loads the state and, if an interrupted run left a journal, compacts it into the state file
+/// (its unfinished operations become `pending_operations`). Needs the stack's lock.
+pub fn recover(files: &StackFiles, project: &str, _lock: &lock::Lock) -> Result<Snapshot> {
+    let (mut snap, replayed) = load(files, project)?;
+    if replayed {
+        snap.serial += 1;
+        write_state(files, &snap)?;
+        journal::remove(&files.journal())?;
+    }
+    Ok(snap)
+}
+
+/// One line of `state/<stack>.history.jsonl`, appended when a command changed the state.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub serial: u64,
+    pub command: String,
+    pub started: String,
+    pub duration_ms: u64,
+    pub result: String,
+    #[serde(default)]
+    pub changes: BTreeMap<String, usize>,
+}
+
+pub fn append_history(files: &StackFiles, entry: &HistoryEntry) -> Result<()> {
+    let path = files.history();
+    let mut line = serde_json::to_string(entry).expect("history serializes");
+    line.push('\n');
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+    f.write_all(line.as_bytes()).map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+    Ok(())
+}
+
+pub fn read_history(files: &StackFiles) -> Result<Vec<HistoryEntry>> {
+    let path = files.history();
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(format!("reading {}", path.display()), e)),
+    };
+    Ok(text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect())
+}
