@@ -117,7 +117,12 @@ impl Ctx {
     }
 
     /// Runs a mutating provider call between a durable `begin` and an `end` entry.
-    async fn mutate<T, F, Fut>(&self, op: PendingOp, call: F, on_ok: impl FnOnce(&T) -> Vec<Mutation>) -> Result<T>
+    async fn mutate<T, F, Fut>(
+        &self,
+        op: PendingOp,
+        call: F,
+        on_ok: impl FnOnce(&T) -> Vec<Mutation>,
+    ) -> Result<T>
     where
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<T>>,
@@ -138,7 +143,11 @@ impl Ctx {
                 Err(e)
             }
             Err(e) => {
-                journal.append_nowait(&Entry::End { seq, mutations: Vec::new(), error: Some(e.message.clone()) });
+                journal.append_nowait(&Entry::End {
+                    seq,
+                    mutations: Vec::new(),
+                    error: Some(e.message.clone()),
+                });
                 Err(e)
             }
         }
@@ -156,10 +165,10 @@ pub async fn apply(
 ) -> Result<(Snapshot, ApplyReport, Providers)> {
     let mut known = HashMap::new();
     for s in &plan.steps {
-        if s.kind == StepKind::Same {
-            if let Some(o) = &s.old {
-                known.insert(s.name.clone(), Some((o.id.clone(), o.outputs.clone())));
-            }
+        if s.kind == StepKind::Same
+            && let Some(o) = &s.old
+        {
+            known.insert(s.name.clone(), Some((o.id.clone(), o.outputs.clone())));
         }
     }
     let ctx = Arc::new(Ctx {
@@ -186,11 +195,17 @@ pub async fn apply(
 
     // Phase 2: deletions, dependents first.
     if !opts.cancel.is_cancelled() {
-        let mut deletes: Vec<Step> = plan.steps.iter().filter(|s| s.kind == StepKind::Delete).cloned().collect();
+        let mut deletes: Vec<Step> =
+            plan.steps.iter().filter(|s| s.kind == StepKind::Delete).cloned().collect();
         for old in replaced_olds {
             deletes.push(Step {
                 name: old.name.clone(),
-                type_: plan.steps.iter().find(|s| s.name == old.name).map(|s| s.type_.clone()).unwrap_or_default(),
+                type_: plan
+                    .steps
+                    .iter()
+                    .find(|s| s.name == old.name)
+                    .map(|s| s.type_.clone())
+                    .unwrap_or_default(),
                 kind: StepKind::Delete,
                 declared: Value::Null,
                 inputs: Value::Null,
@@ -222,10 +237,11 @@ pub async fn apply(
             });
         }
         let refs: Vec<&Step> = go.iter().collect();
-        let names: HashMap<&str, Vec<usize>> = refs.iter().enumerate().fold(HashMap::new(), |mut m, (i, s)| {
-            m.entry(s.name.as_str()).or_default().push(i);
-            m
-        });
+        let names: HashMap<&str, Vec<usize>> =
+            refs.iter().enumerate().fold(HashMap::new(), |mut m, (i, s)| {
+                m.entry(s.name.as_str()).or_default().push(i);
+                m
+            });
         // A deletion waits for the deletions of everything that depends on it.
         let mut waits: Vec<Vec<usize>> = vec![Vec::new(); refs.len()];
         for (i, s) in refs.iter().enumerate() {
@@ -402,7 +418,9 @@ async fn run_step(ctx: &Ctx, step: &Step) -> Result<(StepKind, Option<Old>)> {
                 if old.name != step.name {
                     mutations.push(Mutation::Remove { name: old.name.clone(), id: old.id.clone() });
                 }
-                mutations.push(Mutation::Put { resource: resource_state(step, &old.id, &old.inputs, &old.outputs) });
+                mutations.push(Mutation::Put {
+                    resource: resource_state(step, &old.id, &old.inputs, &old.outputs),
+                });
                 ctx.record(mutations).await?;
             }
             ctx.known.lock().unwrap().insert(step.name.clone(), Some((old.id.clone(), old.outputs.clone())));
@@ -418,10 +436,14 @@ async fn run_step(ctx: &Ctx, step: &Step) -> Result<(StepKind, Option<Old>)> {
                     if old.name != step.name {
                         mutations.push(Mutation::Remove { name: old.name.clone(), id: old.id.clone() });
                     }
-                    mutations
-                        .push(Mutation::Put { resource: resource_state(step, &old.id, &old.inputs, &old.outputs) });
+                    mutations.push(Mutation::Put {
+                        resource: resource_state(step, &old.id, &old.inputs, &old.outputs),
+                    });
                     ctx.record(mutations).await?;
-                    ctx.known.lock().unwrap().insert(step.name.clone(), Some((old.id.clone(), old.outputs.clone())));
+                    ctx.known
+                        .lock()
+                        .unwrap()
+                        .insert(step.name.clone(), Some((old.id.clone(), old.outputs.clone())));
                     Ok((StepKind::Same, None))
                 }
                 StepKind::Create => {
@@ -500,11 +522,7 @@ async fn run_step(ctx: &Ctx, step: &Step) -> Result<(StepKind, Option<Old>)> {
 
 /// The inputs to apply and the kind of step they call for. Without unknowns that is exactly
 /// the plan; with unknowns the step is re-checked and re-diffed now that values are known.
-async fn settle(
-    ctx: &Ctx,
-    provider: &crate::host::ProviderHandle,
-    step: &Step,
-) -> Result<(StepKind, Value)> {
+async fn settle(ctx: &Ctx, provider: &crate::host::ProviderHandle, step: &Step) -> Result<(StepKind, Value)> {
     if !step.unknowns {
         return Ok((step.kind, step.inputs.clone()));
     }
@@ -542,7 +560,8 @@ async fn settle(
         return Ok((StepKind::Replace, checked));
     }
     let d = plan::diff(provider, &decl, &old_state, ctx.mask(&checked)).await?;
-    let (changed, replaces, inputs) = plan::apply_options(&step.options, &old.inputs, checked, d.changed, d.replaces);
+    let (changed, replaces, inputs) =
+        plan::apply_options(&step.options, &old.inputs, checked, d.changed, d.replaces);
     let kind = if changed.is_empty() {
         StepKind::Same
     } else if !replaces.is_empty() {
@@ -579,11 +598,18 @@ async fn create(
         id: None,
         inputs: masked.clone(),
     };
-    let request = CreateRequest { type_: step.type_.clone(), name: step.name.clone(), inputs: inputs.clone() };
-    ctx.mutate(op, || provider.call(Call::Create(request), &step.name), |r: &CreateResponse| {
-        before.push(Mutation::Put { resource: resource_state(step, &r.id, &masked, &ctx.mask(&r.outputs)) });
-        before
-    })
+    let request =
+        CreateRequest { type_: step.type_.clone(), name: step.name.clone(), inputs: inputs.clone() };
+    ctx.mutate(
+        op,
+        || provider.call(Call::Create(request), &step.name),
+        |r: &CreateResponse| {
+            before.push(Mutation::Put {
+                resource: resource_state(step, &r.id, &masked, &ctx.mask(&r.outputs)),
+            });
+            before
+        },
+    )
     .await
 }
 

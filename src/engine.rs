@@ -37,7 +37,13 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn open(project: Project, stack: &str, settings: ProviderSettings, sink: Sink, user: String) -> Result<Session> {
+    pub fn open(
+        project: Project,
+        stack: &str,
+        settings: ProviderSettings,
+        sink: Sink,
+        user: String,
+    ) -> Result<Session> {
         let stack_file = project.load_stack(stack)?;
         let files = StackFiles::new(project.state_dir(), stack);
         Ok(Session { project, stack: stack.to_string(), stack_file, files, settings, sink, user })
@@ -80,7 +86,12 @@ impl Session {
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
-            .map_err(|e| Error::user(format!("cannot run the program `{command}`: {e}"), "check `program` in Skyform.toml"))?;
+            .map_err(|e| {
+                Error::user(
+                    format!("cannot run the program `{command}`: {e}"),
+                    "check `program` in Skyform.toml",
+                )
+            })?;
         let mut stdout = child.stdout.take().expect("piped");
         let stderr = child.stderr.take().expect("piped");
         let sink = self.sink.clone();
@@ -108,21 +119,35 @@ impl Session {
             }
             return Err(Error::user(msg, "fix the program; run `skyform synth` to see what it prints"));
         }
-        let text = String::from_utf8(out)
-            .map_err(|_| Error::user(format!("the program `{command}` printed bytes that are not UTF-8"), "print JSON"))?;
+        let text = String::from_utf8(out).map_err(|_| {
+            Error::user(format!("the program `{command}` printed bytes that are not UTF-8"), "print JSON")
+        })?;
         manifest::parse(&text, &format!("the program `{command}`"))
     }
 
     /// Starts the providers a manifest and a state need.
-    pub async fn start_providers(&self, manifest: Option<&Manifest>, snap: &Snapshot, dry_run: bool) -> Result<Providers> {
+    pub async fn start_providers(
+        &self,
+        manifest: Option<&Manifest>,
+        snap: &Snapshot,
+        dry_run: bool,
+    ) -> Result<Providers> {
         let mut names = BTreeSet::new();
         if let Some(m) = manifest {
             names.extend(m.resources.iter().map(|r| plan::provider_name(&r.type_).to_string()));
         }
         names.extend(snap.resources.iter().map(|r| plan::provider_name(&r.type_).to_string()));
         names.extend(snap.pending_operations.iter().map(|p| plan::provider_name(&p.type_).to_string()));
-        Providers::start(&names, &self.project, &self.stack, &self.stack_file, &self.settings, dry_run, self.sink.clone())
-            .await
+        Providers::start(
+            &names,
+            &self.project,
+            &self.stack,
+            &self.stack_file,
+            &self.settings,
+            dry_run,
+            self.sink.clone(),
+        )
+        .await
     }
 
     /// Applies a plan, then compacts the journal into the state file.
@@ -165,7 +190,10 @@ impl Session {
     ) -> Result<(Snapshot, CommitStats)> {
         let (mut snap, replayed) = state::load(&self.files, self.project.name())?;
         let mut stats = CommitStats::default();
-        if replayed || !snap.same_content(before) || state::load_file(&self.files.state())?.is_none() && !snap.resources.is_empty() {
+        if replayed
+            || !snap.same_content(before)
+            || state::load_file(&self.files.state())?.is_none() && !snap.resources.is_empty()
+        {
             if !snap.same_content(before) {
                 snap.serial = before.serial + 1;
                 stats.state_bytes = state::write_state(&self.files, &snap)?;
@@ -188,7 +216,13 @@ impl Session {
     }
 
     /// Writes a snapshot computed in memory (refresh, import, clearing pending operations).
-    pub fn write(&self, before: &Snapshot, mut snap: Snapshot, command: &str, started: Instant) -> Result<Snapshot> {
+    pub fn write(
+        &self,
+        before: &Snapshot,
+        mut snap: Snapshot,
+        command: &str,
+        started: Instant,
+    ) -> Result<Snapshot> {
         snap.normalize();
         if snap.same_content(before) {
             return Ok(snap);
@@ -310,7 +344,8 @@ pub async fn refresh(snap: &Snapshot, providers: &Providers, salt: &str) -> Resu
     let mut drift = Vec::new();
     let mut reads: Vec<(Option<usize>, Option<usize>, ReadResponse)> = Vec::new();
     while let Some(joined) = set.join_next().await {
-        let (r, p, resp) = joined.map_err(|e| Error::new(ErrorKind::Provider, format!("refresh failed: {e}")))?;
+        let (r, p, resp) =
+            joined.map_err(|e| Error::new(ErrorKind::Provider, format!("refresh failed: {e}")))?;
         reads.push((r, p, resp?));
     }
     reads.sort_by_key(|(r, p, _)| (r.is_none(), r.unwrap_or(0), p.unwrap_or(0)));
@@ -320,7 +355,12 @@ pub async fn refresh(snap: &Snapshot, providers: &Providers, salt: &str) -> Resu
             match resp.resource {
                 None => {
                     next.apply(&Mutation::Remove { name: old.name.clone(), id: old.id.clone() });
-                    drift.push(Drift { name: old.name.clone(), type_: old.type_.clone(), kind: DriftKind::Deleted, properties: vec![] });
+                    drift.push(Drift {
+                        name: old.name.clone(),
+                        type_: old.type_.clone(),
+                        kind: DriftKind::Deleted,
+                        properties: vec![],
+                    });
                 }
                 Some(real) => {
                     let inputs = value::mask_fingerprint(&real.inputs, &[], salt);
@@ -330,13 +370,21 @@ pub async fn refresh(snap: &Snapshot, providers: &Providers, salt: &str) -> Resu
                     diff_values("", &old.outputs, &real.outputs, &mut out_props);
                     if !props.is_empty() || !out_props.is_empty() {
                         let mut updated = old.clone();
-                        updated.inputs = if real.inputs.is_null() { old.inputs.clone() } else { real.inputs.clone() };
+                        updated.inputs =
+                            if real.inputs.is_null() { old.inputs.clone() } else { real.inputs.clone() };
                         updated.outputs = real.outputs.clone();
-                        if let Some(slot) = next.resources.iter_mut().find(|x| x.name == old.name && x.id == old.id) {
+                        if let Some(slot) =
+                            next.resources.iter_mut().find(|x| x.name == old.name && x.id == old.id)
+                        {
                             *slot = updated;
                         }
                         props.extend(out_props.into_iter().map(|(k, a, b)| (format!("outputs.{k}"), a, b)));
-                        drift.push(Drift { name: old.name.clone(), type_: old.type_.clone(), kind: DriftKind::Changed, properties: props });
+                        drift.push(Drift {
+                            name: old.name.clone(),
+                            type_: old.type_.clone(),
+                            kind: DriftKind::Changed,
+                            properties: props,
+                        });
                     }
                 }
             }
@@ -364,24 +412,47 @@ pub async fn refresh(snap: &Snapshot, providers: &Providers, salt: &str) -> Resu
                                 pending_delete: false,
                             },
                         });
-                        drift.push(Drift { name: op.name.clone(), type_: op.type_.clone(), kind: DriftKind::Recovered, properties: vec![] });
+                        drift.push(Drift {
+                            name: op.name.clone(),
+                            type_: op.type_.clone(),
+                            kind: DriftKind::Recovered,
+                            properties: vec![],
+                        });
                     }
                 }
                 (OpKind::Update, Some(real)) => {
+                    // Whether the update happened or not, record what is really there.
                     if let Some(slot) = next.resources.iter_mut().find(|x| Some(&x.id) == op.id.as_ref()) {
-                        slot.inputs = op.inputs.clone();
+                        if !real.inputs.is_null() {
+                            slot.inputs = real.inputs;
+                        }
                         slot.outputs = real.outputs;
                     }
-                    drift.push(Drift { name: op.name.clone(), type_: op.type_.clone(), kind: DriftKind::Resolved, properties: vec![] });
+                    drift.push(Drift {
+                        name: op.name.clone(),
+                        type_: op.type_.clone(),
+                        kind: DriftKind::Resolved,
+                        properties: vec![],
+                    });
                 }
                 (OpKind::Delete, None) | (OpKind::Update, None) => {
                     if let Some(id) = &op.id {
                         next.apply(&Mutation::Remove { name: op.name.clone(), id: id.clone() });
                     }
-                    drift.push(Drift { name: op.name.clone(), type_: op.type_.clone(), kind: DriftKind::Deleted, properties: vec![] });
+                    drift.push(Drift {
+                        name: op.name.clone(),
+                        type_: op.type_.clone(),
+                        kind: DriftKind::Deleted,
+                        properties: vec![],
+                    });
                 }
                 _ => {
-                    drift.push(Drift { name: op.name.clone(), type_: op.type_.clone(), kind: DriftKind::Resolved, properties: vec![] });
+                    drift.push(Drift {
+                        name: op.name.clone(),
+                        type_: op.type_.clone(),
+                        kind: DriftKind::Resolved,
+                        properties: vec![],
+                    });
                 }
             }
         }

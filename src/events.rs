@@ -10,17 +10,44 @@ use crate::plan::StepKind;
 #[derive(Debug, Clone)]
 pub enum Event {
     /// The program is being run to produce the manifest.
-    ProgramStarted { command: String },
+    ProgramStarted {
+        command: String,
+    },
     /// A line the program wrote on stderr.
-    ProgramLog { line: String },
-    ProviderStarted { name: String, version: String },
+    ProgramLog {
+        line: String,
+    },
+    ProviderStarted {
+        name: String,
+        version: String,
+    },
     /// A line a provider wrote on stderr (also kept in `.skyform/logs/NAME.log`).
-    ProviderLog { provider: String, line: String },
-    StepStarted { name: String, type_: String, kind: StepKind },
-    StepFinished { name: String, type_: String, kind: StepKind, error: Option<String>, millis: u64 },
+    ProviderLog {
+        provider: String,
+        line: String,
+    },
+    StepStarted {
+        name: String,
+        type_: String,
+        kind: StepKind,
+    },
+    StepFinished {
+        name: String,
+        type_: String,
+        kind: StepKind,
+        error: Option<String>,
+        millis: u64,
+    },
     /// A step that did not run because something it depends on failed.
-    StepSkipped { name: String, type_: String, kind: StepKind, because: String },
-    Warning { message: String },
+    StepSkipped {
+        name: String,
+        type_: String,
+        kind: StepKind,
+        because: String,
+    },
+    Warning {
+        message: String,
+    },
 }
 
 pub trait EventSink: Send + Sync {

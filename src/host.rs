@@ -20,8 +20,8 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use skyform_protocol::{
-    Call, ErrorBody, ErrorCode, HandshakeRequest, HandshakeResponse, PROTOCOL_VERSION, Request, ResourceSchema,
-    Response,
+    Call, ErrorBody, ErrorCode, HandshakeRequest, HandshakeResponse, PROTOCOL_VERSION, Request,
+    ResourceSchema, Response,
 };
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
@@ -208,11 +208,7 @@ impl ProviderHandle {
             }
         });
 
-        let handle = ProviderHandle {
-            inner,
-            version: String::new(),
-            schemas: Arc::new(BTreeMap::new()),
-        };
+        let handle = ProviderHandle { inner, version: String::new(), schemas: Arc::new(BTreeMap::new()) };
         let hello: HandshakeResponse = handle
             .call(
                 Call::Handshake(HandshakeRequest {
@@ -268,7 +264,8 @@ impl ProviderHandle {
         let sent = self.inner.tx.lock().unwrap().as_ref().map(|tx| tx.send(line).is_ok()).unwrap_or(false);
         if !sent {
             self.inner.pending.lock().unwrap().remove(&id);
-            let reason = self.inner.broken.lock().unwrap().clone().unwrap_or_else(|| "has stopped".to_string());
+            let reason =
+                self.inner.broken.lock().unwrap().clone().unwrap_or_else(|| "has stopped".to_string());
             return Err(self.error(method, about, reason));
         }
         match tokio::time::timeout(self.inner.timeout, rx).await {
@@ -291,8 +288,11 @@ impl ProviderHandle {
 
     fn error(&self, method: &str, about: &str, reason: String) -> Error {
         let what = if about.is_empty() { format!("`{method}`") } else { format!("`{method}` of `{about}`") };
-        Error::new(ErrorKind::ProviderBroken, format!("provider `{}` {reason} (during {what})", self.inner.name))
-            .with_hint(format!("see the provider's log: {}", self.inner.log_path.display()))
+        Error::new(
+            ErrorKind::ProviderBroken,
+            format!("provider `{}` {reason} (during {what})", self.inner.name),
+        )
+        .with_hint(format!("see the provider's log: {}", self.inner.log_path.display()))
     }
 
     fn answered_error(&self, method: &str, about: &str, e: ErrorBody) -> Error {
@@ -310,7 +310,8 @@ impl ProviderHandle {
         let mut err = Error::new(ErrorKind::Provider, format!("{verb}{target} failed: {}", e.message));
         err.provider_code = Some(e.code);
         if e.code == ErrorCode::Configuration {
-            err = err.with_hint(format!("check the `[providers.{}]` table of the stack's file", self.inner.name));
+            err = err
+                .with_hint(format!("check the `[providers.{}]` table of the stack's file", self.inner.name));
         }
         err
     }
@@ -319,10 +320,10 @@ impl ProviderHandle {
     pub async fn shutdown(&self) {
         self.inner.tx.lock().unwrap().take();
         let child = self.inner.child.lock().unwrap().take();
-        if let Some(mut child) = child {
-            if tokio::time::timeout(Duration::from_secs(5), child.wait()).await.is_err() {
-                let _ = child.kill().await;
-            }
+        if let Some(mut child) = child
+            && tokio::time::timeout(Duration::from_secs(5), child.wait()).await.is_err()
+        {
+            let _ = child.kill().await;
         }
     }
 }

@@ -102,7 +102,9 @@ pub fn parse(text: &str, origin: &str) -> Result<Manifest> {
         Some(Value::Number(n)) if n.as_u64() == Some(MANIFEST_VERSION) => {}
         Some(Value::Number(n)) => {
             return Err(Error::user(
-                format!("{origin} produced manifest format {n}; this skyform reads format {MANIFEST_VERSION}"),
+                format!(
+                    "{origin} produced manifest format {n}; this skyform reads format {MANIFEST_VERSION}"
+                ),
                 "upgrade skyform, or build the program against a matching skyform-sdk",
             ));
         }
@@ -114,7 +116,10 @@ pub fn parse(text: &str, origin: &str) -> Result<Manifest> {
         }
     }
     serde_json::from_value(raw).map_err(|e| {
-        Error::user(format!("the manifest from {origin} is not valid: {e}"), "see sdk/MANIFEST.md for the format")
+        Error::user(
+            format!("the manifest from {origin} is not valid: {e}"),
+            "see sdk/MANIFEST.md for the format",
+        )
     })
 }
 
@@ -186,10 +191,13 @@ impl Manifest {
                     mine.insert(d.clone());
                 }
             }
-            if let Some(p) = &r.parent {
-                if !components.contains(p.as_str()) {
-                    errors.push(format!("resource `{}` has parent `{p}`, which is not a declared component", r.name));
-                }
+            if let Some(p) = &r.parent
+                && !components.contains(p.as_str())
+            {
+                errors.push(format!(
+                    "resource `{}` has parent `{p}`, which is not a declared component",
+                    r.name
+                ));
             }
             deps.push(mine.into_iter().collect::<Vec<_>>());
         }
@@ -221,7 +229,11 @@ impl Manifest {
         if let Some(cycle) = find_cycle(&graph) {
             let names: Vec<&str> = cycle.iter().map(|&n| self.resources[graph[n]].name.as_str()).collect();
             return Err(Error::user(
-                format!("the resources depend on each other in a cycle: {} → {}", names.join(" → "), names[0]),
+                format!(
+                    "the resources depend on each other in a cycle: {} → {}",
+                    names.join(" → "),
+                    names[0]
+                ),
                 "break the cycle: a resource cannot (even indirectly) depend on itself",
             ));
         }
@@ -266,10 +278,10 @@ fn find_cycle(graph: &DiGraph<usize, ()>) -> Option<Vec<NodeIndex>> {
                 cur = next;
             }
         }
-        if let [n] = scc[..] {
-            if graph.contains_edge(n, n) {
-                return Some(vec![n]);
-            }
+        if let [n] = scc[..]
+            && graph.contains_edge(n, n)
+        {
+            return Some(vec![n]);
         }
     }
     None

@@ -141,9 +141,12 @@ pub struct Plan {
     pub outputs: BTreeMap<String, Value>,
     #[serde(default)]
     pub components: Vec<ComponentDecl>,
-    /// The plaintext secrets never leave memory: only their count is kept here.
+    /// The plaintext secrets never leave memory: a saved plan does not contain them.
     #[serde(default, skip)]
     pub secrets: Vec<String>,
+    /// Stack outputs as far as they are known before applying (unknown parts are UNKNOWN).
+    #[serde(default)]
+    pub output_preview: BTreeMap<String, Value>,
 }
 
 impl Plan {
@@ -244,14 +247,14 @@ pub async fn plan_update(
             let decl = manifest.resources[i].clone();
             let old = olds[i].cloned();
             let deps = graph.deps[i].clone();
-            if let Some(scope) = &in_scope {
-                if !scope.contains(&i) {
-                    // Out of scope: keep what state says, create nothing.
-                    if let Some(o) = &old {
-                        planned[i] = Some(same_step(&decl, o, deps, false));
-                    }
-                    continue;
+            if let Some(scope) = &in_scope
+                && !scope.contains(&i)
+            {
+                // Out of scope: keep what state says, create nothing.
+                if let Some(o) = &old {
+                    planned[i] = Some(same_step(&decl, o, deps, false));
                 }
+                continue;
             }
             // Outputs of dependencies: known when the dependency stays the same.
             let mut known: HashMap<String, Option<(String, Value)>> = HashMap::new();
@@ -276,7 +279,8 @@ pub async fn plan_update(
             });
         }
         while let Some(joined) = set.join_next().await {
-            let (i, step) = joined.map_err(|e| Error::new(ErrorKind::Provider, format!("planning failed: {e}")))?;
+            let (i, step) =
+                joined.map_err(|e| Error::new(ErrorKind::Provider, format!("planning failed: {e}")))?;
             match step {
                 Ok(s) => planned[i] = Some(s),
                 Err(e) => errors.push(e.message),
@@ -294,20 +298,38 @@ pub async fn plan_update(
             msg.push_str("\n  - ");
             msg.push_str(e);
         }
-        return Err(Error::new(ErrorKind::User, msg).with_hint("fix the program's inputs and run the command again"));
+        return Err(
+            Error::new(ErrorKind::User, msg).with_hint("fix the program's inputs and run the command again")
+        );
     }
 
     let mut steps: Vec<Step> = planned.into_iter().flatten().collect();
+    let known: HashMap<String, Option<(String, Value)>> = steps
+        .iter()
+        .map(|s| {
+            let k = match (&s.kind, &s.old) {
+                (StepKind::Same, Some(o)) => Some((o.id.clone(), o.outputs.clone())),
+                _ => None,
+            };
+            (s.name.clone(), k)
+        })
+        .collect();
+    let output_preview = manifest
+        .outputs
+        .iter()
+        .map(|(k, v)| (k.clone(), resolve_inputs(v, &known, &mut Vec::new())))
+        .collect();
 
     // Deletes: everything recorded that nothing declared claims.
     for r in &snap.resources {
-        let unclaimed = r.pending_delete || (!declared.contains(r.name.as_str()) && !claimed.contains(&r.name));
+        let unclaimed =
+            r.pending_delete || (!declared.contains(r.name.as_str()) && !claimed.contains(&r.name));
         if !unclaimed {
             continue;
         }
         if let Some(scope) = &in_scope {
-            let targeted = opts.targets.contains(&r.name)
-                || scope.iter().any(|&i| manifest.resources[i].name == r.name);
+            let targeted =
+                opts.targets.contains(&r.name) || scope.iter().any(|&i| manifest.resources[i].name == r.name);
             if !targeted {
                 continue;
             }
@@ -323,7 +345,11 @@ pub async fn plan_update(
     for s in &steps {
         if s.kind == StepKind::Replace && s.options.protect {
             return Err(Error::user(
-                format!("resource `{}` is protected but its changes to {} force a replacement", s.name, s.replaces.join(", ")),
+                format!(
+                    "resource `{}` is protected but its changes to {} force a replacement",
+                    s.name,
+                    s.replaces.join(", ")
+                ),
                 "set `protect` to false (and run `skyform up`) to allow replacing it, or revert the change",
             ));
         }
@@ -340,6 +366,7 @@ pub async fn plan_update(
         outputs: manifest.outputs.clone(),
         components: manifest.components.clone(),
         secrets: (*secrets).clone(),
+        output_preview,
     })
 }
 
@@ -351,7 +378,10 @@ pub fn plan_destroy(snap: &Snapshot, targets: &[String]) -> Result<Plan> {
     } else {
         for t in targets {
             if !snap.resources.iter().any(|r| &r.name == t) {
-                return Err(Error::user(format!("--target `{t}` is not recorded in state"), "see `skyform stack export`"));
+                return Err(Error::user(
+                    format!("--target `{t}` is not recorded in state"),
+                    "see `skyform stack export`",
+                ));
             }
             chosen.insert(t.clone());
         }
@@ -392,6 +422,7 @@ pub fn plan_destroy(snap: &Snapshot, targets: &[String]) -> Result<Plan> {
         outputs: BTreeMap::new(),
         components: Vec::new(),
         secrets: Vec::new(),
+        output_preview: BTreeMap::new(),
     })
 }
 
@@ -416,7 +447,10 @@ fn delete_step(r: &ResourceState) -> Step {
 
 fn same_step(decl: &ResourceDecl, old: &ResourceState, deps: Vec<String>, in_scope: bool) -> Step {
     let metadata_changed = in_scope
-        && (old.name != decl.name || old.dependencies != deps || old.options != decl.options || old.parent != decl.parent);
+        && (old.name != decl.name
+            || old.dependencies != deps
+            || old.options != decl.options
+            || old.parent != decl.parent);
     Step {
         name: decl.name.clone(),
         type_: old.type_.clone(),
@@ -475,7 +509,10 @@ fn check_types(manifest: &Manifest, providers: &Providers) -> Result<()> {
     if errors.is_empty() {
         Ok(())
     } else {
-        Err(Error::user(format!("the manifest is not valid:\n  - {}", errors.join("\n  - ")), "fix the program"))
+        Err(Error::user(
+            format!("the manifest is not valid:\n  - {}", errors.join("\n  - ")),
+            "fix the program",
+        ))
     }
 }
 
@@ -572,11 +609,18 @@ async fn plan_resource(
     };
 
     let (kind, changed, replaces, dbr, inputs) = if old.type_ != decl.type_ {
-        (StepKind::Replace, vec!["type".to_string()], vec!["type".to_string()], decl.options.delete_before_replace, checked)
+        (
+            StepKind::Replace,
+            vec!["type".to_string()],
+            vec!["type".to_string()],
+            decl.options.delete_before_replace,
+            checked,
+        )
     } else {
         let masked = value::mask_fingerprint(&checked, secrets, salt);
         let d = diff(provider, &decl, &old, masked).await?;
-        let (changed, replaces, inputs) = apply_options(&decl.options, &old.inputs, checked, d.changed, d.replaces);
+        let (changed, replaces, inputs) =
+            apply_options(&decl.options, &old.inputs, checked, d.changed, d.replaces);
         let kind = if changed.is_empty() {
             StepKind::Same
         } else if !replaces.is_empty() {
@@ -654,7 +698,8 @@ pub async fn check(
         )
         .await?;
     if !resp.failures.is_empty() {
-        let list: Vec<String> = resp.failures.iter().map(|f| format!("`{}`: {}", f.property, f.reason)).collect();
+        let list: Vec<String> =
+            resp.failures.iter().map(|f| format!("`{}`: {}", f.property, f.reason)).collect();
         return Err(Error::user(
             format!("`{}` ({}) has invalid inputs: {}", decl.name, decl.type_, list.join("; ")),
             "fix the inputs in the program",

@@ -87,7 +87,10 @@ impl Project {
             }
         })?;
         let file: ProjectFile = toml::from_str(&text).map_err(|e| {
-            Error::user(format!("{} is not valid: {e}", path.display()), "fix the file and run the command again")
+            Error::user(
+                format!("{} is not valid: {e}", path.display()),
+                "fix the file and run the command again",
+            )
         })?;
         if !valid_name(&file.name) {
             return Err(Error::user(
@@ -95,7 +98,8 @@ impl Project {
                 "use letters, digits, `-` and `_`",
             ));
         }
-        let dir = std::fs::canonicalize(dir).map_err(|e| Error::io(format!("reading {}", dir.display()), e))?;
+        let dir =
+            std::fs::canonicalize(dir).map_err(|e| Error::io(format!("reading {}", dir.display()), e))?;
         Ok(Project { dir, file })
     }
 
@@ -123,14 +127,14 @@ impl Project {
     /// The stacks that have a `Skyform.<stack>.toml`, sorted.
     pub fn stacks(&self) -> Result<Vec<String>> {
         let mut out = Vec::new();
-        let entries =
-            std::fs::read_dir(&self.dir).map_err(|e| Error::io(format!("listing {}", self.dir.display()), e))?;
+        let entries = std::fs::read_dir(&self.dir)
+            .map_err(|e| Error::io(format!("listing {}", self.dir.display()), e))?;
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().to_string();
-            if let Some(stack) = name.strip_prefix("Skyform.").and_then(|n| n.strip_suffix(".toml")) {
-                if valid_name(stack) {
-                    out.push(stack.to_string());
-                }
+            if let Some(stack) = name.strip_prefix("Skyform.").and_then(|n| n.strip_suffix(".toml"))
+                && valid_name(stack)
+            {
+                out.push(stack.to_string());
             }
         }
         out.sort();
@@ -139,7 +143,10 @@ impl Project {
 
     pub fn load_stack(&self, stack: &str) -> Result<StackFile> {
         if !valid_name(stack) {
-            return Err(Error::user(format!("`{stack}` is not a valid stack name"), "use letters, digits, `-` and `_`"));
+            return Err(Error::user(
+                format!("`{stack}` is not a valid stack name"),
+                "use letters, digits, `-` and `_`",
+            ));
         }
         let path = self.stack_file_path(stack);
         let text = match std::fs::read_to_string(&path) {
@@ -149,14 +156,23 @@ impl Project {
                 let hint = if known.is_empty() {
                     format!("create it with `skyform stack init {stack}`")
                 } else {
-                    format!("create it with `skyform stack init {stack}`, or pick one of: {}", known.join(", "))
+                    format!(
+                        "create it with `skyform stack init {stack}`, or pick one of: {}",
+                        known.join(", ")
+                    )
                 };
-                return Err(Error::user(format!("stack `{stack}` does not exist (no {})", path.display()), hint));
+                return Err(Error::user(
+                    format!("stack `{stack}` does not exist (no {})", path.display()),
+                    hint,
+                ));
             }
             Err(e) => return Err(Error::io(format!("reading {}", path.display()), e)),
         };
         toml::from_str(&text).map_err(|e| {
-            Error::user(format!("{} is not valid: {e}", path.display()), "fix the file and run the command again")
+            Error::user(
+                format!("{} is not valid: {e}", path.display()),
+                "fix the file and run the command again",
+            )
         })
     }
 

@@ -79,7 +79,8 @@ impl Providers {
                     first_error.get_or_insert(e);
                 }
                 Err(e) => {
-                    first_error.get_or_insert(Error::new(ErrorKind::Provider, format!("starting a provider: {e}")));
+                    first_error
+                        .get_or_insert(Error::new(ErrorKind::Provider, format!("starting a provider: {e}")));
                 }
             }
         }
@@ -132,7 +133,9 @@ pub fn resolve(name: &str, project: &Project, settings: &ProviderSettings) -> Re
                         "no provider `{name}`: it is not built in ({}) and no executable `{exe}` is on PATH",
                         BUILTIN.join(", ")
                     ),
-                    format!("install `{exe}` on PATH, set `[providers.{name}] path` in Skyform.toml, or fix the type token"),
+                    format!(
+                        "install `{exe}` on PATH, set `[providers.{name}] path` in Skyform.toml, or fix the type token"
+                    ),
                 ));
             }
         }

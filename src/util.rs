@@ -43,6 +43,13 @@ pub fn rfc3339(t: std::time::SystemTime) -> String {
     format!("{y:04}-{mo:02}-{d:02}T{h:02}:{m:02}:{s:02}Z")
 }
 
+/// Epoch milliseconds as RFC 3339 UTC with milliseconds.
+pub fn rfc3339_ms(ms: u64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms);
+    let base = rfc3339(t);
+    format!("{}.{:03}Z", base.trim_end_matches('Z'), ms % 1000)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -108,11 +108,7 @@ pub enum Lookup {
 
 /// Replaces every marker by its value. `lookup(resource, output)` answers references.
 /// Returns the names of missing outputs in `missing`.
-pub fn resolve(
-    v: &Value,
-    lookup: &dyn Fn(&Reference) -> Lookup,
-    missing: &mut Vec<Reference>,
-) -> Value {
+pub fn resolve(v: &Value, lookup: &dyn Fn(&Reference) -> Lookup, missing: &mut Vec<Reference>) -> Value {
     if let Some(r) = as_reference(v) {
         return match lookup(&r) {
             Lookup::Known(v) => v,
@@ -137,10 +133,10 @@ pub fn resolve(
                 }
                 return Value::String(s);
             }
-            if let Some(secret) = map.get("$secret") {
-                if map.len() == 1 {
-                    return resolve(secret, lookup, missing);
-                }
+            if let Some(secret) = map.get("$secret")
+                && map.len() == 1
+            {
+                return resolve(secret, lookup, missing);
             }
             let mut out = Map::new();
             for (k, child) in map {

@@ -10,6 +10,12 @@
 //! outputs the handle's accessors name (`function_name` and `arn` for a function, `url` for an
 //! API, ...), so that a program reads the same on every target.
 //!
+//! Two details to carry over from `local.rs`, where a component has a single resource of the same
+//! name and both are trivially true: the component's `options` apply to each child, except
+//! `aliases`, which name former *component* names and must be mapped to the children's former
+//! names; and `ignore_changes`/`replace_on_changes` name input properties, which differ per
+//! target, so apply them only to the child that has them.
+//!
 //! Until then every function here returns [`Error::UnsupportedTarget`], which `run` prints.
 
 use crate::bucket::{Bucket, BucketHandle, Notification};

@@ -39,17 +39,6 @@ impl Runtime {
     }
 }
 
-/// How the function's code is obtained.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Source {
-    /// Not said yet: an error when the function is added.
-    Unset,
-    /// A folder of the project, deployed as is.
-    Code(String),
-    /// A cargo package of the project, built by skyform for the target.
-    Cargo(String),
-}
-
 /// A function, described with a builder and declared with [`Program::add`]:
 ///
 /// ```
@@ -68,7 +57,8 @@ pub(crate) enum Source {
 #[derive(Debug, Clone)]
 pub struct Function {
     pub(crate) name: String,
-    pub(crate) source: Source,
+    pub(crate) code: Option<String>,
+    pub(crate) cargo_package: Option<String>,
     pub(crate) handler: Option<String>,
     pub(crate) runtime: Option<Runtime>,
     pub(crate) environment: BTreeMap<String, Value>,
@@ -88,7 +78,8 @@ impl Function {
     pub fn new(name: impl Into<String>) -> Function {
         Function {
             name: name.into(),
-            source: Source::Unset,
+            code: None,
+            cargo_package: None,
             handler: None,
             runtime: None,
             environment: BTreeMap::new(),
@@ -102,17 +93,24 @@ impl Function {
     /// A Rust function built from the cargo package `package` of the project (the package name,
     /// not a path), typically a `lambda_runtime` or `lambda_http` binary. Its runtime is
     /// `provided` and its handler `bootstrap`.
+    ///
+    /// skyform builds it with `cargo build --release -p PACKAGE` in the project folder, which
+    /// finds the package when it is a member of the project's cargo workspace. When it is a cargo
+    /// project of its own (its own `[workspace]` table, so that the infrastructure program does
+    /// not compile the function's dependencies), also give its folder with
+    /// [`code`](Function::code): `Function::rust("api", "api-fn").code("functions/api")`.
     pub fn rust(name: impl Into<String>, package: impl Into<String>) -> Function {
         let mut f = Function::new(name);
-        f.source = Source::Cargo(package.into());
+        f.cargo_package = Some(package.into());
         f.runtime = Some(Runtime::Provided);
         f.handler = Some("bootstrap".to_string());
         f
     }
 
-    /// The folder holding the code, relative to the project folder (`functions/hello`).
+    /// The folder holding the code, relative to the project folder (`functions/hello`). For a
+    /// [`Function::rust`], the folder of the cargo package (the one holding its `Cargo.toml`).
     pub fn code(mut self, path: impl Into<String>) -> Self {
-        self.source = Source::Code(path.into());
+        self.code = Some(path.into());
         self
     }
 
@@ -162,7 +160,7 @@ impl Function {
     /// What every target needs: a source, a handler and a runtime.
     fn validate(&self) -> Result<(), Error> {
         let fail = |reason: &str| Err(Error::invalid(&self.name, reason));
-        if self.source == Source::Unset {
+        if self.code.is_none() && self.cargo_package.is_none() {
             return fail(
                 "the function has no code: call `.code(\"functions/NAME\")`, or use `Function::rust(NAME, PACKAGE)`",
             );

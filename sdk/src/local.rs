@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 
 use crate::bucket::{Bucket, BucketHandle, Notification};
 use crate::component::{Expansion, begin};
-use crate::function::{Function, Source};
+use crate::function::Function;
 use crate::http_api::HttpApi;
 use crate::queue::{Queue, QueueHandle};
 use crate::schedule::Schedule;
@@ -24,18 +24,16 @@ use crate::{FunctionHandle, Program, ResourceOptions};
 
 pub(crate) fn function(ctx: &Program, f: &Function) -> Expansion {
     let mut children = begin(ctx, &f.name, "skyform:Function", &f.options);
-    let (code, build) = match &f.source {
-        Source::Code(path) => (Value::from(path.as_str()), Value::Null),
-        Source::Cargo(package) => (Value::Null, json!({ "cargo_package": package })),
-        // Rejected by `Function::validate` before any expansion runs.
-        Source::Unset => (Value::Null, Value::Null),
+    let build = match &f.cargo_package {
+        Some(package) => json!({ "cargo_package": package }),
+        None => Value::Null,
     };
     let environment: Map<String, Value> = f.environment.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     let main = children.add(
         &f.name,
         "local:Function",
         json!({
-            "code": code,
+            "code": f.code,
             "build": build,
             "handler": f.handler,
             "runtime": f.runtime.as_ref().map(|r| r.as_str()),

@@ -61,15 +61,25 @@ pub enum Command {
     Graph(commands::graph::Args),
     Synth(commands::synth::Args),
     Cancel(commands::cancel::Args),
+    /// The local cloud: status, start, stop.
+    #[command(subcommand)]
+    Local(commands::local::LocalCommand),
+    Logs(commands::logs::Args),
+    Invoke(commands::invoke::Args),
     /// Run a built-in provider on stdin/stdout (started by skyform itself).
     #[command(hide = true)]
-    Provider { name: String },
+    Provider {
+        name: String,
+    },
 }
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Command::Provider { name } = &cli.command {
         return commands::provider::run(name);
+    }
+    if let Command::Local(commands::local::LocalCommand::Daemon { project_dir }) = &cli.command {
+        return commands::local::run_daemon(project_dir.clone());
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
@@ -100,6 +110,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Graph(a) => commands::graph::run(&g, a).await,
         Command::Synth(a) => commands::synth::run(&g, a).await,
         Command::Cancel(a) => commands::cancel::run(&g, a).await,
+        Command::Local(c) => commands::local::run(&g, c).await,
+        Command::Logs(a) => commands::logs::run(&g, a).await,
+        Command::Invoke(a) => commands::invoke::run(&g, a).await,
         Command::Provider { .. } => unreachable!("handled before the runtime starts"),
     }
 }
@@ -115,7 +128,11 @@ pub fn report(e: &Error) -> ExitCode {
 
 pub fn exit_code(kind: ErrorKind) -> u8 {
     match kind {
-        ErrorKind::User | ErrorKind::Io | ErrorKind::Provider | ErrorKind::ProviderBroken | ErrorKind::State => 1,
+        ErrorKind::User
+        | ErrorKind::Io
+        | ErrorKind::Provider
+        | ErrorKind::ProviderBroken
+        | ErrorKind::State => 1,
         ErrorKind::StepsFailed => 3,
         ErrorKind::Locked => 4,
         ErrorKind::Pending => 5,
@@ -145,16 +162,18 @@ impl Global {
         if let Some(s) = &self.stack {
             return Ok(s.clone());
         }
-        if let Ok(s) = std::env::var("SKYFORM_STACK") {
-            if !s.is_empty() {
-                return Ok(s);
-            }
+        if let Ok(s) = std::env::var("SKYFORM_STACK")
+            && !s.is_empty()
+        {
+            return Ok(s);
         }
         let stacks = project.stacks()?;
         match stacks.as_slice() {
             [only] => Ok(only.clone()),
             _ if stacks.iter().any(|s| s == "dev") => Ok("dev".into()),
-            [] => Err(Error::user("this project has no stack yet", "create one with `skyform stack init dev`")),
+            [] => {
+                Err(Error::user("this project has no stack yet", "create one with `skyform stack init dev`"))
+            }
             many => Err(Error::user(
                 format!("which stack? this project has {}", many.join(", ")),
                 "pass `--stack NAME` or set SKYFORM_STACK",
@@ -171,10 +190,14 @@ impl Global {
 
 pub fn provider_settings() -> Result<ProviderSettings> {
     let self_exe = std::env::current_exe().map_err(|e| Error::io("finding the skyform executable", e))?;
-    let search_path = std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default();
+    let search_path =
+        std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default();
     let default_timeout = match std::env::var("SKYFORM_PROVIDER_TIMEOUT") {
         Ok(t) => crate::project::parse_duration(&t).ok_or_else(|| {
-            Error::user(format!("SKYFORM_PROVIDER_TIMEOUT=`{t}` is not a duration"), "write it like `30s` or `5m`")
+            Error::user(
+                format!("SKYFORM_PROVIDER_TIMEOUT=`{t}` is not a duration"),
+                "write it like `30s` or `5m`",
+            )
         })?,
         Err(_) => Duration::from_secs(30 * 60),
     };
@@ -222,7 +245,9 @@ pub fn confirm(question: &str, yes: bool) -> Result<bool> {
 pub fn install_interrupt(cancel: crate::apply::Cancel) {
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("\ninterrupted: finishing the steps in flight and saving the state (press Ctrl-C again to stop at once)");
+            eprintln!(
+                "\ninterrupted: finishing the steps in flight and saving the state (press Ctrl-C again to stop at once)"
+            );
             cancel.cancel();
             if tokio::signal::ctrl_c().await.is_ok() {
                 eprintln!("stopped at once; the next command will report the operations that were in flight");

@@ -32,12 +32,7 @@ struct Status {
 
 impl TerminalSink {
     pub fn new(verbose: bool, quiet: bool) -> TerminalSink {
-        TerminalSink {
-            verbose,
-            quiet,
-            tty: super::stderr_is_tty(),
-            status: Mutex::new(Status::default()),
-        }
+        TerminalSink { verbose, quiet, tty: super::stderr_is_tty(), status: Mutex::new(Status::default()) }
     }
 
     fn clear_status(&self, st: &mut Status) {
@@ -53,7 +48,8 @@ impl TerminalSink {
         }
         let names: Vec<&str> = st.in_flight.iter().take(4).map(|s| s.as_str()).collect();
         let more = st.in_flight.len().saturating_sub(4);
-        let mut line = format!("  … {} done, {} in progress: {}", st.done, st.in_flight.len(), names.join(", "));
+        let mut line =
+            format!("  … {} done, {} in progress: {}", st.done, st.in_flight.len(), names.join(", "));
         if more > 0 {
             let _ = write!(line, " and {more} more");
         }
@@ -101,8 +97,16 @@ impl EventSink for TerminalSink {
                 self.clear_status(&mut st);
                 if !self.quiet {
                     match error {
-                        None => println!(" {:<3}{type_}  {name}  {} ({})", kind.symbol(), past(kind), seconds(millis)),
-                        Some(e) => println!(" {:<3}{type_}  {name}  **{} failed** {e}", kind.symbol(), kind.verb()),
+                        None if kind == StepKind::Same => println!("     {type_}  {name}  state updated"),
+                        None => println!(
+                            " {:<3}{type_}  {name}  {} ({})",
+                            kind.symbol(),
+                            past(kind),
+                            seconds(millis)
+                        ),
+                        Some(e) => {
+                            println!(" {:<3}{type_}  {name}  **{} failed** {e}", kind.symbol(), kind.verb())
+                        }
                     }
                 }
                 self.draw_status(&mut st);
@@ -145,19 +149,30 @@ pub fn show(v: &Value, secrets: &[String]) -> String {
     let masked = value::mask(v, secrets);
     let text = serde_json::to_string(&masked).unwrap_or_default();
     let text = text.replace(&format!("\"{UNKNOWN}\""), "(known after up)");
-    if text.chars().count() > 120 { format!("{}…", text.chars().take(119).collect::<String>()) } else { text }
+    if text.chars().count() > 120 {
+        format!("{}…", text.chars().take(119).collect::<String>())
+    } else {
+        text
+    }
 }
 
 /// The plan as a tree of resources (components first, their resources indented).
 pub fn plan_text(plan: &Plan, show_diff: bool, verb: &str) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{verb} ({}):\n", plan.stack);
-    let visible: Vec<&Step> = plan.steps.iter().filter(|s| s.kind != StepKind::Same || s.metadata_changed).collect();
+    let visible: Vec<&Step> =
+        plan.steps.iter().filter(|s| s.kind != StepKind::Same || s.metadata_changed).collect();
     if visible.is_empty() {
         let _ = writeln!(out, "  no changes: the stack matches the program\n");
     } else {
-        let width = visible.iter().map(|s| s.type_.len() + 2 * depth(plan, s.parent.as_deref())).max().unwrap_or(4).max(4);
-        let _ = writeln!(out, "     {:<width$}  Name", "Type");
+        let width = visible
+            .iter()
+            .map(|s| s.type_.len() + 2 * depth(plan, s.parent.as_deref()))
+            .max()
+            .unwrap_or(4)
+            .max(4);
+        let nwidth = visible.iter().map(|s| s.name.len()).max().unwrap_or(4).max(4);
+        let _ = writeln!(out, "     {:<width$}  {:<nwidth$}  Plan", "Type", "Name");
         // Components that contain a visible step, in order of appearance.
         let mut printed_components: BTreeSet<String> = BTreeSet::new();
         for s in &visible {
@@ -172,7 +187,7 @@ pub fn plan_text(plan: &Plan, show_diff: bool, verb: &str) -> String {
             }
             let pad = "  ".repeat(depth(plan, s.parent.as_deref()));
             let t = format!("{pad}{}", s.type_);
-            let mut line = format!(" {:<3} {t:<width$}  {}  {}", s.kind.symbol(), s.name, label(s));
+            let mut line = format!(" {:<3} {t:<width$}  {:<nwidth$}  {}", s.kind.symbol(), s.name, label(s));
             if !s.changed.is_empty() && !show_diff {
                 let props: Vec<String> = s
                     .changed
@@ -190,10 +205,11 @@ pub fn plan_text(plan: &Plan, show_diff: bool, verb: &str) -> String {
     }
     if !plan.outputs.is_empty() {
         let _ = writeln!(out, "Outputs:");
-        for (k, v) in &plan.outputs {
-            let mut refs = Vec::new();
-            value::references(v, &mut refs);
-            let text = if refs.is_empty() { show(v, &plan.secrets) } else { "(known after up)".into() };
+        for k in plan.outputs.keys() {
+            let text = match plan.output_preview.get(k) {
+                Some(v) => show(v, &plan.secrets),
+                None => "(known after up)".into(),
+            };
             let _ = writeln!(out, "    {k}: {text}");
         }
         out.push('\n');
@@ -213,10 +229,11 @@ fn label(s: &Step) -> String {
     if s.kind == StepKind::Delete && s.options.retain_on_delete {
         l.push_str(" (retain: forget only)");
     }
-    if let Some(o) = &s.old {
-        if o.name != s.name && s.kind != StepKind::Delete {
-            let _ = write!(l, " (renamed from {})", o.name);
-        }
+    if let Some(o) = &s.old
+        && o.name != s.name
+        && s.kind != StepKind::Delete
+    {
+        let _ = write!(l, " (renamed from {})", o.name);
     }
     if s.kind == StepKind::Same && s.metadata_changed {
         l = "update (state only)".into();
@@ -262,7 +279,8 @@ fn step_diff(s: &Step, secrets: &[String]) -> String {
                 let before = old.get(c).cloned().unwrap_or(Value::Null);
                 let after = s.inputs.get(c).cloned().unwrap_or(Value::Null);
                 let sym = if s.replaces.contains(c) { "+-" } else { "~" };
-                let _ = writeln!(out, "{pad}{sym} {c}: {} => {}", show(&before, secrets), show(&after, secrets));
+                let _ =
+                    writeln!(out, "{pad}{sym} {c}: {} => {}", show(&before, secrets), show(&after, secrets));
             }
         }
         StepKind::Delete => {
@@ -308,7 +326,11 @@ pub fn report_text(plan: &Plan, report: &ApplyReport, millis: u64) -> String {
     }
     let _ = writeln!(out, "\nResources:");
     for (kind, n) in &report.done {
-        let _ = writeln!(out, "    {:<2} {n} {}", kind.symbol(), past(*kind));
+        if *kind == StepKind::Same {
+            let _ = writeln!(out, "    {n} with state-only changes");
+        } else {
+            let _ = writeln!(out, "    {:<2} {n} {}", kind.symbol(), past(*kind));
+        }
     }
     let unchanged = plan.steps.iter().filter(|s| s.kind == StepKind::Same && !s.metadata_changed).count();
     if unchanged > 0 {
@@ -348,7 +370,12 @@ pub fn plan_json(plan: &Plan) -> Value {
     json!({"stack": plan.stack, "destroy": plan.destroy, "steps": steps, "counts": counts})
 }
 
-pub fn report_json(plan: &Plan, report: &ApplyReport, stats: &crate::engine::CommitStats, millis: u64) -> Value {
+pub fn report_json(
+    plan: &Plan,
+    report: &ApplyReport,
+    stats: &crate::engine::CommitStats,
+    millis: u64,
+) -> Value {
     let done: BTreeMap<&str, usize> = report.done.iter().map(|(k, v)| (k.verb(), *v)).collect();
     let failed: Vec<Value> = report.failed.iter().map(|(n, e)| json!({"name": n, "error": e})).collect();
     json!({

@@ -30,8 +30,15 @@ pub const JOURNAL_FORMAT: u64 = 1;
 #[serde(tag = "entry", rename_all = "snake_case")]
 pub enum Entry {
     /// The first line: which state the journal applies to.
-    Header { journal: u64, lineage: String, base_serial: u64 },
-    Begin { seq: u64, op: PendingOp },
+    Header {
+        journal: u64,
+        lineage: String,
+        base_serial: u64,
+    },
+    Begin {
+        seq: u64,
+        op: PendingOp,
+    },
     End {
         seq: u64,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -40,7 +47,9 @@ pub enum Entry {
         error: Option<String>,
     },
     /// Mutations that need no provider call (a rename, new options, the stack outputs).
-    Record { mutations: Vec<Mutation> },
+    Record {
+        mutations: Vec<Mutation>,
+    },
 }
 
 type Job = (Vec<u8>, Option<oneshot::Sender<std::io::Result<()>>>);
@@ -106,7 +115,9 @@ impl Journal {
     /// Waits until everything appended so far is durable.
     pub async fn sync(&self) -> Result<()> {
         let (ack, done) = oneshot::channel();
-        self.tx.send((Vec::new(), Some(ack))).map_err(|_| Error::new(ErrorKind::Io, "the journal writer stopped"))?;
+        self.tx
+            .send((Vec::new(), Some(ack)))
+            .map_err(|_| Error::new(ErrorKind::Io, "the journal writer stopped"))?;
         match done.await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(Error::io("syncing the journal", e)),

@@ -102,6 +102,7 @@ pub struct Snapshot {
 /// A change to a snapshot, recorded in the journal after a provider call succeeded.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[allow(clippy::large_enum_variant)] // short-lived values; boxing would only add noise
 pub enum Mutation {
     /// Insert the resource, replacing the live entry of the same name.
     Put { resource: ResourceState },
@@ -152,9 +153,8 @@ impl Snapshot {
 
     /// Puts everything in its canonical order.
     pub fn normalize(&mut self) {
-        self.resources.sort_by(|a, b| {
-            (&a.name, a.pending_delete, &a.id).cmp(&(&b.name, b.pending_delete, &b.id))
-        });
+        self.resources
+            .sort_by(|a, b| (&a.name, a.pending_delete, &a.id).cmp(&(&b.name, b.pending_delete, &b.id)));
         for r in &mut self.resources {
             r.dependencies.sort();
             r.dependencies.dedup();
@@ -255,7 +255,8 @@ pub fn parse_state(bytes: &[u8], origin: &str) -> Result<Snapshot> {
         )
     };
     let raw: Value = serde_json::from_slice(bytes).map_err(|e| corrupt(e.to_string()))?;
-    let format = raw.get("format").and_then(Value::as_u64).ok_or_else(|| corrupt("it has no `format`".into()))?;
+    let format =
+        raw.get("format").and_then(Value::as_u64).ok_or_else(|| corrupt("it has no `format`".into()))?;
     if format > STATE_FORMAT {
         return Err(Error::new(
             ErrorKind::State,
@@ -313,10 +314,8 @@ pub fn write_state(files: &StackFiles, snap: &Snapshot) -> Result<u64> {
 
 /// A new lineage id: unique per stack creation.
 pub fn new_lineage() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
     let mut h = crate::util::Fnv::new();
     h.write(&nanos.to_le_bytes());
     h.write(&std::process::id().to_le_bytes());
@@ -333,7 +332,11 @@ pub fn load(files: &StackFiles, project: &str) -> Result<(Snapshot, bool)> {
         Some(s) => s,
         // A first run that was interrupted left a journal but no state file: the stack's
         // lineage is the journal's.
-        None => Snapshot::new(project, &files.stack, journal::lineage(&files.journal()).unwrap_or_else(new_lineage)),
+        None => Snapshot::new(
+            project,
+            &files.stack,
+            journal::lineage(&files.journal()).unwrap_or_else(new_lineage),
+        ),
     };
     let replayed = journal::replay(&files.journal(), &mut snap)?;
     snap.normalize();

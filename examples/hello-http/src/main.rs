@@ -22,11 +22,8 @@ fn main() {
                 .timeout_secs(3),
         )?;
 
-        let api = ctx.add(
-            HttpApi::new("api")
-                .route("GET /hello/{name}", &hello)
-                .route("GET /hello", &hello),
-        )?;
+        let api =
+            ctx.add(HttpApi::new("api").route("GET /hello/{name}", &hello).route("GET /hello", &hello))?;
 
         ctx.export("url", api.url());
         Ok(())

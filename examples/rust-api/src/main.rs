@@ -12,8 +12,11 @@ use skyform_sdk::{Function, HttpApi};
 
 fn main() {
     skyform_sdk::run(|ctx| {
+        // The package is a cargo project of its own (see functions/api/Cargo.toml), so skyform
+        // is told where it is; a member of the project's cargo workspace would need no `.code`.
         let api_fn = ctx.add(
             Function::rust("api", "rust-api-fn")
+                .code("functions/api")
                 .env("RUST_LOG", "info")
                 .memory(128)
                 .timeout_secs(5),

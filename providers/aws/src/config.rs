@@ -73,7 +73,8 @@ pub fn parse_ini(text: &str) -> Ini {
 
 fn config_section<'a>(ini: &'a Ini, profile: &str) -> Option<&'a BTreeMap<String, String>> {
     // ~/.aws/config writes `[profile x]` but `[default]`.
-    ini.get(&format!("profile {profile}")).or_else(|| if profile == "default" { ini.get("default") } else { None })
+    ini.get(&format!("profile {profile}"))
+        .or_else(|| if profile == "default" { ini.get("default") } else { None })
 }
 
 fn creds_from(section: Option<&BTreeMap<String, String>>) -> Option<Credentials> {
@@ -99,7 +100,9 @@ fn config_u64(config: &Map<String, Value>, key: &str, default: u64) -> Result<u6
     match config.get(key) {
         None | Some(Value::Null) => Ok(default),
         Some(v) => v.as_u64().ok_or_else(|| {
-            ProviderError::configuration(format!("[providers.aws] `{key}` must be a non-negative integer, got {v}"))
+            ProviderError::configuration(format!(
+                "[providers.aws] `{key}` must be a non-negative integer, got {v}"
+            ))
         }),
     }
 }
@@ -116,7 +119,10 @@ pub fn valid_region(region: &str) -> bool {
 impl Settings {
     /// Resolves the configuration from the stack's `[providers.aws]` table and the
     /// environment (`env` looks a variable up).
-    pub fn resolve(config: &Map<String, Value>, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, ProviderError> {
+    pub fn resolve(
+        config: &Map<String, Value>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ProviderError> {
         const KNOWN: &[&str] =
             &["region", "profile", "endpoint", "max_attempts", "retry_base_ms", "wait_timeout_secs"];
         if let Some(k) = config.keys().find(|k| !KNOWN.contains(&k.as_str())) {
@@ -135,7 +141,8 @@ impl Settings {
         let shared_config = read("AWS_CONFIG_FILE", "config");
 
         let explicit_profile = config_str(config, "profile")?;
-        let profile = explicit_profile.clone().or_else(|| env("AWS_PROFILE")).unwrap_or_else(|| "default".into());
+        let profile =
+            explicit_profile.clone().or_else(|| env("AWS_PROFILE")).unwrap_or_else(|| "default".into());
         let profile_config = config_section(&shared_config, &profile);
 
         let region = config_str(config, "region")?
@@ -156,14 +163,16 @@ impl Settings {
         }
 
         let from_env = match (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
-            (Some(id), Some(secret)) => {
-                Some(Credentials { access_key_id: id, secret_access_key: secret, session_token: env("AWS_SESSION_TOKEN") })
-            }
+            (Some(id), Some(secret)) => Some(Credentials {
+                access_key_id: id,
+                secret_access_key: secret,
+                session_token: env("AWS_SESSION_TOKEN"),
+            }),
             _ => None,
         };
-        let from_files =
-            creds_from(shared_credentials.get(&profile)).or_else(|| creds_from(profile_config));
-        let credentials = if explicit_profile.is_some() { from_files.or(from_env) } else { from_env.or(from_files) };
+        let from_files = creds_from(shared_credentials.get(&profile)).or_else(|| creds_from(profile_config));
+        let credentials =
+            if explicit_profile.is_some() { from_files.or(from_env) } else { from_env.or(from_files) };
         let credentials = credentials.ok_or_else(|| {
             ProviderError::configuration(format!(
                 "no AWS credentials found for profile `{profile}`: set AWS_ACCESS_KEY_ID and \
@@ -198,7 +207,8 @@ mod tests {
     use serde_json::json;
 
     fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: BTreeMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: BTreeMap<String, String> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         move |k| map.get(k).cloned()
     }
 
@@ -231,7 +241,11 @@ mod tests {
         assert_eq!((s.region.as_str(), s.credentials.access_key_id.as_str()), ("eu-west-1", "FILE"));
 
         let mut with_env = files.to_vec();
-        with_env.extend([("AWS_ACCESS_KEY_ID", "ENV"), ("AWS_SECRET_ACCESS_KEY", "x"), ("AWS_REGION", "us-west-2")]);
+        with_env.extend([
+            ("AWS_ACCESS_KEY_ID", "ENV"),
+            ("AWS_SECRET_ACCESS_KEY", "x"),
+            ("AWS_REGION", "us-west-2"),
+        ]);
         let s = Settings::resolve(&Map::new(), &env_of(&with_env)).unwrap();
         assert_eq!((s.region.as_str(), s.credentials.access_key_id.as_str()), ("us-west-2", "ENV"));
 
@@ -247,8 +261,9 @@ mod tests {
 
     #[test]
     fn missing_credentials_say_how_to_set_them() {
-        let e = Settings::resolve(&Map::new(), &env_of(&[("AWS_REGION", "us-east-1"), ("HOME", "/nonexistent")]))
-            .unwrap_err();
+        let e =
+            Settings::resolve(&Map::new(), &env_of(&[("AWS_REGION", "us-east-1"), ("HOME", "/nonexistent")]))
+                .unwrap_err();
         assert_eq!(e.code, skyform_protocol::ErrorCode::Configuration);
         assert!(e.message.contains("AWS_ACCESS_KEY_ID"), "{}", e.message);
         assert!(e.message.contains("~/.aws/credentials"), "{}", e.message);

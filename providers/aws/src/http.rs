@@ -59,12 +59,21 @@ impl Error {
 
     /// True when the error is about who is calling rather than what is asked.
     pub fn is_auth(&self) -> bool {
-        matches!(self.code(), Some(
-            "InvalidClientTokenId" | "SignatureDoesNotMatch" | "UnrecognizedClientException"
-                | "InvalidAccessKeyId" | "ExpiredToken" | "ExpiredTokenException"
-                | "InvalidSignatureException" | "IncompleteSignature" | "AuthFailure"
-                | "MissingAuthenticationToken"
-        ))
+        matches!(
+            self.code(),
+            Some(
+                "InvalidClientTokenId"
+                    | "SignatureDoesNotMatch"
+                    | "UnrecognizedClientException"
+                    | "InvalidAccessKeyId"
+                    | "ExpiredToken"
+                    | "ExpiredTokenException"
+                    | "InvalidSignatureException"
+                    | "IncompleteSignature"
+                    | "AuthFailure"
+                    | "MissingAuthenticationToken"
+            )
+        )
     }
 
     fn is_retryable(&self) -> bool {
@@ -126,7 +135,14 @@ pub struct Request {
 
 impl Request {
     pub fn new(service: &'static str, method: reqwest::Method, path: impl Into<String>) -> Self {
-        Request { service, method, path: path.into(), query: Vec::new(), headers: Vec::new(), body: Vec::new() }
+        Request {
+            service,
+            method,
+            path: path.into(),
+            query: Vec::new(),
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
     }
 }
 
@@ -143,7 +159,11 @@ impl Response {
         String::from_utf8_lossy(&self.body).into_owned()
     }
     pub fn json(&self) -> Value {
-        if self.body.is_empty() { Value::Null } else { serde_json::from_slice(&self.body).unwrap_or(Value::Null) }
+        if self.body.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+        }
     }
 }
 
@@ -197,7 +217,8 @@ impl Aws {
             attempt += 1;
             match self.send_once(&req).await {
                 Err(e) if e.is_retryable() && attempt < max => {
-                    let ceiling = self.settings.retry_base_ms.saturating_mul(1 << (attempt - 1).min(16)).min(20_000);
+                    let ceiling =
+                        self.settings.retry_base_ms.saturating_mul(1 << (attempt - 1).min(16)).min(20_000);
                     let sleep = if ceiling == 0 { 0 } else { random_u64() % (ceiling + 1) };
                     eprintln!(
                         "aws: {} {} {}: {e}; retrying in {sleep} ms (attempt {attempt} of {max})",
@@ -208,7 +229,9 @@ impl Aws {
                 Err(e) if e.is_retryable() && attempt > 1 => {
                     let note = format!(" (gave up after {attempt} attempts)");
                     return Err(match e {
-                        Error::Api { status, code, message } => Error::Api { status, code, message: message + &note },
+                        Error::Api { status, code, message } => {
+                            Error::Api { status, code, message: message + &note }
+                        }
                         Error::Transport(m) => Error::Transport(m + &note),
                         other => other,
                     });
@@ -221,7 +244,11 @@ impl Aws {
     async fn send_once(&self, req: &Request) -> Result<Response> {
         let (base, region) = self.endpoint(req.service);
         let authority = base.split("://").nth(1).unwrap_or(&base).split('/').next().unwrap_or("").to_string();
-        let base_path = base.split("://").nth(1).and_then(|r| r.find('/').map(|i| r[i..].to_string())).unwrap_or_default();
+        let base_path = base
+            .split("://")
+            .nth(1)
+            .and_then(|r| r.find('/').map(|i| r[i..].to_string()))
+            .unwrap_or_default();
         let path = format!("{base_path}{}", req.path);
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         let amz_date = sigv4::amz_date(now);
@@ -258,11 +285,9 @@ impl Aws {
                 builder = builder.header(k.as_str(), v.as_str());
             }
         }
-        let resp = builder
-            .body(req.body.clone())
-            .send()
-            .await
-            .map_err(|e| Error::Transport(format!("cannot reach {base} ({}): {}", req.service, error_chain(&e))))?;
+        let resp = builder.body(req.body.clone()).send().await.map_err(|e| {
+            Error::Transport(format!("cannot reach {base} ({}): {}", req.service, error_chain(&e)))
+        })?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let body = resp
@@ -279,8 +304,15 @@ impl Aws {
     // ----- the four protocols -----
 
     /// A query-protocol call (IAM, SNS, STS): returns the XML answer.
-    pub async fn query(&self, service: &'static str, version: &str, action: &str, params: &[(&str, String)]) -> Result<String> {
-        let mut form = vec![("Action".to_string(), action.to_string()), ("Version".to_string(), version.to_string())];
+    pub async fn query(
+        &self,
+        service: &'static str,
+        version: &str,
+        action: &str,
+        params: &[(&str, String)],
+    ) -> Result<String> {
+        let mut form =
+            vec![("Action".to_string(), action.to_string()), ("Version".to_string(), version.to_string())];
         form.extend(params.iter().map(|(k, v)| (k.to_string(), v.clone())));
         let body = sigv4::canonical_query(&form);
         let mut req = Request::new(service, reqwest::Method::POST, "/");
@@ -290,7 +322,13 @@ impl Aws {
     }
 
     /// A JSON-protocol call (Logs, SQS, DynamoDB): `target` is `Prefix.Operation`.
-    pub async fn json(&self, service: &'static str, json_version: &str, target: &str, body: Value) -> Result<Value> {
+    pub async fn json(
+        &self,
+        service: &'static str,
+        json_version: &str,
+        target: &str,
+        body: Value,
+    ) -> Result<Value> {
         let mut req = Request::new(service, reqwest::Method::POST, "/");
         req.headers.push(("content-type".into(), format!("application/x-amz-json-{json_version}")));
         req.headers.push(("x-amz-target".into(), target.to_string()));
@@ -299,7 +337,13 @@ impl Aws {
     }
 
     /// A REST-JSON call (Lambda, API Gateway v2, Scheduler).
-    pub async fn rest(&self, service: &'static str, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value> {
+    pub async fn rest(
+        &self,
+        service: &'static str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value> {
         self.rest_query(service, method, path, &[], body).await
     }
 
@@ -325,7 +369,8 @@ impl Aws {
         self.account
             .get_or_try_init(|| async {
                 let xml = self.query("sts", "2011-06-15", "GetCallerIdentity", &[]).await?;
-                xml::tag(&xml, "Account").ok_or_else(|| Error::Transport("GetCallerIdentity answered no Account".into()))
+                xml::tag(&xml, "Account")
+                    .ok_or_else(|| Error::Transport("GetCallerIdentity answered no Account".into()))
             })
             .await
             .cloned()
@@ -365,7 +410,10 @@ pub fn parse_error(status: u16, headers: &reqwest::header::HeaderMap, body: &[u8
                 .filter(|c| *c != "User" && *c != "Service")
                 .map(clean);
         }
-        message = ["message", "Message", "errorMessage"].iter().find_map(|k| v.get(*k).and_then(Value::as_str)).map(String::from);
+        message = ["message", "Message", "errorMessage"]
+            .iter()
+            .find_map(|k| v.get(*k).and_then(Value::as_str))
+            .map(String::from);
     } else if text.trim_start().starts_with('<') {
         if code.is_none() {
             code = xml::tag(&text, "Code").map(|c| clean(&c));
@@ -411,10 +459,17 @@ mod tests {
             b"<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>no &amp; no</Message></Error></ErrorResponse>",
         );
         assert_eq!(e.to_string(), "AccessDenied: no & no");
-        let e = parse_error(400, &h, br#"{"__type":"com.amazonaws.dynamodb.v20120810#ResourceInUseException","message":"in use"}"#);
+        let e = parse_error(
+            400,
+            &h,
+            br#"{"__type":"com.amazonaws.dynamodb.v20120810#ResourceInUseException","message":"in use"}"#,
+        );
         assert_eq!(e.to_string(), "ResourceInUseException: in use");
         let mut h2 = HeaderMap::new();
-        h2.insert("x-amzn-errortype", "ResourceNotFoundException:http://internal.amazon.com/".parse().unwrap());
+        h2.insert(
+            "x-amzn-errortype",
+            "ResourceNotFoundException:http://internal.amazon.com/".parse().unwrap(),
+        );
         let e = parse_error(404, &h2, br#"{"Type":"User","Message":"Function not found"}"#);
         assert_eq!(e.to_string(), "ResourceNotFoundException: Function not found");
         assert!(e.is_not_found());

@@ -18,9 +18,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
 use skyform_protocol::{
-    CheckRequest, CheckResponse, ConfigureRequest, ConfigureResponse, CreateRequest, CreateResponse, DeleteRequest,
-    DeleteResponse, DiffRequest, DiffResponse, Provider, ProviderError, ReadRequest, ReadResource,
-    ReadResponse, ResourceSchema, UpdateRequest, UpdateResponse,
+    CheckRequest, CheckResponse, ConfigureRequest, ConfigureResponse, CreateRequest, CreateResponse,
+    DeleteRequest, DeleteResponse, DiffRequest, DiffResponse, Provider, ProviderError, ReadRequest,
+    ReadResource, ReadResponse, ResourceSchema, UpdateRequest, UpdateResponse,
 };
 
 pub mod config;
@@ -33,6 +33,7 @@ pub mod xml;
 pub mod zip;
 
 use resource::{CheckCtx, Ctx, Kind};
+use serde_json::Value;
 
 /// Runs the provider on stdin/stdout until stdin closes.
 pub fn provider_main() -> std::process::ExitCode {
@@ -50,24 +51,78 @@ pub fn provider_main() -> std::process::ExitCode {
 macro_rules! with_kind {
     ($token:expr, |$k:ident| $body:expr, $otherwise:expr) => {
         match $token {
-            "aws:iam:Role" => { let $k = &resources::iam::Role; $body }
-            "aws:iam:RolePolicy" => { let $k = &resources::iam::RolePolicy; $body }
-            "aws:logs:LogGroup" => { let $k = &resources::logs::LogGroup; $body }
-            "aws:lambda:Function" => { let $k = &resources::lambda::Function; $body }
-            "aws:lambda:Permission" => { let $k = &resources::lambda::Permission; $body }
-            "aws:lambda:EventSourceMapping" => { let $k = &resources::lambda::EventSourceMapping; $body }
-            "aws:lambda:FunctionUrl" => { let $k = &resources::lambda::FunctionUrl; $body }
-            "aws:sqs:Queue" => { let $k = &resources::sqs::Queue; $body }
-            "aws:apigatewayv2:Api" => { let $k = &resources::apigw::Api; $body }
-            "aws:apigatewayv2:Integration" => { let $k = &resources::apigw::Integration; $body }
-            "aws:apigatewayv2:Route" => { let $k = &resources::apigw::Route; $body }
-            "aws:apigatewayv2:Stage" => { let $k = &resources::apigw::Stage; $body }
-            // "aws:s3:Bucket" => { let $k = &resources::s3::Bucket; $body }
-            // "aws:s3:BucketNotification" => { let $k = &resources::s3::BucketNotification; $body }
-            // "aws:dynamodb:Table" => { let $k = &resources::dynamodb::Table; $body }
-            // "aws:sns:Topic" => { let $k = &resources::sns::Topic; $body }
-            // "aws:sns:Subscription" => { let $k = &resources::sns::Subscription; $body }
-            // "aws:scheduler:Schedule" => { let $k = &resources::scheduler::Schedule; $body }
+            "aws:iam:Role" => {
+                let $k = &$crate::resources::iam::Role;
+                $body
+            }
+            "aws:iam:RolePolicy" => {
+                let $k = &$crate::resources::iam::RolePolicy;
+                $body
+            }
+            "aws:logs:LogGroup" => {
+                let $k = &$crate::resources::logs::LogGroup;
+                $body
+            }
+            "aws:lambda:Function" => {
+                let $k = &$crate::resources::lambda::Function;
+                $body
+            }
+            "aws:lambda:Permission" => {
+                let $k = &$crate::resources::lambda::Permission;
+                $body
+            }
+            "aws:lambda:EventSourceMapping" => {
+                let $k = &$crate::resources::lambda::EventSourceMapping;
+                $body
+            }
+            "aws:lambda:FunctionUrl" => {
+                let $k = &$crate::resources::lambda::FunctionUrl;
+                $body
+            }
+            "aws:sqs:Queue" => {
+                let $k = &$crate::resources::sqs::Queue;
+                $body
+            }
+            "aws:apigatewayv2:Api" => {
+                let $k = &$crate::resources::apigw::Api;
+                $body
+            }
+            "aws:apigatewayv2:Integration" => {
+                let $k = &$crate::resources::apigw::Integration;
+                $body
+            }
+            "aws:apigatewayv2:Route" => {
+                let $k = &$crate::resources::apigw::Route;
+                $body
+            }
+            "aws:apigatewayv2:Stage" => {
+                let $k = &$crate::resources::apigw::Stage;
+                $body
+            }
+            "aws:s3:Bucket" => {
+                let $k = &$crate::resources::s3::Bucket;
+                $body
+            }
+            "aws:s3:BucketNotification" => {
+                let $k = &$crate::resources::s3::BucketNotification;
+                $body
+            }
+            "aws:dynamodb:Table" => {
+                let $k = &$crate::resources::dynamodb::Table;
+                $body
+            }
+            "aws:sns:Topic" => {
+                let $k = &$crate::resources::sns::Topic;
+                $body
+            }
+            "aws:sns:Subscription" => {
+                let $k = &$crate::resources::sns::Subscription;
+                $body
+            }
+            "aws:scheduler:Schedule" => {
+                let $k = &$crate::resources::scheduler::Schedule;
+                $body
+            }
             _ => $otherwise,
         }
     };
@@ -75,7 +130,10 @@ macro_rules! with_kind {
 
 /// Every type's spec, for the handshake and the documentation test.
 pub fn specs() -> Vec<resource::Spec> {
-    resources::TOKENS.iter().map(|t| with_kind!(*t, |k| k.spec(), unreachable!("{t} is listed but not served"))).collect()
+    resources::TOKENS
+        .iter()
+        .map(|t| with_kind!(*t, |k| k.spec(), unreachable!("{t} is listed but not served")))
+        .collect()
 }
 
 /// The provider: configured once by `configure`, then shared by all requests.
@@ -87,8 +145,24 @@ pub struct AwsProvider {
 impl AwsProvider {
     fn ctx(&self) -> Result<Arc<Ctx>, ProviderError> {
         self.ctx.read().expect("not poisoned").clone().ok_or_else(|| {
-            ProviderError::configuration("the aws provider was used before `configure`; this is an engine bug")
+            ProviderError::configuration(
+                "the aws provider was used before `configure`; this is an engine bug",
+            )
         })
+    }
+
+    /// The context for a call that changes something: refused when configured for a preview.
+    fn mutating_ctx(&self, verb: &str) -> Result<Arc<Ctx>, ProviderError> {
+        let ctx = self.ctx()?;
+        if ctx.dry_run {
+            return Err(ProviderError::new(
+                skyform_protocol::ErrorCode::BadRequest,
+                format!(
+                    "{verb} during a preview: the aws provider was configured with dry_run and changes nothing"
+                ),
+            ));
+        }
+        Ok(ctx)
     }
 
     fn project_dir(&self) -> PathBuf {
@@ -141,7 +215,7 @@ impl Provider for AwsProvider {
     async fn configure(&self, req: ConfigureRequest) -> Result<ConfigureResponse, ProviderError> {
         let settings = config::Settings::resolve(&req.config, &|k| std::env::var(k).ok())?;
         let aws = http::Aws::new(settings).map_err(ProviderError::configuration)?;
-        let ctx = Ctx { aws, project_dir: PathBuf::from(&req.project_dir) };
+        let ctx = Ctx { aws, project_dir: PathBuf::from(&req.project_dir), dry_run: req.dry_run };
         *self.ctx.write().expect("not poisoned") = Some(Arc::new(ctx));
         Ok(ConfigureResponse {})
     }
@@ -149,8 +223,11 @@ impl Provider for AwsProvider {
     async fn check(&self, req: CheckRequest) -> Result<CheckResponse, ProviderError> {
         let dir = self.project_dir();
         let ctx = CheckCtx { logical_name: &req.name, project_dir: &dir, olds: req.olds.as_ref() };
-        let (inputs, failures) =
-            with_kind!(req.type_.as_str(), |k| resource::check(k, &ctx, req.inputs), return Err(unknown_type(&req.type_)));
+        let (inputs, failures) = with_kind!(
+            req.type_.as_str(),
+            |k| resource::check(k, &ctx, req.inputs),
+            return Err(unknown_type(&req.type_))
+        );
         Ok(CheckResponse { inputs, failures })
     }
 
@@ -160,10 +237,11 @@ impl Provider for AwsProvider {
     }
 
     async fn create(&self, req: CreateRequest) -> Result<CreateResponse, ProviderError> {
-        let ctx = self.ctx()?;
+        let ctx = self.mutating_ctx("create")?;
         let token = req.type_.as_str();
-        let created = with_kind!(token, |k| k.create(&ctx, &req.inputs).await, return Err(unknown_type(token)))
-            .map_err(|e| fail("creating", token, &req.name, e))?;
+        let created =
+            with_kind!(token, |k| k.create(&ctx, &req.inputs).await, return Err(unknown_type(token)))
+                .map_err(|e| fail("creating", token, &req.name, e))?;
         Ok(CreateResponse { id: created.id, outputs: created.outputs })
     }
 
@@ -193,7 +271,7 @@ impl Provider for AwsProvider {
     }
 
     async fn update(&self, req: UpdateRequest) -> Result<UpdateResponse, ProviderError> {
-        let ctx = self.ctx()?;
+        let ctx = self.mutating_ctx("update")?;
         let token = req.type_.as_str();
         let result = with_kind!(
             token,
@@ -213,9 +291,13 @@ impl Provider for AwsProvider {
     }
 
     async fn delete(&self, req: DeleteRequest) -> Result<DeleteResponse, ProviderError> {
-        let ctx = self.ctx()?;
+        let ctx = self.mutating_ctx("delete")?;
         let token = req.type_.as_str();
-        match with_kind!(token, |k| k.delete(&ctx, &req.id, &req.inputs).await, return Err(unknown_type(token))) {
+        match with_kind!(
+            token,
+            |k| k.delete(&ctx, &req.id, &req.inputs).await,
+            return Err(unknown_type(token))
+        ) {
             Ok(()) => Ok(DeleteResponse {}),
             // Already gone is what delete wanted.
             Err(e) if e.is_not_found() => Ok(DeleteResponse {}),
@@ -224,3 +306,96 @@ impl Provider for AwsProvider {
     }
 }
 
+/// The generated part of `RESOURCES.md`: one section per type, from its spec.
+pub fn resources_reference() -> String {
+    let mut out = String::new();
+    for spec in specs() {
+        out.push_str(&format!("\n## `{}`\n\n{}\n\n", spec.token, spec.description));
+        out.push_str(
+            "| input | type | default | forces replacement | description |\n|---|---|---|---|---|\n",
+        );
+        let props = spec.properties.as_object().cloned().unwrap_or_default();
+        let mut names: Vec<&String> = props.keys().collect();
+        // Required first, then the rest alphabetically.
+        names.sort_by_key(|n| (!spec.required.contains(&n.as_str()), n.to_string()));
+        for name in names {
+            let p = &props[name];
+            let ty = match &p["type"] {
+                Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(" or "),
+                t => t.as_str().unwrap_or("any").to_string(),
+            };
+            let default = match (p.get("default"), spec.name) {
+                (Some(d), _) => format!("`{d}`"),
+                (None, Some(rule)) if rule.prop == name => "generated".into(),
+                _ if spec.required.contains(&name.as_str()) => "required".into(),
+                _ => String::new(),
+            };
+            let replaces = if spec.replace_on_changes.contains(&name.as_str()) { "yes" } else { "" };
+            let desc = p["description"].as_str().unwrap_or_default().replace('|', "\\|");
+            out.push_str(&format!("| `{name}` | {ty} | {default} | {replaces} | {desc} |\n"));
+        }
+        let outputs: Vec<String> = spec.outputs.iter().map(|o| format!("`{o}`")).collect();
+        out.push_str(&format!("\nOutputs: {}.\n", outputs.join(", ")));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    const MARKER: &str = "<!-- generated from the schemas below this line: UPDATE_RESOURCES_MD=1 cargo test -p skyform-aws -->\n";
+
+    /// RESOURCES.md documents every type and input exactly as the schemas say; run with
+    /// `UPDATE_RESOURCES_MD=1` to rewrite its generated half after changing a schema.
+    #[test]
+    fn resources_md_matches_the_schemas() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/RESOURCES.md");
+        let text = std::fs::read_to_string(path).expect("RESOURCES.md exists");
+        let (head, generated) = text.split_once(MARKER).expect("RESOURCES.md has the generated-part marker");
+        let want = super::resources_reference();
+        if std::env::var_os("UPDATE_RESOURCES_MD").is_some() {
+            std::fs::write(path, format!("{head}{MARKER}{want}")).unwrap();
+            return;
+        }
+        assert!(
+            generated == want,
+            "RESOURCES.md is out of date: run UPDATE_RESOURCES_MD=1 cargo test -p skyform-aws --lib"
+        );
+    }
+
+    /// During a preview any input may be unknown; `check` must accept that for every input of
+    /// every type (validation of unknown values waits for `up`).
+    #[test]
+    fn check_accepts_unknown_values_everywhere() {
+        use skyform_protocol::UNKNOWN;
+        let dir = std::env::temp_dir();
+        for spec in super::specs() {
+            let props = spec.properties.as_object().unwrap();
+            let all: serde_json::Map<String, serde_json::Value> =
+                props.keys().map(|k| (k.clone(), serde_json::json!(UNKNOWN))).collect();
+            let ctx = super::CheckCtx { logical_name: "x", project_dir: &dir, olds: None };
+            let (inputs, failures) = with_kind!(
+                spec.token,
+                |k| super::resource::check(k, &ctx, all.clone().into()),
+                unreachable!()
+            );
+            assert!(failures.is_empty(), "{}: {failures:?}", spec.token);
+            for k in props.keys() {
+                if k != "code_sha256" {
+                    assert_eq!(inputs[k], UNKNOWN, "{}: `{k}` stays unknown", spec.token);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_type_token_is_served() {
+        let specs = super::specs();
+        assert_eq!(specs.len(), super::resources::TOKENS.len());
+        for (spec, token) in specs.iter().zip(super::resources::TOKENS) {
+            assert_eq!(spec.token, *token);
+            for r in spec.replace_on_changes.iter().chain(spec.required).chain(spec.identity) {
+                assert!(spec.properties.get(*r).is_some(), "{token}: `{r}` is not an input");
+            }
+        }
+    }
+}

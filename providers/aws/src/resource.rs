@@ -17,6 +17,8 @@ use crate::http::{Aws, Result, random_u64};
 pub struct Ctx {
     pub aws: Aws,
     pub project_dir: PathBuf,
+    /// Configured for a preview: nothing may change.
+    pub dry_run: bool,
 }
 
 /// How a type's physical name is generated when the program gives none:
@@ -83,13 +85,20 @@ pub trait Kind: Send + Sync + 'static {
     fn spec(&self) -> Spec;
 
     /// Type-specific checks and computed inputs, after the generic ones passed.
-    fn validate(&self, _ctx: &CheckCtx<'_>, _inputs: &mut Map<String, Value>, _failures: &mut Vec<CheckFailure>) {}
+    fn validate(
+        &self,
+        _ctx: &CheckCtx<'_>,
+        _inputs: &mut Map<String, Value>,
+        _failures: &mut Vec<CheckFailure>,
+    ) {
+    }
 
     fn create(&self, ctx: &Ctx, inputs: &Value) -> impl Future<Output = Result<Created>> + Send;
 
     /// The resource as it is, or `None` when it is gone. A not-found error from AWS is
     /// taken as gone by the caller, so implementations can use `?` freely.
-    fn read(&self, ctx: &Ctx, id: &str, inputs: &Value) -> impl Future<Output = Result<Option<Found>>> + Send;
+    fn read(&self, ctx: &Ctx, id: &str, inputs: &Value)
+    -> impl Future<Output = Result<Option<Found>>> + Send;
 
     /// The id of the resource the inputs describe, for a `read` without an id (an interrupted
     /// create). The default is the physical name.
@@ -99,10 +108,52 @@ pub trait Kind: Send + Sync + 'static {
     }
 
     /// Applies the changed inputs; returns the new outputs.
-    fn update(&self, ctx: &Ctx, id: &str, olds: &Value, news: &Value) -> impl Future<Output = Result<Value>> + Send;
+    fn update(
+        &self,
+        ctx: &Ctx,
+        id: &str,
+        olds: &Value,
+        news: &Value,
+    ) -> impl Future<Output = Result<Value>> + Send;
 
     /// Deletes the resource. A not-found error is taken as success by the caller.
     fn delete(&self, ctx: &Ctx, id: &str, inputs: &Value) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// True for the errors AWS gives while a role it was just handed has not propagated through
+/// IAM yet: Lambda's "The role defined for the function cannot be assumed by Lambda", an event
+/// source mapping's "The provided execution role does not have permissions to call
+/// ReceiveMessage", Scheduler's "The execution role you provide must allow AWS EventBridge
+/// Scheduler to assume the role".
+pub fn is_iam_propagation(e: &crate::http::Error) -> bool {
+    match e {
+        crate::http::Error::Api { code, message, .. } => {
+            matches!(code.as_str(), "InvalidParameterValueException" | "ValidationException")
+                && message.contains("role")
+                && (message.contains("assume") || message.contains("does not have permissions"))
+        }
+        _ => false,
+    }
+}
+
+/// Runs `call` again while it fails with [`is_iam_propagation`], for up to two minutes (or
+/// `wait_timeout_secs` when shorter): IAM changes take seconds to reach other services.
+pub async fn retry_iam_propagation<T, F, Fut>(ctx: &Ctx, what: &str, mut call: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    let deadline = std::time::Instant::now()
+        + std::time::Duration::from_secs(ctx.aws.settings.wait_timeout_secs.min(120));
+    loop {
+        match call().await {
+            Err(e) if is_iam_propagation(&e) && std::time::Instant::now() < deadline => {
+                eprintln!("aws: {what}: {e}; IAM may still be propagating a new role, retrying in 2 s");
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            }
+            other => return other,
+        }
+    }
 }
 
 /// What `check` can see besides the inputs.
@@ -160,7 +211,8 @@ pub fn check<K: Kind>(kind: &K, ctx: &CheckCtx<'_>, inputs: Value) -> (Value, Ve
     let spec = kind.spec();
     let mut failures = Vec::new();
     let Value::Object(mut map) = inputs else {
-        failures.push(CheckFailure { property: String::new(), reason: "the inputs must be an object".into() });
+        failures
+            .push(CheckFailure { property: String::new(), reason: "the inputs must be an object".into() });
         return (inputs, failures);
     };
     let props = spec.properties.as_object().cloned().unwrap_or_default();
@@ -175,10 +227,12 @@ pub fn check<K: Kind>(kind: &K, ctx: &CheckCtx<'_>, inputs: Value) -> (Value, Ve
                     props.keys().cloned().collect::<Vec<_>>().join(", ")
                 ),
             }),
-            Some(schema) if !has_unknown(v) && !type_matches(&schema["type"], v) => failures.push(CheckFailure {
-                property: k.clone(),
-                reason: format!("`{k}` must be of type {}, got {v}", schema["type"]),
-            }),
+            Some(schema) if !has_unknown(v) && !type_matches(&schema["type"], v) => {
+                failures.push(CheckFailure {
+                    property: k.clone(),
+                    reason: format!("`{k}` must be of type {}, got {v}", schema["type"]),
+                })
+            }
             _ => {}
         }
     }
@@ -193,7 +247,10 @@ pub fn check<K: Kind>(kind: &K, ctx: &CheckCtx<'_>, inputs: Value) -> (Value, Ve
         && !map.contains_key(rule.prop)
     {
         let kept = ctx.olds.and_then(|o| o.get(rule.prop)).filter(|v| v.is_string()).cloned();
-        map.insert(rule.prop.to_string(), kept.unwrap_or_else(|| Value::String(generate_name(ctx.logical_name, rule))));
+        map.insert(
+            rule.prop.to_string(),
+            kept.unwrap_or_else(|| Value::String(generate_name(ctx.logical_name, rule))),
+        );
     }
     for r in spec.required {
         if !map.contains_key(*r) {
@@ -239,7 +296,7 @@ mod tests {
         assert!(n.starts_with("my-bucket-x-"), "{n}");
         assert_eq!(n.len(), "my-bucket-x-".len() + 7);
         let long = "a".repeat(100);
-        assert_eq!(generate_name(&long, NAME).len(), 63);
+        assert_eq!(generate_name(&long, NAME).len(), 64);
         assert_ne!(generate_name("x", NAME), generate_name("x", NAME));
     }
 }

@@ -83,6 +83,8 @@ pub fn canonical_query(pairs: &[(String, String)]) -> String {
 /// wants it encoded once more in the canonical request; S3 wants it as is (`double_encode`).
 /// `headers` are all the headers to sign (names in any case; `host` and `x-amz-date` must be
 /// among them). `payload_hash` is the hex SHA-256 of the body.
+// The arguments are exactly the algorithm's inputs; a struct would only rename them.
+#[allow(clippy::too_many_arguments)]
 pub fn sign(
     creds: &Credentials,
     scope: &Scope<'_>,
@@ -157,14 +159,24 @@ mod tests {
             session_token: None,
         }
     }
-    const SCOPE: Scope<'static> = Scope { region: "us-east-1", service: "service", amz_date: "20150830T123600Z" };
+    const SCOPE: Scope<'static> =
+        Scope { region: "us-east-1", service: "service", amz_date: "20150830T123600Z" };
     const EMPTY: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
     fn base() -> Vec<(String, String)> {
-        vec![("Host".into(), "example.amazonaws.com".into()), ("X-Amz-Date".into(), "20150830T123600Z".into())]
+        vec![
+            ("Host".into(), "example.amazonaws.com".into()),
+            ("X-Amz-Date".into(), "20150830T123600Z".into()),
+        ]
     }
 
-    fn sig(method: &str, path: &str, query: &[(&str, &str)], headers: &[(String, String)], hash: &str) -> String {
+    fn sig(
+        method: &str,
+        path: &str,
+        query: &[(&str, &str)],
+        headers: &[(String, String)],
+        hash: &str,
+    ) -> String {
         let q: Vec<(String, String)> = query.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let auth = sign(&creds(), &SCOPE, method, path, false, &q, headers, hash);
         auth.rsplit("Signature=").next().unwrap().to_string()

@@ -47,7 +47,8 @@ pub fn policy_string(v: &Value) -> String {
 /// A policy document as AWS returns it (a string, maybe URL-encoded), as a JSON value so that
 /// formatting differences do not show as drift.
 pub fn policy_value(s: &str) -> Value {
-    let decoded = if s.trim_start().starts_with('%') || s.contains("%22") { url_decode(s) } else { s.to_string() };
+    let decoded =
+        if s.trim_start().starts_with('%') || s.contains("%22") { url_decode(s) } else { s.to_string() };
     serde_json::from_str(&decoded).unwrap_or(Value::String(decoded))
 }
 

@@ -34,7 +34,12 @@ fn walk(dir: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
             let entry = entry?;
             let name = entry.file_name().to_string_lossy().into_owned();
             let rel = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
-            let meta = std::fs::metadata(entry.path())?; // follows symlinks
+            // Symlinked files are followed (their content is packaged); symlinked folders are
+            // not, so a link cycle cannot make the walk endless.
+            let meta = std::fs::metadata(entry.path())?;
+            if meta.is_dir() && entry.file_type()?.is_symlink() {
+                continue;
+            }
             if meta.is_dir() {
                 stack.push((rel, entry.path()));
             } else if meta.is_file() {
@@ -60,7 +65,8 @@ fn is_executable(_path: &Path) -> bool {
 /// Zips a folder (or a single file, stored under its file name) deterministically.
 pub fn zip_path(path: &Path) -> std::io::Result<Vec<u8>> {
     let files = if path.is_file() {
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "file".into());
+        let name =
+            path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "file".into());
         vec![(name, path.to_path_buf())]
     } else {
         walk(path)?
@@ -72,7 +78,8 @@ pub fn zip_path(path: &Path) -> std::io::Result<Vec<u8>> {
     const UTF8: u16 = 1 << 11;
     for (name, full) in files {
         let data = std::fs::read(&full)?;
-        let size = u32::try_from(data.len()).map_err(|_| std::io::Error::other(format!("{name} is over 4 GiB")))?;
+        let size =
+            u32::try_from(data.len()).map_err(|_| std::io::Error::other(format!("{name} is over 4 GiB")))?;
         let mut crc = flate2::Crc::new();
         crc.update(&data);
         let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::new(6));

@@ -33,7 +33,10 @@ fn api_full_lifecycle() {
     // Replace: a WebSocket API is another API.
     let ws = p.check(ty, "http", json!({"protocol_type": "WEBSOCKET"}), Some(&news));
     let d = p.diff(ty, &id, &news, &ws);
-    assert_eq!((d["replaces"].clone(), d["delete_before_replace"].clone()), (json!(["protocol_type"]), json!(false)));
+    assert_eq!(
+        (d["replaces"].clone(), d["delete_before_replace"].clone()),
+        (json!(["protocol_type"]), json!(false))
+    );
     let (ws_id, _) = p.create(ty, "http", &ws);
     p.delete(ty, &id, &news);
     assert!(p.read(ty, Some(&id), &news).is_null());
@@ -48,9 +51,17 @@ fn integration_route_and_stage_full_lifecycle() {
 
     // Integration.
     let ty = "aws:apigatewayv2:Integration";
-    let integ = p.check(ty, "hello", json!({"api_id": api_id, "integration_uri": FN_ARN, "integration_method": "POST"}), None);
+    let integ = p.check(
+        ty,
+        "hello",
+        json!({"api_id": api_id, "integration_uri": FN_ARN, "integration_method": "POST"}),
+        None,
+    );
     let (integ_id, integ_out) = p.create(ty, "hello", &integ);
-    assert_eq!(integ_out["target"], format!("integrations/{}", integ_out["integration_id"].as_str().unwrap()));
+    assert_eq!(
+        integ_out["target"],
+        format!("integrations/{}", integ_out["integration_id"].as_str().unwrap())
+    );
     assert_eq!(p.read(ty, Some(&integ_id), &integ)["inputs"], integ);
     let mut news = integ.clone();
     news["timeout_milliseconds"] = json!(10000);
@@ -65,7 +76,12 @@ fn integration_route_and_stage_full_lifecycle() {
 
     // Route.
     let rty = "aws:apigatewayv2:Route";
-    let route = p.check(rty, "get-hello", json!({"api_id": api_id, "route_key": "GET /hello", "target": integ_out["target"]}), None);
+    let route = p.check(
+        rty,
+        "get-hello",
+        json!({"api_id": api_id, "route_key": "GET /hello", "target": integ_out["target"]}),
+        None,
+    );
     let (route_id, _) = p.create(rty, "get-hello", &route);
     assert_eq!(p.read(rty, Some(&route_id), &route)["inputs"], route);
     let mut moved = route.clone();
@@ -74,7 +90,9 @@ fn integration_route_and_stage_full_lifecycle() {
     p.update(rty, &route_id, &route, &moved);
     assert_eq!(p.read(rty, Some(&route_id), &moved)["inputs"], moved);
     let rid = route_id.split('/').nth(1).unwrap();
-    moto().py(&format!("client('apigatewayv2').update_route(ApiId='{api_id}', RouteId='{rid}', RouteKey='POST /x')"));
+    moto().py(&format!(
+        "client('apigatewayv2').update_route(ApiId='{api_id}', RouteId='{rid}', RouteKey='POST /x')"
+    ));
     assert_eq!(p.read(rty, Some(&route_id), &moved)["inputs"]["route_key"], "POST /x");
     import_find_delete(&mut p, rty, &route_id, &json!({"api_id": api_id, "route_key": "POST /x"}));
 

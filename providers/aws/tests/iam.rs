@@ -9,13 +9,19 @@ use serde_json::{Value, json};
 fn role_full_lifecycle() {
     let mut p = Provider::moto(json!({}));
     let ty = "aws:iam:Role";
-    let inputs = p.check(ty, "exec-role", json!({"assume_role_policy": LAMBDA_TRUST, "description": "first"}), None);
+    let inputs =
+        p.check(ty, "exec-role", json!({"assume_role_policy": LAMBDA_TRUST, "description": "first"}), None);
     let name = inputs["name"].as_str().unwrap().to_string();
     assert!(name.starts_with("exec-role-") && name.len() == "exec-role-".len() + 7, "{name}");
     assert!(inputs["assume_role_policy"].is_object(), "a policy string is normalised to an object");
     assert_eq!(inputs["path"], "/");
     // The generated name is kept from the recorded inputs.
-    let again = p.check(ty, "exec-role", json!({"assume_role_policy": LAMBDA_TRUST, "description": "first"}), Some(&inputs));
+    let again = p.check(
+        ty,
+        "exec-role",
+        json!({"assume_role_policy": LAMBDA_TRUST, "description": "first"}),
+        Some(&inputs),
+    );
     assert_eq!(again, inputs);
 
     let (id, outputs) = p.create(ty, "exec-role", &inputs);
@@ -39,7 +45,12 @@ fn role_full_lifecycle() {
     assert_eq!(read["inputs"]["description"], "by hand");
 
     // Replace: a new name is created before the old role is deleted.
-    let fresh = p.check(ty, "exec-role", json!({"assume_role_policy": LAMBDA_TRUST, "name": format!("{name}-b")}), None);
+    let fresh = p.check(
+        ty,
+        "exec-role",
+        json!({"assume_role_policy": LAMBDA_TRUST, "name": format!("{name}-b")}),
+        None,
+    );
     let d = p.diff(ty, &id, &news, &fresh);
     assert!(d["replaces"].as_array().unwrap().contains(&json!("name")), "{d}");
     assert_eq!(d["delete_before_replace"], false);
@@ -80,7 +91,8 @@ fn role_policy_full_lifecycle() {
     assert_eq!(read["inputs"]["policy"]["Statement"][0]["Effect"], "Deny");
 
     // Replace under a new name: create first, then delete the old one.
-    let renamed = p.check(ty, "queue-access", json!({"role": role_id, "policy": policy, "name": "renamed"}), None);
+    let renamed =
+        p.check(ty, "queue-access", json!({"role": role_id, "policy": policy, "name": "renamed"}), None);
     let d = p.diff(ty, &id, &news, &renamed);
     assert_eq!((d["replaces"].clone(), d["delete_before_replace"].clone()), (json!(["name"]), json!(false)));
     let (id2, _) = p.create(ty, "queue-access", &renamed);

@@ -29,12 +29,17 @@ fn queue_full_lifecycle_with_redrive() {
     news["visibility_timeout_seconds"] = json!(120);
     news["redrive_policy"]["max_receive_count"] = json!(3);
     let d = p.diff(ty, &id, &inputs, &news);
-    assert_eq!((d["changed"].clone(), d["replaces"].clone()), (json!(["redrive_policy", "visibility_timeout_seconds"]), json!([])));
+    assert_eq!(
+        (d["changed"].clone(), d["replaces"].clone()),
+        (json!(["redrive_policy", "visibility_timeout_seconds"]), json!([]))
+    );
     p.update(ty, &id, &inputs, &news);
     assert_eq!(p.read(ty, Some(&id), &news)["inputs"], news);
 
     // Drift.
-    moto().py(&format!("client('sqs').set_queue_attributes(QueueUrl='{id}', Attributes={{'DelaySeconds': '7'}})"));
+    moto().py(&format!(
+        "client('sqs').set_queue_attributes(QueueUrl='{id}', Attributes={{'DelaySeconds': '7'}})"
+    ));
     assert_eq!(p.read(ty, Some(&id), &news)["inputs"]["delay_seconds"], 7);
 
     // Becoming FIFO forces a replacement under a new (.fifo) name: create first.

@@ -189,3 +189,86 @@ pub fn cargo_build(project_dir: &Path, package: &str, manifest: Option<&Path>) -
         format!("`cargo build -p {package}` produced no binary; the package needs a `[[bin]]` target")
     })
 }
+
+/// Finds the `Cargo.toml` of package `package` under `root` (a few levels deep, skipping
+/// `target`, hidden folders and `node_modules`), so that a function's crate builds whether or
+/// not it is a member of the project's workspace.
+pub fn find_package_manifest(root: &Path, package: &str) -> Option<PathBuf> {
+    fn visit(dir: &Path, package: &str, depth: usize) -> Option<PathBuf> {
+        let manifest = dir.join("Cargo.toml");
+        if let Ok(text) = std::fs::read_to_string(&manifest)
+            && declares_package(&text, package)
+        {
+            return Some(manifest);
+        }
+        if depth == 0 {
+            return None;
+        }
+        let mut subdirs: Vec<PathBuf> = std::fs::read_dir(dir)
+            .ok()?
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .filter(|e| {
+                let n = e.file_name();
+                let n = n.to_string_lossy();
+                !(n.starts_with('.') || n == "target" || n == "node_modules")
+            })
+            .map(|e| e.path())
+            .collect();
+        subdirs.sort();
+        subdirs.into_iter().find_map(|d| visit(&d, package, depth - 1))
+    }
+    visit(root, package, 4)
+}
+
+/// Whether a manifest's `[package]` table has `name = "package"`.
+fn declares_package(manifest: &str, package: &str) -> bool {
+    let mut in_package = false;
+    for line in manifest.lines() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            in_package = line == "[package]";
+        } else if in_package
+            && let Some((k, v)) = line.split_once('=')
+            && k.trim() == "name"
+        {
+            return v.trim().trim_matches(|c| c == '"' || c == '\'') == package;
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_covers_paths_contents_and_exec_bits() {
+        let dir = std::env::temp_dir().join(format!("skyform-artifact-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
+        std::fs::write(dir.join("a.py"), "x").unwrap();
+        std::fs::write(dir.join("sub/b.py"), "y").unwrap();
+        let h1 = hash_dir(&dir).unwrap();
+        std::fs::create_dir_all(dir.join("__pycache__")).unwrap();
+        std::fs::write(dir.join("__pycache__/a.pyc"), "junk").unwrap();
+        assert_eq!(hash_dir(&dir).unwrap(), h1, "__pycache__ is not code");
+        std::fs::set_permissions(dir.join("a.py"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let h2 = hash_dir(&dir).unwrap();
+        assert_ne!(h1, h2);
+        std::fs::rename(dir.join("sub/b.py"), dir.join("sub/c.py")).unwrap();
+        assert_ne!(hash_dir(&dir).unwrap(), h2);
+        let artifacts = dir.join("store");
+        let stored = store_dir(&artifacts, &dir.join("sub")).unwrap();
+        assert_eq!(stored, hash_dir(&dir.join("sub")).unwrap());
+        assert!(artifacts.join(&stored).join("c.py").is_file());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn finds_package_manifests() {
+        assert!(declares_package("[package]\nname = \"hello\"\n", "hello"));
+        assert!(!declares_package("[dependencies]\nname = \"hello\"\n", "hello"));
+        assert!(!declares_package("[package]\nname = \"other\"\n", "hello"));
+    }
+}

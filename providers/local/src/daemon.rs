@@ -443,6 +443,12 @@ impl Daemon {
                         "no function `{n}` in stack `{s}`; deploy it with `skyform up`"
                     ));
                 };
+                // Lambda takes only JSON events; no payload is `{}`.
+                let body =
+                    if body.iter().all(u8::is_ascii_whitespace) { Bytes::from_static(b"{}") } else { body };
+                if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&body) {
+                    return bad_request(format!("the payload is not valid JSON: {e}"));
+                }
                 let invoked = pool.invoke(body).await;
                 let (payload, error) = match invoked.result {
                     InvokeResult::Ok(b) => (b, None),

@@ -74,8 +74,6 @@ struct Pending {
 struct Shared {
     next: tokio::sync::Mutex<mpsc::Receiver<Invocation>>,
     pending: Mutex<Option<Pending>>,
-    /// The request being served, to attribute printed lines to it.
-    current: Mutex<Option<Arc<str>>>,
     status: watch::Sender<Status>,
     arn: String,
 }
@@ -108,10 +106,12 @@ pub struct Env {
     pub pid: i32,
     tx: mpsc::Sender<Invocation>,
     status: watch::Receiver<Status>,
-    shared: Arc<Shared>,
     live: LiveSet,
     _stop: watch::Sender<bool>,
     pub last_used: Instant,
+    log: mpsc::UnboundedSender<LogCtl>,
+    mem_mb: u64,
+    mem_read: Option<Instant>,
 }
 
 impl Env {
@@ -127,7 +127,6 @@ impl Env {
         let shared = Arc::new(Shared {
             next: tokio::sync::Mutex::new(rx),
             pending: Mutex::new(None),
-            current: Mutex::new(None),
             status: status_tx,
             arn: cfg.arn.clone(),
         });
@@ -163,32 +162,8 @@ impl Env {
         let pid = child.id().unwrap_or(0) as i32;
         live.lock().unwrap().insert(id, pid);
 
-        for stream in
-            [child.stdout.take().map(Either::Out), child.stderr.take().map(Either::Err)].into_iter().flatten()
-        {
-            let shared = shared.clone();
-            let log = log.clone();
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut reader: Box<dyn tokio::io::AsyncBufRead + Send + Unpin> = match stream {
-                    Either::Out(o) => Box::new(tokio::io::BufReader::new(o)),
-                    Either::Err(e) => Box::new(tokio::io::BufReader::new(e)),
-                };
-                loop {
-                    buf.clear();
-                    match reader.read_until(b'\n', &mut buf).await {
-                        Ok(0) | Err(_) => break,
-                        Ok(_) => {
-                            while buf.last().is_some_and(|c| *c == b'\n' || *c == b'\r') {
-                                buf.pop();
-                            }
-                            let rid = shared.current.lock().unwrap().clone();
-                            log.line(rid, String::from_utf8_lossy(&buf).into_owned());
-                        }
-                    }
-                }
-            });
-        }
+        let (log_tx, log_rx) = mpsc::unbounded_channel();
+        tokio::spawn(log_task(child.stdout.take(), child.stderr.take(), log_rx, log.clone()));
 
         let s = shared.clone();
         tokio::spawn(async move {
@@ -213,11 +188,18 @@ impl Env {
             pid,
             tx,
             status: status_rx,
-            shared,
             live: live.clone(),
             _stop: stop_tx,
             last_used: Instant::now(),
+            log: log_tx,
+            mem_mb: 0,
+            mem_read: None,
         })
+    }
+
+    /// Sends a log event to this environment's log task (see [`log_task`]).
+    pub fn log(&self, ctl: LogCtl) {
+        let _ = self.log.send(ctl);
     }
 
     pub fn is_running(&self) -> bool {
@@ -301,14 +283,18 @@ impl Env {
         }
     }
 
-    /// Peak resident memory of the process, in MB (`VmHWM` from `/proc`).
-    pub fn max_memory_mb(&self) -> Option<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).ok()?;
-        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-        let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-        Some(kb.div_ceil(1024))
+    /// Peak resident memory of the process, in MB (`VmHWM` from `/proc`). Read at most once a
+    /// second per environment, so that a busy function does not pay a file read per request.
+    pub fn max_memory_mb(&mut self) -> u64 {
+        let now = Instant::now();
+        if self.mem_read.is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1)) {
+            self.mem_read = Some(now);
+            if let Some(mb) = read_hwm_mb(self.pid) {
+                self.mem_mb = self.mem_mb.max(mb);
+            }
+        }
+        self.mem_mb
     }
-
 }
 
 impl Drop for Env {
@@ -316,6 +302,13 @@ impl Drop for Env {
         kill_group(self.pid);
         self.live.lock().unwrap().remove(&self.id);
     }
+}
+
+fn read_hwm_mb(pid: i32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb.div_ceil(1024))
 }
 
 pub fn kill_group(pid: i32) {
@@ -327,9 +320,88 @@ pub fn kill_group(pid: i32) {
     }
 }
 
-enum Either {
-    Out(tokio::process::ChildStdout),
-    Err(tokio::process::ChildStderr),
+/// What the invoker tells an environment's log task.
+pub enum LogCtl {
+    /// An invocation starts: write `START`, attribute printed lines to it from now on.
+    Start(Arc<str>),
+    /// An invocation ended: write these lines (`END`, `REPORT`, a timeout notice) once the
+    /// output already printed has been written.
+    End(Arc<str>, Vec<String>),
+}
+
+/// Copies a process's stdout and stderr to the function's log, line by line, attributed to
+/// the invocation in progress.
+///
+/// Ordering: a runtime client prints before it posts its answer, so when the invoker's `End`
+/// arrives, the printed bytes are already in the pipe and the IO driver has seen them (it
+/// reports readiness in batches, the pipe's with or before the socket's). The `biased` select
+/// drains ready output before taking a control message, so a request's lines land between its
+/// `START` and its `END`, and are attributed to it.
+async fn log_task(
+    stdout: Option<tokio::process::ChildStdout>,
+    stderr: Option<tokio::process::ChildStderr>,
+    mut ctl: mpsc::UnboundedReceiver<LogCtl>,
+    log: LogSink,
+) {
+    let mut out = stdout.map(tokio::io::BufReader::new);
+    let mut err = stderr.map(tokio::io::BufReader::new);
+    let (mut obuf, mut ebuf) = (Vec::new(), Vec::new());
+    let mut current: Option<Arc<str>> = None;
+    fn take_line(buf: &mut Vec<u8>) -> String {
+        while buf.last().is_some_and(|c| *c == b'\n' || *c == b'\r') {
+            buf.pop();
+        }
+        let line = String::from_utf8_lossy(buf).into_owned();
+        buf.clear();
+        line
+    }
+    let mut ctl_open = true;
+    loop {
+        if !ctl_open && out.is_none() && err.is_none() {
+            return;
+        }
+        // `read_until` is cancel-safe for our use: partial bytes stay in the buffer, which is
+        // only cleared once a whole line was taken.
+        tokio::select! {
+            biased;
+            r = async { out.as_mut().unwrap().read_until(b'\n', &mut obuf).await }, if out.is_some() => {
+                match r {
+                    Ok(0) | Err(_) => {
+                        if !obuf.is_empty() {
+                            log.line(current.clone(), take_line(&mut obuf));
+                        }
+                        out = None;
+                    }
+                    Ok(_) => log.line(current.clone(), take_line(&mut obuf)),
+                }
+            }
+            r = async { err.as_mut().unwrap().read_until(b'\n', &mut ebuf).await }, if err.is_some() => {
+                match r {
+                    Ok(0) | Err(_) => {
+                        if !ebuf.is_empty() {
+                            log.line(current.clone(), take_line(&mut ebuf));
+                        }
+                        err = None;
+                    }
+                    Ok(_) => log.line(current.clone(), take_line(&mut ebuf)),
+                }
+            }
+            msg = ctl.recv(), if ctl_open => match msg {
+                Some(LogCtl::Start(rid)) => {
+                    log.line(Some(rid.clone()), format!("START RequestId: {rid} Version: $LATEST"));
+                    current = Some(rid);
+                }
+                Some(LogCtl::End(rid, lines)) => {
+                    for l in lines {
+                        log.line(Some(rid.clone()), l);
+                    }
+                }
+                // The environment was dropped (its group killed): write what is left in
+                // the pipes, until they close.
+                None => ctl_open = false,
+            }
+        }
+    }
 }
 
 fn base_env(cfg: &EnvConfig, addr: SocketAddr, id: u64) -> Vec<(String, String)> {
@@ -380,7 +452,6 @@ async fn runtime_api(s: &Shared, req: Request<Incoming>, _peer: SocketAddr, time
             return http::message(StatusCode::INTERNAL_SERVER_ERROR, "environment shutting down");
         };
         inv.deadline_ms = crate::logs::now_ms() + timeout_ms;
-        *s.current.lock().unwrap() = Some(inv.request_id.clone());
         *s.pending.lock().unwrap() = Some(Pending { request_id: inv.request_id.clone(), reply: inv.reply });
         let _ = inv.delivered.send(());
         let mut r = hyper::Response::new(http_body_util::Full::new(inv.payload));

@@ -254,24 +254,30 @@ pub async fn handle(api: &Api, functions: &dyn Functions, req: Request<Incoming>
     let Some(pool) = functions.pool(&api.stack, &route.function) else {
         return http::message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
     };
-    let event = match build_event(api, route, params, req, peer).await {
+    let request_id = crate::pool::new_request_id();
+    let event = match build_event(api, route, params, &request_id, req, peer).await {
         Ok(e) => e,
         Err(resp) => return resp,
     };
     let invoked = pool.invoke(event).await;
-    match invoked.result {
+    let mut resp = match invoked.result {
         InvokeResult::Ok(body) => map_result(&body),
         InvokeResult::Error { timed_out: true, .. } => {
             http::message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
         }
         InvokeResult::Error { .. } => http::message(StatusCode::BAD_GATEWAY, "Internal Server Error"),
+    };
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        resp.headers_mut().insert("apigw-requestid", v);
     }
+    resp
 }
 
 async fn build_event(
     api: &Api,
     route: &Route,
-    params: Vec<(String, String)>,
+    params: Params,
+    request_id: &str,
     req: Request<Incoming>,
     peer: SocketAddr,
 ) -> Result<Bytes, Resp> {
@@ -293,6 +299,10 @@ async fn build_event(
             })
             .or_insert_with(|| v.into_owned());
     }
+    // What API Gateway's front end adds.
+    headers.entry("x-forwarded-for".into()).or_insert_with(|| peer.ip().to_string());
+    headers.insert("x-forwarded-port".into(), api.port.to_string());
+    headers.insert("x-forwarded-proto".into(), "http".into());
     let host = parts.headers.get(hyper::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
     let domain_name = host.to_string();
     let domain_prefix = domain_name.split(['.', ':']).next().unwrap_or("").to_string();
@@ -328,7 +338,6 @@ async fn build_event(
     };
     let ms = crate::logs::now_ms();
     let (y, mo, d, h, mi, s) = crate::pool::civil(ms / 1000);
-    let request_id = crate::pool::new_request_id();
     let protocol = match parts.version {
         hyper::Version::HTTP_10 => "HTTP/1.0",
         hyper::Version::HTTP_2 => "HTTP/2.0",
@@ -357,7 +366,7 @@ async fn build_event(
                 source_ip: peer.ip().to_string(),
                 user_agent,
             },
-            request_id: &request_id,
+            request_id,
             route_key: &route.key,
             stage: "$default",
             time: format!("{d:02}/{}/{y:04}:{h:02}:{mi:02}:{s:02} +0000", MONTHS[(mo - 1) as usize]),

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tokio::sync::Semaphore;
 
-use crate::env::{Env, EnvConfig, Failure, LiveSet, Outcome};
+use crate::env::{Env, EnvConfig, Failure, LiveSet, LogCtl, Outcome};
 use crate::logs::LogSink;
 
 pub const DEFAULT_CONCURRENCY: u32 = 10;
@@ -114,28 +114,29 @@ impl Pool {
                 None => break Env::start(&self.cfg, &self.log, &self.live).await,
             }
         };
-        let rid = Some(request_id.clone());
-        self.log.line(rid.clone(), format!("START RequestId: {request_id} Version: $LATEST"));
         let started = Instant::now();
         let mut env = match env {
             Ok(e) => e,
             Err(msg) => {
-                self.log.line(rid.clone(), msg.clone());
-                self.end(&request_id, started, None);
+                let rid = Some(request_id.clone());
+                self.log.line(rid.clone(), format!("START RequestId: {request_id} Version: $LATEST"));
+                for line in [msg.clone()].into_iter().chain(self.end_lines(&request_id, started, 0)) {
+                    self.log.line(rid.clone(), line);
+                }
                 return Invoked { request_id, result: error(&msg, "Runtime.StartError", false) };
             }
         };
+        env.log(LogCtl::Start(request_id.clone()));
         let outcome = env.invoke(request_id.clone(), payload, self.cfg.timeout, INIT_TIMEOUT).await;
-        // Printed lines keep this request id until the next invocation is delivered: output
-        // still in the pipe when the answer arrives belongs to this request.
         let mem = env.max_memory_mb();
+        let mut notes = Vec::new();
         let (result, keep) = match outcome {
             Outcome::Ok(b) => (InvokeResult::Ok(b), true),
             Outcome::HandlerError(b) => (InvokeResult::Error { body: b, timed_out: false }, true),
             Outcome::Failed(Failure::Timeout) => {
                 let secs = self.cfg.timeout.as_secs_f64();
                 let msg = format!("{} Task timed out after {secs:.2} seconds", now_iso());
-                self.log.line(rid.clone(), msg.clone());
+                notes.push(msg.clone());
                 (error(&msg, "Sandbox.Timedout", true), false)
             }
             Outcome::Failed(Failure::InitError(body)) => {
@@ -149,32 +150,31 @@ impl Pool {
                 (InvokeResult::Error { body, timed_out: false }, false)
             }
             Outcome::Failed(Failure::Exited(status)) => {
-                let msg = format!("RequestId: {request_id} Error: Runtime exited with error: {status}");
-                self.log.line(rid.clone(), msg.clone());
+                notes.push(format!("RequestId: {request_id} Error: Runtime exited with error: {status}"));
                 (error(&format!("Runtime exited with error: {status}"), "Runtime.ExitError", false), false)
             }
             Outcome::Failed(Failure::StartFailed(msg)) => (error(&msg, "Runtime.StartError", false), false),
         };
-        self.end(&request_id, started, mem);
+        notes.extend(self.end_lines(&request_id, started, mem));
+        env.log(LogCtl::End(request_id.clone(), notes));
         if keep && !self.retired.load(Ordering::SeqCst) && env.is_running() {
             self.idle.lock().unwrap().push(env);
         }
         Invoked { request_id, result }
     }
 
-    fn end(&self, request_id: &Arc<str>, started: Instant, mem: Option<u64>) {
+    /// Lambda's `END` and `REPORT` lines.
+    fn end_lines(&self, request_id: &str, started: Instant, mem: u64) -> [String; 2] {
         let ms = started.elapsed().as_secs_f64() * 1000.0;
-        let rid = Some(request_id.clone());
-        self.log.line(rid.clone(), format!("END RequestId: {request_id}"));
-        self.log.line(
-            rid,
+        [
+            format!("END RequestId: {request_id}"),
             format!(
                 "REPORT RequestId: {request_id}\tDuration: {ms:.2} ms\tBilled Duration: {} ms\tMemory Size: {} MB\tMax Memory Used: {} MB",
                 ms.ceil().max(1.0) as u64,
                 self.cfg.memory,
-                mem.unwrap_or(0)
+                mem
             ),
-        );
+        ]
     }
 }
 

@@ -171,7 +171,7 @@ impl LocalProvider {
         } else if let Some(pkg) = build.get("cargo_package") {
             match pkg.as_str() {
                 Some(p) if !p.is_empty() => {
-                    let manifest = code.as_str().map(|c| cfg.project_dir.join(c).join("Cargo.toml"));
+                    let manifest = package_manifest(&cfg.project_dir, code.as_str(), p);
                     match artifact::cargo_build(&cfg.project_dir, p, manifest.as_deref()) {
                         Ok(exe) => {
                             match artifact::store_bootstrap(&Layout::new(&cfg.project_dir).artifacts(), &exe)
@@ -241,7 +241,7 @@ impl LocalProvider {
         let code_hash = tokio::task::spawn_blocking(move || -> Result<String, String> {
             let artifacts = Layout::new(&project_dir).artifacts();
             if let Some(pkg) = package {
-                let manifest = code.as_ref().map(|c| project_dir.join(c).join("Cargo.toml"));
+                let manifest = package_manifest(&project_dir, code.as_deref(), &pkg);
                 let exe = artifact::cargo_build(&project_dir, &pkg, manifest.as_deref())?;
                 artifact::store_bootstrap(&artifacts, &exe)
                     .map_err(|e| format!("cannot store the binary: {e}"))
@@ -294,6 +294,15 @@ impl LocalProvider {
             return Err(ProviderError::failed(format!("cannot deploy HTTP API `{name}`: {}", a.message())));
         }
         Ok(api_outputs(&a.json()))
+    }
+}
+
+/// The manifest to build `package` from: `code/Cargo.toml` when `code` is given, else the
+/// package's manifest found under the project (else none: cargo runs in the project folder).
+fn package_manifest(project_dir: &Path, code: Option<&str>, package: &str) -> Option<PathBuf> {
+    match code {
+        Some(c) => Some(project_dir.join(c).join("Cargo.toml")),
+        None => artifact::find_package_manifest(project_dir, package),
     }
 }
 

@@ -41,6 +41,9 @@ fn python_function_serves_an_http_route_through_the_shim() {
     assert_eq!(ev["queryStringParameters"], json!({"x": "1,2", "y": " z"}));
     assert_eq!(ev["cookies"], json!(["a=1", "b=2"]));
     assert_eq!(ev["headers"]["x-multi"], "1,2");
+    assert_eq!(ev["headers"]["x-forwarded-proto"], "http");
+    assert_eq!(ev["headers"]["x-forwarded-port"], port.to_string());
+    assert_eq!(r.header("apigw-requestid"), vec![ev["requestContext"]["requestId"].as_str().unwrap()]);
     assert_eq!(ev["requestContext"]["http"]["method"], "GET");
     assert_eq!(ev["requestContext"]["stage"], "$default");
     assert_eq!(ev["requestContext"]["apiId"], api["api_id"]);
@@ -176,10 +179,13 @@ fn unknown_route_is_404_and_errors_are_502_and_503() {
 
     let r = http(port, "GET", "/boom", &[], b"");
     assert_eq!((r.status, r.json()), (502, json!({"message": "Internal Server Error"})));
-    let logs = p.log_records("dev", "boom");
     assert!(
-        logs.iter().any(|l| l.message.contains("ValueError") && l.message.contains("kaboom")),
-        "{logs:?}"
+        eventually(5, || p
+            .log_records("dev", "boom")
+            .iter()
+            .any(|l| l.message.contains("ValueError: kaboom"))),
+        "{:?}",
+        p.log_records("dev", "boom")
     );
     // The environment survives a handler error.
     let r = http(port, "GET", "/boom", &[], b"");
@@ -192,8 +198,14 @@ fn unknown_route_is_404_and_errors_are_502_and_503() {
     assert!(eventually(5, || !alive(first as u32)), "timed-out environment still alive");
     let second = http(port, "GET", "/slow/fast", &[], b"").json()["pid"].as_u64().unwrap();
     assert_ne!(first, second);
-    let logs = p.log_records("dev", "slow");
-    assert!(logs.iter().any(|l| l.message.contains("Task timed out after 1.00 seconds")), "{logs:?}");
+    assert!(
+        eventually(5, || p
+            .log_records("dev", "slow")
+            .iter()
+            .any(|l| l.message.contains("Task timed out after 1.00 seconds"))),
+        "{:?}",
+        p.log_records("dev", "slow")
+    );
 
     // Crash: the request fails, the next gets a new process.
     let first = http(port, "GET", "/crash/ok", &[], b"").json()["pid"].as_u64().unwrap();
@@ -244,12 +256,18 @@ fn logs_have_start_end_report_per_request() {
         let mine: Vec<&str> =
             logs.iter().filter(|l| l.request_id.as_deref() == Some(id)).map(|l| l.message.as_str()).collect();
         assert_eq!(mine.first().unwrap(), &format!("START RequestId: {id} Version: $LATEST"));
-        assert!(mine.contains(&format!("echo /r{i}").as_str()), "{mine:?}");
-        assert!(mine.contains(&format!("END RequestId: {id}").as_str()));
+        // Printed lines land between START and END, attributed to their request.
+        let echo = mine.iter().position(|m| *m == format!("echo /r{i}")).expect("printed line");
+        let end = mine.iter().position(|m| *m == format!("END RequestId: {id}")).expect("END");
+        assert!(echo < end, "{mine:?}");
         let report = mine.iter().find(|m| m.starts_with("REPORT")).unwrap();
         assert!(report.contains("Memory Size: 256 MB") && report.contains("Max Memory Used: "), "{report}");
         assert!(!report.contains("Max Memory Used: 0 MB"), "{report}");
     }
+    let bad = rt().block_on(skyform_local::invoke(&p.dir, "dev", "hello", b"{not json")).unwrap_err();
+    assert!(bad.message.contains("not valid JSON"), "{bad}");
+    let missing = rt().block_on(skyform_local::invoke(&p.dir, "dev", "ghost", b"{}")).unwrap_err();
+    assert!(missing.message.contains("no function `ghost`"), "{missing}");
     // since filters by time.
     let mut later = Vec::new();
     let future = skyform_local::logs::now_ms() + 60_000;
@@ -397,7 +415,12 @@ fn node_function_async_and_callback_handlers() {
     prov.function("async", "functions/n", "nodejs20.x", "index.handler", json!({}));
     prov.function("cb", "functions/n", "nodejs", "index.callback", json!({}));
     prov.function("fails", "functions/n", "nodejs", "index.fails", json!({}));
-    let api = prov.api("api", &[("GET /a", "async"), ("GET /cb", "cb"), ("GET /f", "fails")]);
+    // ES modules: `"type": "module"` packages and `.mjs` files.
+    p.write("functions/esm/package.json", r#"{"type": "module"}"#);
+    p.write("functions/esm/index.js", "export const handler = async (e) => ({ esm: e.rawPath });\n");
+    prov.function("esm", "functions/esm", "nodejs22.x", "index.handler", json!({}));
+    let api =
+        prov.api("api", &[("GET /a", "async"), ("GET /cb", "cb"), ("GET /f", "fails"), ("GET /esm", "esm")]);
     let port = port_of(&api);
     let r = http(port, "GET", "/a", &[], b"");
     assert_eq!(r.status, 200, "{}", r.text());
@@ -405,6 +428,7 @@ fn node_function_async_and_callback_handlers() {
     assert_eq!((b["path"].as_str(), b["fn"].as_str()), (Some("/a"), Some("async")));
     assert!(b["left"].as_u64().unwrap() > 1000);
     assert_eq!(http(port, "GET", "/cb", &[], b"").json(), json!({"via": "callback"}));
+    assert_eq!(http(port, "GET", "/esm", &[], b"").json(), json!({"esm": "/esm"}));
     assert_eq!(http(port, "GET", "/f", &[], b"").status, 502);
     let out = rt().block_on(skyform_local::invoke(&p.dir, "dev", "fails", b"{}")).unwrap();
     let err: serde_json::Value = serde_json::from_slice(&out.payload).unwrap();
@@ -509,4 +533,144 @@ fn code_update_fails_no_request() {
     // Old environments are retired: only new-code processes remain.
     let st = skyform_local::status(&p.dir).unwrap().unwrap();
     assert!(st.functions[0].environments <= 4, "{st:?}");
+}
+
+/// A Rust function on the official `lambda_runtime` crate, built by the provider from
+/// `build.cargo_package` (fixture: tests/fixtures/rust-hello, its own workspace).
+#[test]
+fn rust_function_on_lambda_runtime() {
+    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| manifest.join("../../target"))
+        .join("fixtures");
+    let p = Project::new("rust");
+    let fixture = manifest.join("tests/fixtures/rust-hello");
+    for rel in ["Cargo.toml", "Cargo.lock", "src/main.rs"] {
+        if let Ok(text) = std::fs::read_to_string(fixture.join(rel)) {
+            p.write(&format!("functions/rust-hello/{rel}"), &text);
+        }
+    }
+    let mut prov = Provider::start_with_env(&p, "dev", &[("CARGO_TARGET_DIR", target.to_str().unwrap())]);
+    prov.create(
+        "local:Function",
+        "rusty",
+        // `code: null`: the provider finds the package's manifest under the project.
+        json!({"code": null, "build": {"cargo_package": "rust-hello"}, "handler": null,
+               "runtime": "provided.al2023", "environment": {}, "memory": 128, "timeout": 3, "reserved_concurrency": null}),
+    );
+    let api = prov.api("api", &[("GET /rust/{x}", "rusty")]);
+    let port = port_of(&api);
+    let r = http(port, "GET", "/rust/hello", &[], b"");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["lang"], "rust");
+    assert_eq!(r.json()["path"], "/rust/hello");
+    assert_eq!(http(port, "GET", "/rust/fail", &[], b"").status, 502);
+    assert_eq!(http(port, "GET", "/rust/again", &[], b"").status, 200);
+    assert!(eventually(5, || p
+        .log_records("dev", "rusty")
+        .iter()
+        .any(|l| l.message.contains("rust got \"/rust/hello\""))));
+}
+
+#[test]
+fn reserved_concurrency_queues_and_idle_environments_are_reaped() {
+    let p = Project::new("concurrency");
+    p.write(
+        "functions/s/app.py",
+        "import os, time\n\ndef handler(e, c):\n    time.sleep(0.3)\n    return {'pid': os.getpid()}\n",
+    );
+    let mut prov = Provider::start_with_env(&p, "dev", &[("SKYFORM_LOCAL_IDLE_SECS", "1")]);
+    let (checked, _, outputs) = prov.create(
+        "local:Function",
+        "s",
+        json!({"code": "functions/s", "build": null, "handler": "app.handler", "runtime": "python3",
+               "environment": {}, "memory": 128, "timeout": 3, "reserved_concurrency": 1}),
+    );
+    // A refresh reads back exactly the checked inputs: no drift, no diff.
+    let read = prov
+        .call(
+            "read",
+            json!({"type": "local:Function", "name": "s", "id": "s", "inputs": checked, "outputs": outputs}),
+        )
+        .unwrap();
+    assert_eq!(read["resource"]["inputs"], checked);
+    assert_eq!(read["resource"]["outputs"], outputs);
+
+    let api = prov.api("api", &[("$default", "s")]);
+    let port = port_of(&api);
+    let started = std::time::Instant::now();
+    let handles: Vec<_> = (0..3)
+        .map(|_| std::thread::spawn(move || http(port, "GET", "/", &[], b"").json()["pid"].as_u64().unwrap()))
+        .collect();
+    let pids: Vec<u64> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(900),
+        "did not queue: {:?}",
+        started.elapsed()
+    );
+    assert!(pids.iter().all(|p| *p == pids[0]), "more than one environment: {pids:?}");
+
+    let env_count = || skyform_local::status(&p.dir).unwrap().unwrap().functions[0].environments;
+    assert_eq!(env_count(), 1);
+    assert!(eventually(10, || env_count() == 0), "idle environment not reaped");
+    assert!(eventually(5, || !alive(pids[0] as u32)));
+    // And a new one starts on demand.
+    assert_eq!(http(port, "GET", "/", &[], b"").status, 200);
+}
+
+#[test]
+fn logs_follow_sees_new_records() {
+    let p = Project::new("follow");
+    p.write("functions/hello/app.py", PY_ECHO);
+    let mut prov = Provider::start(&p, "dev");
+    prov.function("hello", "functions/hello", "python3", "app.handler", json!({}));
+    let dir = p.dir.clone();
+    let follower = std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        rt().block_on(skyform_local::logs(&dir, "dev", "hello", None, true, &mut |r| {
+            // Printed lines travel through a pipe, so they may land just after END/REPORT.
+            seen.push(r.message);
+            !(seen.iter().any(|m| m.starts_with("REPORT")) && seen.iter().any(|m| m == "echo /followed"))
+        }))
+        .unwrap();
+        seen
+    });
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    rt().block_on(skyform_local::invoke(&p.dir, "dev", "hello", br#"{"rawPath":"/followed"}"#)).unwrap();
+    let seen = follower.join().unwrap();
+    assert!(seen[0].starts_with("START RequestId: "), "{seen:?}");
+    assert!(seen.iter().any(|m| m == "echo /followed"), "{seen:?}");
+}
+
+/// Two stacks of one project share the daemon (started by whichever provider comes first) and
+/// nothing else.
+#[test]
+fn stacks_are_isolated_and_share_one_daemon() {
+    let p = Project::new("stacks");
+    p.write("functions/a/app.py", "def handler(e, c):\n    return {'stack': 'a'}\n");
+    p.write("functions/b/app.py", "def handler(e, c):\n    return {'stack': 'b'}\n");
+    let (pa, pb) = std::thread::scope(|s| {
+        let a = s.spawn(|| Provider::start(&p, "a"));
+        let b = s.spawn(|| Provider::start(&p, "b"));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    let (mut pa, mut pb) = (pa, pb);
+    let fa = pa.function("hello", "functions/a", "python3", "app.handler", json!({}));
+    pb.function("hello", "functions/b", "python3", "app.handler", json!({}));
+    let api_a = pa.api("api", &[("$default", "hello")]);
+    let api_b = pb.api("api", &[("$default", "hello")]);
+    assert_ne!(port_of(&api_a), port_of(&api_b));
+    assert_eq!(http(port_of(&api_a), "GET", "/", &[], b"").json(), json!({"stack": "a"}));
+    assert_eq!(http(port_of(&api_b), "GET", "/", &[], b"").json(), json!({"stack": "b"}));
+    let st = skyform_local::status(&p.dir).unwrap().unwrap();
+    assert_eq!((st.functions.len(), st.apis.len()), (2, 2));
+
+    pa.call(
+        "delete",
+        json!({"type": "local:Function", "name": "hello", "id": "hello", "inputs": {}, "outputs": fa}),
+    )
+    .unwrap();
+    assert_eq!(http(port_of(&api_a), "GET", "/", &[], b"").status, 500);
+    assert_eq!(http(port_of(&api_b), "GET", "/", &[], b"").json(), json!({"stack": "b"}));
 }

@@ -22,11 +22,7 @@ pub fn default_diff(olds: &Value, news: &Value, replace_on_changes: &[String]) -
             changed.push(key.clone());
         }
     }
-    let replaces = changed
-        .iter()
-        .filter(|k| replace_on_changes.iter().any(|r| r == *k))
-        .cloned()
-        .collect();
+    let replaces = changed.iter().filter(|k| replace_on_changes.iter().any(|r| r == *k)).cloned().collect();
     DiffResponse { changed, replaces, delete_before_replace: false }
 }
 

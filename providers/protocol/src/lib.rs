@@ -319,7 +319,8 @@ mod tests {
 
     #[test]
     fn request_round_trips_with_method_and_params() {
-        let line = r#"{"id":7,"method":"create","params":{"type":"core:Data","name":"a","inputs":{"value":1}}}"#;
+        let line =
+            r#"{"id":7,"method":"create","params":{"type":"core:Data","name":"a","inputs":{"value":1}}}"#;
         let req: Request = serde_json::from_str(line).unwrap();
         assert_eq!(req.id, 7);
         assert_eq!(req.call.method(), "create");
@@ -330,10 +331,8 @@ mod tests {
     fn response_has_result_or_error() {
         let ok = Response { id: 1, result: Some(json!({})), error: None };
         assert_eq!(serde_json::to_string(&ok).unwrap(), r#"{"id":1,"result":{}}"#);
-        let err: Response = serde_json::from_str(
-            r#"{"id":2,"error":{"code":"not_found","message":"gone"}}"#,
-        )
-        .unwrap();
+        let err: Response =
+            serde_json::from_str(r#"{"id":2,"error":{"code":"not_found","message":"gone"}}"#).unwrap();
         assert_eq!(err.error.unwrap().code, ErrorCode::NotFound);
     }
 

@@ -188,7 +188,8 @@ async fn dispatch<P: Provider>(
             if let Err(e) = known(&req.type_) {
                 return encode(id, Err::<(), _>(e));
             }
-            let replace_on = schemas.get(&req.type_).map(|s| s.replace_on_changes.clone()).unwrap_or_default();
+            let replace_on =
+                schemas.get(&req.type_).map(|s| s.replace_on_changes.clone()).unwrap_or_default();
             let (olds, news) = (req.olds.clone(), req.news.clone());
             let answer = provider
                 .diff(req)
@@ -223,7 +224,10 @@ fn encode<T: Serialize>(id: u64, answer: Result<T>) -> String {
             Err(e) => Response {
                 id,
                 result: None,
-                error: Some(ErrorBody { code: ErrorCode::Failed, message: format!("cannot encode result: {e}") }),
+                error: Some(ErrorBody {
+                    code: ErrorCode::Failed,
+                    message: format!("cannot encode result: {e}"),
+                }),
             },
         },
         Err(e) => Response { id, result: None, error: Some(ErrorBody { code: e.code, message: e.message }) },

@@ -88,6 +88,11 @@ fn function_defaults_rust_functions_and_custom_runtimes() {
         })
     );
     assert_eq!(resource(&m, "py")["inputs"]["runtime"], "python3.12");
+    // A package outside the project's cargo workspace is found through its folder.
+    ctx.add(Function::rust("own", "own-fn").code("functions/own")).unwrap();
+    let m = ctx.manifest();
+    assert_eq!(resource(&m, "own")["inputs"]["code"], "functions/own");
+    assert_eq!(resource(&m, "own")["inputs"]["build"], json!({"cargo_package": "own-fn"}));
     assert_eq!(resource(&m, "js")["inputs"]["runtime"], "nodejs");
     assert_eq!(api.function_name(), crate::Ref::new("api", "function_name"));
     assert_eq!(api.arn(), crate::Ref::new("api", "arn"));

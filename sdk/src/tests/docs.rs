@@ -49,3 +49,28 @@ fn manifest_md_and_the_schema_agree_on_the_version() {
     assert!(MANIFEST_MD.starts_with("# skyform manifest format, version 1\n"));
     assert_eq!(crate::MANIFEST_VERSION, 1);
 }
+
+const COMPONENTS_MD: &str = include_str!("../../COMPONENTS.md");
+
+#[test]
+fn components_md_documents_every_local_type_and_input() {
+    let manifests = super::schema::sample_manifests();
+    let resources = manifests.iter().flat_map(|m| m["resources"].as_array().cloned().unwrap_or_default());
+    let mut checked = 0;
+    for r in resources {
+        let type_ = r["type"].as_str().unwrap_or_default();
+        if !type_.starts_with("local:") {
+            continue;
+        }
+        assert!(COMPONENTS_MD.contains(&format!("`{type_}`")), "COMPONENTS.md does not mention `{type_}`");
+        for key in r["inputs"].as_object().map(|o| o.keys().cloned().collect::<Vec<_>>()).unwrap_or_default()
+        {
+            assert!(
+                COMPONENTS_MD.contains(&format!("`{key}`")),
+                "COMPONENTS.md does not document `{key}` of {type_}"
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked >= 10, "the sample programs should use every local type");
+}

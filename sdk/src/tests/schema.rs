@@ -21,10 +21,10 @@ fn schema() -> Value {
 
 /// The predicates standing in for the schema's `pattern`s.
 fn pattern_matches(pattern: &str, s: &str) -> bool {
-    let name_char = |c: char| c.is_ascii_alphanumeric() || "_./-".contains(c);
+    let name_char = |c: char| c.is_ascii_alphanumeric() || "_./:-".contains(c);
     let segment_char = |c: char| c.is_ascii_alphanumeric() || "_.-".contains(c);
     match pattern {
-        "^[A-Za-z0-9_./-]+$" => !s.is_empty() && s.chars().all(name_char),
+        "^[A-Za-z0-9_./:-]+$" => !s.is_empty() && s.chars().all(name_char),
         "^\\$" => s.starts_with('$'),
         "^[a-z][a-z0-9-]*(:[A-Za-z0-9_.-]+){1,2}$" => {
             let parts: Vec<&str> = s.split(':').collect();
@@ -82,6 +82,13 @@ impl Validator {
                         && (s.chars().count() as u64) < arg.as_u64().unwrap()
                     {
                         fail(format!("{value} is too short"));
+                    }
+                }
+                "maxLength" => {
+                    if let Some(s) = value.as_str()
+                        && (s.chars().count() as u64) > arg.as_u64().unwrap()
+                    {
+                        fail(format!("{value} is too long"));
                     }
                 }
                 "pattern" => {
@@ -188,7 +195,7 @@ fn has_type(value: &Value, t: &str) -> bool {
 }
 
 /// Programs that together use every field of the format.
-fn sample_manifests() -> Vec<Value> {
+pub(crate) fn sample_manifests() -> Vec<Value> {
     let mut manifests = vec![local().manifest()];
 
     let ctx = local();
@@ -262,6 +269,7 @@ fn the_validator_catches_what_the_schema_forbids() {
         json!({"manifest": 1, "project": "p", "resources": []}),
         json!({"manifest": 1, "project": "p", "stack": "s", "resources": [], "extra": 1}),
         resource(json!({"name": "a b", "type": "core:Data", "inputs": {}})),
+        resource(json!({"name": "a".repeat(201), "type": "core:Data", "inputs": {}})),
         resource(json!({"name": "a", "type": "Data", "inputs": {}})),
         resource(json!({"name": "a", "type": "core:Data", "inputs": {"x": {"$ref": 1}}})),
         resource(json!({"name": "a", "type": "core:Data", "inputs": {"x": {"$ref": "b", "extra": 1}}})),

@@ -57,5 +57,6 @@ pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
     if !args.json {
         println!();
     }
-    super::up::apply_and_report(&session, plan, snap, providers, args.parallel, args.json, "destroy", started).await
+    super::up::apply_and_report(&session, plan, snap, providers, args.parallel, args.json, "destroy", started)
+        .await
 }

@@ -43,7 +43,9 @@ pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
         }
         Format::Mermaid => {
             out.push_str("graph LR\n");
-            let id = |name: &str| format!("n{}", manifest.resources.iter().position(|r| r.name == name).unwrap_or(0));
+            let id = |name: &str| {
+                format!("n{}", manifest.resources.iter().position(|r| r.name == name).unwrap_or(0))
+            };
             for r in &manifest.resources {
                 let _ = writeln!(out, "  {}[\"{}<br/>{}\"]", id(&r.name), r.name, r.type_);
             }

@@ -8,7 +8,7 @@ use crate::cli::Global;
 use crate::cli::render::TerminalSink;
 use crate::engine;
 use crate::error::Result;
-use crate::state::{PendingOp, OpKind};
+use crate::state::{OpKind, PendingOp};
 
 /// Read an existing resource by its provider id and record it in the stack's state under NAME.
 /// Declare it in the program with the printed inputs so that the next `up` keeps it.
@@ -44,7 +44,10 @@ pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
     providers.shutdown().await;
     let (next, resource) = result?;
     let written = session.write(&snap, next, "import", started)?;
-    println!("imported {} `{}` (id {}) into stack `{}` (serial {})", args.type_, args.name, resource.id, session.stack, written.serial);
+    println!(
+        "imported {} `{}` (id {}) into stack `{}` (serial {})",
+        args.type_, args.name, resource.id, session.stack, written.serial
+    );
     println!("declare it in the program with these inputs so that `skyform up` keeps it:");
     println!("{}", serde_json::to_string_pretty(&resource.inputs).unwrap());
     Ok(ExitCode::SUCCESS)

@@ -31,7 +31,10 @@ pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
                     if known.is_empty() {
                         "it has no outputs yet; run `skyform up`".to_string()
                     } else {
-                        format!("its outputs are: {}", known.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "))
+                        format!(
+                            "its outputs are: {}",
+                            known.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                        )
                     },
                 )
             })?;

@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use crate::cli::render::{self, TerminalSink};
 use crate::cli::Global;
+use crate::cli::render::{self, TerminalSink};
 use crate::engine::{self, Session};
 use crate::error::{Error, Result};
 use crate::plan::{self, Plan, PlanOptions};
@@ -52,7 +52,11 @@ pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
     } else {
         print!("{}", render::plan_text(&plan, args.diff, "Previewing update"));
         if let Some(path) = &args.save_plan {
-            println!("\nSaved the plan to {}; apply it with `skyform up --plan {}`", path.display(), path.display());
+            println!(
+                "\nSaved the plan to {}; apply it with `skyform up --plan {}`",
+                path.display(),
+                path.display()
+            );
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -66,13 +70,13 @@ pub async fn make_plan(
     dry_run: bool,
 ) -> Result<(Plan, crate::providers::Providers)> {
     let manifest = session.run_program().await?;
-    if let Some(s) = &manifest.stack {
-        if s != &session.stack {
-            return Err(Error::user(
-                format!("the program wrote a manifest for stack `{s}`, but this is stack `{}`", session.stack),
-                "the program should take the stack name from SKYFORM_STACK",
-            ));
-        }
+    if let Some(s) = &manifest.stack
+        && s != &session.stack
+    {
+        return Err(Error::user(
+            format!("the program wrote a manifest for stack `{s}`, but this is stack `{}`", session.stack),
+            "the program should take the stack name from SKYFORM_STACK",
+        ));
     }
     let graph = manifest.validate()?;
     let providers = session.start_providers(Some(&manifest), snap, dry_run).await?;

@@ -6,8 +6,9 @@ use std::process::ExitCode;
 pub fn run(name: &str) -> ExitCode {
     match name {
         "core" => skyform_provider_core::main(),
+        "local" => skyform_local::provider_main(),
         other => {
-            eprintln!("error: `{other}` is not a built-in provider (built in: core)");
+            eprintln!("error: `{other}` is not a built-in provider (built in: core, local)");
             ExitCode::from(2)
         }
     }

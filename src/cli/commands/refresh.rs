@@ -37,7 +37,10 @@ pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
     providers.shutdown().await;
     let (next, drift) = result?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&json!({"stack": session.stack, "drift": drift})).unwrap());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({"stack": session.stack, "drift": drift})).unwrap()
+        );
     } else {
         println!("Refreshing ({}):\n", session.stack);
         if drift.is_empty() {
@@ -45,11 +48,18 @@ pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
         }
         for d in &drift {
             match d.kind {
-                DriftKind::Deleted => println!(" -   {}  {}  deleted outside skyform (or never created)", d.type_, d.name),
-                DriftKind::Recovered => {
-                    println!(" +   {}  {}  an interrupted create had succeeded: now recorded", d.type_, d.name)
+                DriftKind::Deleted => {
+                    println!(" -   {}  {}  deleted outside skyform (or never created)", d.type_, d.name)
                 }
-                DriftKind::Resolved => println!("     {}  {}  interrupted operation resolved", d.type_, d.name),
+                DriftKind::Recovered => {
+                    println!(
+                        " +   {}  {}  an interrupted create had succeeded: now recorded",
+                        d.type_, d.name
+                    )
+                }
+                DriftKind::Resolved => {
+                    println!("     {}  {}  interrupted operation resolved", d.type_, d.name)
+                }
                 DriftKind::Changed => {
                     println!(" ~   {}  {}  changed outside skyform", d.type_, d.name);
                     for (path, old, new) in &d.properties {

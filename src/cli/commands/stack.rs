@@ -51,11 +51,17 @@ pub async fn run(g: &Global, cmd: StackCommand) -> Result<ExitCode> {
         }
         StackCommand::Init { name, provider } => {
             if !valid_name(&name) {
-                return Err(Error::user(format!("`{name}` is not a valid stack name"), "use letters, digits, `-` and `_`"));
+                return Err(Error::user(
+                    format!("`{name}` is not a valid stack name"),
+                    "use letters, digits, `-` and `_`",
+                ));
             }
             let path = project.stack_file_path(&name);
             if path.exists() {
-                return Err(Error::user(format!("stack `{name}` already exists ({})", path.display()), "pick another name"));
+                return Err(Error::user(
+                    format!("stack `{name}` already exists ({})", path.display()),
+                    "pick another name",
+                ));
             }
             let text = format!(
                 "# The `{name}` stack of project `{}`.\nprovider = \"{provider}\"\n\n[config]\n# Values the program reads with ctx.config(\"key\").\n\n# [providers.{provider}]\n# Settings for the provider (for aws: region, profile, endpoint).\n",
@@ -79,7 +85,8 @@ pub async fn run(g: &Global, cmd: StackCommand) -> Result<ExitCode> {
             }
             for p in [files.state(), files.journal(), files.history(), path] {
                 if p.exists() {
-                    std::fs::remove_file(&p).map_err(|e| Error::io(format!("removing {}", p.display()), e))?;
+                    std::fs::remove_file(&p)
+                        .map_err(|e| Error::io(format!("removing {}", p.display()), e))?;
                 }
             }
             println!("removed stack `{name}`");
@@ -94,7 +101,8 @@ pub async fn run(g: &Global, cmd: StackCommand) -> Result<ExitCode> {
             let stack = g.stack_name(&project)?;
             project.load_stack(&stack)?;
             let files = StackFiles::new(project.state_dir(), &stack);
-            let bytes = std::fs::read(&file).map_err(|e| Error::io(format!("reading {}", file.display()), e))?;
+            let bytes =
+                std::fs::read(&file).map_err(|e| Error::io(format!("reading {}", file.display()), e))?;
             let mut snap = state::parse_state(&bytes, &file.display().to_string())?;
             if snap.stack != stack {
                 return Err(Error::user(
@@ -119,7 +127,11 @@ pub async fn run(g: &Global, cmd: StackCommand) -> Result<ExitCode> {
             state::write_state(&files, &snap)?;
             state::journal::remove(&files.journal())?;
             drop(lock);
-            println!("imported the state of stack `{stack}` ({} resources, serial {})", snap.resources.len(), snap.serial);
+            println!(
+                "imported the state of stack `{stack}` ({} resources, serial {})",
+                snap.resources.len(),
+                snap.serial
+            );
         }
         StackCommand::History { json } => {
             let stack = g.stack_name(&project)?;

@@ -54,7 +54,7 @@ pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
     let (plan, providers) = match &args.plan {
         None => super::preview::make_plan(&session, &snap, &args.targets, false).await?,
         Some(path) => {
-            let plan = load_plan(path, &snap)?;
+            let plan = load_plan(path, &mut snap)?;
             let providers = session.start_providers(None, &snap_with_plan_types(&snap, &plan), false).await?;
             (plan, providers)
         }
@@ -66,11 +66,11 @@ pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
         providers.shutdown().await;
         if args.json {
             let stats = engine::CommitStats { serial: snap.serial, ..Default::default() };
-            let report = crate::apply::ApplyReport {
-                outputs: outputs_of(&snap),
-                ..Default::default()
-            };
-            println!("{}", serde_json::to_string_pretty(&render::report_json(&plan, &report, &stats, 0)).unwrap());
+            let report = crate::apply::ApplyReport { outputs: outputs_of(&snap), ..Default::default() };
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&render::report_json(&plan, &report, &stats, 0)).unwrap()
+            );
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -103,21 +103,24 @@ pub async fn apply_and_report(
     let (_snap, report, stats) = session.apply(&plan, snap, providers, &opts, command).await?;
     let millis = started.elapsed().as_millis() as u64;
     if json {
-        println!("{}", serde_json::to_string_pretty(&render::report_json(&plan, &report, &stats, millis)).unwrap());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&render::report_json(&plan, &report, &stats, millis)).unwrap()
+        );
     } else {
         print!("{}", render::report_text(&plan, &report, millis));
     }
     if report.interrupted {
-        let e = Error::new(ErrorKind::Interrupted, "interrupted: the steps in flight finished and the state was saved")
-            .with_hint("run the command again to finish");
+        let e = Error::new(
+            ErrorKind::Interrupted,
+            "interrupted: the steps in flight finished and the state was saved",
+        )
+        .with_hint("run the command again to finish");
         return Ok(crate::cli::report(&e));
     }
     if !report.failed.is_empty() {
-        let mut msg = format!(
-            "{} step{} failed",
-            report.failed.len(),
-            if report.failed.len() == 1 { "" } else { "s" }
-        );
+        let mut msg =
+            format!("{} step{} failed", report.failed.len(), if report.failed.len() == 1 { "" } else { "s" });
         for (name, err) in &report.failed {
             msg.push_str(&format!("\n  - {name}: {err}"));
         }
@@ -140,13 +143,24 @@ fn outputs_of(snap: &Snapshot) -> std::collections::BTreeMap<String, serde_json:
     snap.outputs.clone()
 }
 
-fn load_plan(path: &std::path::Path, snap: &Snapshot) -> Result<Plan> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(format!("reading the plan {}", path.display()), e))?;
+fn load_plan(path: &std::path::Path, snap: &mut Snapshot) -> Result<Plan> {
+    let bytes =
+        std::fs::read(path).map_err(|e| Error::io(format!("reading the plan {}", path.display()), e))?;
     let plan: Plan = serde_json::from_slice(&bytes).map_err(|e| {
-        Error::user(format!("{} is not a skyform plan: {e}", path.display()), "save one with `skyform preview --save-plan FILE`")
+        Error::user(
+            format!("{} is not a skyform plan: {e}", path.display()),
+            "save one with `skyform preview --save-plan FILE`",
+        )
     })?;
     if plan.plan != crate::plan::PLAN_FORMAT {
-        return Err(Error::user(format!("{} has plan format {}", path.display(), plan.plan), "make a new plan"));
+        return Err(Error::user(
+            format!("{} has plan format {}", path.display(), plan.plan),
+            "make a new plan",
+        ));
+    }
+    // A plan for a stack that had no state yet: the stack takes the plan's lineage.
+    if plan.stack == snap.stack && plan.serial == 0 && snap.serial == 0 && snap.resources.is_empty() {
+        snap.lineage = plan.lineage.clone();
     }
     if plan.stack != snap.stack || plan.lineage != snap.lineage || plan.serial != snap.serial {
         return Err(Error::new(

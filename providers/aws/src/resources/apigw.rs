@@ -20,9 +20,9 @@ fn api_path(api: &str) -> String {
 }
 
 fn split(id: &str) -> Result<(String, String)> {
-    id.split_once('/')
-        .map(|(a, b)| (a.to_string(), b.to_string()))
-        .ok_or_else(|| Error::Provider(ProviderError::invalid_inputs(format!("`{id}` is not an `API_ID/ID` id"))))
+    id.split_once('/').map(|(a, b)| (a.to_string(), b.to_string())).ok_or_else(|| {
+        Error::Provider(ProviderError::invalid_inputs(format!("`{id}` is not an `API_ID/ID` id")))
+    })
 }
 
 fn stored_or_empty(stored: &Value) -> Value {
@@ -58,14 +58,20 @@ const CORS: &[(&str, &str)] = &[
 ];
 
 fn cors_to_aws(cors: &Map<String, Value>) -> Value {
-    Value::Object(CORS.iter().filter_map(|(ours, theirs)| cors.get(*ours).map(|v| (theirs.to_string(), v.clone()))).collect())
+    Value::Object(
+        CORS.iter()
+            .filter_map(|(ours, theirs)| cors.get(*ours).map(|v| (theirs.to_string(), v.clone())))
+            .collect(),
+    )
 }
 
 fn cors_from_aws(cors: &Value) -> Value {
     let Some(m) = cors.as_object() else { return Value::Null };
     let ours: Map<String, Value> = CORS
         .iter()
-        .filter_map(|(ours, theirs)| m.get(*theirs).filter(|v| !v.is_null()).map(|v| (ours.to_string(), v.clone())))
+        .filter_map(|(ours, theirs)| {
+            m.get(*theirs).filter(|v| !v.is_null()).map(|v| (ours.to_string(), v.clone()))
+        })
         .collect();
     if ours.is_empty() { Value::Null } else { Value::Object(ours) }
 }
@@ -180,7 +186,7 @@ impl Kind for Integration {
                 "api_id": {"type": "string", "description": "The API's id."},
                 "integration_type": {"type": "string", "default": "AWS_PROXY", "description": "`AWS_PROXY` (Lambda) or `HTTP_PROXY`."},
                 "integration_uri": {"type": "string", "description": "The function's ARN (or an HTTP URL)."},
-                "integration_method": {"type": "string", "description": "The method to call the integration with (`POST` for Lambda)."},
+                "integration_method": {"type": "string", "description": "The method to call the integration with; `POST` for `AWS_PROXY`, required for `HTTP_PROXY`."},
                 "payload_format_version": {"type": "string", "default": "2.0", "description": "`2.0` or `1.0`."},
                 "timeout_milliseconds": {"type": "integer", "default": 30000, "description": "50-30000."},
             }),
@@ -193,15 +199,48 @@ impl Kind for Integration {
         }
     }
 
+    fn validate(
+        &self,
+        _ctx: &crate::resource::CheckCtx<'_>,
+        inputs: &mut Map<String, Value>,
+        failures: &mut Vec<skyform_protocol::CheckFailure>,
+    ) {
+        // Lambda proxy integrations are always called with POST; AWS reports it even when
+        // not given, so it is filled in to avoid a phantom diff.
+        match inputs.get("integration_type").and_then(Value::as_str) {
+            Some("AWS_PROXY") => {
+                inputs.entry("integration_method").or_insert(json!("POST"));
+            }
+            Some("HTTP_PROXY") if !inputs.contains_key("integration_method") => {
+                failures.push(skyform_protocol::CheckFailure {
+                    property: "integration_method".into(),
+                    reason: "an HTTP_PROXY integration needs `integration_method` (GET, POST, ANY…)".into(),
+                })
+            }
+            _ => {}
+        }
+    }
+
     async fn create(&self, ctx: &Ctx, inputs: &Value) -> Result<Created> {
         let api = inputs.str_of("api_id").unwrap_or_default();
-        let i = apigw(ctx, Method::POST, &format!("{}/integrations", api_path(api)), Some(integration_body(inputs))).await?;
+        let i = apigw(
+            ctx,
+            Method::POST,
+            &format!("{}/integrations", api_path(api)),
+            Some(integration_body(inputs)),
+        )
+        .await?;
         let out = integration_outputs(&i);
-        Ok(Created { id: format!("{api}/{}", out["integration_id"].as_str().unwrap_or_default()), outputs: out })
+        Ok(Created {
+            id: format!("{api}/{}", out["integration_id"].as_str().unwrap_or_default()),
+            outputs: out,
+        })
     }
 
     async fn find(&self, ctx: &Ctx, inputs: &Value) -> Result<Option<String>> {
-        let (Some(api), Some(uri)) = (inputs.str_of("api_id"), inputs.str_of("integration_uri")) else { return Ok(None) };
+        let (Some(api), Some(uri)) = (inputs.str_of("api_id"), inputs.str_of("integration_uri")) else {
+            return Ok(None);
+        };
         let items = list(ctx, &format!("{}/integrations", api_path(api))).await?;
         Ok(items
             .iter()
@@ -212,7 +251,9 @@ impl Kind for Integration {
 
     async fn read(&self, ctx: &Ctx, id: &str, stored: &Value) -> Result<Option<Found>> {
         let (api, iid) = split(id)?;
-        let i = apigw(ctx, Method::GET, &format!("{}/integrations/{}", api_path(&api), uri_encode(&iid)), None).await?;
+        let i =
+            apigw(ctx, Method::GET, &format!("{}/integrations/{}", api_path(&api), uri_encode(&iid)), None)
+                .await?;
         let mut inputs = stored_or_empty(stored);
         set(&mut inputs, "api_id", json!(api));
         set(&mut inputs, "integration_type", i["integrationType"].clone());
@@ -232,7 +273,8 @@ impl Kind for Integration {
 
     async fn delete(&self, ctx: &Ctx, id: &str, _inputs: &Value) -> Result<()> {
         let (api, iid) = split(id)?;
-        apigw(ctx, Method::DELETE, &format!("{}/integrations/{}", api_path(&api), uri_encode(&iid)), None).await?;
+        apigw(ctx, Method::DELETE, &format!("{}/integrations/{}", api_path(&api), uri_encode(&iid)), None)
+            .await?;
         Ok(())
     }
 }
@@ -269,20 +311,28 @@ impl Kind for Route {
 
     async fn create(&self, ctx: &Ctx, inputs: &Value) -> Result<Created> {
         let api = inputs.str_of("api_id").unwrap_or_default();
-        let r = apigw(ctx, Method::POST, &format!("{}/routes", api_path(api)), Some(route_body(inputs))).await?;
+        let r =
+            apigw(ctx, Method::POST, &format!("{}/routes", api_path(api)), Some(route_body(inputs))).await?;
         let rid = r["routeId"].as_str().unwrap_or_default();
         Ok(Created { id: format!("{api}/{rid}"), outputs: json!({"route_id": rid}) })
     }
 
     async fn find(&self, ctx: &Ctx, inputs: &Value) -> Result<Option<String>> {
-        let (Some(api), Some(key)) = (inputs.str_of("api_id"), inputs.str_of("route_key")) else { return Ok(None) };
+        let (Some(api), Some(key)) = (inputs.str_of("api_id"), inputs.str_of("route_key")) else {
+            return Ok(None);
+        };
         let items = list(ctx, &format!("{}/routes", api_path(api))).await?;
-        Ok(items.iter().find(|r| r["routeKey"] == key).and_then(|r| r["routeId"].as_str()).map(|r| format!("{api}/{r}")))
+        Ok(items
+            .iter()
+            .find(|r| r["routeKey"] == key)
+            .and_then(|r| r["routeId"].as_str())
+            .map(|r| format!("{api}/{r}")))
     }
 
     async fn read(&self, ctx: &Ctx, id: &str, stored: &Value) -> Result<Option<Found>> {
         let (api, rid) = split(id)?;
-        let r = apigw(ctx, Method::GET, &format!("{}/routes/{}", api_path(&api), uri_encode(&rid)), None).await?;
+        let r =
+            apigw(ctx, Method::GET, &format!("{}/routes/{}", api_path(&api), uri_encode(&rid)), None).await?;
         let mut inputs = stored_or_empty(stored);
         set(&mut inputs, "api_id", json!(api));
         set(&mut inputs, "route_key", r["routeKey"].clone());
@@ -293,7 +343,13 @@ impl Kind for Route {
 
     async fn update(&self, ctx: &Ctx, id: &str, _olds: &Value, news: &Value) -> Result<Value> {
         let (api, rid) = split(id)?;
-        apigw(ctx, Method::PATCH, &format!("{}/routes/{}", api_path(&api), uri_encode(&rid)), Some(route_body(news))).await?;
+        apigw(
+            ctx,
+            Method::PATCH,
+            &format!("{}/routes/{}", api_path(&api), uri_encode(&rid)),
+            Some(route_body(news)),
+        )
+        .await?;
         Ok(json!({"route_id": rid}))
     }
 
@@ -341,7 +397,8 @@ impl Kind for Stage {
     }
 
     async fn create(&self, ctx: &Ctx, inputs: &Value) -> Result<Created> {
-        let (api, name) = (inputs.str_of("api_id").unwrap_or_default(), inputs.str_of("name").unwrap_or("$default"));
+        let (api, name) =
+            (inputs.str_of("api_id").unwrap_or_default(), inputs.str_of("name").unwrap_or("$default"));
         let mut body = json!({"stageName": name, "autoDeploy": inputs["auto_deploy"]});
         set(&mut body, "description", inputs["description"].clone());
         set(&mut body, "stageVariables", inputs["stage_variables"].clone());
@@ -349,8 +406,13 @@ impl Kind for Stage {
         Ok(Created { id: format!("{api}/{name}"), outputs: stage_outputs(ctx, api, name).await? })
     }
 
-    fn find(&self, _ctx: &Ctx, inputs: &Value) -> impl std::future::Future<Output = Result<Option<String>>> + Send {
-        let id = inputs.str_of("api_id").map(|a| format!("{a}/{}", inputs.str_of("name").unwrap_or("$default")));
+    fn find(
+        &self,
+        _ctx: &Ctx,
+        inputs: &Value,
+    ) -> impl std::future::Future<Output = Result<Option<String>>> + Send {
+        let id =
+            inputs.str_of("api_id").map(|a| format!("{a}/{}", inputs.str_of("name").unwrap_or("$default")));
         async move { Ok(id) }
     }
 

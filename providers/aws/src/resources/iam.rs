@@ -4,6 +4,7 @@
 //! `GetRole`, and not assumable by Lambda, for a few seconds. `create` waits until `GetRole`
 //! sees the role; `aws:lambda:Function` retries the "cannot be assumed" error on its side.
 
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -22,7 +23,8 @@ async fn iam(ctx: &Ctx, action: &str, params: &[(&str, String)]) -> Result<Strin
 pub struct Role;
 
 async fn attached_policies(ctx: &Ctx, role: &str) -> Result<Vec<String>> {
-    let xml = iam(ctx, "ListAttachedRolePolicies", &[("RoleName", role.into()), ("MaxItems", "1000".into())]).await?;
+    let xml = iam(ctx, "ListAttachedRolePolicies", &[("RoleName", role.into()), ("MaxItems", "1000".into())])
+        .await?;
     Ok(xml::tags(&xml, "PolicyArn"))
 }
 
@@ -146,30 +148,44 @@ impl Kind for Role {
         if attached == sorted_declared {
             attached = declared; // same set: keep the program's order, so it is no diff
         }
-        set(&mut inputs, "managed_policy_arns", if attached.is_empty() && !stored.has("managed_policy_arns") { Value::Null } else { json!(attached) });
+        set(
+            &mut inputs,
+            "managed_policy_arns",
+            if attached.is_empty() && !stored.has("managed_policy_arns") {
+                Value::Null
+            } else {
+                json!(attached)
+            },
+        );
         Ok(Some(Found { inputs, outputs: role_outputs(&xml) }))
     }
 
     async fn update(&self, ctx: &Ctx, id: &str, olds: &Value, news: &Value) -> Result<Value> {
         let name = id.to_string();
         if olds.get("assume_role_policy") != news.get("assume_role_policy") {
-            iam(ctx, "UpdateAssumeRolePolicy", &[
-                ("RoleName", name.clone()),
-                ("PolicyDocument", policy_string(&news["assume_role_policy"])),
-            ])
+            iam(
+                ctx,
+                "UpdateAssumeRolePolicy",
+                &[("RoleName", name.clone()), ("PolicyDocument", policy_string(&news["assume_role_policy"]))],
+            )
             .await?;
         }
         if olds.get("description") != news.get("description")
             || olds.get("max_session_duration") != news.get("max_session_duration")
         {
-            iam(ctx, "UpdateRole", &[
-                ("RoleName", name.clone()),
-                ("Description", news.str_of("description").unwrap_or("").to_string()),
-                ("MaxSessionDuration", news.i64_of("max_session_duration").unwrap_or(3600).to_string()),
-            ])
+            iam(
+                ctx,
+                "UpdateRole",
+                &[
+                    ("RoleName", name.clone()),
+                    ("Description", news.str_of("description").unwrap_or("").to_string()),
+                    ("MaxSessionDuration", news.i64_of("max_session_duration").unwrap_or(3600).to_string()),
+                ],
+            )
             .await?;
         }
-        let (old_arns, new_arns) = (strings(olds.arr_of("managed_policy_arns")), strings(news.arr_of("managed_policy_arns")));
+        let (old_arns, new_arns) =
+            (strings(olds.arr_of("managed_policy_arns")), strings(news.arr_of("managed_policy_arns")));
         let attached = attached_policies(ctx, &name).await?;
         for arn in new_arns.iter().filter(|a| !attached.contains(a)) {
             iam(ctx, "AttachRolePolicy", &[("RoleName", name.clone()), ("PolicyArn", arn.clone())]).await?;
@@ -203,7 +219,9 @@ pub fn normalise_policy(
             }
             _ => failures.push(skyform_protocol::CheckFailure {
                 property: key.to_string(),
-                reason: format!("`{key}` must be a JSON policy document (an object, or a string holding one)"),
+                reason: format!(
+                    "`{key}` must be a JSON policy document (an object, or a string holding one)"
+                ),
             }),
         }
     }
@@ -249,7 +267,8 @@ impl Kind for RolePolicy {
     }
 
     async fn create(&self, ctx: &Ctx, inputs: &Value) -> Result<Created> {
-        let (role, name) = (inputs.str_of("role").unwrap_or_default(), inputs.str_of("name").unwrap_or_default());
+        let (role, name) =
+            (inputs.str_of("role").unwrap_or_default(), inputs.str_of("name").unwrap_or_default());
         put_policy(ctx, role, name, &inputs["policy"]).await?;
         Ok(Created { id: format!("{role}:{name}"), outputs: json!({"role": role, "name": name}) })
     }
@@ -264,11 +283,16 @@ impl Kind for RolePolicy {
 
     async fn read(&self, ctx: &Ctx, id: &str, stored: &Value) -> Result<Option<Found>> {
         let (role, name) = split_id(id)?;
-        let xml = iam(ctx, "GetRolePolicy", &[("RoleName", role.clone()), ("PolicyName", name.clone())]).await?;
+        let xml =
+            iam(ctx, "GetRolePolicy", &[("RoleName", role.clone()), ("PolicyName", name.clone())]).await?;
         let mut inputs = if stored.is_object() { stored.clone() } else { json!({}) };
         set(&mut inputs, "role", json!(role));
         set(&mut inputs, "name", json!(name));
-        set(&mut inputs, "policy", xml::tag(&xml, "PolicyDocument").map(|p| policy_value(&p)).unwrap_or(Value::Null));
+        set(
+            &mut inputs,
+            "policy",
+            xml::tag(&xml, "PolicyDocument").map(|p| policy_value(&p)).unwrap_or(Value::Null),
+        );
         Ok(Some(Found { inputs, outputs: json!({"role": role, "name": name}) }))
     }
 
@@ -286,13 +310,11 @@ impl Kind for RolePolicy {
 }
 
 async fn put_policy(ctx: &Ctx, role: &str, name: &str, policy: &Value) -> Result<()> {
-    iam(ctx, "PutRolePolicy", &[
-        ("RoleName", role.into()),
-        ("PolicyName", name.into()),
-        ("PolicyDocument", policy_string(policy)),
-    ])
+    iam(
+        ctx,
+        "PutRolePolicy",
+        &[("RoleName", role.into()), ("PolicyName", name.into()), ("PolicyDocument", policy_string(policy))],
+    )
     .await?;
     Ok(())
 }
-
-use std::future::Future;

@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 use skyform_protocol::{CheckFailure, ProviderError, UNKNOWN};
 
 use crate::http::{Error, Result};
-use crate::resource::{CheckCtx, Created, Ctx, Found, Kind, NAME, Spec};
+use crate::resource::{CheckCtx, Created, Ctx, Found, Kind, NAME, Spec, retry_iam_propagation};
 use crate::sigv4::uri_encode;
 use crate::util::{Inputs, base64, set};
 
@@ -55,7 +55,10 @@ pub async fn wait_ready(ctx: &Ctx, function: &str) -> Result<Value> {
         let state = c["State"].as_str().unwrap_or("Active");
         let update = c["LastUpdateStatus"].as_str().unwrap_or("Successful");
         if state == "Failed" || update == "Failed" {
-            let reason = c["LastUpdateStatusReason"].as_str().or(c["StateReason"].as_str()).unwrap_or("no reason given");
+            let reason = c["LastUpdateStatusReason"]
+                .as_str()
+                .or(c["StateReason"].as_str())
+                .unwrap_or("no reason given");
             return Err(Error::Api {
                 status: 400,
                 code: "FunctionFailed".into(),
@@ -100,14 +103,19 @@ fn configuration(inputs: &Value) -> Map<String, Value> {
     m.insert("MemorySize".into(), inputs["memory_size"].clone());
     m.insert("Timeout".into(), inputs["timeout"].clone());
     m.insert("Description".into(), json!(inputs.str_of("description").unwrap_or("")));
-    m.insert("Environment".into(), json!({"Variables": inputs.obj_of("environment").cloned().unwrap_or_default()}));
+    m.insert(
+        "Environment".into(),
+        json!({"Variables": inputs.obj_of("environment").cloned().unwrap_or_default()}),
+    );
     m
 }
 
 fn zip_code(ctx: &Ctx, inputs: &Value) -> Result<Vec<u8>> {
     let code = inputs.str_of("code").unwrap_or_default();
     crate::zip::zip_path(&code_path(&ctx.project_dir, code)).map_err(|e| {
-        Error::Provider(ProviderError::invalid_inputs(format!("cannot package the code folder `{code}`: {e}")))
+        Error::Provider(ProviderError::invalid_inputs(format!(
+            "cannot package the code folder `{code}`: {e}"
+        )))
     })
 }
 
@@ -127,6 +135,7 @@ impl Kind for Function {
                 "timeout": {"type": "integer", "default": 3, "description": "Timeout in seconds (1-900)."},
                 "environment": {"type": "object", "description": "Environment variables (string values)."},
                 "description": {"type": "string", "description": "A description."},
+                "architecture": {"type": "string", "default": "x86_64", "description": "`x86_64` or `arm64` (Graviton; build Rust with `--target aarch64-unknown-linux-gnu`)."},
             }),
             required: &["role", "runtime", "code"],
             outputs: &["arn", "name", "invoke_arn", "code_sha256", "version"],
@@ -138,7 +147,12 @@ impl Kind for Function {
         }
     }
 
-    fn validate(&self, ctx: &CheckCtx<'_>, inputs: &mut Map<String, Value>, failures: &mut Vec<CheckFailure>) {
+    fn validate(
+        &self,
+        ctx: &CheckCtx<'_>,
+        inputs: &mut Map<String, Value>,
+        failures: &mut Vec<CheckFailure>,
+    ) {
         if let Some(env) = inputs.get("environment").and_then(Value::as_object) {
             for (k, v) in env {
                 if !v.is_string() {
@@ -152,15 +166,27 @@ impl Kind for Function {
                 inputs.remove("environment");
             }
         }
+        if let Some(a) = inputs.get("architecture").and_then(Value::as_str)
+            && !["x86_64", "arm64", UNKNOWN].contains(&a)
+        {
+            failures.push(CheckFailure {
+                property: "architecture".into(),
+                reason: format!("`{a}` is not a Lambda architecture; use x86_64 or arm64"),
+            });
+        }
         if let Some(m) = inputs.get("memory_size").and_then(Value::as_i64)
             && !(128..=10240).contains(&m)
         {
-            failures.push(CheckFailure { property: "memory_size".into(), reason: format!("{m} MB is outside 128-10240") });
+            failures.push(CheckFailure {
+                property: "memory_size".into(),
+                reason: format!("{m} MB is outside 128-10240"),
+            });
         }
         if let Some(t) = inputs.get("timeout").and_then(Value::as_i64)
             && !(1..=900).contains(&t)
         {
-            failures.push(CheckFailure { property: "timeout".into(), reason: format!("{t} s is outside 1-900") });
+            failures
+                .push(CheckFailure { property: "timeout".into(), reason: format!("{t} s is outside 1-900") });
         }
         match inputs.get("code").and_then(Value::as_str) {
             Some(UNKNOWN) | None => {}
@@ -185,23 +211,12 @@ impl Kind for Function {
         let mut body = configuration(inputs);
         body.insert("FunctionName".into(), json!(name));
         body.insert("Code".into(), json!({"ZipFile": base64(&zip)}));
+        body.insert("Architectures".into(), json!([inputs["architecture"]]));
         body.insert("Publish".into(), json!(false));
         let body = Value::Object(body);
-        let deadline = Instant::now() + Duration::from_secs(ctx.aws.settings.wait_timeout_secs.min(120));
-        loop {
-            match lambda(ctx, Method::POST, FUNCTIONS, Some(body.clone())).await {
-                Err(Error::Api { code, message, .. })
-                    if code == "InvalidParameterValueException"
-                        && message.contains("cannot be assumed")
-                        && Instant::now() < deadline =>
-                {
-                    eprintln!("aws: the role of {name} is not assumable yet (IAM propagation); retrying");
-                    tokio::time::sleep(Duration::from_secs(2)).await;
-                }
-                Err(e) => return Err(e),
-                Ok(_) => break,
-            }
-        }
+        let what = format!("creating function {name}");
+        retry_iam_propagation(ctx, &what, || lambda(ctx, Method::POST, FUNCTIONS, Some(body.clone())))
+            .await?;
         match wait_ready(ctx, &name).await {
             Ok(c) => Ok(Created { id: name, outputs: function_outputs(ctx.aws.region(), &c) }),
             Err(e) => {
@@ -221,6 +236,7 @@ impl Kind for Function {
         set(&mut inputs, "memory_size", c["MemorySize"].clone());
         set(&mut inputs, "timeout", c["Timeout"].clone());
         set(&mut inputs, "code_sha256", c["CodeSha256"].clone());
+        set(&mut inputs, "architecture", json!(c["Architectures"][0].as_str().unwrap_or("x86_64")));
         set(&mut inputs, "description", json!(c["Description"].as_str().filter(|d| !d.is_empty())));
         let env = c["Environment"]["Variables"].as_object().filter(|m| !m.is_empty()).cloned();
         set(&mut inputs, "environment", env.map(Value::Object).unwrap_or(Value::Null));
@@ -229,9 +245,13 @@ impl Kind for Function {
 
     async fn update(&self, ctx: &Ctx, id: &str, olds: &Value, news: &Value) -> Result<Value> {
         wait_ready(ctx, id).await?;
-        if olds.get("code_sha256") != news.get("code_sha256") {
+        // The architecture changes with the code (UpdateFunctionCode), since the code is built for it.
+        if olds.get("code_sha256") != news.get("code_sha256")
+            || olds.get("architecture") != news.get("architecture")
+        {
             let zip = zip_code(ctx, news)?;
-            let body = json!({"ZipFile": base64(&zip), "Publish": false});
+            let body =
+                json!({"ZipFile": base64(&zip), "Publish": false, "Architectures": [news["architecture"]]});
             lambda(ctx, Method::PUT, &format!("{}/code", fn_path(id)), Some(body)).await?;
             wait_ready(ctx, id).await?;
         }
@@ -255,14 +275,15 @@ impl Kind for Function {
 pub struct Permission;
 
 fn split2(id: &str, what: &str) -> Result<(String, String)> {
-    id.rsplit_once('/').map(|(a, b)| (a.to_string(), b.to_string())).ok_or_else(|| {
-        Error::Provider(ProviderError::invalid_inputs(format!("`{id}` is not a {what} id")))
-    })
+    id.rsplit_once('/')
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .ok_or_else(|| Error::Provider(ProviderError::invalid_inputs(format!("`{id}` is not a {what} id"))))
 }
 
 async fn policy_statement(ctx: &Ctx, function: &str, sid: &str) -> Result<Option<Value>> {
     let v = lambda(ctx, Method::GET, &format!("{}/policy", fn_path(function)), None).await?;
-    let policy: Value = v["Policy"].as_str().and_then(|p| serde_json::from_str(p).ok()).unwrap_or(Value::Null);
+    let policy: Value =
+        v["Policy"].as_str().and_then(|p| serde_json::from_str(p).ok()).unwrap_or(Value::Null);
     Ok(policy["Statement"].as_array().and_then(|s| s.iter().find(|st| st["Sid"] == sid)).cloned())
 }
 
@@ -284,7 +305,13 @@ impl Kind for Permission {
             required: &["function", "principal"],
             outputs: &["statement_id", "statement"],
             replace_on_changes: &[
-                "function", "statement_id", "action", "principal", "source_arn", "source_account", "function_url_auth_type",
+                "function",
+                "statement_id",
+                "action",
+                "principal",
+                "source_arn",
+                "source_account",
+                "function_url_auth_type",
             ],
             identity: &["function", "statement_id"],
             name: Some(crate::resource::NameRule { prop: "statement_id", max_len: 100, lowercase: false }),
@@ -295,12 +322,16 @@ impl Kind for Permission {
     async fn create(&self, ctx: &Ctx, inputs: &Value) -> Result<Created> {
         let function = inputs.str_of("function").unwrap_or_default();
         let sid = inputs.str_of("statement_id").unwrap_or_default();
-        let mut body = json!({"StatementId": sid, "Action": inputs["action"], "Principal": inputs["principal"]});
+        let mut body =
+            json!({"StatementId": sid, "Action": inputs["action"], "Principal": inputs["principal"]});
         set(&mut body, "SourceArn", inputs["source_arn"].clone());
         set(&mut body, "SourceAccount", inputs["source_account"].clone());
         set(&mut body, "FunctionUrlAuthType", inputs["function_url_auth_type"].clone());
         let v = lambda(ctx, Method::POST, &format!("{}/policy", fn_path(function)), Some(body)).await?;
-        Ok(Created { id: format!("{function}/{sid}"), outputs: json!({"statement_id": sid, "statement": v["Statement"]}) })
+        Ok(Created {
+            id: format!("{function}/{sid}"),
+            outputs: json!({"statement_id": sid, "statement": v["Statement"]}),
+        })
     }
 
     fn find(&self, _ctx: &Ctx, inputs: &Value) -> impl Future<Output = Result<Option<String>>> + Send {
@@ -323,7 +354,10 @@ impl Kind for Permission {
         };
         // An account principal comes back as `arn:aws:iam::ACCOUNT:root`.
         let principal = match principal.as_str().and_then(|p| p.strip_prefix("arn:aws:iam::")) {
-            Some(rest) if rest.ends_with(":root") && !stored.str_of("principal").unwrap_or("").starts_with("arn:") => {
+            Some(rest)
+                if rest.ends_with(":root")
+                    && !stored.str_of("principal").unwrap_or("").starts_with("arn:") =>
+            {
                 json!(rest.trim_end_matches(":root"))
             }
             _ => principal,
@@ -332,7 +366,11 @@ impl Kind for Permission {
         let cond = &st["Condition"];
         set(&mut inputs, "source_arn", cond["ArnLike"]["AWS:SourceArn"].clone());
         set(&mut inputs, "source_account", cond["StringEquals"]["AWS:SourceAccount"].clone());
-        set(&mut inputs, "function_url_auth_type", cond["StringEquals"]["lambda:FunctionUrlAuthType"].clone());
+        set(
+            &mut inputs,
+            "function_url_auth_type",
+            cond["StringEquals"]["lambda:FunctionUrlAuthType"].clone(),
+        );
         Ok(Some(Found { inputs, outputs: json!({"statement_id": sid, "statement": st.to_string()}) }))
     }
 
@@ -344,7 +382,8 @@ impl Kind for Permission {
 
     async fn delete(&self, ctx: &Ctx, id: &str, _inputs: &Value) -> Result<()> {
         let (function, sid) = split2(id, "permission")?;
-        lambda(ctx, Method::DELETE, &format!("{}/policy/{}", fn_path(&function), uri_encode(&sid)), None).await?;
+        lambda(ctx, Method::DELETE, &format!("{}/policy/{}", fn_path(&function), uri_encode(&sid)), None)
+            .await?;
         Ok(())
     }
 }
@@ -389,7 +428,11 @@ impl Kind for EventSourceMapping {
             "MaximumBatchingWindowInSeconds": inputs["maximum_batching_window_in_seconds"],
             "Enabled": inputs["enabled"],
         });
-        let m = lambda(ctx, Method::POST, &format!("{MAPPINGS}/"), Some(body)).await?;
+        let path = format!("{MAPPINGS}/");
+        let m = retry_iam_propagation(ctx, "creating an event source mapping", || {
+            lambda(ctx, Method::POST, &path, Some(body.clone()))
+        })
+        .await?;
         Ok(Created { id: m["UUID"].as_str().unwrap_or_default().to_string(), outputs: mapping_outputs(&m) })
     }
 
@@ -399,17 +442,32 @@ impl Kind for EventSourceMapping {
         };
         let v = ctx
             .aws
-            .rest_query("lambda", Method::GET, &format!("{MAPPINGS}/"), &[("FunctionName", f), ("EventSourceArn", src)], None)
+            .rest_query(
+                "lambda",
+                Method::GET,
+                &format!("{MAPPINGS}/"),
+                &[("FunctionName", f), ("EventSourceArn", src)],
+                None,
+            )
             .await?;
-        Ok(v["EventSourceMappings"].as_array().and_then(|a| a.first()).and_then(|m| m["UUID"].as_str()).map(String::from))
+        Ok(v["EventSourceMappings"]
+            .as_array()
+            .and_then(|a| a.first())
+            .and_then(|m| m["UUID"].as_str())
+            .map(String::from))
     }
 
     async fn read(&self, ctx: &Ctx, id: &str, stored: &Value) -> Result<Option<Found>> {
         let m = lambda(ctx, Method::GET, &format!("{MAPPINGS}/{}", uri_encode(id)), None).await?;
-        let mut inputs = if stored.is_object() { stored.clone() } else { json!({"function": m["FunctionArn"]}) };
+        let mut inputs =
+            if stored.is_object() { stored.clone() } else { json!({"function": m["FunctionArn"]}) };
         set(&mut inputs, "event_source_arn", m["EventSourceArn"].clone());
         set(&mut inputs, "batch_size", m["BatchSize"].clone());
-        set(&mut inputs, "maximum_batching_window_in_seconds", json!(m["MaximumBatchingWindowInSeconds"].as_i64().unwrap_or(0)));
+        set(
+            &mut inputs,
+            "maximum_batching_window_in_seconds",
+            json!(m["MaximumBatchingWindowInSeconds"].as_i64().unwrap_or(0)),
+        );
         let state = m["State"].as_str().unwrap_or("Enabled");
         set(&mut inputs, "enabled", json!(!matches!(state, "Disabled" | "Disabling")));
         Ok(Some(Found { inputs, outputs: mapping_outputs(&m) }))
@@ -431,7 +489,9 @@ impl Kind for EventSourceMapping {
         let deadline = Instant::now() + Duration::from_secs(ctx.aws.settings.wait_timeout_secs.min(120));
         loop {
             match lambda(ctx, Method::DELETE, &format!("{MAPPINGS}/{}", uri_encode(id)), None).await {
-                Err(Error::Api { code, .. }) if code == "ResourceInUseException" && Instant::now() < deadline => {
+                Err(Error::Api { code, .. })
+                    if code == "ResourceInUseException" && Instant::now() < deadline =>
+                {
                     tokio::time::sleep(Duration::from_secs(2)).await
                 }
                 other => return other.map(|_| ()),

@@ -10,8 +10,9 @@ use crate::http::{Error, Result};
 use crate::resource::{CheckCtx, Created, Ctx, Found, Kind, NameRule, Spec};
 use crate::util::{Inputs, set};
 
-const RETENTION_DAYS: &[i64] =
-    &[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
+const RETENTION_DAYS: &[i64] = &[
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+];
 
 async fn logs(ctx: &Ctx, op: &str, body: Value) -> Result<Value> {
     ctx.aws.json("logs", "1.1", &format!("Logs_20140328.{op}"), body).await
@@ -31,7 +32,9 @@ fn outputs(group: &Value) -> Value {
 
 async fn set_retention(ctx: &Ctx, name: &str, days: Option<i64>) -> Result<()> {
     match days {
-        Some(d) => logs(ctx, "PutRetentionPolicy", json!({"logGroupName": name, "retentionInDays": d})).await?,
+        Some(d) => {
+            logs(ctx, "PutRetentionPolicy", json!({"logGroupName": name, "retentionInDays": d})).await?
+        }
         None => logs(ctx, "DeleteRetentionPolicy", json!({"logGroupName": name})).await?,
     };
     Ok(())
@@ -55,13 +58,20 @@ impl Kind for LogGroup {
         }
     }
 
-    fn validate(&self, _ctx: &CheckCtx<'_>, inputs: &mut Map<String, Value>, failures: &mut Vec<CheckFailure>) {
+    fn validate(
+        &self,
+        _ctx: &CheckCtx<'_>,
+        inputs: &mut Map<String, Value>,
+        failures: &mut Vec<CheckFailure>,
+    ) {
         if let Some(d) = inputs.get("retention_in_days").and_then(Value::as_i64)
             && !RETENTION_DAYS.contains(&d)
         {
             failures.push(CheckFailure {
                 property: "retention_in_days".into(),
-                reason: format!("{d} is not a retention CloudWatch Logs accepts; pick one of {RETENTION_DAYS:?}"),
+                reason: format!(
+                    "{d} is not a retention CloudWatch Logs accepts; pick one of {RETENTION_DAYS:?}"
+                ),
             });
         }
     }
@@ -75,7 +85,9 @@ impl Kind for LogGroup {
             let _ = logs(ctx, "DeleteLogGroup", json!({"logGroupName": name})).await;
             return Err(e);
         }
-        let group = describe(ctx, name).await?.ok_or_else(|| Error::Transport(format!("log group {name} vanished")))?;
+        let group = describe(ctx, name)
+            .await?
+            .ok_or_else(|| Error::Transport(format!("log group {name} vanished")))?;
         Ok(Created { id: name.to_string(), outputs: outputs(&group) })
     }
 

@@ -1,9 +1,13 @@
 //! One module per AWS service; each implements [`crate::resource::Kind`] for its types.
 
 pub mod apigw;
+pub mod dynamodb;
 pub mod iam;
 pub mod lambda;
 pub mod logs;
+pub mod s3;
+pub mod scheduler;
+pub mod sns;
 pub mod sqs;
 
 /// Every type token the provider serves, in the order of the handshake.
@@ -20,4 +24,10 @@ pub const TOKENS: &[&str] = &[
     "aws:apigatewayv2:Integration",
     "aws:apigatewayv2:Route",
     "aws:apigatewayv2:Stage",
+    "aws:s3:Bucket",
+    "aws:s3:BucketNotification",
+    "aws:dynamodb:Table",
+    "aws:sns:Topic",
+    "aws:sns:Subscription",
+    "aws:scheduler:Schedule",
 ];

@@ -90,19 +90,28 @@ impl Kind for Queue {
         }
     }
 
-    fn validate(&self, _ctx: &CheckCtx<'_>, inputs: &mut Map<String, Value>, failures: &mut Vec<CheckFailure>) {
-        let fifo = inputs.get("fifo_queue").and_then(Value::as_bool) == Some(true);
-        if let Some(Value::String(name)) = inputs.get_mut("name") {
+    fn validate(
+        &self,
+        _ctx: &CheckCtx<'_>,
+        inputs: &mut Map<String, Value>,
+        failures: &mut Vec<CheckFailure>,
+    ) {
+        // `None` while the flag is unknown (a preview): then nothing is checked against it.
+        let flag = inputs.get("fifo_queue").and_then(Value::as_bool);
+        let fifo = flag == Some(true);
+        if let Some(Value::String(name)) = inputs.get_mut("name")
+            && name != skyform_protocol::UNKNOWN
+        {
             if fifo && !name.ends_with(".fifo") {
                 name.push_str(".fifo");
-            } else if !fifo && name.ends_with(".fifo") {
+            } else if flag == Some(false) && name.ends_with(".fifo") {
                 failures.push(CheckFailure {
                     property: "name".into(),
                     reason: "a name ending in `.fifo` needs `fifo_queue = true`".into(),
                 });
             }
         }
-        if !fifo && inputs.contains_key("content_based_deduplication") {
+        if flag == Some(false) && inputs.contains_key("content_based_deduplication") {
             failures.push(CheckFailure {
                 property: "content_based_deduplication".into(),
                 reason: "only FIFO queues (`fifo_queue = true`) deduplicate".into(),
@@ -115,7 +124,9 @@ impl Kind for Queue {
             if !ok {
                 failures.push(CheckFailure {
                     property: "redrive_policy".into(),
-                    reason: "`redrive_policy` is `{dead_letter_target_arn = \"arn:…\", max_receive_count = 5}`".into(),
+                    reason:
+                        "`redrive_policy` is `{dead_letter_target_arn = \"arn:…\", max_receive_count = 5}`"
+                            .into(),
                 });
             }
         }
@@ -123,7 +134,8 @@ impl Kind for Queue {
 
     async fn create(&self, ctx: &Ctx, inputs: &Value) -> Result<Created> {
         let name = inputs.str_of("name").unwrap_or_default();
-        let v = sqs(ctx, "CreateQueue", json!({"QueueName": name, "Attributes": attributes(inputs, true)})).await?;
+        let v = sqs(ctx, "CreateQueue", json!({"QueueName": name, "Attributes": attributes(inputs, true)}))
+            .await?;
         let url = v["QueueUrl"].as_str().unwrap_or_default().to_string();
         let attrs = queue_attributes(ctx, &url).await?;
         Ok(Created { outputs: outputs(&url, &attrs), id: url })
@@ -137,7 +149,9 @@ impl Kind for Queue {
 
     async fn read(&self, ctx: &Ctx, id: &str, stored: &Value) -> Result<Option<Found>> {
         let attrs = queue_attributes(ctx, id).await?;
-        let num = |k: &str| attrs.get(k).and_then(|v| v.as_str().and_then(|s| s.parse::<i64>().ok()).or(v.as_i64()));
+        let num = |k: &str| {
+            attrs.get(k).and_then(|v| v.as_str().and_then(|s| s.parse::<i64>().ok()).or(v.as_i64()))
+        };
         let mut inputs = if stored.is_object() { stored.clone() } else { json!({}) };
         let out = outputs(id, &attrs);
         set(&mut inputs, "name", out["name"].clone());
@@ -169,7 +183,8 @@ impl Kind for Queue {
     }
 
     async fn update(&self, ctx: &Ctx, id: &str, _olds: &Value, news: &Value) -> Result<Value> {
-        sqs(ctx, "SetQueueAttributes", json!({"QueueUrl": id, "Attributes": attributes(news, false)})).await?;
+        sqs(ctx, "SetQueueAttributes", json!({"QueueUrl": id, "Attributes": attributes(news, false)}))
+            .await?;
         let attrs = queue_attributes(ctx, id).await?;
         Ok(outputs(id, &attrs))
     }

@@ -7,9 +7,12 @@
 
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::Arc;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -19,6 +22,8 @@ pub struct Moto {
     pub venv: String,
     pub key_id: String,
     pub secret: String,
+    /// The bash watchdog that owns moto; it ends moto when this process is gone.
+    _watchdog: std::sync::Mutex<Child>,
 }
 
 fn repo_root() -> std::path::PathBuf {
@@ -61,7 +66,7 @@ fn start_moto() -> Moto {
          while kill -0 {parent} 2>/dev/null && kill -0 $m 2>/dev/null; do sleep 0.5; done; kill $m 2>/dev/null",
         parent = std::process::id()
     );
-    Command::new("bash")
+    let watchdog = Command::new("bash")
         .args(["-c", &script])
         .env("AWS_ACCESS_KEY_ID", "bootstrap")
         .env("AWS_SECRET_ACCESS_KEY", "bootstrap")
@@ -89,12 +94,16 @@ print(k["AccessKeyId"], k["SecretAccessKey"])
 "#, &endpoint])
         .output()
         .expect("cannot run the venv's python");
-    assert!(out.status.success(), "setting up moto's IAM identity failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "setting up moto's IAM identity failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
     let mut parts = text.split_whitespace();
     let key_id = parts.next().expect("an access key id").to_string();
     let secret = parts.next().expect("a secret").to_string();
-    Moto { endpoint, venv, key_id, secret }
+    Moto { endpoint, venv, key_id, secret, _watchdog: std::sync::Mutex::new(watchdog) }
 }
 
 impl Moto {
@@ -151,7 +160,8 @@ impl Provider {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap();
+        let mut child =
+            cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap();
         let stdin = child.stdin.take().unwrap();
         let stdout = BufReader::new(child.stdout.take().unwrap());
         let mut p = Provider { child, stdin, stdout, next_id: 1 };
@@ -230,13 +240,19 @@ impl Provider {
     }
 
     pub fn diff(&mut self, ty: &str, id: &str, olds: &Value, news: &Value) -> Value {
-        self.call("diff", json!({"type": ty, "name": "x", "id": id, "olds": olds, "news": news, "old_outputs": {}}))
-            .unwrap()
+        self.call(
+            "diff",
+            json!({"type": ty, "name": "x", "id": id, "olds": olds, "news": news, "old_outputs": {}}),
+        )
+        .unwrap()
     }
 
     pub fn update(&mut self, ty: &str, id: &str, olds: &Value, news: &Value) -> Value {
         let r = self
-            .call("update", json!({"type": ty, "name": "x", "id": id, "olds": olds, "news": news, "old_outputs": {}}))
+            .call(
+                "update",
+                json!({"type": ty, "name": "x", "id": id, "olds": olds, "news": news, "old_outputs": {}}),
+            )
             .unwrap_or_else(|e| panic!("update {ty} {id}: {e:?}"));
         r["outputs"].clone()
     }
@@ -277,3 +293,88 @@ pub fn import_find_delete(p: &mut Provider, ty: &str, id: &str, inputs: &Value) 
 }
 
 pub const LAMBDA_TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+
+/// A canned answer: status, headers, body.
+pub type Canned = (u16, Vec<(&'static str, &'static str)>, String);
+
+/// An HTTP proxy in front of moto for fault injection. For request number `n` (from 0) with
+/// request line and headers `head`, `answer` may return a canned response; otherwise the
+/// request goes to moto and `rewrite` may change moto's raw response. Each connection carries
+/// one request: the proxy asks moto to close, and says `Connection: close` itself.
+pub struct Proxy {
+    pub endpoint: String,
+    /// How many requests arrived.
+    pub seen: Arc<AtomicUsize>,
+}
+
+impl Proxy {
+    pub fn start(
+        answer: impl Fn(usize, &str) -> Option<Canned> + Send + Sync + 'static,
+        rewrite: impl Fn(&str, Vec<u8>) -> Vec<u8> + Send + Sync + 'static,
+    ) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let upstream = moto().endpoint.trim_start_matches("http://").to_string();
+        let seen = Arc::new(AtomicUsize::new(0));
+        let counter = seen.clone();
+        let hooks = Arc::new((answer, rewrite));
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(client) = conn else { continue };
+                let n = counter.fetch_add(1, Ordering::SeqCst);
+                let (upstream, hooks) = (upstream.clone(), hooks.clone());
+                std::thread::spawn(move || proxy_one(client, n, &upstream, &hooks.0, &hooks.1));
+            }
+        });
+        Proxy { endpoint: format!("http://127.0.0.1:{port}"), seen }
+    }
+}
+
+fn proxy_one(
+    mut client: TcpStream,
+    n: usize,
+    upstream: &str,
+    answer: &dyn Fn(usize, &str) -> Option<Canned>,
+    rewrite: &dyn Fn(&str, Vec<u8>) -> Vec<u8>,
+) {
+    let mut reader = BufReader::new(client.try_clone().unwrap());
+    let mut head = String::new();
+    let mut length = 0usize;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let lower = line.to_ascii_lowercase();
+        if let Some(v) = lower.strip_prefix("content-length:") {
+            length = v.trim().parse().unwrap_or(0);
+        }
+        if lower.starts_with("connection:") {
+            continue;
+        }
+        if line == "\r\n" {
+            head.push_str("Connection: close\r\n\r\n");
+            break;
+        }
+        head.push_str(&line);
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).unwrap();
+    if let Some((status, headers, text)) = answer(n, &head) {
+        let mut out =
+            format!("HTTP/1.1 {status} Canned\r\nContent-Length: {}\r\nConnection: close\r\n", text.len());
+        for (k, v) in headers {
+            out.push_str(&format!("{k}: {v}\r\n"));
+        }
+        out.push_str("\r\n");
+        out.push_str(&text);
+        let _ = client.write_all(out.as_bytes());
+        return;
+    }
+    let mut up = TcpStream::connect(upstream).unwrap();
+    up.write_all(head.as_bytes()).unwrap();
+    up.write_all(&body).unwrap();
+    let mut answer = Vec::new();
+    up.read_to_end(&mut answer).unwrap();
+    let _ = client.write_all(&rewrite(&head, answer));
+}

@@ -71,7 +71,17 @@ async function loadHandler() {
     if (!file) {
       throw Object.assign(new Error(`Cannot find module '${modPath}'`), { code: 'MODULE_NOT_FOUND' });
     }
-    mod = file.endsWith('.mjs') ? await import(url.pathToFileURL(file).href) : require(file);
+    if (file.endsWith('.mjs')) {
+      mod = await import(url.pathToFileURL(file).href);
+    } else {
+      try {
+        mod = require(file);
+      } catch (e) {
+        // A `.js` file in a `"type": "module"` package is ES module code.
+        if (e && e.code === 'ERR_REQUIRE_ESM') mod = await import(url.pathToFileURL(file).href);
+        else throw e;
+      }
+    }
   } catch (e) {
     const err = errorBody(e);
     err.errorType = 'Runtime.ImportModuleError';

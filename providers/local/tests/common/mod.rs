@@ -68,10 +68,15 @@ pub struct Provider {
 
 impl Provider {
     pub fn start(project: &Project, stack: &str) -> Provider {
+        Provider::start_with_env(project, stack, &[])
+    }
+
+    pub fn start_with_env(project: &Project, stack: &str, env: &[(&str, &str)]) -> Provider {
         let mut child = Command::new(EXE)
             .arg("provider")
             .env("SKYFORM_EXE", EXE)
             .env("SKYFORM_LOCAL_IDLE_SECS", "300")
+            .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

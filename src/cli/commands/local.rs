@@ -1,0 +1,78 @@
+//! `skyform local ...`: the local cloud daemon of this project.
+
+use std::process::ExitCode;
+
+use crate::cli::Global;
+use crate::error::{Error, Result};
+
+#[derive(clap::Subcommand, Debug)]
+pub enum LocalCommand {
+    /// Show whether the local cloud runs, and what it serves.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Start the local cloud (it also starts on demand).
+    Start,
+    /// Stop the local cloud and every function process; what is deployed stays recorded.
+    Stop,
+    /// Run the daemon in the foreground (the provider starts it this way).
+    #[command(hide = true)]
+    Daemon {
+        #[arg(long)]
+        project_dir: std::path::PathBuf,
+    },
+}
+
+fn local_error(e: skyform_local::LocalError) -> Error {
+    Error::user(
+        e.message,
+        "see .skyform/local/daemon.log; `skyform local stop` then `skyform local start` restarts it",
+    )
+}
+
+pub fn run_daemon(project_dir: std::path::PathBuf) -> ExitCode {
+    skyform_local::daemon_main(project_dir)
+}
+
+pub async fn run(g: &Global, cmd: LocalCommand) -> Result<ExitCode> {
+    let project = g.project()?;
+    match cmd {
+        LocalCommand::Status { json } => match skyform_local::status(&project.dir).map_err(local_error)? {
+            None if json => println!("null"),
+            None => println!(
+                "the local cloud is not running (it starts on the next `skyform up`, or `skyform local start`)"
+            ),
+            Some(s) if json => println!("{}", serde_json::to_string_pretty(&s).unwrap()),
+            Some(s) => print_status(&s),
+        },
+        LocalCommand::Start => {
+            let exe = std::env::current_exe().map_err(|e| Error::io("finding the skyform executable", e))?;
+            let s = skyform_local::start_with_exe(&project.dir, Some(&exe)).map_err(local_error)?;
+            print_status(&s);
+        }
+        LocalCommand::Stop => {
+            if skyform_local::stop(&project.dir).map_err(local_error)? {
+                println!("stopped the local cloud; `skyform local start` brings back what is deployed");
+            } else {
+                println!("the local cloud was not running");
+            }
+        }
+        LocalCommand::Daemon { .. } => unreachable!("handled before the runtime starts"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_status(s: &skyform_local::DaemonStatus) {
+    println!("the local cloud runs (pid {}, control port {})", s.pid, s.port);
+    if s.functions.is_empty() && s.apis.is_empty() {
+        println!("  nothing is deployed");
+    }
+    for f in &s.functions {
+        println!("  function {}/{}  {}  {} warm", f.stack, f.name, f.runtime, f.environments);
+    }
+    for a in &s.apis {
+        let state = if a.listening { "" } else { "  (not listening!)" };
+        println!("  api      {}/{}  {}{state}", a.stack, a.name, a.url);
+    }
+}

@@ -1,0 +1,148 @@
+//! Bad input gets a clear error that says what to do next, and loses nothing.
+
+mod common;
+
+use common::TestEnv;
+use serde_json::json;
+
+fn assert_fails(env: &TestEnv, args: &[&str], code: i32, needle: &str) -> String {
+    let run = env.run(args);
+    assert_eq!(run.code, code, "{}", run.text());
+    assert!(run.stderr.contains(needle), "expected `{needle}` in:\n{}", run.text());
+    assert!(run.stderr.contains("hint:"), "every error says what to do next:\n{}", run.text());
+    run.text()
+}
+
+#[test]
+fn malformed_manifests_name_the_culprit() {
+    let env = TestEnv::new("badmanifest");
+    env.write("manifest.json", "{\"manifest\": 1, \"resources\": [");
+    insta::assert_snapshot!("bad_json", assert_fails(&env, &["preview"], 1, "did not produce valid JSON"));
+
+    env.manifest(json!([
+        {"name": "a", "type": "core:Data"},
+        {"name": "a", "type": "core:Data"},
+        {"name": "b", "type": "core:Data", "inputs": {"v": {"$ref": "nope", "output": "value"}}},
+        {"name": "c", "type": "notatype"}
+    ]));
+    insta::assert_snapshot!("bad_names", assert_fails(&env, &["preview"], 1, "two resources are named `a`"));
+
+    env.manifest(json!([
+        {"name": "a", "type": "core:Data", "inputs": {"v": {"$ref": "b", "output": "value"}}},
+        {"name": "b", "type": "core:Data", "inputs": {"v": {"$ref": "a", "output": "value"}}}
+    ]));
+    insta::assert_snapshot!("cycle", assert_fails(&env, &["preview"], 1, "a → b → a"));
+
+    env.manifest(json!([{"name": "a", "type": "acme:Thing"}]));
+    insta::assert_snapshot!("unknown_provider", assert_fails(&env, &["preview"], 1, "no provider `acme`"));
+
+    env.manifest(json!([{"name": "a", "type": "core:Nope"}]));
+    insta::assert_snapshot!("unknown_type", assert_fails(&env, &["preview"], 1, "does not serve"));
+
+    env.manifest(json!([
+        {"name": "a", "type": "core:Data", "inputs": {"value": 1}},
+        {"name": "b", "type": "core:Data", "inputs": {"value": {"$ref": "a", "output": "valeu"}}}
+    ]));
+    insta::assert_snapshot!(
+        "unknown_output",
+        assert_fails(&env, &["preview"], 1, "refers to output `valeu`")
+    );
+
+    env.manifest(json!([{"name": "c", "type": "core:Command", "inputs": {"create": ""}}]));
+    assert_fails(&env, &["preview"], 1, "invalid inputs");
+
+    env.write("Skyform.toml", "name = \"demo\"\nprogram = \"echo oops >&2; exit 3\"\n");
+    insta::assert_snapshot!("program_fails", assert_fails(&env, &["preview"], 1, "oops"));
+    assert!(!env.path().join("state/dev.json").exists(), "nothing was written");
+}
+
+#[test]
+fn project_and_stack_files_are_checked() {
+    let env = TestEnv::new("badproject");
+    std::fs::remove_file(env.path().join("Skyform.toml")).unwrap();
+    assert_fails(&env, &["preview"], 1, "no Skyform.toml");
+    env.write("Skyform.toml", "name = \"demo\"\nprogam = \"typo\"\n");
+    assert_fails(&env, &["preview"], 1, "unknown field `progam`");
+    env.write("Skyform.toml", "name = \"demo\"\nprogram = \"cat manifest.json\"\n");
+    assert_fails(&env, &["-s", "nope", "preview"], 1, "stack `nope` does not exist");
+}
+
+#[test]
+fn a_corrupt_or_newer_state_file_is_refused_untouched() {
+    let env = TestEnv::new("badstate");
+    env.fake_config("");
+    env.manifest(json!([{"name": "a", "type": "fake:Resource", "inputs": {}}]));
+    env.write("state/dev.json", "{\"format\": 1, \"lineage\": ");
+    insta::assert_snapshot!("corrupt_state", assert_fails(&env, &["up", "--yes"], 1, "is corrupt"));
+    assert_eq!(env.read("state/dev.json"), "{\"format\": 1, \"lineage\": ");
+    env.write("state/dev.json", "{\"format\": 99, \"lineage\": \"x\"}");
+    insta::assert_snapshot!("newer_state", assert_fails(&env, &["preview"], 1, "written by a newer skyform"));
+    assert!(env.store_counts().is_empty());
+}
+
+#[test]
+fn providers_that_crash_hang_or_babble_are_named_and_state_stays_true() {
+    let env = TestEnv::new("badprovider");
+    env.manifest(json!([
+        {"name": "ok", "type": "fake:Resource", "inputs": {}},
+        {"name": "boom", "type": "fake:Resource", "inputs": {}, "options": {"depends_on": ["ok"]}}
+    ]));
+    env.fake_config("crash_on = [\"boom\"]");
+    let crash = env.run(&["up", "--yes"]);
+    assert_eq!(crash.code, 3, "{}", crash.text());
+    assert!(crash.stdout.contains("provider `fake` exited unexpectedly"), "{}", crash.text());
+    // `ok` was created and recorded; `boom` is pending: the next command says so.
+    assert_eq!(env.state()["resources"].as_array().unwrap().len(), 1);
+    insta::assert_snapshot!("pending_reported", assert_fails(&env, &["up", "--yes"], 5, "never finished"));
+    env.fake_config("");
+    env.run(&["refresh", "--yes"]).ok();
+    env.run(&["up", "--yes"]).ok();
+    assert_eq!(env.store_counts().values().copied().collect::<Vec<_>>(), vec![1, 1]);
+
+    env.run(&["destroy", "--yes"]).ok();
+    env.fake_config("garbage_on = [\"boom\"]");
+    let garbage = env.run(&["up", "--yes"]);
+    assert_eq!(garbage.code, 3);
+    assert!(garbage.stdout.contains("not a protocol message: `this is not json`"), "{}", garbage.text());
+
+    env.run(&["up", "--yes", "--clear-pending"]);
+    env.run(&["destroy", "--yes", "--clear-pending"]);
+    env.fake_config("hang_on = [\"boom\"]");
+    let mut cmd = env.command(&["up", "--yes", "--clear-pending"]);
+    cmd.env("SKYFORM_PROVIDER_TIMEOUT", "1s");
+    let hang = cmd.output().unwrap();
+    let text = String::from_utf8_lossy(&hang.stdout);
+    assert_eq!(hang.status.code(), Some(3), "{text}");
+    assert!(text.contains("did not answer within 1s"), "{text}");
+}
+
+#[test]
+fn a_second_writer_is_refused_with_the_holder_named() {
+    let env = TestEnv::new("lock");
+    env.fake_config("latency_ms = 1500");
+    env.manifest(json!([{"name": "slow", "type": "fake:Resource", "inputs": {}}]));
+    let mut first = env.command(&["up", "--yes"]).spawn().unwrap();
+    // Wait until the first holds the lock.
+    let lock = env.path().join("state/dev.lock");
+    for _ in 0..200 {
+        if lock.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let second = env.run(&["up", "--yes"]);
+    assert_eq!(second.code, 4, "{}", second.text());
+    insta::assert_snapshot!("locked", second.text());
+    assert!(first.wait().unwrap().success());
+    // A dead holder's lock: cancel removes it.
+    env.write(
+        "state/dev.lock",
+        &format!(
+            "{{\"pid\": 999999, \"host\": \"{}\", \"user\": \"x\", \"started\": \"t\", \"command\": \"skyform up\"}}",
+            std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim()
+        ),
+    );
+    assert_fails(&env, &["up", "--yes"], 4, "skyform cancel");
+    env.run(&["cancel"]).ok();
+    env.run(&["up", "--yes"]).ok();
+}
