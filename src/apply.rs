@@ -101,10 +101,13 @@ impl Ctx {
         value::mask_fingerprint(v, &self.secrets, &self.salt)
     }
 
+    /// The in-memory snapshot is not kept up to date step by step: the journal is the record,
+    /// and `Session::commit` replays it. Only the stack outputs are tracked here.
     fn commit(&self, mutations: &[Mutation]) {
-        let mut snap = self.snap.lock().unwrap();
         for m in mutations {
-            snap.apply(m);
+            if let Mutation::Outputs { outputs } = m {
+                self.snap.lock().unwrap().outputs = outputs.clone();
+            }
         }
     }
 
@@ -221,12 +224,15 @@ pub async fn apply(
             });
         }
         // Keep whatever a failed or skipped step still refers to.
-        let (keep, go): (Vec<Step>, Vec<Step>) = deletes.into_iter().partition(|d| {
-            plan.steps.iter().any(|s| {
-                failed_names.contains(&s.name)
-                    && s.old.as_ref().map(|o| o.dependencies.contains(&d.name)).unwrap_or(false)
-            })
-        });
+        let still_needed: HashSet<&str> = plan
+            .steps
+            .iter()
+            .filter(|s| failed_names.contains(&s.name))
+            .filter_map(|s| s.old.as_ref())
+            .flat_map(|o| o.dependencies.iter().map(|d| d.as_str()))
+            .collect();
+        let (keep, go): (Vec<Step>, Vec<Step>) =
+            deletes.into_iter().partition(|d| still_needed.contains(d.name.as_str()));
         for k in keep {
             report.skipped.push(k.name.clone());
             sink.event(Event::StepSkipped {
@@ -526,9 +532,14 @@ async fn settle(ctx: &Ctx, provider: &crate::host::ProviderHandle, step: &Step) 
     if !step.unknowns {
         return Ok((step.kind, step.inputs.clone()));
     }
-    let known = ctx.known.lock().unwrap().clone();
     let mut missing = Vec::new();
-    let resolved = plan::resolve_inputs(&step.declared, &known, &mut missing);
+    let resolved = {
+        // Only the step's own dependencies, not a copy of everything known so far.
+        let all = ctx.known.lock().unwrap();
+        let known: HashMap<String, Option<(String, Value)>> =
+            step.deps.iter().filter_map(|d| all.get(d).map(|k| (d.clone(), k.clone()))).collect();
+        plan::resolve_inputs(&step.declared, &known, &mut missing)
+    };
     if skyform_protocol::has_unknown(&resolved) || !missing.is_empty() {
         return Err(Error::new(
             ErrorKind::Provider,

@@ -92,13 +92,18 @@ impl ResourceOptions {
 
 /// Parses a manifest, saying where the JSON is malformed.
 pub fn parse(text: &str, origin: &str) -> Result<Manifest> {
-    let raw: Value = serde_json::from_str(text).map_err(|e| {
+    // The version first, without building the document; then the body.
+    #[derive(Deserialize)]
+    struct Version {
+        manifest: Option<Value>,
+    }
+    let version: Version = serde_json::from_str(text).map_err(|e| {
         Error::user(
             format!("{origin} did not produce valid JSON: {e}"),
             "a program must print exactly one JSON manifest on stdout (logs belong on stderr); try `skyform synth`",
         )
     })?;
-    match raw.get("manifest") {
+    match version.manifest {
         Some(Value::Number(n)) if n.as_u64() == Some(MANIFEST_VERSION) => {}
         Some(Value::Number(n)) => {
             return Err(Error::user(
@@ -115,7 +120,7 @@ pub fn parse(text: &str, origin: &str) -> Result<Manifest> {
             ));
         }
     }
-    serde_json::from_value(raw).map_err(|e| {
+    serde_json::from_str(text).map_err(|e| {
         Error::user(
             format!("the manifest from {origin} is not valid: {e}"),
             "see sdk/MANIFEST.md for the format",

@@ -48,14 +48,41 @@ pub fn references(v: &Value, out: &mut Vec<Reference>) {
     }
 }
 
-/// Problems with markers, found before anything runs.
+/// Problems with markers, found before anything runs. `path` names the value in messages.
 pub fn check_markers(v: &Value, path: &str, errors: &mut Vec<String>) {
+    let mut segs = Vec::new();
+    walk_markers(v, path, &mut segs, errors);
+}
+
+enum Seg<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+/// The path is kept as borrowed segments and only rendered for an error: validating 10,000
+/// resources must not format a string per property.
+fn render(root: &str, segs: &[Seg<'_>]) -> String {
+    let mut out = root.to_string();
+    for s in segs {
+        match s {
+            Seg::Key(k) => {
+                out.push('.');
+                out.push_str(k);
+            }
+            Seg::Index(i) => out.push_str(&format!("[{i}]")),
+        }
+    }
+    out
+}
+
+fn walk_markers<'a>(v: &'a Value, root: &str, segs: &mut Vec<Seg<'a>>, errors: &mut Vec<String>) {
     match v {
         Value::Object(map) => {
             if map.contains_key("$ref") {
                 if as_reference(v).is_none() {
                     errors.push(format!(
-                        "{path}: a reference must be {{\"$ref\": \"NAME\", \"output\": \"PROPERTY\"}}"
+                        "{}: a reference must be {{\"$ref\": \"NAME\", \"output\": \"PROPERTY\"}}",
+                        render(root, segs)
                     ));
                 }
                 return;
@@ -67,31 +94,40 @@ pub fn check_markers(v: &Value, path: &str, errors: &mut Vec<String>) {
                             let ok = p.is_string() || p.is_number() || as_reference(p).is_some();
                             if !ok {
                                 errors.push(format!(
-                                    "{path}.$concat[{i}]: parts must be strings, numbers or references"
+                                    "{}.$concat[{i}]: parts must be strings, numbers or references",
+                                    render(root, segs)
                                 ));
                             }
                         }
                     }
-                    _ => errors.push(format!("{path}: `$concat` takes one array of parts and nothing else")),
+                    _ => errors.push(format!(
+                        "{}: `$concat` takes one array of parts and nothing else",
+                        render(root, segs)
+                    )),
                 }
                 return;
             }
             if map.contains_key("$secret") {
                 if map.len() != 1 {
-                    errors.push(format!("{path}: `$secret` takes one value and nothing else"));
+                    errors
+                        .push(format!("{}: `$secret` takes one value and nothing else", render(root, segs)));
                 }
                 return;
             }
             for (k, child) in map {
+                segs.push(Seg::Key(k));
                 if k.starts_with('$') {
-                    errors.push(format!("{path}.{k}: keys starting with `$` are reserved"));
+                    errors.push(format!("{}: keys starting with `$` are reserved", render(root, segs)));
                 }
-                check_markers(child, &format!("{path}.{k}"), errors);
+                walk_markers(child, root, segs, errors);
+                segs.pop();
             }
         }
         Value::Array(items) => {
             for (i, child) in items.iter().enumerate() {
-                check_markers(child, &format!("{path}[{i}]"), errors);
+                segs.push(Seg::Index(i));
+                walk_markers(child, root, segs, errors);
+                segs.pop();
             }
         }
         _ => {}

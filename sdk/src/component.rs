@@ -69,11 +69,18 @@ pub(crate) struct Expansion {
     pub component: String,
     pub main: String,
     pub resources: Vec<String>,
+    /// Accessor outputs that this target exposes under another name or on another resource
+    /// (`function_name` is the `name` output of an `aws:lambda:Function`; an AWS API's `url` is
+    /// its stage's `invoke_url`). Empty on `local`, whose main resources expose every accessor.
+    pub renamed: Vec<(&'static str, Ref)>,
 }
 
 impl Expansion {
     pub fn output(&self, prop: &str) -> Ref {
-        Ref::new(self.main.clone(), prop)
+        match self.renamed.iter().find(|(accessor, _)| *accessor == prop) {
+            Some((_, target)) => target.clone(),
+            None => Ref::new(self.main.clone(), prop),
+        }
     }
 }
 
@@ -107,7 +114,12 @@ impl Children {
 
     /// Finishes the expansion, naming the resource that carries the component's outputs.
     pub fn finish(self, main: &Resource) -> Expansion {
-        Expansion { component: self.component, main: main.name().to_string(), resources: self.resources }
+        Expansion {
+            component: self.component,
+            main: main.name().to_string(),
+            resources: self.resources,
+            renamed: Vec::new(),
+        }
     }
 }
 

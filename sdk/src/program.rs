@@ -323,6 +323,16 @@ impl Program {
         self.shared.records.borrow().resources.get(index).map(|r| r.options.clone()).unwrap_or_default()
     }
 
+    /// Edits the inputs of the last resource declared as `name` and returns it, or `None` if
+    /// there is none. Used by expansions that gather several calls into one resource (on AWS, all
+    /// of a bucket's notifications form one `aws:s3:BucketNotification`).
+    pub(crate) fn update_inputs(&self, name: &str, edit: impl FnOnce(&mut Value)) -> Option<Resource> {
+        let mut records = self.shared.records.borrow_mut();
+        let index = records.resources.iter().rposition(|r| r.name == name)?;
+        edit(&mut records.resources[index].inputs);
+        Some(Resource::new(name.to_string(), index, self.clone()))
+    }
+
     pub(crate) fn set_component_parent(&self, index: usize, parent: Option<String>) {
         if let Some(record) = self.shared.records.borrow_mut().components.get_mut(index) {
             record.parent = parent;

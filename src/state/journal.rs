@@ -13,6 +13,7 @@
 //! becomes a [`PendingOp`]; a torn last line (the crash hit mid-write) is ignored, which is
 //! safe because a step waits for its `begin` to be durable before calling the provider.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -195,7 +196,8 @@ pub fn replay(path: &Path, snap: &mut Snapshot) -> Result<bool> {
         // A torn header: the run died before it started anything.
         _ => return Ok(true),
     }
-    let mut begun: Vec<(u64, PendingOp)> = Vec::new();
+    let mut begun: BTreeMap<u64, PendingOp> = BTreeMap::new();
+    let mut mutations: Vec<Mutation> = Vec::new();
     for line in lines {
         let line = match line {
             Ok(l) => l,
@@ -207,21 +209,18 @@ pub fn replay(path: &Path, snap: &mut Snapshot) -> Result<bool> {
         };
         match entry {
             Entry::Header { .. } => {}
-            Entry::Begin { seq, op } => begun.push((seq, op)),
-            Entry::End { seq, mutations, .. } => {
-                begun.retain(|(s, _)| *s != seq);
-                for m in &mutations {
-                    snap.apply(m);
-                }
+            Entry::Begin { seq, op } => {
+                begun.insert(seq, op);
             }
-            Entry::Record { mutations } => {
-                for m in &mutations {
-                    snap.apply(m);
-                }
+            Entry::End { seq, mutations: m, .. } => {
+                begun.remove(&seq);
+                mutations.extend(m);
             }
+            Entry::Record { mutations: m } => mutations.extend(m),
         }
     }
-    for (_, op) in begun {
+    snap.apply_all(mutations.iter());
+    for op in begun.into_values() {
         if !snap.pending_operations.contains(&op) {
             snap.pending_operations.push(op);
         }

@@ -3,7 +3,7 @@
 //! The process is started with `AWS_LAMBDA_RUNTIME_API` pointing at a listener of its own on
 //! 127.0.0.1, so any Lambda runtime client (`awslambdaric`, the `lambda_runtime` crate, the
 //! shims in `shims/`) works unchanged. An environment serves one invocation at a time: the
-//! invoker hands it an [`Invocation`] through a channel, the listener gives it to the process
+//! invoker hands it an `Invocation` through a channel, the listener gives it to the process
 //! on `GET /invocation/next` and routes the process's `response`/`error` back to the invoker.
 //!
 //! The process runs in a process group of its own (so that killing the group also kills what
@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
-use tokio::io::AsyncBufReadExt;
+use tokio::io::AsyncReadExt;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::http::{self, Resp};
@@ -84,7 +84,6 @@ pub enum Failure {
     Timeout,
     InitError(Bytes),
     Exited(String),
-    StartFailed(String),
 }
 
 /// The result of one invocation on one environment.
@@ -197,7 +196,7 @@ impl Env {
         })
     }
 
-    /// Sends a log event to this environment's log task (see [`log_task`]).
+    /// Sends a log event to this environment's log task (`log_task`).
     pub fn log(&self, ctl: LogCtl) {
         let _ = self.log.send(ctl);
     }
@@ -329,62 +328,98 @@ pub enum LogCtl {
     End(Arc<str>, Vec<String>),
 }
 
+/// One of a process's output pipes, split into lines.
+struct Pipe<R> {
+    reader: Option<R>,
+    fd: i32,
+    pending: Vec<u8>,
+    chunk: Box<[u8]>,
+}
+
+impl<R: tokio::io::AsyncRead + Unpin> Pipe<R> {
+    fn new(reader: Option<R>, fd: i32) -> Self {
+        Pipe { reader, fd, pending: Vec::new(), chunk: vec![0; 16 * 1024].into_boxed_slice() }
+    }
+
+    /// Reads one chunk (cancel-safe: a read either happened whole or not at all). Returns
+    /// false at end of file.
+    async fn read(&mut self) -> bool {
+        let Some(r) = self.reader.as_mut() else { return false };
+        match r.read(&mut self.chunk).await {
+            Ok(0) | Err(_) => {
+                self.reader = None;
+                false
+            }
+            Ok(n) => {
+                self.pending.extend_from_slice(&self.chunk[..n]);
+                true
+            }
+        }
+    }
+
+    /// Bytes written to the pipe and not read yet, asked of the kernel (not of the IO
+    /// driver's readiness, which may lag).
+    fn unread(&self) -> usize {
+        if self.reader.is_none() {
+            return 0;
+        }
+        let mut n: libc::c_int = 0;
+        // SAFETY: FIONREAD writes one c_int; the fd stays open while `reader` is Some.
+        let rc = unsafe { libc::ioctl(self.fd, libc::FIONREAD, &mut n) };
+        if rc == 0 { n.max(0) as usize } else { 0 }
+    }
+
+    /// Sends the complete lines (and, with `all`, a trailing partial one) to the log.
+    fn emit(&mut self, log: &LogSink, rid: &Option<Arc<str>>, all: bool) {
+        let mut start = 0;
+        while let Some(i) = self.pending[start..].iter().position(|c| *c == b'\n') {
+            let mut line = &self.pending[start..start + i];
+            if line.last() == Some(&b'\r') {
+                line = &line[..line.len() - 1];
+            }
+            log.line(rid.clone(), String::from_utf8_lossy(line).into_owned());
+            start += i + 1;
+        }
+        self.pending.drain(..start);
+        if all && !self.pending.is_empty() {
+            log.line(rid.clone(), String::from_utf8_lossy(&self.pending).into_owned());
+            self.pending.clear();
+        }
+    }
+}
+
 /// Copies a process's stdout and stderr to the function's log, line by line, attributed to
 /// the invocation in progress.
 ///
 /// Ordering: a runtime client prints before it posts its answer, so when the invoker's `End`
-/// arrives, the printed bytes are already in the pipe and the IO driver has seen them (it
-/// reports readiness in batches, the pipe's with or before the socket's). The `biased` select
-/// drains ready output before taking a control message, so a request's lines land between its
-/// `START` and its `END`, and are attributed to it.
+/// arrives, what the invocation printed is already in the pipes. Before writing `END`, the
+/// task asks the kernel how many bytes each pipe still holds (`FIONREAD`) and reads them, so a
+/// request's lines land between its `START` and its `END`, attributed to it.
 async fn log_task(
     stdout: Option<tokio::process::ChildStdout>,
     stderr: Option<tokio::process::ChildStderr>,
     mut ctl: mpsc::UnboundedReceiver<LogCtl>,
     log: LogSink,
 ) {
-    let mut out = stdout.map(tokio::io::BufReader::new);
-    let mut err = stderr.map(tokio::io::BufReader::new);
-    let (mut obuf, mut ebuf) = (Vec::new(), Vec::new());
+    use std::os::fd::AsRawFd;
+    let ofd = stdout.as_ref().map(|o| o.as_raw_fd()).unwrap_or(-1);
+    let efd = stderr.as_ref().map(|e| e.as_raw_fd()).unwrap_or(-1);
+    let mut out = Pipe::new(stdout, ofd);
+    let mut err = Pipe::new(stderr, efd);
     let mut current: Option<Arc<str>> = None;
-    fn take_line(buf: &mut Vec<u8>) -> String {
-        while buf.last().is_some_and(|c| *c == b'\n' || *c == b'\r') {
-            buf.pop();
-        }
-        let line = String::from_utf8_lossy(buf).into_owned();
-        buf.clear();
-        line
-    }
     let mut ctl_open = true;
     loop {
-        if !ctl_open && out.is_none() && err.is_none() {
+        if !ctl_open && out.reader.is_none() && err.reader.is_none() {
+            out.emit(&log, &current, true);
+            err.emit(&log, &current, true);
             return;
         }
-        // `read_until` is cancel-safe for our use: partial bytes stay in the buffer, which is
-        // only cleared once a whole line was taken.
         tokio::select! {
-            biased;
-            r = async { out.as_mut().unwrap().read_until(b'\n', &mut obuf).await }, if out.is_some() => {
-                match r {
-                    Ok(0) | Err(_) => {
-                        if !obuf.is_empty() {
-                            log.line(current.clone(), take_line(&mut obuf));
-                        }
-                        out = None;
-                    }
-                    Ok(_) => log.line(current.clone(), take_line(&mut obuf)),
-                }
+            more = out.read(), if out.reader.is_some() => {
+                out.emit(&log, &current, !more);
             }
-            r = async { err.as_mut().unwrap().read_until(b'\n', &mut ebuf).await }, if err.is_some() => {
-                match r {
-                    Ok(0) | Err(_) => {
-                        if !ebuf.is_empty() {
-                            log.line(current.clone(), take_line(&mut ebuf));
-                        }
-                        err = None;
-                    }
-                    Ok(_) => log.line(current.clone(), take_line(&mut ebuf)),
-                }
+            more = err.read(), if err.reader.is_some() => {
+                err.emit(&log, &current, !more);
             }
             msg = ctl.recv(), if ctl_open => match msg {
                 Some(LogCtl::Start(rid)) => {
@@ -392,6 +427,18 @@ async fn log_task(
                     current = Some(rid);
                 }
                 Some(LogCtl::End(rid, lines)) => {
+                    // Bounded: a process that keeps printing must not hold END back forever.
+                    for _ in 0..64 {
+                        if out.unread() > 0 {
+                            out.read().await;
+                        } else if err.unread() > 0 {
+                            err.read().await;
+                        } else {
+                            break;
+                        }
+                    }
+                    out.emit(&log, &current, true);
+                    err.emit(&log, &current, true);
                     for l in lines {
                         log.line(Some(rid.clone()), l);
                     }

@@ -12,8 +12,8 @@
 //!
 //! Module map: [`layout`] (where data lives), [`registry`] (what is deployed, persisted),
 //! [`artifact`] (content-addressed code), [`runtime`] (how a runtime is started; the shims),
-//! [`env`] (one process and its Runtime API listener), [`pool`] (warm environments,
-//! concurrency, invocation), [`gateway`] (HTTP ⇄ events), [`logs`], [`daemon`] (control API),
+//! [`env`](mod@env) (one process and its Runtime API listener), [`pool`] (warm environments,
+//! concurrency, invocation), [`gateway`] (HTTP ⇄ events), [`logs`](mod@logs), [`daemon`] (control API),
 //! [`client`] (the daemon's client, used by the provider and the CLI), [`provider`].
 //!
 //! **Architecture Invariant:** the library never prints; the daemon writes only to its own log

@@ -153,7 +153,6 @@ impl Pool {
                 notes.push(format!("RequestId: {request_id} Error: Runtime exited with error: {status}"));
                 (error(&format!("Runtime exited with error: {status}"), "Runtime.ExitError", false), false)
             }
-            Outcome::Failed(Failure::StartFailed(msg)) => (error(&msg, "Runtime.StartError", false), false),
         };
         notes.extend(self.end_lines(&request_id, started, mem));
         env.log(LogCtl::End(request_id.clone(), notes));

@@ -5,7 +5,7 @@ use serde_json::json;
 use super::{local, resource};
 use crate::{
     Bucket, Error, Function, HttpApi, KeyType, Notification, ObjectEvent, Program, Queue, ResourceOptions,
-    Runtime, Schedule, Table, Target, Topic, interpolate,
+    Runtime, Schedule, Table, Topic, interpolate,
 };
 
 fn python(name: &str) -> Function {
@@ -336,27 +336,4 @@ fn component_options_reach_every_child_and_parent_nests_the_component() {
     assert_eq!(resource(&m, "uploads")["parent"], "uploads");
     assert_eq!(resource(&m, "f")["options"], json!({"depends_on": ["uploads"]}));
     assert_eq!(f.name(), "f");
-}
-
-#[test]
-fn the_aws_target_is_not_supported_yet() {
-    let ctx = Program::new("shop", "prod", Target::Aws, json!({}));
-    let err = ctx.add(python("hello")).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "the aws target is not supported by this SDK version yet: `hello` (skyform:Function) cannot be \
-         expanded for it; deploy this stack with the `local` provider, or upgrade skyform-sdk"
-    );
-    for err in [
-        ctx.add(HttpApi::new("a")).unwrap_err(),
-        ctx.add(Queue::new("q")).unwrap_err(),
-        ctx.add(Topic::new("t")).unwrap_err(),
-        ctx.add(Bucket::new("b")).unwrap_err(),
-        ctx.add(Table::new("t").hash_key("id", KeyType::String)).unwrap_err(),
-    ] {
-        assert!(matches!(err, Error::UnsupportedTarget { .. }), "{err}");
-    }
-    // Generic resources do not depend on the target.
-    ctx.resource("seed", "core:Data", json!({"value": 1}));
-    assert_eq!(ctx.manifest()["resources"][0]["name"], "seed");
 }

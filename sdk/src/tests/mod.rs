@@ -1,6 +1,7 @@
 //! Tests of whole manifests: what programs produce, component expansions for each target, and
 //! conformance to `manifest.schema.json`. Module-level unit tests sit beside their modules.
 
+mod aws;
 mod components;
 mod docs;
 mod programs;

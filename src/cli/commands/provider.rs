@@ -7,8 +7,9 @@ pub fn run(name: &str) -> ExitCode {
     match name {
         "core" => skyform_provider_core::main(),
         "local" => skyform_local::provider_main(),
+        "aws" => skyform_aws::provider_main(),
         other => {
-            eprintln!("error: `{other}` is not a built-in provider (built in: core, local)");
+            eprintln!("error: `{other}` is not a built-in provider (built in: core, local, aws)");
             ExitCode::from(2)
         }
     }

@@ -110,7 +110,12 @@ function invoke(handler, event, context) {
     context.fail = (e) => callback(e);
     try {
       const r = handler(event, context, callback);
-      if (r && typeof r.then === 'function') r.then((v) => callback(null, v), (e) => callback(e === undefined ? new Error('undefined') : e));
+      if (r && typeof r.then === 'function') {
+        r.then((v) => callback(null, v), (e) => callback(e === undefined ? new Error('undefined') : e));
+      } else if (handler.length < 3) {
+        // A plain function that takes no callback: its return value is the result.
+        callback(null, r === undefined ? null : r);
+      }
     } catch (e) {
       callback(e);
     }

@@ -18,6 +18,7 @@ pub struct Project {
 
 impl Project {
     pub fn new(name: &str) -> Project {
+        require("python3", "install Python 3 (Debian: apt-get install python3)");
         let dir = std::env::temp_dir().join(format!("skyform-local-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -219,6 +220,12 @@ pub fn try_http(
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
         .collect();
     Ok(Http { status, headers, body: raw[end + 4..].to_vec() })
+}
+
+/// Fails the test with what to install when `program` is not on PATH.
+pub fn require(program: &str, install: &str) {
+    let ok = Command::new(program).arg("--version").output().is_ok_and(|o| o.status.success());
+    assert!(ok, "this test runs functions with `{program}`, which is not installed; {install}");
 }
 
 pub fn port_of(outputs: &Value) -> u16 {

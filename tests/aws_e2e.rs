@@ -1,0 +1,255 @@
+//! The same program on AWS: `examples/hello-http`, unchanged, deployed by the real `skyform`
+//! binary to a `prod` stack with provider `aws`, against moto (an AWS-compatible server, with
+//! SigV4 verification on), and checked with boto3 at every step: what exists, what changed,
+//! and that nothing is left after `destroy`.
+//!
+//! How the program runs: the example is copied into a temporary folder with its `skyform-sdk`
+//! dependency made absolute, and `skyform` builds it with `cargo run` into the shared
+//! `target/aws-e2e-programs` (see `aws_common`), so only the first run on a machine compiles it.
+//!
+//! Each test starts its own moto server (about a second), so inventories are exact. A machine
+//! without python3/PyPI fails these tests with a message from `tests/peers/setup.sh`.
+
+mod aws_common;
+
+use aws_common::{Canned, Moto, Project, Proxy};
+use serde_json::{Value, json};
+
+/// The names of the plan's steps of each kind, from `--json` output.
+fn steps_by_kind(plan: &Value) -> std::collections::BTreeMap<String, Vec<String>> {
+    let mut out: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for s in plan["steps"].as_array().unwrap() {
+        out.entry(s["kind"].as_str().unwrap().to_string())
+            .or_default()
+            .push(s["name"].as_str().unwrap().to_string());
+    }
+    out
+}
+
+fn json_of(run: &aws_common::Run) -> Value {
+    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", run.text()))
+}
+
+/// Everything hello-http is on AWS, by logical name.
+const HELLO_RESOURCES: [&str; 10] = [
+    "api",
+    "api-get-hello-integration",
+    "api-get-hello-name-integration",
+    "api-get-hello-name-route",
+    "api-get-hello-route",
+    "api-hello-permission",
+    "api-stage",
+    "hello",
+    "hello-logs",
+    "hello-role",
+];
+
+#[test]
+fn hello_http_lifecycle_on_aws() {
+    let moto = Moto::start();
+    let before = moto.inventory();
+    let p = Project::new("hello-http", &moto);
+
+    // preview: the component tree, nothing created.
+    let preview = p.prod(&["preview"]);
+    preview.ok();
+    assert_eq!(
+        preview.stdout,
+        "Previewing update (prod):
+
+     Type                              Name                            Plan
+     skyform:Function                  hello
+ +     aws:iam:Role                    hello-role                      create
+ +     aws:lambda:Function             hello                           create
+ +     aws:logs:LogGroup               hello-logs                      create
+     skyform:HttpApi                   api
+ +     aws:apigatewayv2:Api            api                             create
+ +     aws:apigatewayv2:Stage          api-stage                       create
+ +     aws:lambda:Permission           api-hello-permission            create
+ +     aws:apigatewayv2:Integration    api-get-hello-name-integration  create
+ +     aws:apigatewayv2:Route          api-get-hello-name-route        create
+ +     aws:apigatewayv2:Integration    api-get-hello-integration       create
+ +     aws:apigatewayv2:Route          api-get-hello-route             create
+
+Outputs:
+    url: (known after up)
+
+Resources:
+    + 10 to create
+",
+        "{}",
+        preview.text()
+    );
+    assert_eq!(moto.inventory(), before, "preview creates nothing");
+    assert!(p.state_bytes().is_none(), "preview writes no state");
+
+    // up: everything exists, and the stack output is the API's URL.
+    p.prod(&["up", "--yes"]).ok();
+    let recorded = p.recorded();
+    assert_eq!(recorded.keys().map(String::as_str).collect::<Vec<_>>(), HELLO_RESOURCES);
+    let inv = moto.inventory();
+    let function = recorded["hello"].1.clone();
+    assert!(function.starts_with("hello-"), "generated physical name: {function}");
+    assert_eq!(inv["functions"], json!([function]));
+    assert_eq!(inv["log_groups"], json!([format!("/aws/lambda/{function}")]));
+    assert_eq!(inv["roles"].as_array().unwrap().len(), 1, "{inv}");
+    assert_eq!(inv["apis"].as_array().unwrap().len(), 1, "{inv}");
+    assert_eq!(inv["routes"], json!(["GET /hello", "GET /hello/{name}"]));
+    assert_eq!(inv["integrations"], 2);
+    assert_eq!(inv["stages"], json!(["$default"]));
+    let api_id = recorded["api"].1.clone();
+    let checked = moto.py_json(&format!(
+        r#"
+lam = client('lambda'); apigw = client('apigatewayv2'); logs = client('logs'); iam = client('iam')
+f = lam.get_function(FunctionName='{function}')['Configuration']
+api = apigw.get_api(ApiId='{api_id}')
+integ = apigw.get_integrations(ApiId='{api_id}')['Items']
+policy = json.loads(lam.get_policy(FunctionName='{function}')['Policy'])
+role = f['Role'].rsplit('/', 1)[-1]
+print(json.dumps({{
+  'runtime': f['Runtime'], 'handler': f['Handler'], 'memory': f['MemorySize'], 'timeout': f['Timeout'],
+  'endpoint': api['ApiEndpoint'],
+  'integrations': sorted({{(i['IntegrationType'], i['PayloadFormatVersion'], i['IntegrationUri'] == f['FunctionArn']) for i in integ}}),
+  'principals': [s['Principal'] for s in policy['Statement']],
+  'managed': [a['PolicyArn'] for a in iam.list_attached_role_policies(RoleName=role)['AttachedPolicies']],
+  'retention': logs.describe_log_groups()['logGroups'][0].get('retentionInDays'),
+}}, default=list))
+"#
+    ));
+    assert_eq!(checked["runtime"], "python3.12");
+    assert_eq!(checked["handler"], "app.handler");
+    assert_eq!((checked["memory"].as_u64(), checked["timeout"].as_u64()), (Some(128), Some(3)));
+    assert_eq!(checked["integrations"], json!([["AWS_PROXY", "2.0", true]]));
+    assert_eq!(checked["principals"].to_string().matches("apigateway.amazonaws.com").count(), 1, "{checked}");
+    assert_eq!(
+        checked["managed"],
+        json!(["arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"])
+    );
+    assert_eq!(checked["retention"], 14);
+    let url = p.prod(&["outputs", "url"]);
+    url.ok();
+    assert_eq!(url.stdout.trim(), checked["endpoint"].as_str().unwrap());
+
+    // A second up changes nothing and does not rewrite the state.
+    let state = p.state_bytes();
+    let again = p.prod(&["up", "--yes"]);
+    again.ok();
+    assert!(again.stdout.contains("no changes: the stack matches the program"), "{}", again.text());
+    assert_eq!(p.state_bytes(), state);
+
+    // New code: only the function is updated, in place, with the new code.
+    p.write(
+        "functions/hello/app.py",
+        "def handler(event, context):\n    return {'statusCode': 200, 'body': 'Hi!'}\n",
+    );
+    let plan = json_of(&p.prod(&["preview", "--json"]));
+    let kinds = steps_by_kind(&plan);
+    assert_eq!(kinds["update"], ["hello"], "{plan}");
+    assert!(!kinds.contains_key("create") && !kinds.contains_key("replace") && !kinds.contains_key("delete"));
+    p.prod(&["up", "--yes"]).ok();
+    let sha =
+        p.state()["resources"].as_array().unwrap().iter().find(|r| r["name"] == "hello").unwrap()["outputs"]
+            ["code_sha256"]
+            .clone();
+    let real = moto.py(&format!(
+        "print(client('lambda').get_function(FunctionName='{function}')['Configuration']['CodeSha256'])"
+    ));
+    assert_eq!(sha, json!(real));
+    assert_eq!(recorded, p.recorded(), "the same resources, the same ids");
+
+    // Drift: a change behind skyform's back shows in refresh, and up puts it back.
+    moto.py(&format!(
+        "client('lambda').update_function_configuration(FunctionName='{function}', Timeout=30)"
+    ));
+    let refresh = p.prod(&["refresh", "--yes"]);
+    refresh.ok();
+    assert!(refresh.stdout.contains("hello  changed outside skyform"), "{}", refresh.text());
+    assert!(refresh.stdout.contains("~ timeout: 3 => 30"), "{}", refresh.text());
+    let plan = json_of(&p.prod(&["preview", "--json"]));
+    assert_eq!(steps_by_kind(&plan)["update"], ["hello"], "{plan}");
+    p.prod(&["up", "--yes"]).ok();
+    let timeout = moto.py(&format!(
+        "print(client('lambda').get_function(FunctionName='{function}')['Configuration']['Timeout'])"
+    ));
+    assert_eq!(timeout, "3");
+
+    // destroy: nothing is left.
+    let destroy = p.prod(&["destroy", "--yes"]);
+    destroy.ok();
+    assert!(destroy.stdout.contains("10 deleted"), "{}", destroy.text());
+    assert_eq!(moto.inventory(), before);
+    assert_eq!(p.state()["resources"], json!([]));
+}
+
+#[test]
+fn bad_credentials_fail_with_a_clear_error_and_change_nothing() {
+    let moto = Moto::start();
+    let before = moto.inventory();
+    let mut p = Project::new("hello-http", &moto);
+    p.secret = "not-the-secret".to_string();
+    let up = p.prod(&["up", "--yes"]);
+    assert_eq!(up.code, 1, "{}", up.text());
+    assert!(up.stderr.contains("AWS refused the credentials"), "{}", up.text());
+    assert!(p.state_bytes().is_none(), "no state is written:\n{}", up.text());
+    assert_eq!(moto.inventory(), before);
+
+    // No credentials at all: the provider says where they come from.
+    let mut cmd = p.command(&["-s", "prod", "up", "--yes"]);
+    cmd.env_remove("AWS_ACCESS_KEY_ID").env_remove("AWS_SECRET_ACCESS_KEY");
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("AWS_ACCESS_KEY_ID"), "{stderr}");
+    assert!(p.state_bytes().is_none());
+}
+
+#[test]
+fn an_aws_error_in_the_middle_of_up_exits_3_and_the_state_is_true() {
+    let moto = Moto::start();
+    let before = moto.inventory();
+    let p = Project::new("hello-http", &moto);
+    // API Gateway refuses every route creation (`POST /v2/apis/ID/routes`); everything else
+    // reaches moto.
+    let refuse: Canned = (
+        400,
+        vec![("Content-Type", "application/json"), ("x-amzn-ErrorType", "BadRequestException")],
+        r#"{"message": "injected: route refused"}"#.to_string(),
+    );
+    let proxy = Proxy::start(&moto.endpoint, move |_, head| {
+        let line = head.lines().next().unwrap_or_default();
+        (line.starts_with("POST /v2/apis/") && line.contains("/routes ")).then(|| refuse.clone())
+    });
+    p.aim(&proxy.endpoint);
+    let up = p.prod(&["up", "--yes"]);
+    assert_eq!(up.code, 3, "{}", up.text());
+    assert!(up.stderr.contains("injected: route refused"), "{}", up.text());
+    assert!(up.stderr.contains("2 steps failed"), "{}", up.text());
+
+    // The state records exactly what exists: all but the two routes.
+    let recorded = p.recorded();
+    let expected: Vec<&str> = HELLO_RESOURCES.iter().copied().filter(|n| !n.ends_with("-route")).collect();
+    assert_eq!(recorded.keys().map(String::as_str).collect::<Vec<_>>(), expected);
+    let inv = moto.inventory();
+    assert_eq!(inv["functions"], json!([recorded["hello"].1]));
+    assert_eq!(inv["log_groups"], json!([format!("/aws/lambda/{}", recorded["hello"].1)]));
+    assert_eq!(inv["integrations"], 2);
+    assert_eq!(inv["routes"], json!([]));
+    assert_eq!(inv["stages"], json!(["$default"]));
+    let api = &recorded["api"].1;
+    for (name, (_, id)) in recorded.iter().filter(|(n, _)| n.ends_with("-integration")) {
+        let integration = id.rsplit('/').next().unwrap();
+        moto.py(&format!(
+            "client('apigatewayv2').get_integration(ApiId='{api}', IntegrationId='{integration}')"
+        ));
+        assert!(id.starts_with(&format!("{api}/")), "{name}: {id}");
+    }
+
+    // Once AWS accepts again, the next up creates just what is missing.
+    p.aim(&moto.endpoint);
+    let plan = json_of(&p.prod(&["preview", "--json"]));
+    assert_eq!(steps_by_kind(&plan)["create"], ["api-get-hello-name-route", "api-get-hello-route"], "{plan}");
+    p.prod(&["up", "--yes"]).ok();
+    assert_eq!(moto.inventory()["routes"], json!(["GET /hello", "GET /hello/{name}"]));
+    p.prod(&["destroy", "--yes"]).ok();
+    assert_eq!(moto.inventory(), before);
+}
