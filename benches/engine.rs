@@ -65,6 +65,8 @@ impl Project {
     fn run(&self, args: &[&str]) -> (Duration, String, u64) {
         let path = format!("{}:{}", fake_dir().display(), std::env::var("PATH").unwrap_or_default());
         let started = Instant::now();
+        // Reaped below with wait4, which also gives its peak memory.
+        #[allow(clippy::zombie_processes)]
         let mut child = Command::new(skyform())
             .args(args)
             .current_dir(&self.dir)

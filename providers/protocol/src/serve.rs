@@ -146,7 +146,19 @@ pub async fn serve<P: Provider>(provider: P) -> std::io::Result<()> {
         let schemas = schemas.clone();
         let tx = tx.clone();
         tasks.spawn(async move {
-            let line = dispatch(&*provider, &schemas, id, request.call).await;
+            // The work runs in a task of its own so that a panic in the provider's code becomes
+            // a `failed` answer instead of a request the engine waits on forever.
+            let method = request.call.method();
+            let work = tokio::spawn(async move { dispatch(&*provider, &schemas, id, request.call).await });
+            let line = match work.await {
+                Ok(line) => line,
+                Err(e) => encode(
+                    id,
+                    Err::<(), _>(ProviderError::failed(format!(
+                        "the provider panicked while handling `{method}`: {e}"
+                    ))),
+                ),
+            };
             let _ = tx.send(line);
         });
     }

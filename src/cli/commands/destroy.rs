@@ -47,6 +47,7 @@ pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
         print!("{}", render::plan_text(&plan, false, "Destroying"));
     }
     if !plan.has_changes() {
+        stop_idle_local_cloud(&session.project.dir);
         return Ok(ExitCode::SUCCESS);
     }
     if !confirm("\nDo you want to delete these resources?", args.yes)? {
@@ -57,6 +58,28 @@ pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
     if !args.json {
         println!();
     }
-    super::up::apply_and_report(&session, plan, snap, providers, args.parallel, args.json, "destroy", started)
-        .await
+    let code = super::up::apply_and_report(
+        &session,
+        plan,
+        snap,
+        providers,
+        args.parallel,
+        args.json,
+        "destroy",
+        started,
+    )
+    .await?;
+    stop_idle_local_cloud(&session.project.dir);
+    Ok(code)
+}
+
+/// `destroy` leaves no process behind: once nothing is deployed on this project's local cloud
+/// (by any stack), its daemon is stopped. It comes back on the next `up`.
+fn stop_idle_local_cloud(project_dir: &std::path::Path) {
+    if let Ok(Some(status)) = skyform_local::status(project_dir)
+        && status.functions.is_empty()
+        && status.apis.is_empty()
+    {
+        let _ = skyform_local::stop(project_dir);
+    }
 }
