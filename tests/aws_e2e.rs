@@ -142,11 +142,15 @@ print(json.dumps({{
         "functions/hello/app.py",
         "def handler(event, context):\n    return {'statusCode': 200, 'body': 'Hi!'}\n",
     );
+    // The plan updates the function. (It also lists what refers to the function's outputs as
+    // "update"/"replace", because the engine sees every output of a resource being updated as
+    // unknown; re-checked at apply time with the real outputs, those steps do nothing.)
     let plan = json_of(&p.prod(&["preview", "--json"]));
     let kinds = steps_by_kind(&plan);
-    assert_eq!(kinds["update"], ["hello"], "{plan}");
-    assert!(!kinds.contains_key("create") && !kinds.contains_key("replace") && !kinds.contains_key("delete"));
-    p.prod(&["up", "--yes"]).ok();
+    assert!(kinds["update"].contains(&"hello".to_string()), "{plan}");
+    assert!(!kinds.contains_key("create") && !kinds.contains_key("delete"), "{plan}");
+    let report = json_of(&p.prod(&["up", "--yes", "--json"]));
+    assert_eq!(report["done"], json!({"update": 1}), "only the function is updated: {report}");
     let sha =
         p.state()["resources"].as_array().unwrap().iter().find(|r| r["name"] == "hello").unwrap()["outputs"]
             ["code_sha256"]
@@ -165,9 +169,8 @@ print(json.dumps({{
     refresh.ok();
     assert!(refresh.stdout.contains("hello  changed outside skyform"), "{}", refresh.text());
     assert!(refresh.stdout.contains("~ timeout: 3 => 30"), "{}", refresh.text());
-    let plan = json_of(&p.prod(&["preview", "--json"]));
-    assert_eq!(steps_by_kind(&plan)["update"], ["hello"], "{plan}");
-    p.prod(&["up", "--yes"]).ok();
+    let report = json_of(&p.prod(&["up", "--yes", "--json"]));
+    assert_eq!(report["done"], json!({"update": 1}), "{report}");
     let timeout = moto.py(&format!(
         "print(client('lambda').get_function(FunctionName='{function}')['Configuration']['Timeout'])"
     ));
@@ -257,6 +260,51 @@ fn an_aws_error_in_the_middle_of_up_exits_3_and_the_state_is_true() {
     assert_eq!(steps_by_kind(&plan)["create"], ["api-get-hello-name-route", "api-get-hello-route"], "{plan}");
     p.prod(&["up", "--yes"]).ok();
     assert_eq!(moto.inventory()["routes"], json!(["GET /hello", "GET /hello/{name}"]));
+    p.prod(&["destroy", "--yes"]).ok();
+    assert_eq!(moto.inventory(), before);
+}
+
+/// `examples/rust-api`: a `lambda_http` function built from its cargo package. The `aws`
+/// provider only zips folders, so the SDK adds a `core:Command` that builds `bootstrap` (see
+/// COMPONENTS.md); the first run compiles the function in release mode into the shared target
+/// folder (a minute or two), later runs find it built.
+#[test]
+fn rust_api_builds_and_deploys_on_aws() {
+    let moto = Moto::start();
+    let before = moto.inventory();
+    let p = Project::new("rust-api", &moto);
+    let preview = p.prod(&["preview"]);
+    preview.ok();
+    assert!(preview.stdout.contains(" +     core:Command                  api-build"), "{}", preview.text());
+
+    p.prod(&["up", "--yes"]).ok();
+    let recorded = p.recorded();
+    let function = recorded["api"].1.clone();
+    let bootstrap = p.dir.join(".skyform/build/aws/api/bootstrap");
+    assert!(bootstrap.is_file(), "the build leaves {}", bootstrap.display());
+    let f = moto.py_json(&format!(
+        "c = client('lambda').get_function(FunctionName='{function}')['Configuration']\n\
+         print(json.dumps([c['Runtime'], c['Handler'], c['CodeSize'], c['Environment']['Variables']]))"
+    ));
+    assert_eq!(f[0], "provided.al2023");
+    assert_eq!(f[1], "bootstrap");
+    assert!(f[2].as_u64().unwrap() > 100_000, "a real binary was zipped: {f}");
+    assert_eq!(f[3], json!({"RUST_LOG": "info"}));
+    assert_eq!(moto.inventory()["routes"], json!(["ANY /{proxy+}"]));
+
+    // Nothing changed: no rebuild, no update.
+    let again = p.prod(&["up", "--yes"]);
+    again.ok();
+    assert!(again.stdout.contains("no changes"), "{}", again.text());
+
+    // A source change rebuilds (the command is replaced) and updates the function's code.
+    let main_rs = p.dir.join("functions/api/src/main.rs");
+    let source = std::fs::read_to_string(&main_rs).unwrap();
+    std::fs::write(&main_rs, format!("{source}\n// changed\n")).unwrap();
+    let report = json_of(&p.prod(&["up", "--yes", "--json"]));
+    assert_eq!(report["done"]["replace"], 1, "{report}");
+    assert_eq!(report["done"]["update"], 1, "{report}");
+
     p.prod(&["destroy", "--yes"]).ok();
     assert_eq!(moto.inventory(), before);
 }

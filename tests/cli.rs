@@ -67,7 +67,8 @@ fn update_in_place_and_replace_show_property_diffs() {
     ]));
     let preview = env.run(&["preview", "--diff"]);
     insta::assert_snapshot!("update_preview_diff", preview.text());
-    let up = env.run(&["up", "--yes"]);
+    // One step at a time, so that the order of the progress lines is stable for the snapshot.
+    let up = env.run(&["up", "--yes", "--parallel", "1"]);
     insta::assert_snapshot!("update_up", up.text());
     up.ok();
     let state = env.state();
@@ -90,7 +91,7 @@ fn a_failed_step_stops_its_dependents_and_records_the_rest() {
         {"name": "grandchild", "type": "fake:Resource", "inputs": {"p": {"$ref": "child", "output": "id"}}},
         {"name": "free", "type": "fake:Resource", "inputs": {}}
     ]));
-    let up = env.run(&["up", "--yes"]);
+    let up = env.run(&["up", "--yes", "--parallel", "1"]);
     assert_eq!(up.code, 3, "{}", up.text());
     insta::assert_snapshot!("failure_up", up.text());
     let names: Vec<String> = env.state()["resources"]
@@ -134,7 +135,7 @@ fn resource_options_are_honoured_and_persisted() {
         {"name": "dbr", "type": "fake:Resource", "inputs": {"force_new": 2}, "options": {"delete_before_replace": true}},
         {"name": "new-name", "type": "fake:Resource", "inputs": {"v": 1}, "options": {"aliases": ["old-name"]}}
     ]));
-    let up = env.run(&["up", "--yes"]);
+    let up = env.run(&["up", "--yes", "--parallel", "1"]);
     insta::assert_snapshot!("options_up", up.text());
     up.ok();
     let state = env.state();
@@ -348,4 +349,79 @@ fn stacks_are_created_listed_exported_and_removed() {
     env.write("exported.json", &exported);
     env.run(&["-s", "dev", "stack", "import", "exported.json"]).ok();
     assert_eq!(env.state()["resources"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn target_limits_the_update_to_a_resource_and_its_dependencies() {
+    let env = TestEnv::new("target");
+    env.fake_config("");
+    env.manifest(json!([
+        {"name": "base", "type": "fake:Resource", "inputs": {"v": 1}},
+        {"name": "app", "type": "fake:Resource", "inputs": {"base": {"$ref": "base", "output": "id"}}},
+        {"name": "other", "type": "fake:Resource", "inputs": {"v": 1}}
+    ]));
+    let up = env.run(&["up", "--yes", "--target", "app"]);
+    up.ok();
+    let names: Vec<String> = env.store_counts().keys().cloned().collect();
+    assert_eq!(names, vec!["app", "base"], "only the target and its dependencies: {}", up.text());
+    let missing = env.run(&["up", "--yes", "--target", "nope"]);
+    assert_eq!(missing.code, 1);
+    assert!(missing.stderr.contains("--target `nope`"), "{}", missing.text());
+    env.run(&["up", "--yes"]).ok();
+    // destroy --target takes what depends on the target with it.
+    let destroy = env.run(&["destroy", "--yes", "--target", "base"]);
+    destroy.ok();
+    assert_eq!(env.store_counts().keys().cloned().collect::<Vec<_>>(), vec!["other"]);
+}
+
+#[test]
+fn ctrl_c_finishes_the_steps_in_flight_and_saves() {
+    let env = TestEnv::new("ctrlc");
+    env.fake_config("latency_ms = 300");
+    let resources: Vec<serde_json::Value> =
+        (0..10).map(|i| json!({"name": format!("r{i}"), "type": "fake:Resource", "inputs": {}})).collect();
+    env.manifest(json!(resources));
+    let child = env
+        .command(&["up", "--yes", "--parallel", "1"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    let state = env.state();
+    let recorded = state["resources"].as_array().unwrap().len();
+    assert!((1..10).contains(&recorded), "some but not all were created: {recorded}");
+    assert!(state.get("pending_operations").is_none(), "the step in flight finished: {state}");
+    assert_eq!(env.store_counts().len(), recorded, "state and cloud agree");
+    env.fake_config("");
+    env.run(&["up", "--yes"]).ok();
+    assert_eq!(env.store_counts().len(), 10);
+}
+
+#[test]
+fn verbose_shows_provider_logs_and_a_third_party_provider_can_be_named_in_skyform_toml() {
+    let env = TestEnv::new("verbose");
+    let fake = common::bin_dir().join("skyform-provider-fake");
+    env.write(
+        "Skyform.toml",
+        &format!(
+            "name = \"demo\"\nprogram = \"cat manifest.json\"\n[providers.fake]\npath = \"{}\"\n",
+            fake.display()
+        ),
+    );
+    env.fake_config("fail_create = [\"x\"]");
+    env.manifest(json!([{"name": "x", "type": "fake:Resource", "inputs": {}}]));
+    let quiet = env.run(&["up", "--yes"]);
+    assert_eq!(quiet.code, 3);
+    let verbose = env.run(&["-v", "up", "--yes"]);
+    assert_eq!(verbose.code, 3);
+    assert!(verbose.stderr.contains("started provider fake"), "{}", verbose.text());
+    let log = env.read(".skyform/logs/fake.log");
+    assert!(!log.is_empty(), "provider stderr is captured to its log file");
 }

@@ -50,6 +50,7 @@ const EXIT_CODES: &str = "Exit codes:
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    New(commands::new::Args),
     Preview(commands::preview::Args),
     Up(commands::up::Args),
     Destroy(commands::destroy::Args),
@@ -100,6 +101,7 @@ pub fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<ExitCode> {
     let g = Global { dir: cli.dir.clone(), stack: cli.stack.clone(), verbose: cli.verbose };
     match cli.command {
+        Command::New(a) => commands::new::run(&g, a).await,
         Command::Preview(a) => commands::preview::run(&g, a).await,
         Command::Up(a) => commands::up::run(&g, a).await,
         Command::Destroy(a) => commands::destroy::run(&g, a).await,

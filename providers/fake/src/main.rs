@@ -170,7 +170,9 @@ impl Provider for Fake {
     async fn configure(&self, req: ConfigureRequest) -> Result<ConfigureResponse> {
         let env = |key: &str| std::env::var(key).ok();
         let config = Config::load(&req.config, env, &PathBuf::from(&req.project_dir)).map_err(|e| {
-            ProviderError::configuration(format!("{e}; fix `[providers.fake]` in Skyform.toml"))
+            ProviderError::configuration(format!(
+                "{e}; fix `[providers.fake]` in the stack's Skyform.<stack>.toml"
+            ))
         })?;
         let old = self.setup();
         // Keep what is live when the store does not change (a second `configure` in memory mode
@@ -180,6 +182,12 @@ impl Provider for Fake {
         } else {
             Setup::new(config).map_err(ProviderError::configuration)?
         };
+        eprintln!(
+            "fake: configured for {}/{} (store: {})",
+            req.project,
+            req.stack,
+            setup.config.store.as_deref().map(|p| p.display().to_string()).unwrap_or_else(|| "memory".into())
+        );
         *self.setup.write().unwrap() = Arc::new(setup);
         Ok(ConfigureResponse {})
     }

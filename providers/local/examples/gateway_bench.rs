@@ -53,10 +53,13 @@ fn main() {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         };
+        // BENCH_CONCURRENCY sets the function's reserved concurrency (default: CONNECTIONS).
+        let concurrency: usize =
+            std::env::var("BENCH_CONCURRENCY").ok().and_then(|s| s.parse().ok()).unwrap_or(conns);
         let hash = skyform_local::artifact::store_dir(&dir.join(".skyform/local/artifacts"), &dir.join("fn"))
             .unwrap();
         let spec = json!({"code_hash": hash, "handler": handler, "runtime": rt_name, "environment": {},
-                          "memory": 128, "timeout": 3, "reserved_concurrency": conns});
+                          "memory": 128, "timeout": 3, "reserved_concurrency": concurrency});
         let a = c.request("PUT", &function_path("dev", "bench"), spec.to_string().as_bytes()).await.unwrap();
         assert_eq!(a.status, 200, "{}", a.message());
         let routes = json!({"routes": [{"route": "GET /bench", "function": "bench"}]});
@@ -67,6 +70,8 @@ fn main() {
         run(port, conns, Duration::from_secs(1)).await;
         let (lat, elapsed) = run(port, conns, Duration::from_secs(secs)).await;
         report(&runtime, conns, &lat, elapsed);
+        let st = c.request("GET", "/v1/status", &[]).await.unwrap().json();
+        println!("environments: {}", st["functions"][0]["environments"]);
         c.request("POST", "/v1/shutdown", &[]).await.unwrap();
     });
     std::thread::sleep(Duration::from_millis(300));

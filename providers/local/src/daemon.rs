@@ -77,6 +77,8 @@ struct Daemon {
     token: String,
     port: u16,
     shutdown: Notify,
+    /// See [`crate::pool::DEFAULT_SPAWN_GRACE`]; `SKYFORM_LOCAL_SPAWN_GRACE_MS` overrides it.
+    spawn_grace: Duration,
 }
 
 /// 8 random bytes from the OS.
@@ -155,6 +157,11 @@ async fn run(layout: Layout) -> ExitCode {
         .and_then(|s| s.parse::<f64>().ok())
         .map(Duration::from_secs_f64)
         .unwrap_or(DEFAULT_IDLE);
+    let spawn_grace = std::env::var("SKYFORM_LOCAL_SPAWN_GRACE_MS")
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+        .map(|ms| Duration::from_secs_f64(ms.max(0.0) / 1000.0))
+        .unwrap_or(crate::pool::DEFAULT_SPAWN_GRACE);
 
     let daemon = Arc::new(Daemon {
         layout: layout.clone(),
@@ -166,6 +173,7 @@ async fn run(layout: Layout) -> ExitCode {
         token,
         port,
         shutdown: Notify::new(),
+        spawn_grace,
     });
 
     // Restore what was deployed.
@@ -351,11 +359,12 @@ impl Daemon {
             timeout: Duration::from_secs_f64(spec.timeout.max(0.001)),
             memory: spec.memory,
         };
-        let pool = Arc::new(Pool::new(
+        let pool = Arc::new(Pool::with_spawn_grace(
             cfg,
             spec.code_hash.clone(),
             spec.reserved_concurrency,
             self.log_sink(stack, name),
+            self.spawn_grace,
         ));
         let old = self
             .functions

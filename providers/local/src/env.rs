@@ -451,14 +451,20 @@ async fn log_task(
     }
 }
 
-fn base_env(cfg: &EnvConfig, addr: SocketAddr, id: u64) -> Vec<(String, String)> {
+/// What a function process inherits from the daemon: a clean environment like Lambda's, plus
+/// what finding interpreters on this machine needs.
+pub fn inherited_env() -> Vec<(String, String)> {
     let mut v: Vec<(String, String)> = Vec::new();
-    // A clean environment like Lambda's, plus what finding interpreters on this machine needs.
     for key in ["PATH", "HOME", "LANG", "LC_ALL", "TZ", "PYENV_ROOT", "PYENV_VERSION", "LD_LIBRARY_PATH"] {
         if let Some(val) = std::env::var_os(key) {
             v.push((key.into(), val.to_string_lossy().into_owned()));
         }
     }
+    v
+}
+
+fn base_env(cfg: &EnvConfig, addr: SocketAddr, id: u64) -> Vec<(String, String)> {
+    let mut v = inherited_env();
     let task_root = cfg.artifact.to_string_lossy().into_owned();
     let stream = format!("local/[$LATEST]{id:016x}");
     v.extend([

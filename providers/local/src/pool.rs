@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 
 use crate::env::{Env, EnvConfig, Failure, LiveSet, LogCtl, Outcome};
 use crate::logs::LogSink;
@@ -24,14 +24,20 @@ use crate::logs::LogSink;
 pub const DEFAULT_CONCURRENCY: u32 = 10;
 /// Lambda gives a runtime 10 s to initialise.
 const INIT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long an invocation that finds every environment busy waits for one to come back
+/// before it starts another process (see [`Pool::invoke`]).
+pub const DEFAULT_SPAWN_GRACE: Duration = Duration::from_millis(5);
 
 pub struct Pool {
     pub cfg: EnvConfig,
     pub code_hash: String,
     sem: Arc<Semaphore>,
     idle: Mutex<Vec<Env>>,
+    /// Signalled whenever an environment goes back to `idle`.
+    returned: Notify,
     live: LiveSet,
     retired: AtomicBool,
+    spawn_grace: Duration,
     pub log: LogSink,
 }
 
@@ -53,14 +59,28 @@ pub enum InvokeResult {
 
 impl Pool {
     pub fn new(cfg: EnvConfig, code_hash: String, concurrency: Option<u32>, log: LogSink) -> Pool {
+        Pool::with_spawn_grace(cfg, code_hash, concurrency, log, DEFAULT_SPAWN_GRACE)
+    }
+
+    /// Like [`Pool::new`], with the time an invocation waits for a busy environment before
+    /// starting a new one (zero: start one at once, as Lambda does).
+    pub fn with_spawn_grace(
+        cfg: EnvConfig,
+        code_hash: String,
+        concurrency: Option<u32>,
+        log: LogSink,
+        spawn_grace: Duration,
+    ) -> Pool {
         let n = concurrency.unwrap_or(DEFAULT_CONCURRENCY).max(1) as usize;
         Pool {
             cfg,
             code_hash,
             sem: Arc::new(Semaphore::new(n)),
             idle: Mutex::new(Vec::new()),
+            returned: Notify::new(),
             live: Arc::new(Mutex::new(HashMap::new())),
             retired: AtomicBool::new(false),
+            spawn_grace,
             log,
         }
     }
@@ -106,12 +126,30 @@ impl Pool {
                 result: error("Function deleted", "ResourceNotFoundException", false),
             };
         };
+        // A warm idle environment if there is one. If every live environment is busy, wait a
+        // moment for one to come back before starting another process: a warm trivial
+        // invocation takes well under a millisecond, while a new process costs tens of
+        // milliseconds of CPU, and more processes than cores make every invocation slower
+        // (4 connections on 2 cores ran faster with fewer environments). A handler that is
+        // really busy for longer than the grace still gets a new environment, so concurrency
+        // up to the reserved limit is kept (the semaphore above bounds it, as before).
+        let mut grace = (!self.spawn_grace.is_zero()).then(|| tokio::time::Instant::now() + self.spawn_grace);
         let env = loop {
+            let returned = self.returned.notified();
+            tokio::pin!(returned);
+            returned.as_mut().enable();
             let warm = self.idle.lock().unwrap().pop();
             match warm {
                 Some(e) if e.is_running() => break Ok(e),
                 Some(_) => continue, // died while idle (dropping it reaps its group)
-                None => break Env::start(&self.cfg, &self.log, &self.live).await,
+                None => match grace {
+                    Some(until) if self.environments() > 0 => {
+                        if tokio::time::timeout_at(until, returned).await.is_err() {
+                            grace = None;
+                        }
+                    }
+                    _ => break Env::start(&self.cfg, &self.log, &self.live).await,
+                },
             }
         };
         let started = Instant::now();
@@ -158,6 +196,7 @@ impl Pool {
         env.log(LogCtl::End(request_id.clone(), notes));
         if keep && !self.retired.load(Ordering::SeqCst) && env.is_running() {
             self.idle.lock().unwrap().push(env);
+            self.returned.notify_one();
         }
         Invoked { request_id, result }
     }

@@ -8,6 +8,7 @@ pub mod import;
 pub mod invoke;
 pub mod local;
 pub mod logs;
+pub mod new;
 pub mod outputs;
 pub mod preview;
 pub mod provider;

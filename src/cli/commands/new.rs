@@ -1,0 +1,304 @@
+//! `skyform new TEMPLATE DIR`: scaffold a project from a template.
+//!
+//! The templates live in `templates/` at the root of the repository and are embedded in the
+//! binary with `include_str!`, so `skyform new` works from an installed binary with nothing
+//! beside it. Each file is a handlebars template (see `templates/README.md` for the variables).
+//! Everything is rendered in memory first and written only when all of it rendered, so a broken
+//! template leaves no half-written project behind.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use serde_json::json;
+
+use crate::cli::Global;
+use crate::error::{Error, Result};
+
+/// Create a new project from a template: the program, its functions, a `dev` stack on the
+/// local cloud and a `state/` folder.
+///
+/// Example: `skyform new http-api shop && cd shop && skyform up`
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The template: `http-api` or `rust-api` (`--list` describes them).
+    #[arg(required_unless_present = "list")]
+    pub template: Option<String>,
+    /// The folder to create; it must not exist or be empty. Its name is the project's name.
+    // Not named `dir`: clap would merge it with the global `-C DIR`, whose id is `dir`.
+    #[arg(required_unless_present = "list", value_name = "DIR")]
+    pub directory: Option<PathBuf>,
+    /// The project's name (default: DIR's name): letters, digits, `-` and `_`, starting with a
+    /// letter.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// List the templates and exit.
+    #[arg(long, conflicts_with_all = ["template", "directory", "name"])]
+    pub list: bool,
+}
+
+/// A template: a name, what it makes, and its files.
+struct Template {
+    name: &'static str,
+    about: &'static str,
+    /// What to run after `cd DIR`, shown to the user once the project is written.
+    next: &'static [&'static str],
+    /// Its own files, written after [`COMMON_FILES`].
+    files: &'static [File],
+}
+
+/// One file of a template: where it goes in the project, and its handlebars source.
+struct File {
+    path: &'static str,
+    source: &'static str,
+}
+
+/// `file!("http-api", "src/main.rs")` embeds `templates/http-api/src/main.rs.hbs`, written to
+/// `src/main.rs`.
+macro_rules! file {
+    ($folder:literal, $path:literal) => {
+        File {
+            path: $path,
+            source: include_str!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/templates/",
+                $folder,
+                "/",
+                $path,
+                ".hbs"
+            )),
+        }
+    };
+}
+
+/// The files every project gets, whatever its template.
+static COMMON_FILES: &[File] = &[
+    file!("common", "Skyform.toml"),
+    file!("common", "Skyform.dev.toml"),
+    file!("common", ".gitignore"),
+    file!("common", "state/.gitkeep"),
+];
+
+static TEMPLATES: &[Template] = &[
+    Template {
+        name: "http-api",
+        about: "a Python function behind an HTTP API (GET /hello/{name})",
+        next: &["skyform up", "curl \"$(skyform outputs url)/hello/ada\""],
+        files: &[
+            file!("http-api", "Cargo.toml"),
+            file!("http-api", "README.md"),
+            file!("http-api", "src/main.rs"),
+            file!("http-api", "functions/hello/app.py"),
+        ],
+    },
+    Template {
+        name: "rust-api",
+        about: "a Rust function (lambda_http) serving every path of an HTTP API",
+        next: &["skyform up", "curl \"$(skyform outputs url)/anything?name=ada\""],
+        files: &[
+            file!("rust-api", "Cargo.toml"),
+            file!("rust-api", "README.md"),
+            file!("rust-api", "src/main.rs"),
+            file!("rust-api", "functions/api/Cargo.toml"),
+            file!("rust-api", "functions/api/src/main.rs"),
+        ],
+    },
+];
+
+/// The `sdk` folder of the checkout this binary was built from. The SDK is not published yet, so
+/// a new project depends on it by path; see the comment in the templates' `Cargo.toml`.
+const SDK_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/sdk");
+
+pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
+    if args.list {
+        print_list();
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (Some(template), Some(dir)) = (args.template, args.directory) else {
+        unreachable!("clap requires TEMPLATE and DIR without --list")
+    };
+    let template = TEMPLATES.iter().find(|t| t.name == template).ok_or_else(|| {
+        Error::user(
+            format!("there is no template `{template}`; the templates are: {}", template_names()),
+            "pick one, e.g. `skyform new http-api my-app`; `skyform new --list` describes them",
+        )
+    })?;
+    // `-C` means "as if started in DIR", so a relative target is relative to it.
+    let target = match &g.dir {
+        Some(base) if dir.is_relative() => base.join(&dir),
+        _ => dir.clone(),
+    };
+    let name = match args.name {
+        Some(n) => n,
+        None => default_name(&target)?,
+    };
+    if !valid_project_name(&name) {
+        return Err(Error::user(
+            format!("`{name}` cannot be a project name"),
+            "a project name has letters, digits, `-` and `_` and starts with a letter (it is also \
+             the name of the program's cargo package); pass `--name NAME`",
+        ));
+    }
+    check_empty(&target)?;
+
+    let files = render(template, &name)?;
+    write_all(&target, &files)?;
+
+    println!("Created project `{name}` from template `{}` in {}", template.name, target.display());
+    println!();
+    for f in &files {
+        println!("  {}", f.0);
+    }
+    println!();
+    println!("Next:");
+    println!("  cd {}", shell_word(&target.display().to_string()));
+    for line in template.next {
+        println!("  {line}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_list() {
+    let width = TEMPLATES.iter().map(|t| t.name.len()).max().unwrap_or(0);
+    println!("Templates (skyform new TEMPLATE DIR):");
+    for t in TEMPLATES {
+        println!("  {:width$}  {}", t.name, t.about);
+    }
+}
+
+fn template_names() -> String {
+    TEMPLATES.iter().map(|t| t.name).collect::<Vec<_>>().join(", ")
+}
+
+fn default_name(target: &Path) -> Result<String> {
+    // `skyform new http-api .` names the project after the current folder.
+    let absolute = if target.is_absolute() {
+        target.to_path_buf()
+    } else {
+        std::env::current_dir().map_err(|e| Error::io("reading the current directory", e))?.join(target)
+    };
+    let base = absolute.components().filter(|c| !matches!(c, std::path::Component::CurDir)).next_back();
+    match base {
+        Some(std::path::Component::Normal(n)) => Ok(n.to_string_lossy().into_owned()),
+        _ => Err(Error::user(
+            format!("cannot name a project after `{}`", target.display()),
+            "pass `--name NAME`",
+        )),
+    }
+}
+
+/// A project name is also the program's cargo package name, so it follows both rules.
+fn valid_project_name(name: &str) -> bool {
+    crate::project::valid_name(name) && name.starts_with(|c: char| c.is_ascii_alphabetic())
+}
+
+/// Refuses to write into a folder that has anything in it: a scaffold never overwrites.
+fn check_empty(target: &Path) -> Result<()> {
+    match std::fs::read_dir(target) {
+        Ok(mut entries) => {
+            if entries.next().is_some() {
+                return Err(Error::user(
+                    format!("{} is not empty", target.display()),
+                    "pick a new folder (skyform new creates it), or empty this one",
+                ));
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => Err(Error::user(
+            format!("{} is a file, not a folder", target.display()),
+            "pick a new folder; skyform new creates it",
+        )),
+        Err(e) => Err(Error::io(format!("reading {}", target.display()), e)),
+    }
+}
+
+/// Renders every file of the template: (path in the project, contents).
+fn render(template: &Template, name: &str) -> Result<Vec<(&'static str, String)>> {
+    let mut hb = handlebars::Handlebars::new();
+    // Unknown variables are errors, and nothing is HTML-escaped: these are source files.
+    hb.set_strict_mode(true);
+    hb.register_escape_fn(handlebars::no_escape);
+    let data = json!({
+        "name": name,
+        "template": template.name,
+        "sdk_path": toml_string(SDK_PATH),
+        "version": env!("CARGO_PKG_VERSION"),
+        "rust_function": template.name == "rust-api",
+    });
+    COMMON_FILES
+        .iter()
+        .chain(template.files)
+        .map(|f| {
+            let text = hb.render_template(f.source, &data).map_err(|e| {
+                Error::user(
+                    format!("the template `{}` has a broken file {}: {e}", template.name, f.path),
+                    "this is a bug in skyform; please report it",
+                )
+            })?;
+            Ok((f.path, text))
+        })
+        .collect()
+}
+
+fn write_all(target: &Path, files: &[(&'static str, String)]) -> Result<()> {
+    for (path, text) in files {
+        let p = target.join(path);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| Error::io(format!("creating {}", parent.display()), e))?;
+        }
+        std::fs::write(&p, text).map_err(|e| Error::io(format!("writing {}", p.display()), e))?;
+    }
+    Ok(())
+}
+
+/// A TOML basic string holding `s`.
+fn toml_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// `s` quoted for a POSIX shell when it needs it, so the printed `cd` line can be pasted.
+fn shell_word(s: &str) -> String {
+    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./+:@%".contains(c)) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_template_renders() {
+        for t in TEMPLATES {
+            let files = render(t, "demo-app").unwrap();
+            assert!(files.iter().any(|(p, _)| *p == "Skyform.toml"));
+            let cargo = files.iter().find(|(p, _)| *p == "Cargo.toml").unwrap();
+            assert!(cargo.1.contains("name = \"demo-app\""), "{}", cargo.1);
+            assert!(cargo.1.contains(&toml_string(SDK_PATH)), "{}", cargo.1);
+        }
+    }
+
+    #[test]
+    fn names() {
+        assert!(valid_project_name("shop-2_b"));
+        assert!(!valid_project_name("2shop"));
+        assert!(!valid_project_name("my app"));
+        assert_eq!(toml_string("a\"b\\c"), "\"a\\\"b\\\\c\"");
+        assert_eq!(shell_word("my app"), "'my app'");
+        assert_eq!(shell_word("shop"), "shop");
+    }
+}
