@@ -22,4 +22,4 @@ cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
-cargo test --workspace --locked -- --test-threads "${SKYFORM_TEST_THREADS:-4}"
+cargo test --workspace --locked --no-fail-fast -- --test-threads "${SKYFORM_TEST_THREADS:-4}"

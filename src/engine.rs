@@ -2,7 +2,6 @@
 //! import. The CLI calls these; they report progress through the [`Sink`] and return data.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Instant, SystemTime};
 
@@ -190,10 +189,8 @@ impl Session {
     ) -> Result<(Snapshot, CommitStats)> {
         let (mut snap, replayed) = state::load(&self.files, self.project.name())?;
         let mut stats = CommitStats::default();
-        if replayed
-            || !snap.same_content(before)
-            || state::load_file(&self.files.state())?.is_none() && !snap.resources.is_empty()
-        {
+        // No journal: nothing was mutated, nothing to write.
+        if replayed {
             if !snap.same_content(before) {
                 snap.serial = before.serial + 1;
                 stats.state_bytes = state::write_state(&self.files, &snap)?;
@@ -529,9 +526,4 @@ pub async fn import(
     let mut next = snap.clone();
     next.apply(&Mutation::Put { resource: resource.clone() });
     Ok((next, resource))
-}
-
-/// The project's default target for `cargo`-built programs and the like, for the CLI.
-pub fn default_work_dir(project: &Project) -> PathBuf {
-    project.work_dir()
 }

@@ -183,23 +183,16 @@ impl ProviderHandle {
                         }
                     }
                     Ok(None) | Err(_) => {
-                        let status = {
-                            let child = reader_inner.child.lock().unwrap().take();
-                            match child {
-                                Some(mut c) => {
-                                    // Give the process a moment to be reaped.
-                                    let mut status = None;
-                                    for _ in 0..50 {
-                                        if let Ok(Some(s)) = c.try_wait() {
-                                            status = Some(s);
-                                            break;
-                                        }
-                                        std::thread::sleep(Duration::from_millis(2));
-                                    }
-                                    status.map(|s| s.to_string()).unwrap_or_else(|| "still running".into())
+                        let child = reader_inner.child.lock().unwrap().take();
+                        let status = match child {
+                            // Give the process a moment to be reaped, to say how it ended.
+                            Some(mut c) => {
+                                match tokio::time::timeout(Duration::from_millis(200), c.wait()).await {
+                                    Ok(Ok(s)) => s.to_string(),
+                                    _ => "its output closed".into(),
                                 }
-                                None => "stopped".into(),
                             }
+                            None => "stopped".into(),
                         };
                         reader_inner.break_with(format!("exited unexpectedly ({status})"));
                         return;

@@ -20,7 +20,7 @@
 //! The component's `options` apply to each of its resources, except two kinds, as for `local`:
 //! `aliases` name former *component* names, so `old` becomes `old-role` for the resource
 //! `new-role`; and `ignore_changes`/`replace_on_changes` name input properties, so each resource
-//! gets only those among its own inputs. Triggers (subscriptions, notifications) are children of
+//! gets only those among its own inputs, portable names translated (`memory` is `memory_size`). Triggers (subscriptions, notifications) are children of
 //! the component they listen to, without its options, as on `local`.
 
 use std::path::Path;
@@ -74,6 +74,29 @@ fn allow(actions: &[&str], resource: impl Into<Value>) -> Value {
     })
 }
 
+/// The AWS input properties a component option's property stands for: a portable name (the
+/// component setting, as the `local` inputs spell it) maps to its AWS spelling, so that
+/// `ignore_changes(["memory"])` means the same on both targets; any other name is kept as
+/// written (an AWS name such as `memory_size` works too).
+fn aws_properties(prop: &str) -> Vec<String> {
+    let mapped: &[&str] = match prop {
+        "memory" => &["memory_size"],
+        "code" | "build" => &["code", "code_sha256"],
+        "fifo" => &["fifo_queue", "fifo_topic"],
+        "visibility_timeout" => &["visibility_timeout_seconds"],
+        "message_retention" => &["message_retention_seconds"],
+        "delay" => &["delay_seconds"],
+        "dead_letter" => &["redrive_policy"],
+        "schedule" => &["schedule_expression"],
+        "enabled" => &["state"],
+        "payload" => &["target"],
+        "hash_key" => &["hash_key", "hash_key_type"],
+        "range_key" => &["range_key", "range_key_type"],
+        other => return vec![other.to_string()],
+    };
+    mapped.iter().map(|p| p.to_string()).collect()
+}
+
 /// Declares the resources of one component, with `parent` set to it and its options mapped to
 /// each resource as the module documentation says.
 struct Children {
@@ -103,12 +126,21 @@ impl Children {
     /// references, such as IAM permissions that must exist before a service uses them).
     fn add_with(&mut self, suffix: &str, type_: &str, inputs: Value, depends_on: &[&str]) -> Resource {
         let name = format!("{}{suffix}", self.component);
-        let has = |prop: &String| inputs.get(prop.as_str()).is_some();
+        // A property list keeps the names this resource has, the portable names translated.
+        let own = |props: &[String]| -> Vec<String> {
+            let mut out: Vec<String> = Vec::new();
+            for p in props.iter().flat_map(|p| aws_properties(p)) {
+                if inputs.get(p.as_str()).is_some() && !out.contains(&p) {
+                    out.push(p);
+                }
+            }
+            out
+        };
         let mut options = self.options.clone();
         options.parent = Some(self.component.clone());
         options.aliases = self.options.aliases.iter().map(|a| format!("{a}{suffix}")).collect();
-        options.ignore_changes.retain(has);
-        options.replace_on_changes.retain(has);
+        options.ignore_changes = own(&self.options.ignore_changes);
+        options.replace_on_changes = own(&self.options.replace_on_changes);
         for d in depends_on {
             if !options.depends_on.iter().any(|x| x == d) {
                 options.depends_on.push(d.to_string());

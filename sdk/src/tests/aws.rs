@@ -549,7 +549,7 @@ fn component_options_are_mapped_to_each_resource() {
                 .protect(true)
                 .depends_on(&seed)
                 .aliases(["greeter"])
-                .ignore_changes(["environment", "timeout"])
+                .ignore_changes(["environment", "memory"])
                 .replace_on_changes(["retention_in_days"])
                 .parent(&app),
         ),
@@ -562,7 +562,7 @@ fn component_options_are_mapped_to_each_resource() {
     );
     assert_eq!(
         resource(&m, "hello")["options"],
-        json!({"aliases": ["greeter"], "depends_on": ["seed"], "ignore_changes": ["environment", "timeout"], "protect": true})
+        json!({"aliases": ["greeter"], "depends_on": ["seed"], "ignore_changes": ["environment", "memory_size"], "protect": true})
     );
     assert_eq!(
         resource(&m, "hello-logs")["options"],
@@ -570,6 +570,16 @@ fn component_options_are_mapped_to_each_resource() {
     );
     assert_eq!(resource(&m, "hello")["parent"], "hello");
     assert_eq!(m["components"][1], json!({"name": "hello", "type": "skyform:Function", "parent": "app"}));
+
+    // Portable property names (the component settings) are translated to the AWS inputs.
+    ctx.add(
+        Queue::new("jobs").options(ResourceOptions::new().ignore_changes(["visibility_timeout", "fifo"])),
+    )
+    .unwrap();
+    assert_eq!(
+        resource(&ctx.manifest(), "jobs")["options"],
+        json!({"ignore_changes": ["visibility_timeout_seconds", "fifo_queue"]})
+    );
 }
 
 #[test]

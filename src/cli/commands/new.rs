@@ -176,7 +176,7 @@ fn default_name(target: &Path) -> Result<String> {
     } else {
         std::env::current_dir().map_err(|e| Error::io("reading the current directory", e))?.join(target)
     };
-    let base = absolute.components().filter(|c| !matches!(c, std::path::Component::CurDir)).next_back();
+    let base = absolute.components().rfind(|c| !matches!(c, std::path::Component::CurDir));
     match base {
         Some(std::path::Component::Normal(n)) => Ok(n.to_string_lossy().into_owned()),
         _ => Err(Error::user(

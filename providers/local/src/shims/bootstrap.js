@@ -74,42 +74,47 @@ function parse(c) {
   return { status, headers, body };
 }
 
-function exchange(c, head, body) {
+// Writes `data` (one or more requests) and resolves with the next `n` responses.
+function exchange(c, data, n) {
   return new Promise((resolve, reject) => {
+    const got = [];
     c.waiter = () => {
-      let r;
       try {
-        r = parse(c);
+        for (let r = parse(c); r; r = got.length < n ? parse(c) : null) got.push(r);
       } catch (e) {
         c.waiter = null;
         reject(e);
         return;
       }
-      if (r) {
+      if (got.length === n) {
         c.waiter = null;
-        resolve(r);
+        resolve(got);
       } else if (c.dead) {
         c.waiter = null;
         reject(c.dead);
       }
     };
-    c.sock.write(body === undefined ? head : Buffer.concat([Buffer.from(head, 'latin1'), body]));
+    c.sock.write(data);
   });
 }
 
-async function request(method, p, body, headers) {
+function encode(method, p, body, headers) {
   let head = `${method} ${BASE}${p} HTTP/1.1\r\nHost: ${HOST}:${PORT}\r\n`;
   for (const [k, v] of Object.entries(headers || {})) head += `${k}: ${v}\r\n`;
-  let buf;
-  if (body !== undefined) {
-    buf = Buffer.from(body, 'utf8');
-    head += `Content-Length: ${buf.length}\r\n`;
-  }
-  head += '\r\n';
+  if (body === undefined) return Buffer.from(head + '\r\n', 'latin1');
+  const buf = Buffer.from(body, 'utf8');
+  head += `Content-Length: ${buf.length}\r\n\r\n`;
+  return Buffer.concat([Buffer.from(head, 'latin1'), buf]);
+}
+
+// Sends the requests in one write (HTTP/1.1 pipelining) and resolves with the last response.
+async function send(reqs) {
+  const data = reqs.length === 1 ? reqs[0] : Buffer.concat(reqs);
   for (let attempt = 0; ; attempt++) {
     if (!conn || conn.dead) conn = connect();
     try {
-      return await exchange(conn, head, buf);
+      const got = await exchange(conn, data, reqs.length);
+      return got[got.length - 1];
     } catch (e) {
       // A connection the server closed while idle: reconnect once.
       if (conn) conn.sock.destroy();
@@ -118,6 +123,8 @@ async function request(method, p, body, headers) {
     }
   }
 }
+
+const NEXT = encode('GET', '/invocation/next');
 
 function errorBody(err) {
   if (!(err instanceof Error)) {
@@ -130,9 +137,8 @@ function errorBody(err) {
   };
 }
 
-function postError(p, err) {
-  const body = JSON.stringify(err);
-  return request('POST', p, body, {
+function errorRequest(p, err) {
+  return encode('POST', p, JSON.stringify(err), {
     'Content-Type': 'application/json',
     'Lambda-Runtime-Function-Error-Type': err.errorType,
   });
@@ -211,11 +217,14 @@ async function main() {
   } catch (e) {
     const body = e.body || errorBody(e);
     console.error(`${body.errorType}: ${body.errorMessage}`);
-    await postError('/init/error', body);
+    await send([errorRequest('/init/error', body)]);
     process.exit(1);
   }
+  // The answer to one invocation and the poll for the next go out in one write; the 202 and
+  // the next event then come back on the same connection. A runtime client that waits for
+  // the 202 first (as the official ones do) works the same; this saves a wake-up per request.
+  let next = await send([NEXT]);
   for (;;) {
-    const next = await request('GET', '/invocation/next');
     const h = next.headers;
     const requestId = h['lambda-runtime-aws-request-id'];
     const deadline = Number(h['lambda-runtime-deadline-ms'] || 0);
@@ -238,11 +247,12 @@ async function main() {
     } catch (e) {
       const body = errorBody(e);
       console.error(`${requestId}\tERROR\tInvoke Error\t${JSON.stringify(body)}`);
-      await postError(`/invocation/${requestId}/error`, body);
+      next = await send([errorRequest(`/invocation/${requestId}/error`, body), NEXT]);
       continue;
     }
     const out = result === undefined ? 'null' : JSON.stringify(result);
-    await request('POST', `/invocation/${requestId}/response`, out, { 'Content-Type': 'application/json' });
+    const post = encode('POST', `/invocation/${requestId}/response`, out, { 'Content-Type': 'application/json' });
+    next = await send([post, NEXT]);
   }
 }
 
