@@ -1,7 +1,9 @@
 //! The same program on AWS: `examples/hello-http`, unchanged, deployed by the real `skyform`
 //! binary to a `prod` stack with provider `aws`, against moto (an AWS-compatible server, with
 //! SigV4 verification on), and checked with boto3 at every step: what exists, what changed,
-//! and that nothing is left after `destroy`.
+//! and that nothing is left after `destroy`. Also: bad credentials, an AWS error in the middle of
+//! an `up` (a proxy refuses one kind of call), `examples/rust-api` (a Rust function built by a
+//! `core:Command`), and a program using every component.
 //!
 //! How the program runs: the example is copied into a temporary folder with its `skyform-sdk`
 //! dependency made absolute, and `skyform` builds it with `cargo run` into the shared
@@ -309,4 +311,105 @@ fn rust_api_builds_and_deploys_on_aws() {
 
     p.prod(&["destroy", "--yes"]).ok();
     assert_eq!(moto.inventory(), before);
+}
+
+/// Every component and trigger at once (queue with a dead-letter queue and a subscription,
+/// topic subscription, bucket notifications, schedule, table), to show the expansions deploy as
+/// declared, converge, and go away.
+const EVERYTHING: &str = r#"
+use skyform_sdk::{Bucket, Function, HttpApi, KeyType, Notification, ObjectEvent, Queue, Runtime, Schedule, Table, Topic};
+
+fn main() {
+    skyform_sdk::run(|ctx| {
+        let failed = ctx.add(Queue::new("failed"))?;
+        let jobs = ctx.add(Queue::new("jobs").visibility_timeout_secs(60).dead_letter(&failed, 3))?;
+        let events = ctx.add(Topic::new("events"))?;
+        let uploads = ctx.add(Bucket::new("uploads").force_destroy(true))?;
+        let users = ctx.add(Table::new("users").hash_key("id", KeyType::String).range_key("at", KeyType::Number))?;
+        let worker = ctx.add(
+            Function::new("worker")
+                .code("functions/hello")
+                .handler("app.handler")
+                .runtime(Runtime::Python3)
+                .env("JOBS_URL", jobs.url())
+                .env("USERS", users.table_name())
+                .env("EVENTS", events.arn())
+                .env("BUCKET", uploads.bucket_name())
+                .timeout_secs(30),
+        )?;
+        jobs.subscribe_with_batch_size(&worker, 5)?;
+        events.subscribe(&worker)?;
+        uploads.on_object_created(&worker)?;
+        uploads.notify(&worker, Notification::new(ObjectEvent::Removed).prefix("tmp/"))?;
+        ctx.add(Schedule::rate("tick", "5 minutes", &worker).payload(serde_json::json!({"kind": "tick"})))?;
+        let api = ctx.add(HttpApi::new("api").route("ANY /{proxy+}", &worker))?;
+        ctx.export("url", api.url());
+        ctx.export("queue", jobs.queue_name());
+        ctx.export("table", users.table_name());
+        ctx.export("bucket", uploads.bucket_name());
+        Ok(())
+    })
+}
+"#;
+
+#[test]
+fn every_component_deploys_converges_and_is_destroyed() {
+    let moto = Moto::start();
+    let before = moto.inventory();
+    let p = Project::new("hello-http", &moto);
+    p.write("src/main.rs", EVERYTHING);
+    let toml = std::fs::read_to_string(p.dir.join("Cargo.toml")).unwrap();
+    p.write("Cargo.toml", &toml.replace("[dependencies]", "[dependencies]\nserde_json = \"1\""));
+
+    let up = p.prod(&["up", "--yes"]);
+    up.ok();
+    let recorded = p.recorded();
+    assert_eq!(recorded.len(), 23, "{recorded:?}");
+    let outputs = json_of(&p.prod(&["outputs", "--json"]));
+    let (queue, table, bucket) = (&outputs["queue"], &outputs["table"], &outputs["bucket"]);
+    let real = moto.py_json(&format!(
+        r#"
+lam = client('lambda'); sqs = client('sqs'); s3 = client('s3'); ddb = client('dynamodb'); sns = client('sns'); sch = client('scheduler')
+url = sqs.get_queue_url(QueueName={queue})['QueueUrl']
+attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=['All'])['Attributes']
+conf = s3.get_bucket_notification_configuration(Bucket={bucket})
+keys = ddb.describe_table(TableName={table})['Table']['KeySchema']
+subs = sns.list_subscriptions()['Subscriptions']
+esm = lam.list_event_source_mappings()['EventSourceMappings']
+sched = [sch.get_schedule(Name=s['Name']) for s in sch.list_schedules()['Schedules']]
+print(json.dumps({{
+  'visibility': attrs['VisibilityTimeout'], 'redrive': json.loads(attrs['RedrivePolicy'])['maxReceiveCount'],
+  'notifications': sorted(e for c in conf.get('LambdaFunctionConfigurations', []) for e in c['Events']),
+  'keys': [k['AttributeName'] for k in keys],
+  'subscriptions': [s['Protocol'] for s in subs],
+  'mappings': [m['BatchSize'] for m in esm],
+  'schedules': [[s['ScheduleExpression'], json.loads(s['Target']['Input'])] for s in sched],
+}}))
+"#
+    ));
+    assert_eq!(
+        real,
+        json!({
+            "visibility": "60",
+            "redrive": 3,
+            "notifications": ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"],
+            "keys": ["id", "at"],
+            "subscriptions": ["lambda"],
+            "mappings": [5],
+            "schedules": [["rate(5 minutes)", {"kind": "tick"}]],
+        })
+    );
+
+    let again = p.prod(&["up", "--yes"]);
+    again.ok();
+    assert!(again.stdout.contains("no changes"), "{}", again.text());
+
+    p.prod(&["destroy", "--yes"]).ok();
+    assert_eq!(moto.inventory(), before);
+    let left = moto.py_json(
+        "print(json.dumps([len(client('dynamodb').list_tables()['TableNames']), \
+         len(client('sns').list_subscriptions()['Subscriptions']), \
+         len(client('scheduler').list_schedules()['Schedules'])]))",
+    );
+    assert_eq!(left, json!([0, 0, 0]));
 }

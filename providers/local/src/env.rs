@@ -206,13 +206,15 @@ impl Env {
     }
 
     /// Runs one invocation: waits up to `init_timeout` for the process to take it, then up to
-    /// the function's timeout for its answer.
-    pub async fn invoke(
+    /// the function's timeout for its answer. `taken` is dropped as soon as the process has
+    /// taken the invocation (so, for a new process, once it has initialised).
+    pub async fn invoke<T>(
         &mut self,
         request_id: Arc<str>,
         payload: Bytes,
         timeout: Duration,
         init_timeout: Duration,
+        taken: T,
     ) -> Outcome {
         let (dtx, mut drx) = oneshot::channel();
         let (rtx, mut rrx) = oneshot::channel();
@@ -239,6 +241,7 @@ impl Env {
                 _ = &mut deadline => return Outcome::Failed(Failure::Timeout),
             }
         }
+        drop(taken);
         // Phase 2: the handler runs.
         let deadline = tokio::time::sleep(timeout);
         tokio::pin!(deadline);

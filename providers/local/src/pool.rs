@@ -26,7 +26,7 @@ pub const DEFAULT_CONCURRENCY: u32 = 10;
 const INIT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long an invocation that finds every environment busy waits for one to come back
 /// before it starts another process (see [`Pool::invoke`]).
-pub const DEFAULT_SPAWN_GRACE: Duration = Duration::from_millis(5);
+pub const DEFAULT_SPAWN_GRACE: Duration = Duration::from_millis(10);
 
 pub struct Pool {
     pub cfg: EnvConfig,
@@ -42,6 +42,10 @@ pub struct Pool {
     /// allowed at once (the number of cores).
     starting: AtomicUsize,
     max_starting: usize,
+    /// When an environment last went back to `idle` or finished initialising, in nanoseconds
+    /// since `epoch`.
+    last_return: AtomicU64,
+    epoch: Instant,
     pub log: LogSink,
 }
 
@@ -87,6 +91,8 @@ impl Pool {
             spawn_grace,
             starting: AtomicUsize::new(0),
             max_starting: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            last_return: AtomicU64::new(0),
+            epoch: Instant::now(),
             log,
         }
     }
@@ -143,8 +149,7 @@ impl Pool {
         // still get new environments, up to the reserved concurrency (the semaphore above
         // bounds it, as before). A zero grace starts one at once, as Lambda does.
         let patient = !self.spawn_grace.is_zero();
-        let grace_until = tokio::time::Instant::now() + self.spawn_grace;
-        let mut waited_out = !patient;
+        let arrived = Instant::now();
         let mut starting = None;
         let env = loop {
             let returned = self.returned.notified();
@@ -156,23 +161,27 @@ impl Pool {
                 Some(_) => continue, // died while idle (dropping it reaps its group)
                 None => {}
             }
+            if !patient {
+                break Env::start(&self.cfg, &self.log, &self.live).await;
+            }
             let busy = self.environments() > 0 || self.starting.load(Ordering::SeqCst) > 0;
-            if waited_out || !busy {
-                if !patient {
-                    break Env::start(&self.cfg, &self.log, &self.live).await;
-                }
-                // Take a start slot (counted until this environment's first answer, i.e.
-                // through its initialisation).
-                let n = self.starting.fetch_add(1, Ordering::SeqCst);
-                if n < self.max_starting {
-                    starting = Some(Starting(&self.starting, &self.returned));
+            // "Busy for a while": no environment came back within the grace, counted from
+            // this invocation's arrival or the last return, whichever is later. While
+            // environments keep cycling, waiting for one is cheaper than a new process.
+            let quiet_since = arrived.max(self.last_return());
+            let deadline = quiet_since + self.spawn_grace;
+            if !busy || Instant::now() >= deadline {
+                // Take a start slot (held until the new process takes its first invocation,
+                // i.e. through its initialisation).
+                if self.starting.fetch_add(1, Ordering::SeqCst) < self.max_starting {
+                    starting = Some(Starting(self));
                     break Env::start(&self.cfg, &self.log, &self.live).await;
                 }
                 self.starting.fetch_sub(1, Ordering::SeqCst);
                 // All slots taken: wait for an environment or a slot.
                 returned.await;
-            } else if tokio::time::timeout_at(grace_until, returned).await.is_err() {
-                waited_out = true;
+            } else {
+                let _ = tokio::time::timeout_at(deadline.into(), returned).await;
             }
         };
         let started = Instant::now();
@@ -188,8 +197,7 @@ impl Pool {
             }
         };
         env.log(LogCtl::Start(request_id.clone()));
-        let outcome = env.invoke(request_id.clone(), payload, self.cfg.timeout, INIT_TIMEOUT).await;
-        drop(starting);
+        let outcome = env.invoke(request_id.clone(), payload, self.cfg.timeout, INIT_TIMEOUT, starting).await;
         let mem = env.max_memory_mb();
         let mut notes = Vec::new();
         let (result, keep) = match outcome {
@@ -220,9 +228,18 @@ impl Pool {
         env.log(LogCtl::End(request_id.clone(), notes));
         if keep && !self.retired.load(Ordering::SeqCst) && env.is_running() {
             self.idle.lock().unwrap().push(env);
+            self.mark_activity();
             self.returned.notify_one();
         }
         Invoked { request_id, result }
+    }
+
+    fn last_return(&self) -> Instant {
+        self.epoch + Duration::from_nanos(self.last_return.load(Ordering::SeqCst))
+    }
+
+    fn mark_activity(&self) {
+        self.last_return.store(self.epoch.elapsed().as_nanos() as u64, Ordering::SeqCst);
     }
 
     /// Lambda's `END` and `REPORT` lines.
@@ -240,14 +257,16 @@ impl Pool {
     }
 }
 
-/// A taken start slot: released (and a waiter woken) when the new environment has answered
-/// its first invocation, or failed to.
-struct Starting<'a>(&'a AtomicUsize, &'a Notify);
+/// A taken start slot: released when the new process has taken its first invocation (or
+/// failed to). That counts as activity: a waiter then gives the pool another grace to hand it
+/// an environment (the new one may answer within it) before it starts one more.
+struct Starting<'a>(&'a Pool);
 
 impl Drop for Starting<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-        self.1.notify_one();
+        self.0.starting.fetch_sub(1, Ordering::SeqCst);
+        self.0.mark_activity();
+        self.0.returned.notify_one();
     }
 }
 

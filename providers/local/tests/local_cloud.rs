@@ -623,6 +623,29 @@ fn rust_function_on_lambda_runtime() {
         .any(|l| l.message.contains("rust got \"/rust/hello\""))));
 }
 
+/// Waiting briefly for a busy environment (instead of starting a process at once) must not
+/// serialise handlers that really are busy: three slow concurrent requests get three
+/// environments.
+#[test]
+fn slow_concurrent_requests_get_their_own_environments() {
+    let p = Project::new("parallel");
+    p.write(
+        "functions/s/app.py",
+        "import os, time\n\ndef handler(e, c):\n    time.sleep(0.5)\n    return {'pid': os.getpid()}\n",
+    );
+    let mut prov = Provider::start(&p, "dev");
+    prov.function("s", "functions/s", "python3", "app.handler", json!({}));
+    let api = prov.api("api", &[("$default", "s")]);
+    let port = port_of(&api);
+    let handles: Vec<_> = (0..3)
+        .map(|_| std::thread::spawn(move || http(port, "GET", "/", &[], b"").json()["pid"].as_u64().unwrap()))
+        .collect();
+    let mut pids: Vec<u64> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    pids.sort();
+    pids.dedup();
+    assert_eq!(pids.len(), 3, "requests shared environments: {pids:?}");
+}
+
 #[test]
 fn reserved_concurrency_queues_and_idle_environments_are_reaped() {
     let p = Project::new("concurrency");

@@ -28,10 +28,14 @@ pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
         .await
         .map_err(|e| Error::user(e.message, "check the function's name with `skyform local status`"))?;
     println!("{}", String::from_utf8_lossy(&out.payload));
-    if let Some(kind) = out.function_error {
+    if out.function_error.is_some() {
+        // Lambda's error body: {"errorType": "...", "errorMessage": "..."}.
+        let body: serde_json::Value = serde_json::from_slice(&out.payload).unwrap_or_default();
+        let kind = body["errorType"].as_str().unwrap_or("Unhandled");
+        let message = body["errorMessage"].as_str().unwrap_or("");
         let e = Error::new(
             ErrorKind::User,
-            format!("the function failed ({kind}), request id {}", out.request_id),
+            format!("the function failed: {kind}: {message} (request id {})", out.request_id),
         )
         .with_hint(format!("see `skyform logs {}`", args.function));
         return Ok(crate::cli::report(&e));

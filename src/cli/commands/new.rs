@@ -42,6 +42,8 @@ struct Template {
     about: &'static str,
     /// What to run after `cd DIR`, shown to the user once the project is written.
     next: &'static [&'static str],
+    /// Its function is a cargo package in `functions/` (whose `target/` git should ignore).
+    rust_function: bool,
     /// Its own files, written after [`COMMON_FILES`].
     files: &'static [File],
 }
@@ -83,6 +85,7 @@ static TEMPLATES: &[Template] = &[
         name: "http-api",
         about: "a Python function behind an HTTP API (GET /hello/{name})",
         next: &["skyform up", "curl \"$(skyform outputs url)/hello/ada\""],
+        rust_function: false,
         files: &[
             file!("http-api", "Cargo.toml"),
             file!("http-api", "README.md"),
@@ -94,6 +97,7 @@ static TEMPLATES: &[Template] = &[
         name: "rust-api",
         about: "a Rust function (lambda_http) serving every path of an HTTP API",
         next: &["skyform up", "curl \"$(skyform outputs url)/anything?name=ada\""],
+        rust_function: true,
         files: &[
             file!("rust-api", "Cargo.toml"),
             file!("rust-api", "README.md"),
@@ -127,6 +131,7 @@ pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
         Some(base) if dir.is_relative() => base.join(&dir),
         _ => dir.clone(),
     };
+    check_empty(&target)?;
     let name = match args.name {
         Some(n) => n,
         None => default_name(&target)?,
@@ -138,7 +143,6 @@ pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
              the name of the program's cargo package); pass `--name NAME`",
         ));
     }
-    check_empty(&target)?;
 
     let files = render(template, &name)?;
     write_all(&target, &files)?;
@@ -150,7 +154,9 @@ pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
     }
     println!();
     println!("Next:");
-    println!("  cd {}", shell_word(&target.display().to_string()));
+    if target != Path::new(".") {
+        println!("  cd {}", shell_word(&target.display().to_string()));
+    }
     for line in template.next {
         println!("  {line}");
     }
@@ -223,7 +229,7 @@ fn render(template: &Template, name: &str) -> Result<Vec<(&'static str, String)>
         "template": template.name,
         "sdk_path": toml_string(SDK_PATH),
         "version": env!("CARGO_PKG_VERSION"),
-        "rust_function": template.name == "rust-api",
+        "rust_function": template.rust_function,
     });
     COMMON_FILES
         .iter()
