@@ -79,11 +79,10 @@ fn stop_idle_local_cloud(project_dir: &std::path::Path) {
     if let Ok(Some(status)) = skyform_local::status(project_dir)
         && status.functions.is_empty()
         && status.apis.is_empty()
+        && let Ok(true) = skyform_local::stop(project_dir)
     {
-        if let Ok(true) = skyform_local::stop(project_dir) {
-            eprintln!(
-                "stopped the local cloud: nothing is deployed on it any more (the next `skyform up` starts it)"
-            );
-        }
+        eprintln!(
+            "stopped the local cloud: nothing is deployed on it any more (the next `skyform up` starts it)"
+        );
     }
 }
