@@ -9,18 +9,23 @@
 //! the end-to-end tests), `skyform synth` records its manifest, and the timed runs read it with
 //! `program = "cat manifest.json"`, so the figures are the engine and the provider, not cargo.
 //!
-//! moto answers in about a millisecond where AWS takes tens to hundreds, and it does not make
-//! Lambda or IAM wait, so the speed-up here understates what parallelism buys on AWS itself.
+//! Two scenarios: against moto directly, and through a proxy adding 20 ms to every request.
+//! moto answers in about a millisecond where AWS takes tens to hundreds, and on a small machine
+//! moto (one Python process) is the bottleneck, so the first understates what parallelism buys
+//! on AWS; the second is closer to it.
 
 #[path = "../tests/aws_common/mod.rs"]
 mod aws_common;
 
 use std::time::{Duration, Instant};
 
-use aws_common::{Moto, Project};
+use aws_common::{Moto, Project, Proxy};
 use serde_json::Value;
 
 const N: usize = 50;
+
+/// The latency the second scenario adds to every request (AWS answers in 20-100 ms).
+const LATENCY_MS: u64 = 20;
 
 const PROGRAM: &str = r#"
 use skyform_sdk::{Function, HttpApi, Queue, Runtime};
@@ -67,6 +72,42 @@ fn timed(p: &Project, args: &[&str]) -> (Duration, Value) {
     (elapsed, serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout)))
 }
 
+/// Runs `up` and `destroy` `runs` times at `--parallel 1` and at the default, printing medians.
+fn scenario(p: &Project, runs: usize, resources: usize, what: &str, proxy: Option<&Proxy>) {
+    println!("{what}:");
+    let mut medians = Vec::new();
+    for (label, parallel) in [("--parallel 1", Some("1")), ("default (--parallel 32)", None)] {
+        let (mut up_s, mut destroy_s) = (Vec::new(), Vec::new());
+        let mut requests = 0;
+        for _ in 0..runs {
+            let mut args = vec!["up", "--yes"];
+            if let Some(n) = parallel {
+                args.extend(["--parallel", n]);
+            }
+            let seen = proxy.map(|p| p.seen.load(std::sync::atomic::Ordering::SeqCst)).unwrap_or(0);
+            let (t, report) = timed(p, &args);
+            requests = proxy.map(|p| p.seen.load(std::sync::atomic::Ordering::SeqCst)).unwrap_or(0) - seen;
+            assert_eq!(report["done"]["create"].as_u64(), Some(resources as u64), "{report}");
+            up_s.push(t.as_secs_f64());
+            args[0] = "destroy";
+            let (t, report) = timed(p, &args);
+            assert_eq!(report["done"]["delete"].as_u64(), Some(resources as u64), "{report}");
+            destroy_s.push(t.as_secs_f64());
+        }
+        let requests =
+            if proxy.is_some() { format!("   ({requests} requests per up)") } else { String::new() };
+        println!("  up      {label:<24} {:7.2} s   [{}]{requests}", median(up_s.clone()), fmt_runs(&up_s));
+        println!("  destroy {label:<24} {:7.2} s   [{}]", median(destroy_s.clone()), fmt_runs(&destroy_s));
+        medians.push((median(up_s), median(destroy_s)));
+    }
+    let ((up1, destroy1), (upn, destroyn)) = (medians[0], medians[1]);
+    println!(
+        "  speed-up of the default over --parallel 1: up {:.1}x, destroy {:.1}x\n",
+        up1 / upn,
+        destroy1 / destroyn
+    );
+}
+
 fn main() {
     let runs: usize = std::env::var("RUNS").ok().and_then(|s| s.parse().ok()).unwrap_or(3);
     let moto = Moto::start();
@@ -91,32 +132,16 @@ fn main() {
         "skyform AWS benchmark against moto: {N} functions, {N} routes, {N} queues = {resources} resources \
          ({runs} run(s) each; median first, then every run)\n"
     );
-    let mut medians = Vec::new();
-    for (label, parallel) in [("--parallel 1", Some("1")), ("default (--parallel 32)", None)] {
-        let (mut up_s, mut destroy_s) = (Vec::new(), Vec::new());
-        for _ in 0..runs {
-            let mut args = vec!["up", "--yes"];
-            if let Some(n) = parallel {
-                args.extend(["--parallel", n]);
-            }
-            let (t, report) = timed(&p, &args);
-            assert_eq!(report["done"]["create"].as_u64(), Some(resources as u64), "{report}");
-            up_s.push(t.as_secs_f64());
-            args[0] = "destroy";
-            let (t, report) = timed(&p, &args);
-            assert_eq!(report["done"]["delete"].as_u64(), Some(resources as u64), "{report}");
-            destroy_s.push(t.as_secs_f64());
-        }
-        println!("up      {label:<24} {:7.2} s   [{}]", median(up_s.clone()), fmt_runs(&up_s));
-        println!("destroy {label:<24} {:7.2} s   [{}]", median(destroy_s.clone()), fmt_runs(&destroy_s));
-        medians.push((median(up_s), median(destroy_s)));
-    }
-    let ((up1, destroy1), (upn, destroyn)) = (medians[0], medians[1]);
-    println!(
-        "\nspeed-up of the default over --parallel 1: up {:.1}x, destroy {:.1}x",
-        up1 / upn,
-        destroy1 / destroyn
-    );
+    scenario(&p, runs, resources, "moto directly", None);
+    // AWS answers in tens of milliseconds, not one: the same runs through a proxy that holds
+    // every request for LATENCY_MS before passing it on show what parallelism buys there.
+    let latency = std::time::Duration::from_millis(LATENCY_MS);
+    let proxy = Proxy::start(&moto.endpoint, move |_, _| {
+        std::thread::sleep(latency);
+        None
+    });
+    p.aim(&proxy.endpoint);
+    scenario(&p, runs, resources, &format!("+{LATENCY_MS} ms per request"), Some(&proxy));
     let left = moto.inventory();
     for kind in ["functions", "roles", "log_groups", "apis", "queues"] {
         assert_eq!(left[kind], serde_json::json!([]), "{kind} left after destroy: {left}");

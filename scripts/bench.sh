@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks, printing their figures (see BENCHMARKS.md for recorded results and the machine).
-#   bash scripts/bench.sh engine   # the engine with the fake provider (issue: engine)
+#   bash scripts/bench.sh engine   # the engine with the fake provider
+#   bash scripts/bench.sh local    # the local cloud vs serverless-offline, cold starts, memory
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 what="${1:-engine}"
@@ -9,5 +10,9 @@ case "$what" in
     cargo build --release -q -p skyform -p skyform-provider-fake
     cargo bench -q --bench engine
     ;;
-  *) echo "scripts/bench.sh: unknown benchmark '$what' (known: engine)" >&2; exit 2 ;;
+  local)
+    shift
+    exec bash scripts/bench-local.sh "$@"
+    ;;
+  *) echo "scripts/bench.sh: unknown benchmark '$what' (known: engine, local)" >&2; exit 2 ;;
 esac

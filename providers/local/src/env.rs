@@ -109,6 +109,9 @@ pub struct Env {
     _stop: watch::Sender<bool>,
     pub last_used: Instant,
     log: mpsc::UnboundedSender<LogCtl>,
+    /// `End`s sent to the log task, and how many it has written (see [`Env::invoke`]).
+    ends_sent: u64,
+    logged: Arc<Logged>,
     mem_mb: u64,
     mem_read: Option<Instant>,
 }
@@ -162,7 +165,8 @@ impl Env {
         live.lock().unwrap().insert(id, pid);
 
         let (log_tx, log_rx) = mpsc::unbounded_channel();
-        tokio::spawn(log_task(child.stdout.take(), child.stderr.take(), log_rx, log.clone()));
+        let logged = Arc::new(Logged::default());
+        tokio::spawn(log_task(child.stdout.take(), child.stderr.take(), log_rx, log.clone(), logged.clone()));
 
         let s = shared.clone();
         tokio::spawn(async move {
@@ -191,14 +195,37 @@ impl Env {
             _stop: stop_tx,
             last_used: Instant::now(),
             log: log_tx,
+            ends_sent: 0,
+            logged,
             mem_mb: 0,
             mem_read: None,
         })
     }
 
     /// Sends a log event to this environment's log task (`log_task`).
-    pub fn log(&self, ctl: LogCtl) {
+    pub fn log(&mut self, ctl: LogCtl) {
+        if matches!(ctl, LogCtl::End(..)) {
+            self.ends_sent += 1;
+        }
         let _ = self.log.send(ctl);
+    }
+
+    /// Waits (briefly, bounded) until the log task has written the previous invocation's
+    /// `END`. It drains the pipes when it does; were the next invocation already running, what
+    /// that one prints could be drained with it and filed under the previous request.
+    async fn previous_logged(&self) {
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(100);
+        loop {
+            let notified = self.logged.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.logged.ends.load(Ordering::SeqCst) >= self.ends_sent {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return;
+            }
+        }
     }
 
     pub fn is_running(&self) -> bool {
@@ -216,6 +243,7 @@ impl Env {
         init_timeout: Duration,
         taken: T,
     ) -> Outcome {
+        self.previous_logged().await;
         let (dtx, mut drx) = oneshot::channel();
         let (rtx, mut rrx) = oneshot::channel();
         let inv = Invocation { request_id, payload, deadline_ms: 0, delivered: dtx, reply: rtx };
@@ -331,6 +359,13 @@ pub enum LogCtl {
     End(Arc<str>, Vec<String>),
 }
 
+/// How many `End`s an environment's log task has written; waiters are woken on each.
+#[derive(Default)]
+struct Logged {
+    ends: AtomicU64,
+    changed: tokio::sync::Notify,
+}
+
 /// One of a process's output pipes, split into lines.
 struct Pipe<R> {
     reader: Option<R>,
@@ -403,6 +438,7 @@ async fn log_task(
     stderr: Option<tokio::process::ChildStderr>,
     mut ctl: mpsc::UnboundedReceiver<LogCtl>,
     log: LogSink,
+    logged: Arc<Logged>,
 ) {
     use std::os::fd::AsRawFd;
     let ofd = stdout.as_ref().map(|o| o.as_raw_fd()).unwrap_or(-1);
@@ -417,13 +453,10 @@ async fn log_task(
             err.emit(&log, &current, true);
             return;
         }
+        // Control messages first: when `Start` and the new request's output are both ready,
+        // the output is read after `Start` (the process got the request after it was sent).
         tokio::select! {
-            more = out.read(), if out.reader.is_some() => {
-                out.emit(&log, &current, !more);
-            }
-            more = err.read(), if err.reader.is_some() => {
-                err.emit(&log, &current, !more);
-            }
+            biased;
             msg = ctl.recv(), if ctl_open => match msg {
                 Some(LogCtl::Start(rid)) => {
                     log.line(Some(rid.clone()), format!("START RequestId: {rid} Version: $LATEST"));
@@ -445,10 +478,18 @@ async fn log_task(
                     for l in lines {
                         log.line(Some(rid.clone()), l);
                     }
+                    logged.ends.fetch_add(1, Ordering::SeqCst);
+                    logged.changed.notify_waiters();
                 }
                 // The environment was dropped (its group killed): write what is left in
                 // the pipes, until they close.
                 None => ctl_open = false,
+            },
+            more = out.read(), if out.reader.is_some() => {
+                out.emit(&log, &current, !more);
+            }
+            more = err.read(), if err.reader.is_some() => {
+                err.emit(&log, &current, !more);
             }
         }
     }

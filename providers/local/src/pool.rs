@@ -2,9 +2,10 @@
 //!
 //! An invocation takes a permit of the function's concurrency (reserved concurrency, default
 //! [`DEFAULT_CONCURRENCY`]; beyond it invocations queue), then a warm idle environment, or
-//! starts a new one. A healthy environment goes back to the idle list afterwards; one that
-//! timed out, crashed or failed to initialise is dropped (its process group killed), so the
-//! next invocation gets a fresh one.
+//! starts a new one — after waiting up to [`DEFAULT_SPAWN_GRACE`] for a busy one to come back,
+//! with at most one process initialising per core (see [`Pool::invoke`]). A healthy
+//! environment goes back to the idle list afterwards; one that timed out, crashed or failed to
+//! initialise is dropped (its process group killed), so the next invocation gets a fresh one.
 //!
 //! A pool belongs to one version of a function. Deploying new code builds a new pool and
 //! *retires* the old: its idle environments are killed at once, its busy ones finish their
