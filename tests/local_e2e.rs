@@ -582,3 +582,47 @@ fn preview_rejects_bad_programs() {
     assert!(preview.ok().stdout.contains("2 to create"), "{}", preview.text());
     assert!(!p.path().join("state/dev.json").exists());
 }
+
+/// Sends one request to the project's local cloud control API, with its token, as another tool
+/// (or a person with curl) could: this is "behind skyform's back".
+fn control_api(p: &Project, method: &str, path: &str) -> u16 {
+    use std::io::{Read, Write};
+    let info: serde_json::Value =
+        serde_json::from_str(&p.read(".skyform/local/daemon.json")).expect("daemon.json is JSON");
+    let token = p.read(".skyform/local/token");
+    let port = info["port"].as_u64().expect("daemon.json names the port");
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port as u16)).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        token.trim()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    answer.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
+}
+
+#[test]
+fn refresh_sees_a_function_removed_behind_skyforms_back() {
+    let p = Project::example("hello-http");
+    p.run(&["up", "--yes"]).ok();
+    // Without the token the control API refuses.
+    let info: serde_json::Value = serde_json::from_str(&p.read(".skyform/local/daemon.json")).unwrap();
+    let port = info["port"].as_u64().unwrap() as u16;
+    let (code, _) = http_get(&format!("http://127.0.0.1:{port}"), "/v1/status");
+    assert_eq!(code, 401, "the control API needs its token");
+    assert_eq!(control_api(&p, "DELETE", "/v1/stacks/dev/apis/api"), 200);
+    assert_eq!(control_api(&p, "DELETE", "/v1/stacks/dev/functions/hello"), 200);
+    let refresh = p.run(&["refresh", "--yes"]);
+    refresh.ok();
+    assert!(refresh.stdout.contains("hello  deleted outside skyform"), "{}", refresh.text());
+    assert!(refresh.stdout.contains("api  deleted outside skyform"), "{}", refresh.text());
+    // The next up puts them back, and the API serves again.
+    let up = p.run(&["up", "--yes"]);
+    up.ok();
+    assert!(up.stdout.contains("+  2 created"), "{}", up.text());
+    let (code, body) = http_get(&p.output("url"), "/hello/ada");
+    assert_eq!((code, body.as_str()), (200, "Hello, ada!"));
+    p.run(&["destroy", "--yes"]).ok();
+}
