@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use skyform_protocol::{Call, CheckRequest, CheckResponse, DiffRequest, DiffResponse, has_unknown};
+use skyform_protocol::{Call, CheckRequest, CheckResponse, DiffRequest, DiffResponse, UNKNOWN, has_unknown};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
@@ -266,6 +266,28 @@ pub async fn plan_update(
                     Some(s) if s.kind == StepKind::Same => {
                         s.old.as_ref().map(|o| (o.id.clone(), o.outputs.clone()))
                     }
+                    // Updated in place: its id and the outputs its provider declares stable keep
+                    // their recorded values; the others are unknown.
+                    Some(s) if s.kind == StepKind::Update => s.old.as_ref().and_then(|o| {
+                        let provider = providers.get(provider_name(&s.type_)).ok()?;
+                        let stable = &provider.schemas.get(&s.type_)?.stable_outputs;
+                        let outputs = match &o.outputs {
+                            Value::Object(map) => Value::Object(
+                                map.iter()
+                                    .map(|(k, v)| {
+                                        let v = if stable.contains(k) {
+                                            v.clone()
+                                        } else {
+                                            Value::String(UNKNOWN.into())
+                                        };
+                                        (k.clone(), v)
+                                    })
+                                    .collect(),
+                            ),
+                            _ => Value::String(UNKNOWN.into()),
+                        };
+                        Some((o.id.clone(), outputs))
+                    }),
                     _ => None,
                 };
                 known.insert(d.clone(), k);
@@ -557,6 +579,7 @@ pub fn resolve_inputs(
                 None => Lookup::Known(Value::String(id.clone())),
                 Some(path) => match value::get_path(outputs, path) {
                     Some(v) => Lookup::Known(v.clone()),
+                    None if value::path_crosses_unknown(outputs, path) => Lookup::Unknown,
                     None => Lookup::Missing,
                 },
             },

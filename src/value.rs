@@ -198,6 +198,28 @@ pub fn get_path<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
     Some(cur)
 }
 
+/// True when following `path` into `v` runs into an unknown value before it ends.
+pub fn path_crosses_unknown(v: &Value, path: &str) -> bool {
+    let mut cur = v;
+    for seg in path.split('.') {
+        if cur.as_str() == Some(UNKNOWN) {
+            return true;
+        }
+        cur = match cur {
+            Value::Object(m) => match m.get(seg) {
+                Some(x) => x,
+                None => return false,
+            },
+            Value::Array(a) => match seg.parse::<usize>().ok().and_then(|i| a.get(i)) {
+                Some(x) => x,
+                None => return false,
+            },
+            _ => return false,
+        };
+    }
+    cur.as_str() == Some(UNKNOWN)
+}
+
 /// The plaintext values of every `$secret` inside `v` (strings only; other secret values are
 /// rendered as JSON text), so that output and state can mask them.
 pub fn secrets(v: &Value, out: &mut Vec<String>) {

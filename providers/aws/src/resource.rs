@@ -64,7 +64,30 @@ impl Spec {
             }),
             outputs: self.outputs.iter().map(|s| s.to_string()).collect(),
             replace_on_changes: self.replace_on_changes.iter().map(|s| s.to_string()).collect(),
+            stable_outputs: stable_outputs(self.token).iter().map(|s| s.to_string()).collect(),
         }
+    }
+}
+
+/// Outputs an in-place update cannot change: identifiers derived from the id or from inputs
+/// whose change forces a replacement (every physical `name` below is replace-forcing).
+fn stable_outputs(token: &str) -> &'static [&'static str] {
+    match token {
+        "aws:iam:Role" => &["arn", "name", "unique_id"],
+        "aws:iam:RolePolicy" => &["role", "name"],
+        "aws:lambda:Function" => &["arn", "name", "invoke_arn"],
+        "aws:lambda:FunctionUrl" => &["url", "function_arn"],
+        "aws:logs:LogGroup" => &["name", "arn"],
+        "aws:apigatewayv2:Api" => &["id", "api_endpoint", "execution_arn"],
+        "aws:apigatewayv2:Integration" => &["integration_id", "target"],
+        "aws:apigatewayv2:Route" => &["route_id"],
+        "aws:apigatewayv2:Stage" => &["name", "invoke_url"],
+        "aws:sqs:Queue" => &["url", "arn", "name"],
+        "aws:sns:Topic" => &["arn", "name"],
+        "aws:s3:Bucket" => &["name", "arn", "bucket_domain_name", "region"],
+        "aws:dynamodb:Table" => &["name", "arn"],
+        "aws:scheduler:Schedule" => &["arn", "name"],
+        _ => &[],
     }
 }
 

@@ -63,6 +63,7 @@ pub fn schema() -> ResourceSchema {
         }),
         outputs: vec!["stdout".to_string(), "stderr".to_string(), "exit_code".to_string()],
         replace_on_changes: REPLACE_ON_CHANGES.iter().map(|s| s.to_string()).collect(),
+        stable_outputs: Vec::new(),
     }
 }
 

@@ -23,6 +23,7 @@ pub fn schema() -> ResourceSchema {
         }),
         outputs: vec!["value".to_string()],
         replace_on_changes: vec!["triggers".to_string()],
+        stable_outputs: Vec::new(),
     }
 }
 

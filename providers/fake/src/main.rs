@@ -163,6 +163,7 @@ impl Provider for Fake {
                 // Outputs echo the inputs, so they are open-ended: an empty list means "any".
                 outputs: Vec::new(),
                 replace_on_changes: vec!["force_new".to_string()],
+                stable_outputs: Vec::new(),
             },
         )])
     }

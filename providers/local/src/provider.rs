@@ -391,6 +391,7 @@ fn schemas() -> BTreeMap<String, ResourceSchema> {
             }),
             outputs: vec!["function_name".into(), "arn".into(), "code_hash".into()],
             replace_on_changes: Vec::new(),
+            stable_outputs: vec!["function_name".into(), "arn".into()],
         },
     );
     m.insert(
@@ -409,6 +410,7 @@ fn schemas() -> BTreeMap<String, ResourceSchema> {
             }),
             outputs: vec!["url".into(), "port".into(), "api_id".into()],
             replace_on_changes: Vec::new(),
+            stable_outputs: vec!["url".into(), "port".into(), "api_id".into()],
         },
     );
     m

@@ -141,6 +141,11 @@ pub struct ResourceSchema {
     /// Top-level input properties whose change forces a replacement.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub replace_on_changes: Vec<String>,
+    /// Outputs that an in-place update never changes (a name, an ARN, a URL). During preview a
+    /// resource that depends on one of them through a resource being updated sees its
+    /// recorded value instead of `(known after up)`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stable_outputs: Vec<String>,
 }
 
 // ---------------------------------------------------------------------------------------------
