@@ -193,10 +193,11 @@ fn bad_credentials_fail_with_a_clear_error_and_change_nothing() {
     let mut p = Project::new("hello-http", &moto);
     p.secret = "not-the-secret".to_string();
     let up = p.prod(&["up", "--yes"]);
-    // AWS refuses the first request of each independent chain; the engine reports those steps
-    // as failed (exit 3, "some steps failed") and skips the rest. Exit 1 before any step would
-    // need the provider to verify the credentials in `configure` (STS GetCallerIdentity).
-    assert_eq!(up.code, 3, "{}", up.text());
+    // The provider asks STS who the credentials are in `configure`: the command fails before
+    // any step, with one error.
+    assert_eq!(up.code, 1, "{}", up.text());
+    let preview = p.prod(&["preview"]);
+    assert_eq!(preview.code, 1, "preview checks the credentials too:\n{}", preview.text());
     assert!(up.stderr.contains("AWS refused the credentials"), "{}", up.text());
     assert!(up.stderr.contains("AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"), "{}", up.text());
     let recorded_nothing = p

@@ -215,6 +215,21 @@ impl Provider for AwsProvider {
     async fn configure(&self, req: ConfigureRequest) -> Result<ConfigureResponse, ProviderError> {
         let settings = config::Settings::resolve(&req.config, &|k| std::env::var(k).ok())?;
         let aws = http::Aws::new(settings).map_err(ProviderError::configuration)?;
+        // Ask who the credentials are (STS GetCallerIdentity) before anything else, as
+        // Terraform's provider does: bad credentials or an unreachable endpoint then fail the
+        // command up front with one clear error, instead of failing every step on its own.
+        if let Err(e) = aws.account_id().await {
+            return Err(match e {
+                e if e.is_auth() => ProviderError::configuration(format!(
+                    "AWS refused the credentials ({e}): check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or the \
+                     profile named under [providers.aws] (and its region)"
+                )),
+                http::Error::Provider(p) => p,
+                e => ProviderError::configuration(format!(
+                    "cannot check the AWS credentials: {e}; check the network, or `endpoint` under [providers.aws] if you set one"
+                )),
+            });
+        }
         let ctx = Ctx { aws, project_dir: PathBuf::from(&req.project_dir), dry_run: req.dry_run };
         *self.ctx.write().expect("not poisoned") = Some(Arc::new(ctx));
         Ok(ConfigureResponse {})

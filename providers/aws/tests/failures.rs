@@ -57,12 +57,9 @@ fn credentials_from_a_named_profile_in_the_shared_files() {
         ("AWS_CONFIG_FILE", conf.to_str().unwrap()),
         ("AWS_REGION", "us-east-1"),
     ]);
-    p.configure(json!({"endpoint": m.endpoint})).unwrap();
-    let inputs = p.check("aws:sqs:Queue", "jobs", json!({}), None);
-    let e =
-        expect_error(&mut p, "create", json!({"type": "aws:sqs:Queue", "name": "jobs", "inputs": inputs}));
+    // `configure` asks STS who the credentials are, so the refusal comes before any step.
+    let e = p.configure(json!({"endpoint": m.endpoint})).unwrap_err();
     assert_eq!(e.code, "configuration", "{e:?}");
-    assert!(e.message.starts_with("creating aws:sqs:Queue `jobs`: "), "{}", e.message);
     assert!(e.message.contains("AWS refused the credentials"), "{}", e.message);
     std::fs::remove_dir_all(dir).unwrap();
 }
@@ -76,11 +73,9 @@ fn a_wrong_secret_is_a_clear_signature_error() {
         ("AWS_REGION", "us-east-1"),
         ("AWS_ENDPOINT_URL", &m.endpoint),
     ]);
-    p.configure(json!({})).unwrap();
-    let inputs = p.check("aws:iam:Role", "r", json!({"assume_role_policy": common::LAMBDA_TRUST}), None);
-    let e = expect_error(&mut p, "create", json!({"type": "aws:iam:Role", "name": "exec", "inputs": inputs}));
+    let e = p.configure(json!({})).unwrap_err();
     assert_eq!(e.code, "configuration");
-    assert!(e.message.starts_with("creating aws:iam:Role `exec`: SignatureDoesNotMatch: "), "{}", e.message);
+    assert!(e.message.starts_with("AWS refused the credentials (SignatureDoesNotMatch: "), "{}", e.message);
 }
 
 #[test]
@@ -107,8 +102,9 @@ fn wrong_regions() {
 /// A proxy in front of moto that answers the first `throttle` requests with 429 Throttling.
 fn throttling_proxy(throttle: usize) -> (String, Arc<AtomicUsize>) {
     let proxy = Proxy::start(
-        move |n, _head| {
-            (n < throttle).then(|| {
+        move |n, head| {
+            // `configure`'s STS call goes through; the resource calls are throttled.
+            (n < throttle && !head.contains("/sts/aws4_request")).then(|| {
                 let msg = "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error></ErrorResponse>";
                 (429, vec![("Content-Type", "text/xml")], msg.to_string())
             })
@@ -141,25 +137,28 @@ fn endless_throttling_fails_clearly() {
         e.message,
         "creating aws:sqs:Queue `jobs`: Throttling: Rate exceeded (gave up after 3 attempts)"
     );
-    assert_eq!(seen.load(Ordering::SeqCst), 3, "max_attempts bounds the tries");
+    // One request for `configure`'s STS call, then max_attempts tries of the create.
+    assert_eq!(seen.load(Ordering::SeqCst), 1 + 3, "max_attempts bounds the tries");
 }
 
 #[test]
 fn unreachable_endpoint_names_the_endpoint() {
     let port = common::free_port();
-    let mut p = Provider::moto(
-        json!({"endpoint": format!("http://127.0.0.1:{port}"), "max_attempts": 2, "retry_base_ms": 1}),
-    );
-    let inputs = p.check("aws:logs:LogGroup", "nowhere", json!({}), None);
-    let e = expect_error(
-        &mut p,
-        "create",
-        json!({"type": "aws:logs:LogGroup", "name": "nowhere", "inputs": inputs}),
-    );
+    let m = moto();
+    let mut p = Provider::spawn(&[
+        ("AWS_ACCESS_KEY_ID", &m.key_id),
+        ("AWS_SECRET_ACCESS_KEY", &m.secret),
+        ("AWS_REGION", "us-east-1"),
+    ]);
+    let e = p
+        .configure(
+            json!({"endpoint": format!("http://127.0.0.1:{port}"), "max_attempts": 2, "retry_base_ms": 1}),
+        )
+        .unwrap_err();
+    assert_eq!(e.code, "configuration", "{e:?}");
     assert!(
-        e.message.starts_with(&format!(
-            "creating aws:logs:LogGroup `nowhere`: cannot reach http://127.0.0.1:{port}"
-        )),
+        e.message
+            .starts_with(&format!("cannot check the AWS credentials: cannot reach http://127.0.0.1:{port}")),
         "{}",
         e.message
     );
