@@ -1,13 +1,12 @@
-//! AWS Signature Version 4, written out with `sha2` and `hmac`.
+//! AWS Signature Version 4, by the `aws-sigv4` crate.
 //!
-//! We sign ourselves rather than depend on `aws-sigv4`: that crate brings the smithy runtime
-//! types with it, while the algorithm is a page of code and AWS publishes test vectors for it
-//! (the `aws-sig-v4-test-suite`; see the tests at the bottom). The request builder in
+//! This module adapts our requests to the crate and keeps the helpers the request builder
+//! needs (payload hashes, the canonical query string, `x-amz-date`). AWS's published test
+//! vectors (the `aws-sig-v4-test-suite`) at the bottom check the result. The request builder in
 //! `http.rs` always adds `x-amz-content-sha256` before calling [`sign`], so the payload hash is
 //! covered by the signature on every request, body-less GETs included (moto in verifying mode
 //! and S3 require it).
 
-use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
 /// A key pair, plus the session token of temporary credentials.
@@ -49,12 +48,6 @@ pub fn hex(bytes: &[u8]) -> String {
     s
 }
 
-fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
-    mac.update(data);
-    mac.finalize().into_bytes().to_vec()
-}
-
 /// Percent-encodes everything but RFC 3986's unreserved characters, as SigV4 requires for
 /// query keys and values (and for path segments).
 pub fn uri_encode(s: &str) -> String {
@@ -77,12 +70,14 @@ pub fn canonical_query(pairs: &[(String, String)]) -> String {
     encoded.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")
 }
 
-/// Signs a request and returns the value of its `Authorization` header.
+/// Signs a request with the `aws-sigv4` crate and returns the value of its `Authorization`
+/// header.
 ///
 /// `path` is the request path exactly as sent (already percent-encoded). Every service but S3
 /// wants it encoded once more in the canonical request; S3 wants it as is (`double_encode`).
 /// `headers` are all the headers to sign (names in any case; `host` and `x-amz-date` must be
-/// among them). `payload_hash` is the hex SHA-256 of the body.
+/// among them, and the caller adds `x-amz-content-sha256` so that it is always signed).
+/// `payload_hash` is the hex SHA-256 of the body.
 // The arguments are exactly the algorithm's inputs; a struct would only rename them.
 #[allow(clippy::too_many_arguments)]
 pub fn sign(
@@ -95,39 +90,81 @@ pub fn sign(
     headers: &[(String, String)],
     payload_hash: &str,
 ) -> String {
-    let canonical_uri = if double_encode {
-        path.split('/').map(uri_encode).collect::<Vec<_>>().join("/")
-    } else {
-        path.to_string()
+    use aws_sigv4::http_request::{
+        PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings,
+        UriPathNormalizationMode,
     };
-    let canonical_uri = if canonical_uri.is_empty() { "/".to_string() } else { canonical_uri };
-    let mut hs: Vec<(String, String)> = headers
+    let identity: aws_smithy_runtime_api::client::identity::Identity =
+        aws_credential_types::Credentials::new(
+            &creds.access_key_id,
+            &creds.secret_access_key,
+            creds.session_token.clone(),
+            None,
+            "skyform",
+        )
+        .into();
+    let mut settings = SigningSettings::default();
+    // Our requests carry `x-amz-content-sha256` already; it is signed like any header.
+    settings.payload_checksum_kind = PayloadChecksumKind::NoHeader;
+    if double_encode {
+        settings.percent_encoding_mode = PercentEncodingMode::Double;
+        settings.uri_path_normalization_mode = UriPathNormalizationMode::Enabled;
+    } else {
+        settings.percent_encoding_mode = PercentEncodingMode::Single;
+        settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
+    }
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region(scope.region)
+        .name(scope.service)
+        .time(parse_amz_date(scope.amz_date))
+        .settings(settings)
+        .build()
+        .expect("every signing parameter is set")
+        .into();
+    let host = headers
         .iter()
-        .map(|(k, v)| (k.to_ascii_lowercase(), v.split_whitespace().collect::<Vec<_>>().join(" ")))
-        .collect();
-    hs.sort();
-    let canonical_headers: String = hs.iter().map(|(k, v)| format!("{k}:{v}\n")).collect();
-    let signed_headers = hs.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>().join(";");
-    let canonical_request = format!(
-        "{method}\n{canonical_uri}\n{}\n{canonical_headers}\n{signed_headers}\n{payload_hash}",
-        canonical_query(query)
-    );
-    let date = &scope.amz_date[..8];
-    let credential_scope = format!("{date}/{}/{}/aws4_request", scope.region, scope.service);
-    let string_to_sign = format!(
-        "AWS4-HMAC-SHA256\n{}\n{credential_scope}\n{}",
-        scope.amz_date,
-        sha256_hex(canonical_request.as_bytes())
-    );
-    let k_date = hmac(format!("AWS4{}", creds.secret_access_key).as_bytes(), date.as_bytes());
-    let k_region = hmac(&k_date, scope.region.as_bytes());
-    let k_service = hmac(&k_region, scope.service.as_bytes());
-    let k_signing = hmac(&k_service, b"aws4_request");
-    let signature = hex(&hmac(&k_signing, string_to_sign.as_bytes()));
-    format!(
-        "AWS4-HMAC-SHA256 Credential={}/{credential_scope}, SignedHeaders={signed_headers}, Signature={signature}",
-        creds.access_key_id
+        .find(|(k, _)| k.eq_ignore_ascii_case("host"))
+        .map(|(_, v)| v.as_str())
+        .unwrap_or("localhost");
+    let path = if path.is_empty() { "/" } else { path };
+    let mut uri = format!("https://{host}{path}");
+    if !query.is_empty() {
+        uri.push('?');
+        uri.push_str(&canonical_query(query));
+    }
+    let request = SignableRequest::new(
+        method,
+        uri,
+        headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        SignableBody::Precomputed(payload_hash.to_string()),
     )
+    .expect("a request of ours is signable");
+    let (instructions, _signature) = aws_sigv4::http_request::sign(request, &params)
+        .expect("signing with credentials cannot fail")
+        .into_parts();
+    instructions
+        .headers()
+        .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+        .map(|(_, v)| v.to_string())
+        .expect("aws-sigv4 always returns the authorization header")
+}
+
+/// The inverse of [`amz_date`].
+fn parse_amz_date(s: &str) -> std::time::SystemTime {
+    let n = |a: usize, b: usize| s.get(a..b).and_then(|x| x.parse::<i64>().ok()).unwrap_or(0);
+    let (y, m, d) = (n(0, 4), n(4, 6), n(6, 8));
+    let (hh, mm, ss) = (n(9, 11), n(11, 13), n(13, 15));
+    // Days from civil (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + hh * 3600 + mm * 60 + ss;
+    std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs.max(0) as u64)
 }
 
 /// `YYYYMMDDTHHMMSSZ` for a Unix time, without a date crate (days-to-civil from Howard
