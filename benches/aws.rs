@@ -136,10 +136,14 @@ fn main() {
     // AWS answers in tens of milliseconds, not one: the same runs through a proxy that holds
     // every request for LATENCY_MS before passing it on show what parallelism buys there.
     let latency = std::time::Duration::from_millis(LATENCY_MS);
-    let proxy = Proxy::start(&moto.endpoint, move |_, _| {
-        std::thread::sleep(latency);
-        None
-    });
+    let proxy = Proxy::start(
+        &moto.endpoint,
+        move |_, _| {
+            std::thread::sleep(latency);
+            None
+        },
+        |_, answer| answer,
+    );
     p.aim(&proxy.endpoint);
     scenario(&p, runs, resources, &format!("+{LATENCY_MS} ms per request"), Some(&proxy));
     let left = moto.inventory();

@@ -228,10 +228,14 @@ fn an_aws_error_in_the_middle_of_up_exits_3_and_the_state_is_true() {
         vec![("Content-Type", "application/json"), ("x-amzn-ErrorType", "BadRequestException")],
         r#"{"message": "injected: route refused"}"#.to_string(),
     );
-    let proxy = Proxy::start(&moto.endpoint, move |_, head| {
-        let line = head.lines().next().unwrap_or_default();
-        (line.starts_with("POST /v2/apis/") && line.contains("/routes ")).then(|| refuse.clone())
-    });
+    let proxy = Proxy::start(
+        &moto.endpoint,
+        move |_, head| {
+            let line = head.lines().next().unwrap_or_default();
+            (line.starts_with("POST /v2/apis/") && line.contains("/routes ")).then(|| refuse.clone())
+        },
+        |_, answer| answer,
+    );
     p.aim(&proxy.endpoint);
     let up = p.prod(&["up", "--yes"]);
     assert_eq!(up.code, 3, "{}", up.text());

@@ -13,12 +13,12 @@
 //! machine (about 30 s) and then starts in milliseconds.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -187,90 +187,10 @@ impl Drop for Moto {
     }
 }
 
-/// A canned answer: status, headers, body.
-pub type Canned = (u16, Vec<(&'static str, &'static str)>, String);
-
-/// An HTTP proxy in front of moto for fault injection: for request number `n` (from 0) with
-/// request line and headers `head`, `answer` may return a canned response; otherwise the
-/// request goes on to moto. One request per connection (`Connection: close` both ways).
-pub struct Proxy {
-    pub endpoint: String,
-    /// How many requests arrived.
-    pub seen: Arc<AtomicUsize>,
-}
-
-impl Proxy {
-    pub fn start(
-        upstream: &str,
-        answer: impl Fn(usize, &str) -> Option<Canned> + Send + Sync + 'static,
-    ) -> Proxy {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let upstream = upstream.trim_start_matches("http://").to_string();
-        let seen = Arc::new(AtomicUsize::new(0));
-        let counter = seen.clone();
-        let answer = Arc::new(answer);
-        std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                let Ok(client) = conn else { continue };
-                let n = counter.fetch_add(1, Ordering::SeqCst);
-                let (upstream, answer) = (upstream.clone(), answer.clone());
-                std::thread::spawn(move || proxy_one(client, n, &upstream, &*answer));
-            }
-        });
-        Proxy { endpoint: format!("http://127.0.0.1:{port}"), seen }
-    }
-}
-
-fn proxy_one(
-    mut client: TcpStream,
-    n: usize,
-    upstream: &str,
-    answer: &dyn Fn(usize, &str) -> Option<Canned>,
-) {
-    let mut reader = BufReader::new(client.try_clone().unwrap());
-    let mut head = String::new();
-    let mut length = 0usize;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
-        }
-        let lower = line.to_ascii_lowercase();
-        if let Some(v) = lower.strip_prefix("content-length:") {
-            length = v.trim().parse().unwrap_or(0);
-        }
-        if lower.starts_with("connection:") {
-            continue;
-        }
-        if line == "\r\n" {
-            head.push_str("Connection: close\r\n\r\n");
-            break;
-        }
-        head.push_str(&line);
-    }
-    let mut body = vec![0; length];
-    if reader.read_exact(&mut body).is_err() {
-        return;
-    }
-    if let Some((status, headers, text)) = answer(n, &head) {
-        let mut out =
-            format!("HTTP/1.1 {status} Canned\r\nContent-Length: {}\r\nConnection: close\r\n", text.len());
-        for (k, v) in headers {
-            out.push_str(&format!("{k}: {v}\r\n"));
-        }
-        out.push_str("\r\n");
-        out.push_str(&text);
-        let _ = client.write_all(out.as_bytes());
-        return;
-    }
-    let Ok(mut up) = TcpStream::connect(upstream) else { return };
-    let _ = up.write_all(head.as_bytes());
-    let _ = up.write_all(&body);
-    let mut reply = Vec::new();
-    let _ = up.read_to_end(&mut reply);
-    let _ = client.write_all(&reply);
-}
+#[path = "../peers/proxy.rs"]
+mod proxy;
+#[allow(unused_imports)] // each includer uses what it needs
+pub use proxy::{Canned, Proxy};
 
 /// The shared target folder of the example programs (see the module documentation).
 pub fn programs_target_dir() -> PathBuf {

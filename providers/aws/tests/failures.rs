@@ -102,6 +102,7 @@ fn wrong_regions() {
 /// A proxy in front of moto that answers the first `throttle` requests with 429 Throttling.
 fn throttling_proxy(throttle: usize) -> (String, Arc<AtomicUsize>) {
     let proxy = Proxy::start(
+        &moto().endpoint,
         move |n, head| {
             // `configure`'s STS call goes through; the resource calls are throttled.
             (n < throttle && !head.contains("/sts/aws4_request")).then(|| {
@@ -188,6 +189,7 @@ fn lambda_waits_for_state_and_retries_role_propagation() {
     let rejected = Arc::new(AtomicUsize::new(0));
     let (p2, r2) = (polls.clone(), rejected.clone());
     let proxy = Proxy::start(
+        &moto().endpoint,
         move |_n, head| {
             let create = head.starts_with("POST /2015-03-31/functions ");
             (create && r2.fetch_add(1, Ordering::SeqCst) == 0).then(|| {
