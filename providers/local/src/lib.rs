@@ -35,6 +35,7 @@ pub mod pool;
 pub mod provider;
 pub mod registry;
 pub mod runtime;
+pub mod topics;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
