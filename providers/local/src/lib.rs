@@ -35,6 +35,7 @@ pub mod pool;
 pub mod provider;
 pub mod registry;
 pub mod runtime;
+pub mod schedule;
 pub mod topics;
 
 use std::path::{Path, PathBuf};
