@@ -16,6 +16,9 @@
 //! | `GET /v1/stacks/{stack}/functions/{name}/logs?since_ms=N` | the function's log records, JSON lines |
 //! | `PUT /v1/stacks/{stack}/apis/{name}` | deploy `{"routes":[...]}`; answers `{url, port, api_id, routes}` |
 //! | `GET`/`DELETE /v1/stacks/{stack}/apis/{name}` | read / delete (closes the port) |
+//! | `PUT /v1/stacks/{stack}/schedules/{name}` | deploy a [`crate::schedule_runner::ScheduleSpec`]; answers the schedule with `next_run` |
+//! | `GET`/`DELETE /v1/stacks/{stack}/schedules/{name}` | read / delete |
+//! | `POST /v1/stacks/{stack}/schedules/{name}/run` | run it now; answers the function's result as `invoke` does |
 //! | `POST /v1/shutdown` | stop every process and exit |
 
 use std::collections::HashMap;
@@ -79,6 +82,8 @@ struct Daemon {
     shutdown: Notify,
     /// See [`crate::pool::DEFAULT_SPAWN_GRACE`]; `SKYFORM_LOCAL_SPAWN_GRACE_MS` overrides it.
     spawn_grace: Duration,
+    /// `local:Schedule`s and their timer ([`crate::schedule_runner`]).
+    schedules: Arc<crate::schedule_runner::Schedules>,
 }
 
 /// 8 random bytes from the OS.
@@ -163,17 +168,23 @@ async fn run(layout: Layout) -> ExitCode {
         .map(|ms| Duration::from_secs_f64(ms.max(0.0) / 1000.0))
         .unwrap_or(crate::pool::DEFAULT_SPAWN_GRACE);
 
+    let functions = Arc::new(FunctionTable::default());
+    let schedules = match crate::schedule_runner::Schedules::load(&layout, functions.clone()) {
+        Ok(s) => s,
+        Err(e) => return fail(e.to_string()),
+    };
     let daemon = Arc::new(Daemon {
         layout: layout.clone(),
         shims,
         registry: tokio::sync::Mutex::new(registry.clone()),
-        functions: Arc::new(FunctionTable::default()),
+        functions,
         apis: Mutex::new(HashMap::new()),
         logs: Mutex::new(HashMap::new()),
         token,
         port,
         shutdown: Notify::new(),
         spawn_grace,
+        schedules,
     });
 
     // Restore what was deployed.
@@ -216,6 +227,9 @@ async fn run(layout: Layout) -> ExitCode {
         std::process::id(),
         layout.project_dir.display()
     );
+
+    // After the functions are restored: a schedule missed while the daemon was down runs now.
+    daemon.schedules.spawn();
 
     let d = daemon.clone();
     tokio::spawn(async move {
@@ -295,6 +309,7 @@ enum Target {
     Shutdown,
     Function(String, String, Option<String>),
     Api(String, String),
+    Schedule(String, String, Option<String>),
 }
 
 fn parse_target(path: &str) -> Option<Target> {
@@ -311,6 +326,11 @@ fn parse_target(path: &str) -> Option<Target> {
             Some((*action).to_string()),
         )),
         ["v1", "stacks", s, "apis", n] => Some(Target::Api(http::percent_decode(s), http::percent_decode(n))),
+        ["v1", "stacks", s, "schedules", n, rest @ ..] if rest.len() <= 1 => Some(Target::Schedule(
+            http::percent_decode(s),
+            http::percent_decode(n),
+            rest.first().map(|a| (*a).to_string()),
+        )),
         _ => None,
     }
 }
@@ -493,6 +513,7 @@ impl Daemon {
                 }
             }
             (Method::PUT, Target::Api(s, n)) => self.put_api(&s, &n, &body).await,
+            (m, Target::Schedule(s, n, a)) => self.schedules.control(&m, &s, &n, a.as_deref(), &body).await,
             (Method::GET, Target::Api(s, n)) => {
                 let reg = self.registry.lock().await;
                 match reg.stacks.get(&s).and_then(|r| r.apis.get(&n)) {
@@ -661,6 +682,7 @@ impl Daemon {
             "project_dir": self.layout.project_dir,
             "functions": functions,
             "apis": apis,
+            "schedules": self.schedules.status().await,
         })
     }
 }

@@ -36,6 +36,7 @@ pub mod provider;
 pub mod registry;
 pub mod runtime;
 pub mod schedule;
+pub mod schedule_runner;
 pub mod topics;
 
 use std::path::{Path, PathBuf};
