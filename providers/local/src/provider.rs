@@ -21,6 +21,9 @@ use crate::runtime;
 
 pub const FUNCTION: &str = "local:Function";
 pub const HTTP_API: &str = "local:HttpApi";
+pub use schedules::SCHEDULE;
+
+mod schedules;
 
 #[derive(Clone)]
 struct Config {
@@ -394,6 +397,7 @@ fn schemas() -> BTreeMap<String, ResourceSchema> {
             stable_outputs: vec!["function_name".into(), "arn".into()],
         },
     );
+    m.insert(SCHEDULE.to_string(), schedules::schema());
     m.insert(
         HTTP_API.to_string(),
         ResourceSchema {
@@ -443,7 +447,9 @@ impl Provider for LocalProvider {
 
     async fn check(&self, req: CheckRequest) -> Res<CheckResponse> {
         let cfg = self.config()?;
-        let (inputs, failures) = if req.type_ == FUNCTION {
+        let (inputs, failures) = if req.type_ == SCHEDULE {
+            schedules::check(&req.inputs)
+        } else if req.type_ == FUNCTION {
             let inputs = req.inputs.clone();
             tokio::task::spawn_blocking({
                 let this_cfg = cfg.clone();
@@ -458,7 +464,10 @@ impl Provider for LocalProvider {
     }
 
     async fn create(&self, req: CreateRequest) -> Res<CreateResponse> {
-        if req.type_ == FUNCTION {
+        if req.type_ == SCHEDULE {
+            let outputs = self.put_schedule(&req.name, &req.inputs).await?;
+            Ok(CreateResponse { id: req.name, outputs })
+        } else if req.type_ == FUNCTION {
             let outputs = self.put_function(&req.name, &req.inputs).await?;
             Ok(CreateResponse { id: req.name, outputs })
         } else {
@@ -470,6 +479,9 @@ impl Provider for LocalProvider {
 
     async fn read(&self, req: ReadRequest) -> Res<ReadResponse> {
         let cfg = self.config()?;
+        if req.type_ == SCHEDULE {
+            return Ok(ReadResponse { resource: self.read_schedule(&req.name).await? });
+        }
         if req.type_ == FUNCTION {
             let a = self.call("GET", &function_path(&cfg.stack, &req.name), &[]).await?;
             if a.status == 404 {
@@ -531,7 +543,9 @@ impl Provider for LocalProvider {
     }
 
     async fn update(&self, req: UpdateRequest) -> Res<UpdateResponse> {
-        let outputs = if req.type_ == FUNCTION {
+        let outputs = if req.type_ == SCHEDULE {
+            self.put_schedule(&req.name, &req.news).await?
+        } else if req.type_ == FUNCTION {
             self.put_function(&req.name, &req.news).await?
         } else {
             self.put_api(&req.name, &req.news).await?
@@ -541,7 +555,9 @@ impl Provider for LocalProvider {
 
     async fn delete(&self, req: DeleteRequest) -> Res<DeleteResponse> {
         let cfg = self.config()?;
-        let path = if req.type_ == FUNCTION {
+        let path = if req.type_ == SCHEDULE {
+            schedules::schedule_path(&cfg.stack, &req.name)
+        } else if req.type_ == FUNCTION {
             function_path(&cfg.stack, &req.name)
         } else {
             api_path(&cfg.stack, &req.name)
