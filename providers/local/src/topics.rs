@@ -320,6 +320,10 @@ pub struct SubscriptionRecord {
     pub filter_policy: Option<String>,
     #[serde(default)]
     pub filter_policy_scope: Option<String>,
+    /// `STACK/NAME` of the `local:TopicSubscription` that made it; `None` when made with the
+    /// `Subscribe` API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -334,6 +338,9 @@ pub struct TopicRecord {
     /// By subscription ARN.
     #[serde(default)]
     pub subscriptions: BTreeMap<String, SubscriptionRecord>,
+    /// The stack whose `local:Topic` made it; `None` when made with the `CreateTopic` API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -384,6 +391,8 @@ fn parse_policy(text: Option<&str>, scope: Option<&str>) -> Result<Option<(Filte
 pub enum TopicError {
     NotFound(String),
     InvalidParameter(String),
+    /// Another stack's resource holds the name.
+    Conflict(String),
     /// The store could not be written; nothing changed.
     Internal(String),
 }
@@ -393,13 +402,17 @@ impl TopicError {
         match self {
             TopicError::NotFound(_) => "NotFound",
             TopicError::InvalidParameter(_) => "InvalidParameter",
+            TopicError::Conflict(_) => "InvalidParameter",
             TopicError::Internal(_) => "InternalError",
         }
     }
 
     pub fn message(&self) -> &str {
         match self {
-            TopicError::NotFound(m) | TopicError::InvalidParameter(m) | TopicError::Internal(m) => m,
+            TopicError::NotFound(m)
+            | TopicError::InvalidParameter(m)
+            | TopicError::Conflict(m)
+            | TopicError::Internal(m) => m,
         }
     }
 }
@@ -579,6 +592,7 @@ impl Topics {
                 content_based_deduplication: settings.content_based_deduplication,
                 display_name: String::new(),
                 subscriptions: BTreeMap::new(),
+                owner: None,
             });
             if !settings.display_name.is_empty() {
                 t.display_name = settings.display_name.clone();
@@ -663,8 +677,12 @@ impl Topics {
             raw_message_delivery: false,
             filter_policy: None,
             filter_policy_scope: None,
+            owner: None,
         };
-        for (k, v) in attributes {
+        // The scope first: the policy is parsed for it.
+        let mut ordered: Vec<(&String, &String)> = attributes.iter().collect();
+        ordered.sort_by_key(|(k, _)| *k != "FilterPolicyScope");
+        for (k, v) in ordered {
             apply_subscription_attribute(&mut rec, k, v)?;
         }
         let expected_service = match protocol {
@@ -743,6 +761,131 @@ impl Topics {
                 .ok_or_else(|| TopicError::NotFound(format!("Subscription does not exist: {sub_arn}")))?;
             t.subscriptions.insert(sub_arn.to_string(), rec);
             Ok(((), vec![name.clone()]))
+        })
+    }
+
+    /// Deploys the `local:Topic` `name` of `stack`: creates it, or takes over a topic of that
+    /// name made with the API. A topic another stack deployed is a conflict: topic names are
+    /// per project on the local cloud, as they are per account and region on AWS.
+    pub fn put_owned_topic(&self, stack: &str, name: &str, fifo: bool) -> Result<TopicRecord, TopicError> {
+        check_topic_name(name, fifo).map_err(TopicError::InvalidParameter)?;
+        let arn = self.topic_arn(name);
+        self.mutate(|topics| {
+            if let Some(t) = topics.get_mut(name) {
+                if let Some(other) = t.owner.as_deref().filter(|o| *o != stack) {
+                    return Err(TopicError::Conflict(format!(
+                        "topic `{name}` is already deployed by stack `{other}` of this project; topic names \
+                         are shared by the project's stacks, so give this one another name"
+                    )));
+                }
+                if t.fifo != fifo {
+                    return Err(TopicError::InvalidParameter(format!(
+                        "topic `{name}` exists with fifo = {}; changing it replaces the topic",
+                        t.fifo
+                    )));
+                }
+                if t.owner.is_some() {
+                    return Ok((t.clone(), Vec::new()));
+                }
+                t.owner = Some(stack.to_string());
+                return Ok((t.clone(), vec![name.to_string()]));
+            }
+            let t = TopicRecord {
+                arn: arn.clone(),
+                fifo,
+                content_based_deduplication: false,
+                display_name: String::new(),
+                subscriptions: BTreeMap::new(),
+                owner: Some(stack.to_string()),
+            };
+            topics.insert(name.to_string(), t.clone());
+            Ok((t, vec![name.to_string()]))
+        })
+    }
+
+    /// The topic `name` if `stack` deployed it.
+    pub fn owned_topic(&self, stack: &str, name: &str) -> Option<TopicRecord> {
+        let s = self.state.read().unwrap();
+        s.topics.get(name).filter(|t| t.owner.as_deref() == Some(stack)).cloned()
+    }
+
+    /// Deletes the topic `name` that `stack` deployed (with its subscriptions); `false` when
+    /// that stack has no such topic.
+    pub fn delete_owned_topic(&self, stack: &str, name: &str) -> Result<bool, TopicError> {
+        self.mutate(|topics| {
+            if topics.get(name).is_some_and(|t| t.owner.as_deref() == Some(stack)) {
+                topics.remove(name);
+                Ok((true, vec![name.to_string()]))
+            } else {
+                Ok((false, Vec::new()))
+            }
+        })
+    }
+
+    /// The subscription a `local:TopicSubscription` (`owner` = `STACK/NAME`) made, with its
+    /// topic's ARN.
+    pub fn owned_subscription(&self, owner: &str) -> Option<(String, SubscriptionRecord)> {
+        let s = self.state.read().unwrap();
+        s.topics.values().find_map(|t| {
+            t.subscriptions
+                .values()
+                .find(|r| r.owner.as_deref() == Some(owner))
+                .map(|r| (t.arn.clone(), r.clone()))
+        })
+    }
+
+    /// Deploys a `local:TopicSubscription`: keeps its ARN when only its attributes change.
+    pub fn put_owned_subscription(
+        &self,
+        owner: &str,
+        topic_arn: &str,
+        protocol: Protocol,
+        endpoint: &str,
+        attributes: &BTreeMap<String, String>,
+    ) -> Result<SubscriptionRecord, TopicError> {
+        let name = self.name_of(topic_arn).ok_or_else(|| Self::not_found(topic_arn))?.to_string();
+        let existing = self.owned_subscription(owner);
+        let keep = existing
+            .as_ref()
+            .filter(|(t, r)| t == topic_arn && r.protocol == protocol && r.endpoint == endpoint)
+            .map(|(_, r)| r.arn.clone());
+        let mut rec = SubscriptionRecord {
+            arn: keep.unwrap_or_else(|| format!("{topic_arn}:{}", crate::pool::new_request_id())),
+            protocol,
+            endpoint: endpoint.to_string(),
+            raw_message_delivery: false,
+            filter_policy: None,
+            filter_policy_scope: None,
+            owner: Some(owner.to_string()),
+        };
+        // The scope first: the policy is parsed for it.
+        let mut ordered: Vec<(&String, &String)> = attributes.iter().collect();
+        ordered.sort_by_key(|(k, _)| *k != "FilterPolicyScope");
+        for (k, v) in ordered {
+            apply_subscription_attribute(&mut rec, k, v)?;
+        }
+        let old = existing.map(|(t, r)| (self.name_of(&t).map(str::to_string), r.arn));
+        self.mutate(|topics| {
+            let mut touched = vec![name.clone()];
+            if let Some((Some(old_topic), old_arn)) = &old {
+                if let Some(t) = topics.get_mut(old_topic) {
+                    t.subscriptions.remove(old_arn);
+                }
+                touched.push(old_topic.clone());
+            }
+            let t = topics.get_mut(&name).ok_or_else(|| Self::not_found(topic_arn))?;
+            t.subscriptions.insert(rec.arn.clone(), rec.clone());
+            Ok((rec.clone(), touched))
+        })
+    }
+
+    /// Deletes the subscription a `local:TopicSubscription` made; `false` when there is none.
+    pub fn delete_owned_subscription(&self, owner: &str) -> Result<bool, TopicError> {
+        let Some((topic_arn, rec)) = self.owned_subscription(owner) else { return Ok(false) };
+        let Some(name) = self.name_of(&topic_arn).map(str::to_string) else { return Ok(false) };
+        self.mutate(|topics| {
+            let removed = topics.get_mut(&name).and_then(|t| t.subscriptions.remove(&rec.arn)).is_some();
+            Ok((removed, if removed { vec![name.clone()] } else { Vec::new() }))
         })
     }
 
