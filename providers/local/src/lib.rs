@@ -98,6 +98,29 @@ pub async fn invoke(
     })
 }
 
+/// Runs a deployed schedule now (`skyform local run-schedule`): invokes its function with the
+/// event the schedule sends, waits for the result, and leaves the next run where it was.
+pub async fn run_schedule(
+    project_dir: &Path,
+    stack: &str,
+    schedule: &str,
+) -> Result<InvokeOutput, LocalError> {
+    let c = client::ensure_daemon(project_dir, None).await?;
+    let path = format!("{}/run", provider::schedule_path(stack, schedule));
+    let a = c.request("POST", &path, &[]).await?;
+    if a.status == 404 {
+        return Err(LocalError { message: a.message() });
+    }
+    if a.status != 200 {
+        return Err(LocalError { message: format!("run of schedule `{schedule}` failed: {}", a.message()) });
+    }
+    Ok(InvokeOutput {
+        request_id: a.header("x-amzn-requestid").unwrap_or_default().to_string(),
+        function_error: a.header("x-amz-function-error").map(str::to_string),
+        payload: a.body,
+    })
+}
+
 /// Reads a function's log records at or after `since_ms` (epoch ms), in order, passing each
 /// to `on_record`; with `follow`, keeps waiting for new records until `on_record` returns
 /// false. Reads the log file directly: works with the daemon stopped.
@@ -135,6 +158,23 @@ pub struct DaemonStatus {
     pub project_dir: PathBuf,
     pub functions: Vec<FunctionStatus>,
     pub apis: Vec<ApiStatus>,
+    #[serde(default)]
+    pub schedules: Vec<ScheduleStatus>,
+}
+
+/// A deployed `local:Schedule`, as `skyform local status` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScheduleStatus {
+    pub stack: String,
+    pub name: String,
+    pub expression: String,
+    pub timezone: String,
+    pub function: String,
+    pub enabled: bool,
+    /// The next firing, `2030-01-31T12:00:00Z`; `None` when disabled or when nothing is left.
+    pub next_run: Option<String>,
+    /// How many times it ran (on time, late or by `run-schedule`).
+    pub runs: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

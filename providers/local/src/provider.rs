@@ -21,7 +21,7 @@ use crate::runtime;
 
 pub const FUNCTION: &str = "local:Function";
 pub const HTTP_API: &str = "local:HttpApi";
-pub use schedules::SCHEDULE;
+pub use schedules::{SCHEDULE, schedule_path};
 
 mod schedules;
 

@@ -16,6 +16,13 @@ pub enum LocalCommand {
     Start,
     /// Stop the local cloud and every function process; what is deployed stays recorded.
     Stop,
+    /// Run a schedule now: invoke its function with the event the schedule sends (its
+    /// payload, or `{}`), print the result, and leave its next run where it was. Works on a
+    /// disabled schedule too. The stack is `--stack`, `SKYFORM_STACK` or the project's only one.
+    RunSchedule {
+        /// The schedule's name (its resource name, as `skyform local status` lists it).
+        name: String,
+    },
     /// Run the daemon in the foreground (the provider starts it this way).
     #[command(hide = true)]
     Daemon {
@@ -58,14 +65,35 @@ pub async fn run(g: &Global, cmd: LocalCommand) -> Result<ExitCode> {
                 println!("the local cloud was not running");
             }
         }
+        LocalCommand::RunSchedule { name } => return run_schedule(g, &project, &name).await,
         LocalCommand::Daemon { .. } => unreachable!("handled before the runtime starts"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn run_schedule(g: &Global, project: &crate::project::Project, name: &str) -> Result<ExitCode> {
+    let stack = g.stack_name(project)?;
+    let out = skyform_local::run_schedule(&project.dir, &stack, name)
+        .await
+        .map_err(|e| Error::user(e.message, "list the schedules with `skyform local status`"))?;
+    println!("{}", String::from_utf8_lossy(&out.payload));
+    if out.function_error.is_some() {
+        let body: serde_json::Value = serde_json::from_slice(&out.payload).unwrap_or_default();
+        let kind = body["errorType"].as_str().unwrap_or("Unhandled");
+        let message = body["errorMessage"].as_str().unwrap_or("");
+        let e = Error::new(
+            crate::error::ErrorKind::User,
+            format!("the function failed: {kind}: {message} (request id {})", out.request_id),
+        )
+        .with_hint("see `skyform logs FUNCTION` for the schedule's function");
+        return Ok(crate::cli::report(&e));
     }
     Ok(ExitCode::SUCCESS)
 }
 
 fn print_status(s: &skyform_local::DaemonStatus) {
     println!("the local cloud runs (pid {}, control port {})", s.pid, s.port);
-    if s.functions.is_empty() && s.apis.is_empty() {
+    if s.functions.is_empty() && s.apis.is_empty() && s.schedules.is_empty() {
         println!("  nothing is deployed");
     }
     for f in &s.functions {
@@ -74,5 +102,14 @@ fn print_status(s: &skyform_local::DaemonStatus) {
     for a in &s.apis {
         let state = if a.listening { "" } else { "  (not listening!)" };
         println!("  api      {}/{}  {}{state}", a.stack, a.name, a.url);
+    }
+    for c in &s.schedules {
+        let next = match (&c.next_run, c.enabled) {
+            (_, false) => "disabled".to_string(),
+            (Some(t), true) => format!("next run {t}"),
+            (None, true) => "no run left".to_string(),
+        };
+        let tz = if c.timezone == "UTC" { String::new() } else { format!(" {}", c.timezone) };
+        println!("  schedule {}/{}  {}{tz} -> {}  {next}", c.stack, c.name, c.expression, c.function);
     }
 }
