@@ -19,7 +19,12 @@
 //! | `PUT /v1/stacks/{stack}/schedules/{name}` | deploy a [`crate::schedule_runner::ScheduleSpec`]; answers the schedule with `next_run` |
 //! | `GET`/`DELETE /v1/stacks/{stack}/schedules/{name}` | read / delete |
 //! | `POST /v1/stacks/{stack}/schedules/{name}/run` | run it now; answers the function's result as `invoke` does |
+//! | `PUT`/`GET`/`DELETE /v1/stacks/{stack}/queues/{name}` | a queue ([`crate::queue_control`]) |
+//! | `PUT`/`GET`/`DELETE /v1/stacks/{stack}/queue-subscriptions/{name}` | a queue's trigger |
 //! | `POST /v1/shutdown` | stop every process and exit |
+//!
+//! It also serves the AWS-compatible endpoint ([`crate::aws`]) on its own port, recorded in
+//! `endpoint.json` so that it stays the same across restarts.
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -69,6 +74,13 @@ impl gateway::Functions for FunctionTable {
     }
 }
 
+impl crate::aws::FunctionLookup for FunctionTable {
+    /// Function names are the account's (as on AWS): the first stack that has one wins.
+    fn find(&self, name: &str) -> Option<Arc<Pool>> {
+        self.stacks.read().unwrap().values().find_map(|m| m.get(name).cloned())
+    }
+}
+
 struct Daemon {
     layout: Layout,
     shims: Shims,
@@ -84,6 +96,10 @@ struct Daemon {
     spawn_grace: Duration,
     /// `local:Schedule`s and their timer ([`crate::schedule_runner`]).
     schedules: Arc<crate::schedule_runner::Schedules>,
+    /// The AWS endpoint's shared state: queues, credentials, port ([`crate::aws`]).
+    aws: Arc<crate::aws::AwsContext>,
+    /// Queue triggers ([`crate::trigger`]).
+    triggers: Arc<crate::trigger::Triggers>,
 }
 
 /// 8 random bytes from the OS.
@@ -173,6 +189,54 @@ async fn run(layout: Layout) -> ExitCode {
         Ok(s) => s,
         Err(e) => return fail(e.to_string()),
     };
+    // The AWS endpoint: the same port as last time (endpoint.json), else a new one.
+    let credentials = match crate::aws::Credentials::load_or_create(&layout.credentials()) {
+        Ok(c) => c,
+        Err(e) => return fail(format!("cannot read or make the local credentials: {e}")),
+    };
+    let queues = match crate::queue::Queues::load(&layout.queues()) {
+        Ok(q) => Arc::new(q),
+        Err(e) => return fail(format!("cannot load the queues in {}: {e}", layout.queues().display())),
+    };
+    let recorded_port = std::fs::read(layout.endpoint_json())
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|v| v["port"].as_u64())
+        .map(|p| p as u16);
+    let aws_listener = match tokio::net::TcpListener::bind(("127.0.0.1", recorded_port.unwrap_or(0))).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!(
+                "skyform local daemon: the AWS endpoint cannot listen on its port {} again ({e}); \
+                 it moves to a new port: run `skyform local env` again",
+                recorded_port.unwrap_or(0)
+            );
+            match tokio::net::TcpListener::bind("127.0.0.1:0").await {
+                Ok(l) => l,
+                Err(e) => return fail(format!("cannot open the AWS endpoint's port: {e}")),
+            }
+        }
+    };
+    let aws_port = aws_listener.local_addr().map(|a| a.port()).unwrap_or(0);
+    if recorded_port != Some(aws_port)
+        && let Err(e) = crate::registry::write_atomic(
+            &layout.endpoint_json(),
+            serde_json::json!({ "port": aws_port }).to_string().as_bytes(),
+        )
+    {
+        return fail(format!("cannot write endpoint.json: {e}"));
+    }
+    let aws = Arc::new(crate::aws::AwsContext {
+        port: aws_port,
+        credentials,
+        queues: queues.clone(),
+        functions: functions.clone(),
+    });
+    let triggers = match crate::trigger::Triggers::load(&layout, aws.clone()) {
+        Ok(t) => t,
+        Err(e) => return fail(e.to_string()),
+    };
+
     let daemon = Arc::new(Daemon {
         layout: layout.clone(),
         shims,
@@ -185,6 +249,8 @@ async fn run(layout: Layout) -> ExitCode {
         shutdown: Notify::new(),
         spawn_grace,
         schedules,
+        aws: aws.clone(),
+        triggers,
     });
 
     // Restore what was deployed.
@@ -213,6 +279,11 @@ async fn run(layout: Layout) -> ExitCode {
     }
 
     let (stop_tx, stop_rx) = watch::channel(false);
+    let ctx = aws.clone();
+    http::spawn_server(aws_listener, stop_rx.clone(), move |req, peer| {
+        let ctx = ctx.clone();
+        async move { crate::aws::handle(ctx, req, peer).await }
+    });
     let d = daemon.clone();
     http::spawn_server(listener, stop_rx, move |req, peer| {
         let d = d.clone();
@@ -230,6 +301,7 @@ async fn run(layout: Layout) -> ExitCode {
 
     // After the functions are restored: a schedule missed while the daemon was down runs now.
     daemon.schedules.spawn();
+    daemon.triggers.spawn_all();
 
     let d = daemon.clone();
     tokio::spawn(async move {
@@ -271,7 +343,7 @@ async fn run(layout: Layout) -> ExitCode {
 }
 
 /// Writes a file readable only by its owner, atomically.
-fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
@@ -310,6 +382,8 @@ enum Target {
     Function(String, String, Option<String>),
     Api(String, String),
     Schedule(String, String, Option<String>),
+    Queue(String, String),
+    QueueSubscription(String, String),
 }
 
 fn parse_target(path: &str) -> Option<Target> {
@@ -326,6 +400,12 @@ fn parse_target(path: &str) -> Option<Target> {
             Some((*action).to_string()),
         )),
         ["v1", "stacks", s, "apis", n] => Some(Target::Api(http::percent_decode(s), http::percent_decode(n))),
+        ["v1", "stacks", s, "queues", n] => {
+            Some(Target::Queue(http::percent_decode(s), http::percent_decode(n)))
+        }
+        ["v1", "stacks", s, "queue-subscriptions", n] => {
+            Some(Target::QueueSubscription(http::percent_decode(s), http::percent_decode(n)))
+        }
         ["v1", "stacks", s, "schedules", n, rest @ ..] if rest.len() <= 1 => Some(Target::Schedule(
             http::percent_decode(s),
             http::percent_decode(n),
@@ -344,6 +424,11 @@ fn not_found(msg: impl AsRef<str>) -> Resp {
 }
 
 impl Daemon {
+    /// What every function process gets to reach the AWS endpoint with boto3 and friends.
+    fn aws_env(&self) -> Vec<(String, String)> {
+        crate::aws::client_env(&self.aws)
+    }
+
     fn log_sink(&self, stack: &str, name: &str) -> LogSink {
         self.logs
             .lock()
@@ -376,6 +461,7 @@ impl Daemon {
             artifact,
             handler: spec.handler.clone(),
             env: spec.environment.clone(),
+            aws_env: self.aws_env(),
             timeout: Duration::from_secs_f64(spec.timeout.max(0.001)),
             memory: spec.memory,
         };
@@ -514,6 +600,8 @@ impl Daemon {
             }
             (Method::PUT, Target::Api(s, n)) => self.put_api(&s, &n, &body).await,
             (m, Target::Schedule(s, n, a)) => self.schedules.control(&m, &s, &n, a.as_deref(), &body).await,
+            (m, Target::Queue(s, n)) => crate::queue_control::queue(&self.aws, &m, &s, &n, &body).await,
+            (m, Target::QueueSubscription(s, n)) => self.triggers.control(&m, &s, &n, &body).await,
             (Method::GET, Target::Api(s, n)) => {
                 let reg = self.registry.lock().await;
                 match reg.stacks.get(&s).and_then(|r| r.apis.get(&n)) {
@@ -683,6 +771,9 @@ impl Daemon {
             "functions": functions,
             "apis": apis,
             "schedules": self.schedules.status().await,
+            "endpoint": self.aws.endpoint(),
+            "queues": crate::queue_control::status(&self.aws),
+            "queue_subscriptions": self.triggers.status(),
         })
     }
 }

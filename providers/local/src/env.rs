@@ -36,6 +36,9 @@ pub struct EnvConfig {
     pub artifact: PathBuf,
     pub handler: String,
     pub env: BTreeMap<String, String>,
+    /// The AWS endpoint, credentials and region ([`crate::aws::client_env`]); they replace
+    /// Lambda's own and come before the function's `environment`.
+    pub aws_env: Vec<(String, String)>,
     pub timeout: Duration,
     pub memory: u64,
 }
@@ -523,16 +526,12 @@ fn base_env(cfg: &EnvConfig, addr: SocketAddr, id: u64) -> Vec<(String, String)>
         ("AWS_LAMBDA_LOG_STREAM_NAME".into(), stream),
         ("AWS_LAMBDA_INITIALIZATION_TYPE".into(), "on-demand".into()),
         ("AWS_EXECUTION_ENV".into(), "skyform-local".into()),
-        ("AWS_REGION".into(), "us-east-1".into()),
-        ("AWS_DEFAULT_REGION".into(), "us-east-1".into()),
-        ("AWS_ACCESS_KEY_ID".into(), "testing".into()),
-        ("AWS_SECRET_ACCESS_KEY".into(), "testing".into()),
-        ("AWS_SESSION_TOKEN".into(), "testing".into()),
         ("SKYFORM_STACK".into(), cfg.stack.clone()),
         // Lines reach the log as they are printed, and imports never write into the artifact.
         ("PYTHONUNBUFFERED".into(), "1".into()),
         ("PYTHONDONTWRITEBYTECODE".into(), "1".into()),
     ]);
+    v.extend(cfg.aws_env.iter().cloned());
     v
 }
 

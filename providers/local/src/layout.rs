@@ -45,6 +45,22 @@ impl Layout {
     pub fn function_log(&self, stack: &str, function: &str) -> PathBuf {
         self.root.join("logs").join(file_name(stack)).join(format!("{}.log", file_name(function)))
     }
+    /// The key pair of the AWS endpoint (mode 0600, made once).
+    pub fn credentials(&self) -> PathBuf {
+        self.root.join("credentials.json")
+    }
+    /// `{"port"}` of the AWS endpoint, kept across restarts.
+    pub fn endpoint_json(&self) -> PathBuf {
+        self.root.join("endpoint.json")
+    }
+    /// One append-only log per SQS queue: `queues/<name>.log`.
+    pub fn queues(&self) -> PathBuf {
+        self.root.join("queues")
+    }
+    /// The queue triggers (`local:QueueSubscription`), by stack and name.
+    pub fn queue_subscriptions(&self) -> PathBuf {
+        self.root.join("queue_subscriptions.json")
+    }
     /// Runtime client shims written out for `python3` and `nodejs` functions.
     pub fn shims(&self) -> PathBuf {
         self.root.join("shims")

@@ -24,6 +24,7 @@
 //! function, its daemon, or a `kill -9` of the daemon.
 
 pub mod artifact;
+pub mod aws;
 pub mod client;
 pub mod daemon;
 pub mod env;
@@ -33,11 +34,14 @@ pub mod layout;
 pub mod logs;
 pub mod pool;
 pub mod provider;
+pub mod queue;
+pub mod queue_control;
 pub mod registry;
 pub mod runtime;
 pub mod schedule;
 pub mod schedule_runner;
 pub mod topics;
+pub mod trigger;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
