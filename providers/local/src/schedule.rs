@@ -155,10 +155,11 @@ impl Schedule {
     pub fn next_after(&self, after: Timestamp) -> Option<Timestamp> {
         match &self.kind {
             Kind::Rate { seconds, start } => {
-                let start = start.unwrap_or(after).as_second();
-                let now = after.as_second();
-                let next = if now < start { start } else { start + ((now - start) / seconds + 1) * seconds };
-                Timestamp::from_second(next).ok()
+                // In milliseconds: a start and an instant within the same second still order.
+                let (period, start, now) =
+                    (seconds * 1000, start.unwrap_or(after).as_millisecond(), after.as_millisecond());
+                let next = if now < start { start } else { start + ((now - start) / period + 1) * period };
+                Timestamp::from_millisecond(next).ok()
             }
             Kind::At(dt) => {
                 let t = self.tz.to_ambiguous_timestamp(*dt).compatible().ok()?;
@@ -684,6 +685,10 @@ mod tests {
         assert_eq!(s.next_after(ts("2026-01-01T10:00:30Z")), Some(ts("2026-01-01T10:05:30Z")));
         assert_eq!(s.next_after(ts("2026-01-01T10:07:00Z")), Some(ts("2026-01-01T10:10:30Z")));
         assert_eq!(s.next_after(ts("2026-01-02T10:10:29Z")), Some(ts("2026-01-02T10:10:30Z")));
+        // Milliseconds count: just before the start is the start.
+        let ms = sched("rate(1 minute)", "UTC").starting_at(ts("2026-01-01T00:00:00.500Z"));
+        assert_eq!(ms.next_after(ts("2026-01-01T00:00:00.499Z")), Some(ts("2026-01-01T00:00:00.500Z")));
+        assert_eq!(ms.next_after(ts("2026-01-01T00:00:00.500Z")), Some(ts("2026-01-01T00:01:00.500Z")));
         let one = sched("rate(1 minute)", "UTC").starting_at(ts("2026-01-01T00:00:00Z"));
         assert_eq!(one.next_after(ts("2026-01-01T00:00:59Z")), Some(ts("2026-01-01T00:01:00Z")));
         let hour = sched("rate(1 hour)", "UTC").starting_at(ts("2026-01-01T00:00:00Z"));
