@@ -23,7 +23,9 @@ pub const FUNCTION: &str = "local:Function";
 pub const HTTP_API: &str = "local:HttpApi";
 pub use schedules::{SCHEDULE, schedule_path};
 
+mod queues;
 mod schedules;
+pub use queues::{QUEUE, QUEUE_SUBSCRIPTION};
 
 #[derive(Clone)]
 struct Config {
@@ -398,6 +400,7 @@ fn schemas() -> BTreeMap<String, ResourceSchema> {
         },
     );
     m.insert(SCHEDULE.to_string(), schedules::schema());
+    queues::schemas(&mut m);
     m.insert(
         HTTP_API.to_string(),
         ResourceSchema {
@@ -447,7 +450,9 @@ impl Provider for LocalProvider {
 
     async fn check(&self, req: CheckRequest) -> Res<CheckResponse> {
         let cfg = self.config()?;
-        let (inputs, failures) = if req.type_ == SCHEDULE {
+        let (inputs, failures) = if queues::handles(&req.type_) {
+            queues::check(&req.type_, &req.inputs)
+        } else if req.type_ == SCHEDULE {
             schedules::check(&req.inputs)
         } else if req.type_ == FUNCTION {
             let inputs = req.inputs.clone();
@@ -464,6 +469,9 @@ impl Provider for LocalProvider {
     }
 
     async fn create(&self, req: CreateRequest) -> Res<CreateResponse> {
+        if queues::handles(&req.type_) {
+            return self.create_queue_resource(req).await;
+        }
         if req.type_ == SCHEDULE {
             let outputs = self.put_schedule(&req.name, &req.inputs).await?;
             Ok(CreateResponse { id: req.name, outputs })
@@ -479,6 +487,9 @@ impl Provider for LocalProvider {
 
     async fn read(&self, req: ReadRequest) -> Res<ReadResponse> {
         let cfg = self.config()?;
+        if queues::handles(&req.type_) {
+            return self.read_queue_resource(&req).await;
+        }
         if req.type_ == SCHEDULE {
             return Ok(ReadResponse { resource: self.read_schedule(&req.name).await? });
         }
@@ -543,7 +554,9 @@ impl Provider for LocalProvider {
     }
 
     async fn update(&self, req: UpdateRequest) -> Res<UpdateResponse> {
-        let outputs = if req.type_ == SCHEDULE {
+        let outputs = if queues::handles(&req.type_) {
+            self.put_queue_resource(&req.type_, &req.name, &req.news).await?
+        } else if req.type_ == SCHEDULE {
             self.put_schedule(&req.name, &req.news).await?
         } else if req.type_ == FUNCTION {
             self.put_function(&req.name, &req.news).await?
@@ -554,6 +567,9 @@ impl Provider for LocalProvider {
     }
 
     async fn delete(&self, req: DeleteRequest) -> Res<DeleteResponse> {
+        if queues::handles(&req.type_) {
+            return self.delete_queue_resource(&req).await;
+        }
         let cfg = self.config()?;
         let path = if req.type_ == SCHEDULE {
             schedules::schedule_path(&cfg.stack, &req.name)
