@@ -612,14 +612,18 @@ pub(crate) fn schedule(ctx: &Program, s: &Schedule) -> Result<Expansion, Error> 
     if !s.payload.is_null() {
         target["input"] = s.payload.clone();
     }
+    let mut inputs = json!({
+        "schedule_expression": s.expression.trim(),
+        "target": target,
+        "state": if s.enabled { "ENABLED" } else { "DISABLED" },
+    });
+    if let Some(tz) = &s.timezone {
+        inputs["schedule_expression_timezone"] = json!(tz);
+    }
     let main = children.add_with(
         "",
         "aws:scheduler:Schedule",
-        json!({
-            "schedule_expression": s.expression.trim(),
-            "target": target,
-            "state": if s.enabled { "ENABLED" } else { "DISABLED" },
-        }),
+        inputs,
         &[policy.name()],
     );
     Ok(children.finish(&main, Vec::new()))

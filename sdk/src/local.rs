@@ -155,6 +155,7 @@ pub(crate) fn schedule(ctx: &Program, s: &Schedule) -> Expansion {
             "function": s.function.function_name(),
             "payload": s.payload,
             "enabled": s.enabled,
+            "timezone": s.timezone,
         }),
     );
     children.finish(&main)

@@ -22,6 +22,7 @@ pub struct Schedule {
     pub(crate) function: FunctionHandle,
     pub(crate) payload: Value,
     pub(crate) enabled: bool,
+    pub(crate) timezone: Option<String>,
     pub(crate) options: ResourceOptions,
 }
 
@@ -39,6 +40,7 @@ impl Schedule {
             function: function.clone(),
             payload: Value::Null,
             enabled: true,
+            timezone: None,
             options: ResourceOptions::default(),
         }
     }
@@ -48,8 +50,9 @@ impl Schedule {
         Schedule::new(name, wrap("rate", rate), function)
     }
 
-    /// On a six-field cron expression (minutes hours day-of-month month day-of-week year), in UTC:
-    /// `"0 3 * * ? *"` is every day at 03:00.
+    /// On a six-field cron expression (minutes hours day-of-month month day-of-week year), in UTC
+    /// unless [`Schedule::timezone`] says otherwise: `"0 3 * * ? *"` is every day at 03:00.
+    /// Day-of-week counts 1 = SUN to 7 = SAT.
     pub fn cron(name: impl Into<String>, cron: &str, function: &FunctionHandle) -> Schedule {
         Schedule::new(name, wrap("cron", cron), function)
     }
@@ -57,6 +60,13 @@ impl Schedule {
     /// The event the function receives (default: a scheduled-event payload chosen by the target).
     pub fn payload(mut self, payload: Value) -> Self {
         self.payload = payload;
+        self
+    }
+
+    /// The IANA time zone in which cron and at expressions are read (default `UTC`), e.g.
+    /// `"Europe/Paris"`: `cron(0 9 * * ? *)` then runs at 09:00 Paris time, summer and winter.
+    pub fn timezone(mut self, timezone: impl Into<String>) -> Self {
+        self.timezone = Some(timezone.into());
         self
     }
 

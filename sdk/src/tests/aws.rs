@@ -499,6 +499,12 @@ fn schedules_get_a_role_to_invoke_the_function() {
             "state": "DISABLED"
         })
     );
+    // A time zone is Scheduler's `ScheduleExpressionTimezone`.
+    ctx.add(Schedule::cron("morning", "0 9 * * ? *", &report).timezone("Europe/Paris")).unwrap();
+    assert_eq!(
+        resource(&ctx.manifest(), "morning")["inputs"]["schedule_expression_timezone"],
+        "Europe/Paris"
+    );
 }
 
 #[test]

@@ -278,7 +278,8 @@ fn schedules_and_tables_on_local() {
                 "schedule": "cron(0 3 * * ? *)",
                 "function": {"$ref": "report", "output": "function_name"},
                 "payload": {"kind": "daily"},
-                "enabled": true
+                "enabled": true,
+                "timezone": null
             },
             "options": {},
             "parent": "nightly"
@@ -287,6 +288,9 @@ fn schedules_and_tables_on_local() {
     assert_eq!(resource(&m, "tick")["inputs"]["schedule"], "rate(5 minutes)");
     assert_eq!(resource(&m, "tick")["inputs"]["payload"], json!(null));
     assert_eq!(resource(&m, "tick")["inputs"]["enabled"], false);
+    let paris = ctx.add(Schedule::cron("morning", "0 9 * * ? *", &report).timezone("Europe/Paris"));
+    assert!(paris.is_ok());
+    assert_eq!(resource(&ctx.manifest(), "morning")["inputs"]["timezone"], "Europe/Paris");
     assert_eq!(
         resource(&m, "orders"),
         &json!({
