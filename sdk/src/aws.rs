@@ -620,12 +620,7 @@ pub(crate) fn schedule(ctx: &Program, s: &Schedule) -> Result<Expansion, Error> 
     if let Some(tz) = &s.timezone {
         inputs["schedule_expression_timezone"] = json!(tz);
     }
-    let main = children.add_with(
-        "",
-        "aws:scheduler:Schedule",
-        inputs,
-        &[policy.name()],
-    );
+    let main = children.add_with("", "aws:scheduler:Schedule", inputs, &[policy.name()]);
     Ok(children.finish(&main, Vec::new()))
 }
 
