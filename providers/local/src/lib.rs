@@ -164,6 +164,47 @@ pub struct DaemonStatus {
     pub apis: Vec<ApiStatus>,
     #[serde(default)]
     pub schedules: Vec<ScheduleStatus>,
+    /// The AWS-compatible endpoint (`http://127.0.0.1:PORT`).
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    #[serde(default)]
+    pub queues: Vec<QueueStatus>,
+    #[serde(default)]
+    pub queue_subscriptions: Vec<serde_json::Value>,
+}
+
+/// A queue and its depth, as `skyform local status` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueueStatus {
+    pub name: String,
+    pub url: String,
+    pub arn: String,
+    pub fifo: bool,
+    /// Messages that can be received now.
+    pub visible: usize,
+    /// Received and not yet deleted (invisible until their visibility timeout ends).
+    pub in_flight: usize,
+    /// Sent with a delay that has not passed.
+    pub delayed: usize,
+}
+
+/// The variables that point AWS SDKs and the AWS CLI at the project's local cloud
+/// (`AWS_ENDPOINT_URL`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`,
+/// `AWS_DEFAULT_REGION`), starting the daemon (`exe local daemon`) when none runs.
+pub fn aws_env(project_dir: &Path, exe: Option<&Path>) -> Result<Vec<(String, String)>, LocalError> {
+    let status = start_with_exe(project_dir, exe)?;
+    let layout = layout::Layout::new(project_dir);
+    let port = status
+        .endpoint
+        .as_deref()
+        .and_then(|e| e.rsplit(':').next())
+        .and_then(|p| p.parse::<u16>().ok())
+        .ok_or_else(|| LocalError {
+            message: "the running daemon has no AWS endpoint; restart it with `skyform local stop`".into(),
+        })?;
+    let creds = aws::Credentials::load_or_create(&layout.credentials())
+        .map_err(|e| LocalError { message: format!("cannot read the local credentials: {e}") })?;
+    Ok(aws::env_for(port, &creds))
 }
 
 /// A deployed `local:Schedule`, as `skyform local status` shows it.

@@ -23,6 +23,12 @@ pub enum LocalCommand {
         /// The schedule's name (its resource name, as `skyform local status` lists it).
         name: String,
     },
+    /// Print `export` lines that point the AWS CLI and AWS SDKs at the local cloud's
+    /// AWS-compatible endpoint: AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+    /// AWS_REGION and AWS_DEFAULT_REGION (the key pair is the project's, in
+    /// .skyform/local/credentials.json). Use `eval "$(skyform local env)"`, then e.g.
+    /// `aws sqs list-queues`. Starts the local cloud if it is not running.
+    Env,
     /// Run the daemon in the foreground (the provider starts it this way).
     #[command(hide = true)]
     Daemon {
@@ -65,6 +71,12 @@ pub async fn run(g: &Global, cmd: LocalCommand) -> Result<ExitCode> {
                 println!("the local cloud was not running");
             }
         }
+        LocalCommand::Env => {
+            let exe = std::env::current_exe().map_err(|e| Error::io("finding the skyform executable", e))?;
+            for (k, v) in skyform_local::aws_env(&project.dir, Some(&exe)).map_err(local_error)? {
+                println!("export {k}='{v}'");
+            }
+        }
         LocalCommand::RunSchedule { name } => return run_schedule(g, &project, &name).await,
         LocalCommand::Daemon { .. } => unreachable!("handled before the runtime starts"),
     }
@@ -93,7 +105,10 @@ async fn run_schedule(g: &Global, project: &crate::project::Project, name: &str)
 
 fn print_status(s: &skyform_local::DaemonStatus) {
     println!("the local cloud runs (pid {}, control port {})", s.pid, s.port);
-    if s.functions.is_empty() && s.apis.is_empty() && s.schedules.is_empty() {
+    if let Some(e) = &s.endpoint {
+        println!("  AWS endpoint {e}  (`eval \"$(skyform local env)\"` points the AWS CLI at it)");
+    }
+    if s.functions.is_empty() && s.apis.is_empty() && s.schedules.is_empty() && s.queues.is_empty() {
         println!("  nothing is deployed");
     }
     for f in &s.functions {
@@ -102,6 +117,23 @@ fn print_status(s: &skyform_local::DaemonStatus) {
     for a in &s.apis {
         let state = if a.listening { "" } else { "  (not listening!)" };
         println!("  api      {}/{}  {}{state}", a.stack, a.name, a.url);
+    }
+    for q in &s.queues {
+        println!(
+            "  queue    {}  {} visible, {} in flight, {} delayed  {}",
+            q.name, q.visible, q.in_flight, q.delayed, q.url
+        );
+    }
+    for t in &s.queue_subscriptions {
+        println!(
+            "  trigger  {}/{}  {} -> {}  {} invocations ({} failed)",
+            t["stack"].as_str().unwrap_or(""),
+            t["name"].as_str().unwrap_or(""),
+            skyform_local::queue::queue_name_of(t["spec"]["queue"].as_str().unwrap_or("")),
+            t["spec"]["function"].as_str().unwrap_or(""),
+            t["invocations"],
+            t["failed_invocations"],
+        );
     }
     for c in &s.schedules {
         let next = match (&c.next_run, c.enabled) {
