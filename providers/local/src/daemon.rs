@@ -21,6 +21,8 @@
 //! | `POST /v1/stacks/{stack}/schedules/{name}/run` | run it now; answers the function's result as `invoke` does |
 //! | `PUT`/`GET`/`DELETE /v1/stacks/{stack}/queues/{name}` | a queue ([`crate::queue_control`]) |
 //! | `PUT`/`GET`/`DELETE /v1/stacks/{stack}/queue-subscriptions/{name}` | a queue's trigger |
+//! | `PUT`/`GET`/`DELETE /v1/stacks/{stack}/topics/{name}` | a topic ([`crate::topics::control`]) |
+//! | `PUT`/`GET`/`DELETE /v1/stacks/{stack}/topic-subscriptions/{name}` | a topic's subscription |
 //! | `POST /v1/shutdown` | stop every process and exit |
 //!
 //! It also serves the AWS-compatible endpoint ([`crate::aws`]) on its own port, recorded in
@@ -226,11 +228,16 @@ async fn run(layout: Layout) -> ExitCode {
     {
         return fail(format!("cannot write endpoint.json: {e}"));
     }
+    let topics = match crate::topics::Topics::load(layout.topics(), crate::aws::REGION, crate::aws::ACCOUNT) {
+        Ok(t) => Arc::new(t),
+        Err(e) => return fail(format!("cannot load the topics: {e}")),
+    };
     let aws = Arc::new(crate::aws::AwsContext {
         port: aws_port,
         credentials,
         queues: queues.clone(),
         functions: functions.clone(),
+        topics,
     });
     let triggers = match crate::trigger::Triggers::load(&layout, aws.clone()) {
         Ok(t) => t,
@@ -384,6 +391,8 @@ enum Target {
     Schedule(String, String, Option<String>),
     Queue(String, String),
     QueueSubscription(String, String),
+    Topic(String, String),
+    TopicSubscription(String, String),
 }
 
 fn parse_target(path: &str) -> Option<Target> {
@@ -400,6 +409,12 @@ fn parse_target(path: &str) -> Option<Target> {
             Some((*action).to_string()),
         )),
         ["v1", "stacks", s, "apis", n] => Some(Target::Api(http::percent_decode(s), http::percent_decode(n))),
+        ["v1", "stacks", s, "topics", n] => {
+            Some(Target::Topic(http::percent_decode(s), http::percent_decode(n)))
+        }
+        ["v1", "stacks", s, "topic-subscriptions", n] => {
+            Some(Target::TopicSubscription(http::percent_decode(s), http::percent_decode(n)))
+        }
         ["v1", "stacks", s, "queues", n] => {
             Some(Target::Queue(http::percent_decode(s), http::percent_decode(n)))
         }
@@ -602,6 +617,10 @@ impl Daemon {
             (m, Target::Schedule(s, n, a)) => self.schedules.control(&m, &s, &n, a.as_deref(), &body).await,
             (m, Target::Queue(s, n)) => crate::queue_control::queue(&self.aws, &m, &s, &n, &body).await,
             (m, Target::QueueSubscription(s, n)) => self.triggers.control(&m, &s, &n, &body).await,
+            (m, Target::Topic(s, n)) => crate::topics::control::topic(&self.aws.topics, &m, &s, &n, &body),
+            (m, Target::TopicSubscription(s, n)) => {
+                crate::topics::control::subscription(&self.aws.topics, &m, &s, &n, &body)
+            }
             (Method::GET, Target::Api(s, n)) => {
                 let reg = self.registry.lock().await;
                 match reg.stacks.get(&s).and_then(|r| r.apis.get(&n)) {

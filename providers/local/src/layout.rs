@@ -49,6 +49,10 @@ impl Layout {
     pub fn credentials(&self) -> PathBuf {
         self.root.join("credentials.json")
     }
+    /// SNS topics and their subscriptions ([`crate::topics`]).
+    pub fn topics(&self) -> PathBuf {
+        self.root.join("topics.json")
+    }
     /// `{"port"}` of the AWS endpoint, kept across restarts.
     pub fn endpoint_json(&self) -> PathBuf {
         self.root.join("endpoint.json")

@@ -25,7 +25,9 @@ pub use schedules::{SCHEDULE, schedule_path};
 
 mod queues;
 mod schedules;
+mod topics;
 pub use queues::{QUEUE, QUEUE_SUBSCRIPTION};
+pub use topics::{TOPIC, TOPIC_SUBSCRIPTION};
 
 #[derive(Clone)]
 struct Config {
@@ -400,6 +402,8 @@ fn schemas() -> BTreeMap<String, ResourceSchema> {
         },
     );
     m.insert(SCHEDULE.to_string(), schedules::schema());
+    m.insert(TOPIC.to_string(), topics::topic_schema());
+    m.insert(TOPIC_SUBSCRIPTION.to_string(), topics::subscription_schema());
     queues::schemas(&mut m);
     m.insert(
         HTTP_API.to_string(),
@@ -452,6 +456,10 @@ impl Provider for LocalProvider {
         let cfg = self.config()?;
         let (inputs, failures) = if queues::handles(&req.type_) {
             queues::check(&req.type_, &req.inputs)
+        } else if req.type_ == TOPIC {
+            topics::check_topic(&req.name, &req.inputs)
+        } else if req.type_ == TOPIC_SUBSCRIPTION {
+            topics::check_subscription(&req.inputs)
         } else if req.type_ == SCHEDULE {
             schedules::check(&req.inputs)
         } else if req.type_ == FUNCTION {
@@ -471,6 +479,15 @@ impl Provider for LocalProvider {
     async fn create(&self, req: CreateRequest) -> Res<CreateResponse> {
         if queues::handles(&req.type_) {
             return self.create_queue_resource(req).await;
+        }
+        if req.type_ == TOPIC {
+            let outputs = self.put_topic(&req.name, &req.inputs).await?;
+            let id = outputs["arn"].as_str().unwrap_or(&req.name).to_string();
+            return Ok(CreateResponse { id, outputs });
+        }
+        if req.type_ == TOPIC_SUBSCRIPTION {
+            let (id, outputs) = self.put_topic_subscription(&req.name, &req.inputs).await?;
+            return Ok(CreateResponse { id, outputs });
         }
         if req.type_ == SCHEDULE {
             let outputs = self.put_schedule(&req.name, &req.inputs).await?;
@@ -492,6 +509,12 @@ impl Provider for LocalProvider {
         }
         if req.type_ == SCHEDULE {
             return Ok(ReadResponse { resource: self.read_schedule(&req.name).await? });
+        }
+        if req.type_ == TOPIC {
+            return Ok(ReadResponse { resource: self.read_topic(&req.name).await? });
+        }
+        if req.type_ == TOPIC_SUBSCRIPTION {
+            return Ok(ReadResponse { resource: self.read_topic_subscription(&req.name).await? });
         }
         if req.type_ == FUNCTION {
             let a = self.call("GET", &function_path(&cfg.stack, &req.name), &[]).await?;
@@ -556,6 +579,10 @@ impl Provider for LocalProvider {
     async fn update(&self, req: UpdateRequest) -> Res<UpdateResponse> {
         let outputs = if queues::handles(&req.type_) {
             self.put_queue_resource(&req.type_, &req.name, &req.news).await?
+        } else if req.type_ == TOPIC {
+            self.put_topic(&req.name, &req.news).await?
+        } else if req.type_ == TOPIC_SUBSCRIPTION {
+            self.put_topic_subscription(&req.name, &req.news).await?.1
         } else if req.type_ == SCHEDULE {
             self.put_schedule(&req.name, &req.news).await?
         } else if req.type_ == FUNCTION {
@@ -571,7 +598,11 @@ impl Provider for LocalProvider {
             return self.delete_queue_resource(&req).await;
         }
         let cfg = self.config()?;
-        let path = if req.type_ == SCHEDULE {
+        let path = if req.type_ == TOPIC {
+            topics::topic_path(&cfg.stack, &req.name)
+        } else if req.type_ == TOPIC_SUBSCRIPTION {
+            topics::subscription_path(&cfg.stack, &req.name)
+        } else if req.type_ == SCHEDULE {
             schedules::schedule_path(&cfg.stack, &req.name)
         } else if req.type_ == FUNCTION {
             function_path(&cfg.stack, &req.name)

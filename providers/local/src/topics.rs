@@ -12,6 +12,7 @@
 //! **Architecture Invariant:** a subscription's filter policy is parsed when it is set, so a
 //! stored policy always parses and Publish never fails on one.
 
+pub mod control;
 pub mod filter;
 
 use std::collections::BTreeMap;

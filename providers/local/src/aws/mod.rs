@@ -117,6 +117,8 @@ pub struct AwsContext {
     pub credentials: Credentials,
     pub queues: Arc<crate::queue::Queues>,
     pub functions: Arc<dyn FunctionLookup>,
+    /// SNS topics and subscriptions ([`crate::topics`]).
+    pub topics: Arc<crate::topics::Topics>,
 }
 
 impl AwsContext {
