@@ -32,6 +32,8 @@ pub const TOPICS_VERSION: u32 = 1;
 pub const MAX_MESSAGE_BYTES: usize = 262_144;
 /// SNS takes at most 10 message attributes per message.
 pub const MAX_ATTRIBUTES: usize = 10;
+/// FIFO topics drop a message whose deduplication id was seen in the last 5 minutes.
+pub const DEDUP_WINDOW_MS: u64 = 5 * 60 * 1000;
 
 /// One message attribute as SNS takes it (`DataType` `String`, `Number`, `Binary`,
 /// `String.Array`, optionally with a custom `.suffix`).
@@ -434,6 +436,9 @@ struct State {
     /// FIFO topics' sequence counters (not persisted: sequence numbers only grow within a run
     /// and restart above the wall clock, so they still grow across restarts).
     sequence: u64,
+    /// FIFO deduplication: `(topic, deduplication id)` → (expiry ms, message id, sequence
+    /// number) of the message first published with it. In memory: a restart forgets it.
+    dedup: std::collections::HashMap<(String, String), (u64, String, Option<String>)>,
 }
 
 impl State {
@@ -932,9 +937,28 @@ impl Topics {
                     "Invalid parameter: The topic should either have ContentBasedDeduplication enabled or MessageDeduplicationId provided explicitly".into(),
                 ));
             }
+            // SNS's 5-minute deduplication window: a duplicate is accepted, answered with the
+            // first message's id, and delivered to nobody.
+            let dedup_id = m.deduplication_id.clone().unwrap_or_else(|| {
+                sha2::Sha256::digest(m.message.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+            });
+            let now = crate::logs::now_ms();
             let mut s = self.state.write().unwrap();
+            if s.dedup.len() > 10_000 {
+                s.dedup.retain(|_, (expiry, _, _)| *expiry > now);
+            }
+            let key = (name.to_string(), dedup_id);
+            if let Some((expiry, id, seq)) = s.dedup.get(&key)
+                && *expiry > now
+            {
+                m.message_id = id.clone();
+                m.sequence_number = seq.clone();
+                m.topic_arn = self.topic_arn(name);
+                return Ok((m, std::sync::Arc::new(Vec::new())));
+            }
             s.sequence += 1;
             m.sequence_number = Some(format!("{:020}", s.sequence));
+            s.dedup.insert(key, (now + DEDUP_WINDOW_MS, m.message_id.clone(), m.sequence_number.clone()));
         } else if m.group_id.is_some() {
             return Err(TopicError::InvalidParameter(
                 "Invalid parameter: MessageGroupId: The request includes MessageGroupId parameter that is not valid for this topic type".into(),
@@ -1092,12 +1116,55 @@ mod tests {
         m.group_id = Some("g".into());
         m.deduplication_id = Some("d".into());
         let (a, _) = t.prepare(&arn, m.clone()).unwrap();
-        let (b, _) = t.prepare(&arn, m).unwrap();
+        let mut m2 = m.clone();
+        m2.deduplication_id = Some("d2".into());
+        let (b, _) = t.prepare(&arn, m2).unwrap();
         assert!(a.sequence_number < b.sequence_number);
+        // The same deduplication id within 5 minutes: the first message's id, no subscriber.
+        let mut again = m.clone();
+        again.message_id = "another".into();
+        let (c, subs) = t.prepare(&arn, again).unwrap();
+        assert_eq!((c.message_id, c.sequence_number), (a.message_id.clone(), a.sequence_number.clone()));
+        assert!(subs.is_empty());
+        // Content-based deduplication hashes the body.
+        t.set_topic_attribute(&arn, "ContentBasedDeduplication", "true").unwrap();
+        let mut body = msg("same body");
+        body.group_id = Some("g".into());
+        let (x, _) = t.prepare(&arn, body.clone()).unwrap();
+        body.message_id = "other".into();
+        let (y, subs) = t.prepare(&arn, body).unwrap();
+        assert_eq!(x.message_id, y.message_id);
+        assert!(subs.is_empty());
         assert!(t.prepare(&arn, msg("")).unwrap_err().message().contains("Empty message"));
         let big = "x".repeat(MAX_MESSAGE_BYTES + 1);
         let std_arn = t.create_topic("std", &TopicSettings::default()).unwrap();
         assert!(t.prepare(&std_arn, msg(&big)).unwrap_err().message().contains("too long"));
+    }
+
+    #[test]
+    fn owned_resources_keep_their_arns_and_their_stack() {
+        let (t, path) = topics();
+        let topic = t.put_owned_topic("dev", "events", false).unwrap();
+        assert_eq!(t.put_owned_topic("dev", "events", false).unwrap(), topic);
+        assert!(matches!(t.put_owned_topic("prod", "events", false), Err(TopicError::Conflict(_))));
+        assert!(t.put_owned_topic("dev", "events", true).is_err());
+        let f = "arn:aws:lambda:us-east-1:000000000000:function:f";
+        let g = "arn:aws:lambda:us-east-1:000000000000:function:g";
+        let mut attrs = BTreeMap::new();
+        let a = t.put_owned_subscription("dev/s", &topic.arn, Protocol::Lambda, f, &attrs).unwrap();
+        attrs.insert("FilterPolicy".to_string(), r#"{"k": ["v"]}"#.to_string());
+        let b = t.put_owned_subscription("dev/s", &topic.arn, Protocol::Lambda, f, &attrs).unwrap();
+        assert_eq!(a.arn, b.arn, "an attribute change keeps the ARN");
+        let c = t.put_owned_subscription("dev/s", &topic.arn, Protocol::Lambda, g, &attrs).unwrap();
+        assert_ne!(a.arn, c.arn, "another endpoint is another subscription");
+        assert_eq!(t.list_subscriptions().len(), 1);
+        let again = Topics::load(path, "us-east-1", "000000000000").unwrap();
+        assert_eq!(again.owned_subscription("dev/s").unwrap().1, c);
+        assert!(again.delete_owned_subscription("dev/s").unwrap());
+        assert!(!again.delete_owned_subscription("dev/s").unwrap());
+        assert!(!again.delete_owned_topic("prod", "events").unwrap());
+        assert!(again.delete_owned_topic("dev", "events").unwrap());
+        assert!(again.list_topics().is_empty());
     }
 
     #[test]

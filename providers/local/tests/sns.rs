@@ -99,11 +99,11 @@ fn messages(dir: &Path, name: &str) -> Vec<String> {
         .collect()
 }
 
-fn queue(prov: &mut Provider, name: &str) -> Value {
+fn queue(prov: &mut Provider, name: &str, fifo: bool) -> Value {
     prov.create(
         "local:Queue",
         name,
-        json!({"fifo": false, "visibility_timeout": 30, "message_retention": 345600, "delay": 0, "dead_letter": null}),
+        json!({"fifo": fifo, "visibility_timeout": 30, "message_retention": 345600, "delay": 0, "dead_letter": null}),
     )
     .2
 }
@@ -130,8 +130,9 @@ fn topics_with_boto3_the_cli_and_the_provider() {
         prov.create("local:TopicSubscription", "events-recorder", sub_inputs);
     assert!(sub_id.starts_with(&format!("{topic_arn}:")), "{sub_id}");
     assert_eq!(sub_out["arn"], sub_id.as_str());
-    let q = queue(&mut prov, "notified");
-    let raw_q = queue(&mut prov, "notified-raw");
+    let q = queue(&mut prov, "notified", false);
+    let raw_q = queue(&mut prov, "notified-raw", false);
+    let fifo_q = queue(&mut prov, "ordered", true);
 
     // boto3: every operation, the envelope, raw delivery, filters, errors, retries.
     let aws = aws_env(&p);
@@ -142,6 +143,7 @@ fn topics_with_boto3_the_cli_and_the_provider() {
         .env("TOPIC_ARN", &topic_arn)
         .env("QUEUE_URL", q["url"].as_str().unwrap())
         .env("RAW_QUEUE_URL", raw_q["url"].as_str().unwrap())
+        .env("FIFO_QUEUE_URL", fifo_q["url"].as_str().unwrap())
         .env("FLAKY_ARN", flaky["arn"].as_str().unwrap())
         .env("RECORD_DIR", &record_dir)
         .output()

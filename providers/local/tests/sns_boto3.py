@@ -259,6 +259,28 @@ sns.unsubscribe(SubscriptionArn=flaky_sub)
 assert flaky_sub not in {x["SubscriptionArn"] for x in sns.list_subscriptions_by_topic(TopicArn=topic_arn)["Subscriptions"]}
 receive(env_q, 1)
 
+# --- FIFO: a topic made with the API, ordered delivery to a FIFO queue, deduplication --------
+fifo_arn = sns.create_topic(Name="orders.fifo", Attributes={"FifoTopic": "true", "ContentBasedDeduplication": "true"})[
+    "TopicArn"
+]
+assert fifo_arn.endswith(":orders.fifo")
+assert sns.create_topic(Name="orders.fifo", Attributes={"FifoTopic": "true", "ContentBasedDeduplication": "true"})["TopicArn"] == fifo_arn
+assert code_of(lambda: sns.create_topic(Name="orders.fifo")) == ("InvalidParameter", 400)
+assert code_of(lambda: sns.create_topic(Name="bad name")) == ("InvalidParameter", 400)
+fifo_q = env["FIFO_QUEUE_URL"]
+sns.subscribe(TopicArn=fifo_arn, Protocol="sqs", Endpoint=queue_arn(fifo_q), Attributes={"RawMessageDelivery": "true"})
+assert code_of(lambda: sns.publish(TopicArn=fifo_arn, Message="no group")) == ("InvalidParameter", 400)
+first = sns.publish(TopicArn=fifo_arn, Message="o1", MessageGroupId="g")
+for body in ["o2", "o3"]:
+    sns.publish(TopicArn=fifo_arn, Message=body, MessageGroupId="g")
+dup = sns.publish(TopicArn=fifo_arn, Message="o1", MessageGroupId="g")
+assert dup["MessageId"] == first["MessageId"] and dup["SequenceNumber"] == first["SequenceNumber"], (first, dup)
+assert [m["Body"] for m in receive(fifo_q, 3)] == ["o1", "o2", "o3"]
+assert receive(fifo_q, 1, wait=1) == [], "the duplicate was delivered"
+sns.delete_topic(TopicArn=fifo_arn)
+sns.delete_topic(TopicArn=fifo_arn)  # deleting a missing topic succeeds, as on SNS
+assert fifo_arn not in [t["TopicArn"] for t in sns.list_topics()["Topics"]]
+
 # Clean up what this script subscribed, so the Rust test sees only the provider's subscription.
 sns.unsubscribe(SubscriptionArn=sub_env)
 sns.unsubscribe(SubscriptionArn=sub_raw)
