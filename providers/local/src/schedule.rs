@@ -991,7 +991,7 @@ mod tests {
                 {
                     expected.push(t);
                 }
-                t = t + jiff::SignedDuration::from_secs(60);
+                t += jiff::SignedDuration::from_secs(60);
             }
             let mut got = Vec::new();
             let mut t = ts("2027-12-31T23:59:59Z");

@@ -217,12 +217,24 @@ impl Schedules {
         Ok(Arc::new(Schedules { path, file: Mutex::new(file), wake: Notify::new(), functions }))
     }
 
-    fn save(&self, file: &File) -> Result<(), Resp> {
-        let mut bytes = serde_json::to_vec_pretty(file).unwrap_or_default();
+    fn save(&self, file: &File) -> std::io::Result<()> {
+        let mut bytes = serde_json::to_vec_pretty(file).map_err(std::io::Error::other)?;
         bytes.push(b'\n');
-        crate::registry::write_atomic(&self.path, &bytes).map_err(|e| {
-            http::message(StatusCode::INTERNAL_SERVER_ERROR, &format!("cannot save the schedules: {e}"))
-        })
+        crate::registry::write_atomic(&self.path, &bytes)
+    }
+
+    /// [`Schedules::save`] for the timer: a failure goes to the daemon's log, and the next
+    /// change writes the whole file again.
+    fn save_or_log(&self, file: &File) {
+        if let Err(e) = self.save(file) {
+            eprintln!("skyform local daemon: cannot save {}: {e}", self.path.display());
+        }
+    }
+
+    /// [`Schedules::save`] for a control API answer: the error answer when it failed.
+    fn save_or_500(&self, file: &File) -> Option<Resp> {
+        let e = self.save(file).err()?;
+        Some(http::message(StatusCode::INTERNAL_SERVER_ERROR, &format!("cannot save the schedules: {e}")))
     }
 
     /// Starts the timer: first the runs missed while the daemon was down, then every schedule
@@ -254,7 +266,7 @@ impl Schedules {
             }
         }
         if !due.is_empty() {
-            let _ = self.save(&file);
+            self.save_or_log(&file);
         }
         drop(file);
         for (stack, name, spec, scheduled) in due {
@@ -288,10 +300,8 @@ impl Schedules {
                         }
                     }
                 }
-                if !due.is_empty()
-                    && let Err(_) = self.save(&file)
-                {
-                    eprintln!("skyform local daemon: cannot save {}", self.path.display());
+                if !due.is_empty() {
+                    self.save_or_log(&file);
                 }
             }
             for (stack, name, spec, scheduled) in due {
@@ -370,7 +380,7 @@ impl Schedules {
             rec.runs += 1;
         }
         rec.last_run = Some(last);
-        let _ = self.save(&file);
+        self.save_or_log(&file);
     }
 
     /// The control API under `/v1/stacks/{stack}/schedules/{name}[/{action}]`.
@@ -396,7 +406,7 @@ impl Schedules {
                 if file.stacks.get(stack).is_some_and(BTreeMap::is_empty) {
                     file.stacks.remove(stack);
                 }
-                if let Err(r) = self.save(&file) {
+                if let Some(r) = self.save_or_500(&file) {
                     return r;
                 }
                 self.wake.notify_one();
@@ -449,7 +459,7 @@ impl Schedules {
         };
         let out = view(stack, name, &rec);
         records.insert(name.to_string(), rec);
-        if let Err(r) = self.save(&file) {
+        if let Some(r) = self.save_or_500(&file) {
             return r;
         }
         self.wake.notify_one();
