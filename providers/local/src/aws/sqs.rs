@@ -152,7 +152,7 @@ fn sent_json(s: &crate::queue::Sent) -> Map<String, Value> {
 }
 
 /// Checks a batch's entries: 1–10, ids distinct and well formed.
-fn batch_entries<'a>(input: &'a Value, name: &str) -> Result<&'a Vec<Value>, AwsError> {
+fn batch_entries<'a>(input: &'a Value, name: &str, op: &str) -> Result<&'a Vec<Value>, AwsError> {
     let entries = match &input[name] {
         Value::Array(a) => a,
         Value::Null => return Err(missing(name)),
@@ -161,7 +161,7 @@ fn batch_entries<'a>(input: &'a Value, name: &str) -> Result<&'a Vec<Value>, Aws
     if entries.is_empty() {
         return Err(AwsError::bad(
             "EmptyBatchRequest",
-            "There should be at least one SendMessageBatchRequestEntry in the request.",
+            format!("There should be at least one {op}RequestEntry in the request."),
         )
         .with_query_code("AWS.SimpleQueueService.EmptyBatchRequest"));
     }
@@ -269,7 +269,7 @@ async fn dispatch(ctx: &AwsContext, op: &str, input: &Value) -> Result<Value, Aw
         }
         "SendMessageBatch" => {
             let q = queue(ctx, input)?;
-            let entries = batch_entries(input, "Entries")?;
+            let entries = batch_entries(input, "Entries", "SendMessageBatch")?;
             let mut inputs = Vec::new();
             let mut total = 0;
             for e in entries {
@@ -381,7 +381,7 @@ async fn dispatch(ctx: &AwsContext, op: &str, input: &Value) -> Result<Value, Aw
         }
         "DeleteMessageBatch" => {
             let q = queue(ctx, input)?;
-            let entries = batch_entries(input, "Entries")?;
+            let entries = batch_entries(input, "Entries", "DeleteMessageBatch")?;
             let (mut ok, mut bad) = (Vec::new(), Vec::new());
             for e in entries {
                 let id = e["Id"].as_str().unwrap_or_default();
@@ -401,7 +401,7 @@ async fn dispatch(ctx: &AwsContext, op: &str, input: &Value) -> Result<Value, Aw
         }
         "ChangeMessageVisibilityBatch" => {
             let q = queue(ctx, input)?;
-            let entries = batch_entries(input, "Entries")?;
+            let entries = batch_entries(input, "Entries", "ChangeMessageVisibilityBatch")?;
             let (mut ok, mut bad) = (Vec::new(), Vec::new());
             for e in entries {
                 let id = e["Id"].as_str().unwrap_or_default();
