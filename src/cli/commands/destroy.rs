@@ -79,6 +79,7 @@ fn stop_idle_local_cloud(project_dir: &std::path::Path) {
     if let Ok(Some(status)) = skyform_local::status(project_dir)
         && status.functions.is_empty()
         && status.apis.is_empty()
+        && status.schedules.is_empty()
         && let Ok(true) = skyform_local::stop(project_dir)
     {
         eprintln!(
