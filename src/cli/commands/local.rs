@@ -16,9 +16,12 @@ pub enum LocalCommand {
     Start,
     /// Stop the local cloud and every function process; what is deployed stays recorded.
     Stop,
-    /// Run a schedule now: invoke its function with the event the schedule sends (its
-    /// payload, or `{}`), print the result, and leave its next run where it was. Works on a
-    /// disabled schedule too. The stack is `--stack`, `SKYFORM_STACK` or the project's only one.
+    /// Run a schedule now: invoke its function with the schedule's event and print the result.
+    ///
+    /// The event is what the schedule sends when it comes due: its payload (with Scheduler's
+    /// `<aws.scheduler.scheduled-time>` and other keywords filled in), or `{}`. The schedule's
+    /// next run does not move. Works on a disabled schedule too. The stack is `--stack`,
+    /// `SKYFORM_STACK`, the project's only stack, or `dev`.
     RunSchedule {
         /// The schedule's name (its resource name, as `skyform local status` lists it).
         name: String,
