@@ -402,19 +402,19 @@ impl Schedules {
             }
             (&Method::DELETE, None) => {
                 let mut file = self.file.lock().await;
-                let existed = file.stacks.get_mut(stack).and_then(|r| r.remove(name)).is_some();
+                let Some(old) = file.stacks.get_mut(stack).and_then(|r| r.remove(name)) else {
+                    return not_found(stack, name);
+                };
                 if file.stacks.get(stack).is_some_and(BTreeMap::is_empty) {
                     file.stacks.remove(stack);
                 }
                 if let Some(r) = self.save_or_500(&file) {
+                    // Not deleted: keep it, as the file still has it.
+                    file.stacks.entry(stack.to_string()).or_default().insert(name.to_string(), old);
                     return r;
                 }
                 self.wake.notify_one();
-                if existed {
-                    http::json(StatusCode::OK, &json!({"deleted": true}))
-                } else {
-                    not_found(stack, name)
-                }
+                http::json(StatusCode::OK, &json!({"deleted": true}))
             }
             (&Method::POST, Some("run")) => self.run_now(stack, name).await,
             _ => http::message(StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
@@ -458,8 +458,14 @@ impl Schedules {
             },
         };
         let out = view(stack, name, &rec);
-        records.insert(name.to_string(), rec);
+        let previous = records.insert(name.to_string(), rec);
         if let Some(r) = self.save_or_500(&file) {
+            // Not deployed: the daemon keeps running what the file has.
+            let records = file.stacks.entry(stack.to_string()).or_default();
+            match previous {
+                Some(old) => records.insert(name.to_string(), old),
+                None => records.remove(name),
+            };
             return r;
         }
         self.wake.notify_one();

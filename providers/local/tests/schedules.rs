@@ -278,3 +278,55 @@ fn schedules_survive_a_restart_and_a_missed_at_runs_once_late() {
     std::thread::sleep(std::time::Duration::from_millis(500));
     assert_eq!(events(&out).len(), 1, "the at() ran again after a restart");
 }
+
+#[test]
+fn the_control_api_refuses_bad_schedules_and_a_corrupt_file_is_named() {
+    let p = Project::new("sched-control");
+    let mut prov = Provider::start(&p, "dev");
+    recorder(&p, &mut prov, "rec");
+    let token = std::fs::read_to_string(p.dir.join(".skyform/local/token")).unwrap();
+    let info: Value =
+        serde_json::from_str(&std::fs::read_to_string(p.dir.join(".skyform/local/daemon.json")).unwrap())
+            .unwrap();
+    let port = info["port"].as_u64().unwrap() as u16;
+    let auth = format!("Bearer {token}");
+    let call = |method: &str, path: &str, body: &str| {
+        http(port, method, path, &[("Authorization", auth.as_str())], body.as_bytes())
+    };
+
+    let r = call("PUT", "/v1/stacks/dev/schedules/s", "{not json");
+    assert_eq!(r.status, 400);
+    assert!(r.text().contains("bad schedule spec"), "{}", r.text());
+    let r =
+        call("PUT", "/v1/stacks/dev/schedules/s", r#"{"expression": "cron(0 12 * * ?)", "function": "rec"}"#);
+    assert_eq!(r.status, 400);
+    assert!(r.text().contains("cron takes six fields"), "{}", r.text());
+    let r = call(
+        "PUT",
+        "/v1/stacks/dev/schedules/s",
+        r#"{"expression": "rate(1 hour)", "function": "rec", "timezone": "Nowhere"}"#,
+    );
+    assert_eq!(r.status, 400);
+    assert!(
+        r.json()["message"].as_str().unwrap().starts_with("unknown time zone \"Nowhere\""),
+        "{}",
+        r.text()
+    );
+    assert_eq!(call("POST", "/v1/stacks/dev/schedules/s/run", "").status, 404);
+    assert_eq!(call("DELETE", "/v1/stacks/dev/schedules/s", "").status, 404);
+    assert_eq!(call("POST", "/v1/stacks/dev/schedules/s/pause", "").status, 405);
+    assert_eq!(http(port, "GET", "/v1/stacks/dev/schedules/s", &[], b"").status, 401);
+    // Nothing half-written.
+    assert!(!p.dir.join(".skyform/local/schedules.json").exists());
+
+    // A good one, then a corrupt file: the daemon refuses to start and says which file.
+    let r = call("PUT", "/v1/stacks/dev/schedules/s", r#"{"expression": "rate(1 hour)", "function": "rec"}"#);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["spec"]["timezone"], "UTC");
+    assert!(skyform_local::stop(&p.dir).unwrap());
+    std::fs::write(p.dir.join(".skyform/local/schedules.json"), "{garbage").unwrap();
+    assert!(skyform_local::start_with_exe(&p.dir, Some(Path::new(EXE))).is_err());
+    let log = std::fs::read_to_string(p.dir.join(".skyform/local/daemon.log")).unwrap();
+    assert!(log.contains("schedules.json is not a valid schedules file"), "{log}");
+    assert!(log.contains("move it away and run `skyform up` again"), "{log}");
+}
