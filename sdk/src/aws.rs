@@ -608,10 +608,11 @@ pub(crate) fn schedule(ctx: &Program, s: &Schedule) -> Result<Expansion, Error> 
         "aws:iam:RolePolicy",
         json!({ "role": role.output("name"), "policy": allow(&["lambda:InvokeFunction"], s.function.arn()) }),
     );
-    let mut target = json!({ "arn": s.function.arn(), "role_arn": role.output("arn") });
-    if !s.payload.is_null() {
-        target["input"] = s.payload.clone();
-    }
+    // Always an input, `{}` when there is no payload: without one Scheduler sends its own
+    // "default notification", and the local cloud sends `{}`; this way the function gets the
+    // same event on both targets.
+    let input = if s.payload.is_null() { json!({}) } else { s.payload.clone() };
+    let target = json!({ "arn": s.function.arn(), "role_arn": role.output("arn"), "input": input });
     let mut inputs = json!({
         "schedule_expression": s.expression.trim(),
         "target": target,

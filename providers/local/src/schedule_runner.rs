@@ -7,8 +7,8 @@
 //! lets a restarted daemon tell that it missed one.
 //!
 //! **What the function receives** is what EventBridge Scheduler sends for the same component on
-//! `aws`, where the SDK sets the target's `Input` to the schedule's payload: the payload as
-//! JSON, or `{}` when there is none, with Scheduler's context keywords replaced
+//! `aws`, where the SDK sets the target's `Input` to the schedule's payload or `{}`: the payload
+//! as JSON, or `{}` when there is none, with Scheduler's context keywords replaced
 //! (`<aws.scheduler.schedule-arn>`, `<aws.scheduler.scheduled-time>`,
 //! `<aws.scheduler.execution-id>`, `<aws.scheduler.attempt-number>`). The invocation is
 //! asynchronous (Scheduler calls Lambda with `InvocationType=Event`): the timer does not wait

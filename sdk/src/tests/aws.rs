@@ -495,7 +495,7 @@ fn schedules_get_a_role_to_invoke_the_function() {
         resource(&m, "tick")["inputs"],
         json!({
             "schedule_expression": "rate(5 minutes)",
-            "target": {"arn": r("report", "arn"), "role_arn": r("tick-role", "arn")},
+            "target": {"arn": r("report", "arn"), "role_arn": r("tick-role", "arn"), "input": {}},
             "state": "DISABLED"
         })
     );
