@@ -962,46 +962,105 @@ mod tests {
         assert!(Schedule::parse("rate( 5  minutes )", "UTC").is_ok());
     }
 
-    /// Every matching minute of a whole year, checked against a brute-force walk over every
-    /// minute, for a few expressions with each wildcard.
+    /// An independent definition of the day fields, straight from AWS's wording, to check
+    /// [`Cron::days`] against.
+    fn day_matches(c: &Cron, d: Date) -> bool {
+        let len = d.days_in_month();
+        let weekday_of = |day: i8| weekday(Date::new(d.year(), d.month(), day).unwrap());
+        let is_weekday = |day: i8| (2..=6).contains(&weekday_of(day));
+        let dom = match &c.day_of_month {
+            DayOfMonth::Any => true,
+            DayOfMonth::Days(b) => b & (1 << d.day()) != 0,
+            DayOfMonth::Last => d.day() == len,
+            DayOfMonth::LastWeekday => is_weekday(d.day()) && (d.day() + 1..=len).all(|x| !is_weekday(x)),
+            DayOfMonth::NearestWeekday(n) => {
+                // The weekday of the month closest to the n-th.
+                *n <= len
+                    && is_weekday(d.day())
+                    && (1..=len).filter(|x| is_weekday(*x)).all(|x| (x - n).abs() >= (d.day() - n).abs())
+            }
+        };
+        let dow = match &c.day_of_week {
+            DayOfWeek::Any => true,
+            DayOfWeek::Days(b) => b & (1 << weekday(d)) != 0,
+            DayOfWeek::Last(w) => weekday(d) == *w && d.day() + 7 > len,
+            DayOfWeek::Nth(w, n) => weekday(d) == *w && (d.day() - 1) / 7 + 1 == *n,
+        };
+        dom && dow
+    }
+
+    /// Every firing over a whole year, against a walk over every minute of it: a minute fires
+    /// when its local time matches and that local time has not fired yet (so a repeated hour
+    /// runs once; a skipped hour has no minutes to walk).
+    fn brute_force(e: &str, tz: &str, from: &str, to: &str) {
+        let s = sched(e, tz);
+        let zone = TimeZone::get(tz).unwrap();
+        let Kind::Cron(c) = &s.kind else { unreachable!() };
+        let mut expected = Vec::new();
+        let mut fired = std::collections::HashSet::new();
+        let (mut t, end) = (ts(from), ts(to));
+        while t < end {
+            let dt = zone.to_datetime(t);
+            if day_matches(c, dt.date())
+                && c.months & (1 << dt.month()) != 0
+                && c.hours & (1 << dt.hour()) != 0
+                && c.minutes & (1 << dt.minute()) != 0
+                && fired.insert(dt)
+            {
+                expected.push(t);
+            }
+            t += jiff::SignedDuration::from_secs(60);
+        }
+        let mut got = Vec::new();
+        let mut t = ts(from) - jiff::SignedDuration::from_secs(1);
+        while let Some(n) = s.next_after(t).filter(|n| *n < end) {
+            got.push(n);
+            t = n;
+        }
+        assert!(!expected.is_empty(), "{e}");
+        assert_eq!(got.len(), expected.len(), "{e} in {tz}");
+        assert_eq!(got, expected, "{e} in {tz}");
+    }
+
     #[test]
-    fn agrees_with_brute_force_over_a_year() {
-        let exprs = [
+    fn agrees_with_brute_force_over_a_leap_year() {
+        for e in [
             "cron(*/7 */5 ? * MON-FRI *)",
             "cron(0 0 L * ? *)",
             "cron(30 12 15W * ? *)",
+            "cron(0 12 1W * ? *)",
+            "cron(0 12 31W * ? *)",
             "cron(0 6 ? * 2#3 *)",
+            "cron(0 6 ? * SUN#5 *)",
             "cron(45 23 ? * 1L *)",
             "cron(0 0 LW * ? *)",
             "cron(10 4 1,15,29 2-3 ? *)",
-        ];
-        for e in exprs {
-            let s = sched(e, "UTC");
-            let Kind::Cron(c) = &s.kind else { unreachable!() };
-            let mut expected = Vec::new();
-            let mut t = ts("2028-01-01T00:00:00Z");
-            let end = ts("2029-01-01T00:00:00Z");
-            while t < end {
-                let dt = TimeZone::UTC.to_datetime(t);
-                let day_ok = c.days(dt.year(), dt.month()) & (1 << dt.day()) != 0;
-                if day_ok
-                    && c.months & (1 << dt.month()) != 0
-                    && c.hours & (1 << dt.hour()) != 0
-                    && c.minutes & (1 << dt.minute()) != 0
-                {
-                    expected.push(t);
-                }
-                t += jiff::SignedDuration::from_secs(60);
-            }
-            let mut got = Vec::new();
-            let mut t = ts("2027-12-31T23:59:59Z");
-            while let Some(n) = s.next_after(t).filter(|n| *n < end) {
-                got.push(n);
-                t = n;
-            }
-            assert_eq!(got, expected, "{e}");
-            assert!(!got.is_empty(), "{e}");
+            "cron(0 0 ? * L *)",
+        ] {
+            brute_force(e, "UTC", "2028-01-01T00:00:00Z", "2029-01-01T00:00:00Z");
         }
+    }
+
+    #[test]
+    fn agrees_with_brute_force_across_dst_changes() {
+        // New York in 2026: forward on March 8, back on November 1.
+        for e in ["cron(0 * * * ? *)", "cron(30 1,2 * * ? *)", "cron(*/20 0-3 ? * SUN *)"] {
+            brute_force(e, "America/New_York", "2026-03-01T00:00:00Z", "2026-03-15T00:00:00Z");
+            brute_force(e, "America/New_York", "2026-10-25T00:00:00Z", "2026-11-08T00:00:00Z");
+        }
+        // Lord Howe Island moves by half an hour.
+        brute_force(
+            "cron(*/15 1-3 * * ? *)",
+            "Australia/Lord_Howe",
+            "2026-03-30T00:00:00Z",
+            "2026-04-10T00:00:00Z",
+        );
+        brute_force(
+            "cron(*/15 1-3 * * ? *)",
+            "Australia/Lord_Howe",
+            "2026-09-28T00:00:00Z",
+            "2026-10-08T00:00:00Z",
+        );
     }
 
     /// The day sets themselves, against dates computed by hand with jiff's calendar.
