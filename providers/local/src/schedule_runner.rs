@@ -12,7 +12,8 @@
 //! (`<aws.scheduler.schedule-arn>`, `<aws.scheduler.scheduled-time>`,
 //! `<aws.scheduler.execution-id>`, `<aws.scheduler.attempt-number>`). The invocation is
 //! asynchronous (Scheduler calls Lambda with `InvocationType=Event`): the timer does not wait
-//! for the function, and one run does not delay the next.
+//! for the function, one run does not delay the next, and a failure is retried as Lambda
+//! retries an asynchronous invocation ([`RETRY_DELAYS`]).
 //!
 //! **Missed runs.** Scheduler does not back-fill, but it keeps retrying a delivery it could not
 //! make for up to 24 hours (its default maximum event age). The closest local equivalent: when
@@ -48,6 +49,10 @@ pub const MAX_EVENT_AGE_MS: i64 = 24 * 3600 * 1000;
 /// The timer wakes at least this often, so that a change of the wall clock (a suspended
 /// laptop, an NTP step) delays a firing by at most this much.
 const MAX_SLEEP: Duration = Duration::from_secs(30);
+
+/// Lambda retries a failed asynchronous invocation twice (about 1 and 2 minutes later); the
+/// local cloud keeps the count and shortens the waits, as it does for SNS deliveries.
+pub const RETRY_DELAYS: [Duration; 2] = [Duration::from_secs(1), Duration::from_secs(2)];
 
 fn utc() -> String {
     "UTC".into()
@@ -112,6 +117,9 @@ pub struct LastRun {
     pub error: Option<String>,
     #[serde(default)]
     pub finished: bool,
+    /// Invocations so far: up to 1 + [`RETRY_DELAYS`] on a timer run.
+    #[serde(default)]
+    pub attempts: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -319,8 +327,10 @@ impl Schedules {
         }
     }
 
-    /// Invokes the schedule's function once and records the run. `None` when the function
-    /// is not deployed.
+    /// Invokes the schedule's function and records the run: once for a manual run (which
+    /// answers the result, like a synchronous invoke); on a timer run, a failure is retried
+    /// as Lambda retries an asynchronous invocation ([`RETRY_DELAYS`]), with the same event.
+    /// `None` when the function is not deployed.
     async fn fire(
         &self,
         stack: &str,
@@ -329,6 +339,7 @@ impl Schedules {
         scheduled_ms: i64,
         trigger: &str,
     ) -> Option<Invoked> {
+        let retries = if trigger == "manual" { 0 } else { RETRY_DELAYS.len() };
         let execution_id = format!("{:016x}", crate::pool::rand_u64());
         let started_ms = now_ms();
         let mut last = LastRun {
@@ -338,6 +349,7 @@ impl Schedules {
             request_id: None,
             error: None,
             finished: false,
+            attempts: 0,
         };
         let Some(pool) = self.functions.pool(stack, &spec.function) else {
             eprintln!(
@@ -350,22 +362,47 @@ impl Schedules {
             return None;
         };
         self.record(stack, name, last.clone(), true).await;
-        let invoked = pool.invoke(event(spec, name, scheduled_ms, &execution_id)).await;
-        last.request_id = Some(invoked.request_id.to_string());
-        last.finished = true;
-        if let InvokeResult::Error { body, .. } = &invoked.result {
+        let payload = event(spec, name, scheduled_ms, &execution_id);
+        let mut attempt = 0;
+        loop {
+            let invoked = pool.invoke(payload.clone()).await;
+            attempt += 1;
+            last.attempts = attempt as u32;
+            last.request_id = Some(invoked.request_id.to_string());
+            let InvokeResult::Error { body, .. } = &invoked.result else {
+                last.error = None;
+                last.finished = true;
+                self.record(stack, name, last, false).await;
+                return Some(invoked);
+            };
             let kind = serde_json::from_slice::<Value>(body)
                 .ok()
                 .and_then(|v| v["errorType"].as_str().map(str::to_string))
                 .unwrap_or_else(|| "Unhandled".into());
+            last.error = Some(kind.clone());
+            let retry = (attempt <= retries).then(|| RETRY_DELAYS[attempt - 1]);
             eprintln!(
-                "skyform local daemon: schedule {stack}/{name}: function `{}` failed: {kind} (request id {})",
-                spec.function, invoked.request_id
+                "skyform local daemon: schedule {stack}/{name}: function `{}` failed: {kind} (request id {}){}",
+                spec.function,
+                invoked.request_id,
+                match retry {
+                    Some(d) => format!("; retrying in {} s", d.as_secs()),
+                    None if retries > 0 => format!("; gave up after {attempt} attempts"),
+                    None => String::new(),
+                }
             );
-            last.error = Some(kind);
+            match retry {
+                Some(delay) => {
+                    self.record(stack, name, last.clone(), false).await;
+                    tokio::time::sleep(delay).await;
+                }
+                None => {
+                    last.finished = true;
+                    self.record(stack, name, last, false).await;
+                    return Some(invoked);
+                }
+            }
         }
-        self.record(stack, name, last, false).await;
-        Some(invoked)
     }
 
     /// Stores `last` as the schedule's last run (when it still exists); `new_run` counts it.
@@ -533,6 +570,7 @@ fn view(stack: &str, name: &str, rec: &Record) -> Value {
             "request_id": l.request_id,
             "error": l.error,
             "finished": l.finished,
+            "attempts": l.attempts,
         })),
         "spec": rec.spec,
     })

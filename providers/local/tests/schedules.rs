@@ -330,3 +330,85 @@ fn the_control_api_refuses_bad_schedules_and_a_corrupt_file_is_named() {
     assert!(log.contains("schedules.json is not a valid schedules file"), "{log}");
     assert!(log.contains("move it away and run `skyform up` again"), "{log}");
 }
+
+/// Records each event, then fails until it has seen `FAIL_TIMES` + 1 of them.
+const PY_FLAKY: &str = r#"
+import json, os
+
+def handler(event, context):
+    with open(os.environ["OUT"], "a") as f:
+        f.write(json.dumps(event) + "\n")
+    with open(os.environ["OUT"]) as f:
+        seen = len(f.readlines())
+    if seen <= int(os.environ["FAIL_TIMES"]):
+        raise RuntimeError(f"failure {seen}")
+    return {"ok": seen}
+"#;
+
+#[test]
+fn a_failed_run_is_retried_as_lambda_retries_async_invocations() {
+    let p = Project::new("sched-retry");
+    let mut prov = Provider::start(&p, "dev");
+    p.write("functions/flaky/app.py", PY_FLAKY);
+    let mut flaky = |name: &str, fail_times: &str| {
+        let out = p.dir.join(format!("{name}.jsonl"));
+        let env = json!({"OUT": out.to_string_lossy(), "FAIL_TIMES": fail_times});
+        prov.function(name, "functions/flaky", "python3", "app.handler", json!({"environment": env}));
+        out
+    };
+    let twice = flaky("twice", "2");
+    let always = flaky("always", "99");
+    let (expr, when) = at_in(2, "UTC");
+    let payload = json!({"at": "<aws.scheduler.scheduled-time>", "id": "<aws.scheduler.execution-id>"});
+    prov.create("local:Schedule", "s-twice", schedule(&expr, "twice", payload.clone()));
+    prov.create("local:Schedule", "s-always", schedule(&expr, "always", payload));
+
+    // Fails twice, then succeeds on the second retry: three identical events.
+    assert!(eventually(20, || events(&twice).len() == 3), "{:?}", events(&twice));
+    let evs = events(&twice);
+    assert!(evs.iter().all(|e| *e == evs[0]), "{evs:?}");
+    assert_eq!(evs[0]["at"], skyform_local::schedule::format_utc(when));
+    assert_eq!(evs[0]["id"].as_str().unwrap().len(), 16);
+    // Always failing: three attempts, then it gives up.
+    assert!(eventually(20, || events(&always).len() == 3));
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    assert_eq!(events(&always).len(), 3, "more than two retries");
+
+    let view = |name: &str| {
+        let st = skyform_local::status(&p.dir).unwrap().unwrap();
+        let s = st.schedules.iter().find(|s| s.name == name).unwrap().clone();
+        s
+    };
+    assert_eq!(view("s-twice").runs, 1);
+    assert!(eventually(5, || {
+        let last = read_view(&p, "s-always");
+        last["last_run"]["attempts"] == 3 && last["last_run"]["error"] == "RuntimeError"
+    }));
+    let last = read_view(&p, "s-twice");
+    assert_eq!(
+        (last["last_run"]["attempts"].clone(), last["last_run"]["error"].clone()),
+        (json!(3), Value::Null)
+    );
+
+    // A run by hand is synchronous and not retried: the error comes back.
+    let r = run(&p, "s-always").unwrap();
+    assert_eq!(r.function_error.as_deref(), Some("Unhandled"));
+    assert_eq!(events(&always).len(), 4);
+}
+
+/// The daemon's full view of a schedule (`GET .../schedules/{name}`).
+fn read_view(p: &Project, name: &str) -> Value {
+    let token = std::fs::read_to_string(p.dir.join(".skyform/local/token")).unwrap();
+    let info: Value =
+        serde_json::from_str(&std::fs::read_to_string(p.dir.join(".skyform/local/daemon.json")).unwrap())
+            .unwrap();
+    let port = info["port"].as_u64().unwrap() as u16;
+    http(
+        port,
+        "GET",
+        &format!("/v1/stacks/dev/schedules/{name}"),
+        &[("Authorization", &format!("Bearer {token}"))],
+        b"",
+    )
+    .json()
+}
