@@ -220,6 +220,21 @@ pub struct ScheduleStatus {
     pub next_run: Option<String>,
     /// How many times it ran (on time, late or by `run-schedule`).
     pub runs: u64,
+    #[serde(default)]
+    pub last_run: Option<ScheduleRun>,
+}
+
+/// A schedule's last run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScheduleRun {
+    /// When it was due, `2030-01-31T12:00:00Z`.
+    pub scheduled_time: Option<String>,
+    /// `schedule` (on time), `late` (missed while the daemon was down) or `manual`.
+    pub trigger: String,
+    /// The function's error type when it failed (after its retries).
+    pub error: Option<String>,
+    pub finished: bool,
+    pub attempts: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
