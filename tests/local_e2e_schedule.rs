@@ -19,6 +19,8 @@ import json, os
 def handler(event, context):
     with open(os.environ["OUT"], "a") as f:
         f.write(json.dumps(event) + "\n")
+    if event.get("fail"):
+        raise ValueError("asked to fail")
     return {"got": event}
 "#;
 
@@ -95,8 +97,8 @@ fn schedules_through_the_cli() {
         preview.text()
     );
 
-    // A real at() 6 s ahead (UTC), and a cron at 03:00 Paris time.
-    let when = now_secs() + 6;
+    // A real at() 8 s ahead (UTC), and a cron at 03:00 Paris time.
+    let when = now_secs() + 8;
     let at = format!("at({})", utc(when));
     env.manifest(resources(&env, "cron(0 3 * * ? *)", &at));
     env.run(&["up", "--yes"]).ok();
@@ -130,6 +132,22 @@ fn schedules_through_the_cli() {
     );
     assert_eq!(utc(0), "1970-01-01T00:00:00");
     assert_eq!(utc(951_782_400), "2000-02-29T00:00:00");
+    // A failing one: the error is the command's, and status shows it.
+    let mut r = resources(&env, "cron(0 3 * * ? *)", &at);
+    r[1]["inputs"]["payload"] = json!({"fail": true});
+    env.manifest(r);
+    env.run(&["up", "--yes"]).ok();
+    let failed = env.run(&["local", "run-schedule", "nightly"]);
+    assert_eq!(failed.code, 1, "{}", failed.text());
+    assert!(failed.stderr.contains("the function failed: ValueError: asked to fail"), "{}", failed.text());
+    let status = env.run(&["local", "status"]);
+    assert!(
+        status.ok().stdout.contains("next run [TIME]  last run failed: ValueError (see `skyform logs rec`)"),
+        "{}",
+        status.stdout
+    );
+    env.manifest(resources(&env, "cron(0 3 * * ? *)", &at));
+    env.run(&["up", "--yes"]).ok();
     let missing = env.run(&["local", "run-schedule", "nope"]);
     assert_eq!(missing.code, 1, "{}", missing.text());
     assert!(missing.stderr.contains("no schedule `nope` in stack `dev`"), "{}", missing.text());
@@ -140,13 +158,15 @@ fn schedules_through_the_cli() {
     );
 
     // The at() fires by itself, once, with `{}` (it has no payload).
+    let fired = || events(&env).iter().filter(|e| **e == json!({})).count();
     let deadline = Instant::now() + Duration::from_secs(20);
-    while events(&env).len() < 2 && Instant::now() < deadline {
+    while fired() < 1 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(now_secs() >= when);
-    assert_eq!(events(&env).len(), 2, "the at() schedule did not fire: {:?}", events(&env));
-    assert_eq!(events(&env)[1], json!({}));
+    assert_eq!(fired(), 1, "the at() schedule did not fire: {:?}", events(&env));
+    // Two runs by hand (one failing) and the at().
+    assert_eq!(events(&env).len(), 3, "{:?}", events(&env));
     let status = env.run(&["local", "status"]);
     assert!(
         status.ok().stdout.contains(&format!("schedule dev/soon  {at} -> rec  no run left")),

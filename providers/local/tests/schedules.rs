@@ -380,6 +380,13 @@ fn a_failed_run_is_retried_as_lambda_retries_async_invocations() {
         s
     };
     assert_eq!(view("s-twice").runs, 1);
+    assert!(eventually(5, || view("s-always").last_run.is_some_and(|l| l.finished)));
+    let last = view("s-always").last_run.unwrap();
+    assert_eq!(
+        (last.error.as_deref(), last.attempts, last.trigger.as_str()),
+        (Some("RuntimeError"), 3, "schedule")
+    );
+    assert_eq!(view("s-twice").last_run.unwrap().error, None);
     assert!(eventually(5, || {
         let last = read_view(&p, "s-always");
         last["last_run"]["attempts"] == 3 && last["last_run"]["error"] == "RuntimeError"

@@ -145,6 +145,15 @@ fn print_status(s: &skyform_local::DaemonStatus) {
             (None, true) => "no run left".to_string(),
         };
         let tz = if c.timezone == "UTC" { String::new() } else { format!(" {}", c.timezone) };
-        println!("  schedule {}/{}  {}{tz} -> {}  {next}", c.stack, c.name, c.expression, c.function);
+        let last = match &c.last_run {
+            Some(l) if l.finished && l.error.is_some() => format!(
+                "  last run failed: {}{} (see `skyform logs {}`)",
+                l.error.as_deref().unwrap_or_default(),
+                if l.attempts > 1 { format!(" after {} attempts", l.attempts) } else { String::new() },
+                c.function
+            ),
+            _ => String::new(),
+        };
+        println!("  schedule {}/{}  {}{tz} -> {}  {next}{last}", c.stack, c.name, c.expression, c.function);
     }
 }
