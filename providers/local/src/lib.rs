@@ -14,7 +14,9 @@
 //! [`artifact`] (content-addressed code), [`runtime`] (how a runtime is started; the shims),
 //! [`env`](mod@env) (one process and its Runtime API listener), [`pool`] (warm environments,
 //! concurrency, invocation), [`gateway`] (HTTP ⇄ events), [`logs`](mod@logs), [`daemon`] (control API),
-//! [`client`] (the daemon's client, used by the provider and the CLI), [`provider`].
+//! [`client`] (the daemon's client, used by the provider and the CLI), [`provider`],
+//! [`schedule`] (EventBridge Scheduler expressions and their next run; pure: no IO, no clock),
+//! [`schedule_runner`] (the daemon's schedules and their timer).
 //!
 //! **Architecture Invariant:** the library never prints; the daemon writes only to its own log
 //! (its stderr, redirected to `.skyform/local/daemon.log`).
