@@ -188,6 +188,12 @@ pub struct QueueStatus {
     pub in_flight: usize,
     /// Sent with a delay that has not passed.
     pub delayed: usize,
+    /// Syncs (`fdatasync`) of its log and lines written since the daemon started: with group
+    /// commit, fewer syncs than lines.
+    #[serde(default)]
+    pub log_syncs: u64,
+    #[serde(default)]
+    pub log_records: u64,
 }
 
 /// The variables that point AWS SDKs and the AWS CLI at the project's local cloud

@@ -16,13 +16,20 @@
 //!
 //! Why a log and not an embedded database (redb, sqlite): every change is one small append,
 //! so **group commit** is natural — one writer thread per queue takes every record queued
-//! while the previous `fdatasync` ran, writes them with one `write` and syncs once, then
-//! answers all their callers. A request is answered only after its record is synced, so a
-//! message is on disk before `SendMessage` answers, and receive counts and visibility survive
-//! `kill -9`. A torn last line (a crash mid-write) is ignored and cut off at load. When the
-//! log holds many more records than live messages, it is rewritten (a snapshot of the live
-//! messages to a temporary file, fsync, rename) by the same writer thread, in order with the
-//! appends.
+//! while the previous write or `fdatasync` ran, writes them with one `write` and syncs at most
+//! once, then answers all their callers. Two levels of durability:
+//!
+//! - a **sent message** (and a configuration, a FIFO deduplication id) is answered only after
+//!   `fdatasync`: it survives `kill -9` and a power cut;
+//! - a **receive, visibility change or delete** is answered after its `write` (the page cache
+//!   survives `kill -9` and a daemon restart; it reaches the disk with the next sync). After
+//!   an OS crash the newest of these may be lost, which only redelivers a message (SQS is
+//!   at-least-once); a sent message is never lost. An `fdatasync` costs milliseconds here,
+//!   so syncing every receive and delete too would cap a consumer at a few hundred a second.
+//!
+//! A torn last line (a crash mid-write) is ignored and cut off at load. When the log holds
+//! many more records than live messages, it is rewritten (a snapshot of the live messages to a
+//! temporary file, fsync, rename) by the same writer thread, in order with the appends.
 //!
 //! Times are epoch milliseconds from the system clock.
 
@@ -346,7 +353,8 @@ pub fn queue_arn(name: &str) -> String {
 // The log and its writer thread.
 
 enum WalCmd {
-    Append(Vec<u8>, oneshot::Sender<std::io::Result<()>>),
+    /// A line; `true` when its caller waits for `fdatasync`, not only for the `write`.
+    Append(Vec<u8>, bool, oneshot::Sender<std::io::Result<()>>),
     Rewrite(Vec<u8>, oneshot::Sender<std::io::Result<()>>),
     Remove(oneshot::Sender<std::io::Result<()>>),
 }
@@ -369,6 +377,7 @@ impl Wal {
         std::thread::Builder::new().name("skyform-queue-log".into()).spawn(move || {
             let mut buf = Vec::new();
             let mut waiting: Vec<oneshot::Sender<std::io::Result<()>>> = Vec::new();
+            let mut sync = false;
             while let Ok(first) = rx.recv() {
                 let mut pending = VecDeque::from([first]);
                 while let Ok(more) = rx.try_recv() {
@@ -376,22 +385,22 @@ impl Wal {
                 }
                 while let Some(cmd) = pending.pop_front() {
                     match cmd {
-                        WalCmd::Append(rec, done) => {
+                        WalCmd::Append(rec, must_sync, done) => {
                             buf.extend_from_slice(&rec);
                             stats.records.fetch_add(1, Ordering::Relaxed);
+                            sync |= must_sync;
                             waiting.push(done);
                         }
                         other => {
                             // Flush what is queued before, then the special command.
-                            let r = flush(&mut file, &mut buf, &stats);
+                            let r = flush(&mut file, &mut buf, std::mem::take(&mut sync), &stats);
                             for w in waiting.drain(..) {
                                 let _ = w.send(clone_result(&r));
                             }
                             match other {
                                 WalCmd::Rewrite(snapshot, done) => {
-                                    let r = rewrite(&path, &snapshot).and_then(|f| {
+                                    let r = rewrite(&path, &snapshot).map(|f| {
                                         file = f;
-                                        Ok(())
                                     });
                                     stats.fsyncs.fetch_add(1, Ordering::Relaxed);
                                     let _ = done.send(r);
@@ -406,7 +415,7 @@ impl Wal {
                         }
                     }
                 }
-                let r = flush(&mut file, &mut buf, &stats);
+                let r = flush(&mut file, &mut buf, std::mem::take(&mut sync), &stats);
                 for w in waiting.drain(..) {
                     let _ = w.send(clone_result(&r));
                 }
@@ -415,12 +424,23 @@ impl Wal {
         Ok(Wal { tx })
     }
 
-    /// Appends a record; the receiver completes once it is synced to disk.
+    /// Appends a record; the receiver completes once it is written (in the page cache: it
+    /// survives `kill -9`, and is synced by the next sync).
     fn append(&self, record: &Value) -> oneshot::Receiver<std::io::Result<()>> {
+        self.append_with(record, false)
+    }
+
+    /// Appends a record; the receiver completes once it is synced to disk (`fdatasync`).
+    fn append_synced(&self, record: &Value) -> oneshot::Receiver<std::io::Result<()>> {
+        self.append_with(record, true)
+    }
+
+    fn append_with(&self, record: &Value, sync: bool) -> oneshot::Receiver<std::io::Result<()>> {
         let mut line = serde_json::to_vec(record).unwrap_or_default();
         line.push(b'\n');
         let (tx, rx) = oneshot::channel();
-        if let Err(std::sync::mpsc::SendError(WalCmd::Append(_, tx))) = self.tx.send(WalCmd::Append(line, tx))
+        if let Err(std::sync::mpsc::SendError(WalCmd::Append(_, _, tx))) =
+            self.tx.send(WalCmd::Append(line, sync, tx))
         {
             let _ = tx.send(Err(std::io::Error::other("the queue's log is closed")));
         }
@@ -435,12 +455,16 @@ fn clone_result(r: &std::io::Result<()>) -> std::io::Result<()> {
     }
 }
 
-fn flush(file: &mut std::fs::File, buf: &mut Vec<u8>, stats: &WalStats) -> std::io::Result<()> {
-    if buf.is_empty() {
+/// Writes what is queued; syncs when a caller asked for it.
+fn flush(file: &mut std::fs::File, buf: &mut Vec<u8>, sync: bool, stats: &WalStats) -> std::io::Result<()> {
+    if buf.is_empty() && !sync {
         return Ok(());
     }
-    let r = file.write_all(buf).and_then(|_| file.sync_data());
-    stats.fsyncs.fetch_add(1, Ordering::Relaxed);
+    let mut r = file.write_all(buf);
+    if sync && r.is_ok() {
+        r = file.sync_data();
+        stats.fsyncs.fetch_add(1, Ordering::Relaxed);
+    }
     buf.clear();
     r
 }
@@ -694,7 +718,7 @@ impl Queue {
             if !exists || st.config != c {
                 st.config = c.clone();
                 st.modified_ms = now_ms();
-                drop(q.wal.append(&json!({"t": "c", "config": c})));
+                drop(q.wal.append_synced(&json!({"t": "c", "config": c})));
             }
         }
         Ok(q)
@@ -722,7 +746,7 @@ impl Queue {
             }
             st.config = c.clone();
             st.modified_ms = now_ms();
-            self.wal.append(&json!({"t": "c", "config": c}))
+            self.wal.append_synced(&json!({"t": "c", "config": c}))
         };
         durable(rx).await
     }
@@ -867,9 +891,9 @@ impl Queue {
             md5_attributes,
             sequence_number: fifo.then(|| m.sequence_number()),
         };
-        let rx = self.wal.append(&json!({"t": "s", "m": m}));
+        let mut rx = self.wal.append_synced(&json!({"t": "s", "m": m}));
         if let Some(d) = dedup {
-            let _ = self.wal.append(&json!({"t": "dd", "id": d, "at": now, "mid": m.id, "seq": seq}));
+            rx = self.wal.append_synced(&json!({"t": "dd", "id": d, "at": now, "mid": m.id, "seq": seq}));
             st.dedup.insert(d, (now, m.id.clone(), seq));
             st.appended += 1;
         }

@@ -72,6 +72,8 @@ pub fn status(ctx: &AwsContext) -> Vec<Value> {
                 "visible": d.visible,
                 "in_flight": d.in_flight,
                 "delayed": d.delayed,
+                "log_syncs": q.stats.fsyncs.load(std::sync::atomic::Ordering::Relaxed),
+                "log_records": q.stats.records.load(std::sync::atomic::Ordering::Relaxed),
             })
         })
         .collect()
