@@ -2,6 +2,7 @@
 # Benchmarks, printing their figures (see BENCHMARKS.md for recorded results and the machine).
 #   bash scripts/bench.sh engine   # the engine with the fake provider
 #   bash scripts/bench.sh local    # the local cloud vs serverless-offline, cold starts, memory
+#   bash scripts/bench.sh sqs      # SQS on the local cloud vs moto and a null server; end to end; durable sends
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 what="${1:-engine}"
@@ -14,5 +15,9 @@ case "$what" in
     shift
     exec bash scripts/bench-local.sh "$@"
     ;;
-  *) echo "scripts/bench.sh: unknown benchmark '$what' (known: engine, local)" >&2; exit 2 ;;
+  sqs)
+    shift
+    exec bash scripts/bench-sqs.sh "$@"
+    ;;
+  *) echo "scripts/bench.sh: unknown benchmark '$what' (known: engine, local, sqs)" >&2; exit 2 ;;
 esac
