@@ -44,7 +44,8 @@ trap cleanup EXIT
 # The local cloud: a daemon for an empty project; its endpoint and credentials from its files.
 mkdir -p "$WORK/project"
 "$T/release/skyform-local-dev" local daemon --project-dir "$WORK/project" 2>"$WORK/daemon.log" &
-PIDS+=($!)
+DAEMON_PID=$!
+PIDS+=($DAEMON_PID)
 for _ in $(seq 100); do [ -f "$WORK/project/.skyform/local/endpoint.json" ] && break; sleep 0.1; done
 LOCAL_PORT=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["port"])' "$WORK/project/.skyform/local/endpoint.json")
 read -r LOCAL_KEY LOCAL_SECRET < <("$PY" -c 'import json,sys; c=json.load(open(sys.argv[1])); print(c["access_key_id"], c["secret_access_key"])' "$WORK/project/.skyform/local/credentials.json")
@@ -52,11 +53,13 @@ read -r LOCAL_KEY LOCAL_SECRET < <("$PY" -c 'import json,sys; c=json.load(open(s
 # moto server.
 MOTO_PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "$VENV/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT" >"$WORK/moto.log" 2>&1 &
-PIDS+=($!)
+MOTO_PID=$!
+PIDS+=($MOTO_PID)
 
 # The null server prints its port.
 "$T/release/examples/null_aws" >"$WORK/null.port" &
-PIDS+=($!)
+NULL_PID=$!
+PIDS+=($NULL_PID)
 for _ in $(seq 100); do
   [ -s "$WORK/null.port" ] && "$PY" -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$MOTO_PORT/moto-api/', timeout=1)" 2>/dev/null && break
   sleep 0.2
@@ -83,10 +86,20 @@ except Exception as e:
 EOF
 )
 
-run() { # name endpoint key secret [queue-arn]
-  AWS_ACCESS_KEY_ID=$3 AWS_SECRET_ACCESS_KEY=$4 AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true \
-    "$PY" providers/local/examples/sns_bench.py "$2" "$SECS" ${5:-} \
-    | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["ops_per_sec"])'
+# CPU time (clock ticks) of a process, to report the server's CPU per request.
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
+declare -A CPU_TICKS OPS
+run() { # name endpoint key secret server-pid [queue-arn]
+  local before after out
+  before=$(ticks "$5")
+  out=$(AWS_ACCESS_KEY_ID=$3 AWS_SECRET_ACCESS_KEY=$4 AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true \
+    "$PY" providers/local/examples/sns_bench.py "$2" "$SECS" ${6:-})
+  after=$(ticks "$5")
+  # Counts the warm-up's calls too (about one second's worth): an upper bound per request.
+  CPU_TICKS[$1]=$(( ${CPU_TICKS[$1]:-0} + after - before ))
+  OPS[$1]=$(( ${OPS[$1]:-0} + $("$PY" -c 'import json,sys; print(json.loads(sys.argv[1])["ops"])' "$out") ))
+  "$PY" -c 'import json,sys; print(json.loads(sys.argv[1])["ops_per_sec"])' "$out"
 }
 
 echo "machine: $(nproc) cores, $(uname -sr), load average $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -94,14 +107,17 @@ echo "versions: $("$PY" --version), boto3 $("$PY" -c 'import boto3; print(boto3.
 echo "Publish, one boto3 client, ${SECS} s per case, $ROUNDS rounds (interleaved), 100-byte message + 1 attribute"
 declare -A R
 for i in $(seq "$ROUNDS"); do
-  l=$(run local "http://127.0.0.1:$LOCAL_PORT" "$LOCAL_KEY" "$LOCAL_SECRET")
+  # `run` keeps CPU counters in this shell: its output goes through a file, not $(...).
+  run local "http://127.0.0.1:$LOCAL_PORT" "$LOCAL_KEY" "$LOCAL_SECRET" "$DAEMON_PID" >"$WORK/r"; l=$(cat "$WORK/r")
   f=""
   if [ -n "$QUEUE_ARN" ]; then
     # A second topic keeps the subscription off the first case.
-    f=$(SNS_BENCH_TOPIC=bench-fanout run local_fanout "http://127.0.0.1:$LOCAL_PORT" "$LOCAL_KEY" "$LOCAL_SECRET" "$QUEUE_ARN")
+    SNS_BENCH_TOPIC=bench-fanout run local_fanout "http://127.0.0.1:$LOCAL_PORT" "$LOCAL_KEY" "$LOCAL_SECRET" \
+      "$DAEMON_PID" "$QUEUE_ARN" >"$WORK/r"
+    f=$(cat "$WORK/r")
   fi
-  m=$(run moto "http://127.0.0.1:$MOTO_PORT" testing testing)
-  n=$(run null "http://127.0.0.1:$NULL_PORT" testing testing)
+  run moto "http://127.0.0.1:$MOTO_PORT" testing testing "$MOTO_PID" >"$WORK/r"; m=$(cat "$WORK/r")
+  run null "http://127.0.0.1:$NULL_PORT" testing testing "$NULL_PID" >"$WORK/r"; n=$(cat "$WORK/r")
   R[local]+="$l "; R[local_fanout]+="${f:+$f }"; R[moto]+="$m "; R[null]+="$n "
   echo "round $i: local $l, with a queue ${f:-n/a}, moto $m, null $n" >&2
 done
@@ -119,3 +135,7 @@ print(f"local / moto: {local / moto:.2f}x   local / null: {100 * local / null:.0
 if fan is not None:
     print(f"local with a subscribed queue / moto: {fan / moto:.2f}x   / null: {100 * fan / null:.0f}%")
 EOF
+for k in local local_fanout moto null; do
+  [ -n "${OPS[$k]:-}" ] && [ "${OPS[$k]}" -gt 0 ] || continue
+  echo "server CPU per request ($k): at most $(( CPU_TICKS[$k] * TICK_US / OPS[$k] )) µs"
+done
