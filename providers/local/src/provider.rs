@@ -594,15 +594,14 @@ impl Provider for LocalProvider {
     }
 
     async fn delete(&self, req: DeleteRequest) -> Res<DeleteResponse> {
+        if req.type_ == TOPIC || req.type_ == TOPIC_SUBSCRIPTION {
+            return self.delete_topic_resource(&req).await;
+        }
         if queues::handles(&req.type_) {
             return self.delete_queue_resource(&req).await;
         }
         let cfg = self.config()?;
-        let path = if req.type_ == TOPIC {
-            topics::topic_path(&cfg.stack, &req.name)
-        } else if req.type_ == TOPIC_SUBSCRIPTION {
-            topics::subscription_path(&cfg.stack, &req.name)
-        } else if req.type_ == SCHEDULE {
+        let path = if req.type_ == SCHEDULE {
             schedules::schedule_path(&cfg.stack, &req.name)
         } else if req.type_ == FUNCTION {
             function_path(&cfg.stack, &req.name)

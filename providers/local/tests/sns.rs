@@ -301,3 +301,43 @@ fn a_topic_belongs_to_one_stack() {
     assert_eq!(out["topic_name"], "orders.fifo");
     assert_eq!(out["arn"], "arn:aws:sns:us-east-1:000000000000:orders.fifo");
 }
+
+/// A create-before-delete replacement deploys the new copy under the same resource name, then
+/// deletes the old one by its id: that delete must leave the new copy alone.
+#[test]
+fn replacements_delete_only_the_old_copy() {
+    let p = Project::new("sns-replace");
+    let mut prov = Provider::start(&p, "dev");
+    let (old_inputs, old_id, old_out) = prov.create("local:Topic", "events", json!({"fifo": false}));
+    let (new_inputs, new_id, new_out) = prov.create("local:Topic", "events", json!({"fifo": true}));
+    assert_eq!(new_out["topic_name"], "events.fifo");
+    let sub = |topic: &str, function: &str| json!({"topic": topic, "function": function});
+    let (s_old_in, s_old_id, s_old_out) =
+        prov.create("local:TopicSubscription", "events-f", sub(&old_id, "f"));
+    let (_, s_new_id, _) = prov.create("local:TopicSubscription", "events-f", sub(&new_id, "g"));
+    assert_ne!(s_old_id, s_new_id);
+    prov.call(
+        "delete",
+        json!({"type": "local:TopicSubscription", "name": "events-f", "id": s_old_id, "inputs": s_old_in, "outputs": s_old_out}),
+    )
+    .unwrap();
+    prov.call("delete", json!({"type": "local:Topic", "name": "events", "id": old_id, "inputs": old_inputs, "outputs": old_out}))
+        .unwrap();
+    let read = |prov: &mut Provider, ty: &str, id: &str| {
+        prov.call("read", json!({"type": ty, "name": if ty == "local:Topic" { "events" } else { "events-f" }, "id": id, "inputs": {}}))
+            .unwrap()["resource"]
+            .clone()
+    };
+    assert_eq!(read(&mut prov, "local:Topic", &new_id)["id"], new_id.as_str());
+    let s = read(&mut prov, "local:TopicSubscription", &s_new_id);
+    assert_eq!(s["id"], s_new_id.as_str(), "the new subscription survived the old one's delete");
+    assert_eq!(s["inputs"]["function"], "g");
+    assert_eq!(s["inputs"]["topic"], new_id.as_str());
+    prov.call("delete", json!({"type": "local:Topic", "name": "events", "id": new_id, "inputs": new_inputs, "outputs": new_out}))
+        .unwrap();
+    assert!(read(&mut prov, "local:Topic", &new_id).is_null());
+    assert!(
+        read(&mut prov, "local:TopicSubscription", &s_new_id).is_null(),
+        "a topic's subscriptions go with it"
+    );
+}

@@ -241,6 +241,23 @@ impl LocalProvider {
         Ok((arn.clone(), json!({ "arn": arn })))
     }
 
+    /// Deletes a topic or a subscription by its id (its ARN): a replacement's old copy goes,
+    /// the new one under the same name stays. Already gone is deleted.
+    pub(super) async fn delete_topic_resource(&self, req: &DeleteRequest) -> Res<DeleteResponse> {
+        let cfg = self.config()?;
+        let path = if req.type_ == TOPIC {
+            topic_path(&cfg.stack, &req.name)
+        } else {
+            subscription_path(&cfg.stack, &req.name)
+        };
+        let body = json!({"arn": req.id}).to_string();
+        let a = self.call("DELETE", &path, body.as_bytes()).await?;
+        if a.status != 200 && a.status != 404 {
+            return Err(ProviderError::failed(format!("cannot delete `{}`: {}", req.name, a.message())));
+        }
+        Ok(DeleteResponse {})
+    }
+
     pub(super) async fn read_topic_subscription(&self, name: &str) -> Res<Option<ReadResource>> {
         let cfg = self.config()?;
         let a = self.call("GET", &subscription_path(&cfg.stack, name), &[]).await?;

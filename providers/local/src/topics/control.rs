@@ -9,6 +9,11 @@
 //! | `GET`/`DELETE /v1/stacks/{stack}/topic-subscriptions/{name}` | read / delete |
 //!
 //! `{name}` is the resource name; a FIFO topic's physical name gets the `.fifo` suffix.
+//!
+//! `DELETE` takes an optional body `{"arn": ID}`, the resource id the engine holds: it deletes
+//! the topic or subscription only if it still has that ARN. A create-before-delete replacement
+//! first deploys the new one under the same resource name (another physical topic, or another
+//! subscription ARN), then deletes the old one by its id, which must not touch the new one.
 
 use std::collections::BTreeMap;
 
@@ -96,7 +101,14 @@ pub fn topic(topics: &Topics, method: &Method, stack: &str, name: &str, body: &[
         }
         Method::DELETE => {
             let mut deleted = false;
-            for physical in [name.to_string(), physical_name(name, true)] {
+            let names = match arn_in(body) {
+                Some(arn) => match topics.name_of(&arn) {
+                    Some(n) => vec![n.to_string()],
+                    None => Vec::new(),
+                },
+                None => vec![name.to_string(), physical_name(name, true)],
+            };
+            for physical in names {
                 match topics.delete_owned_topic(stack, &physical) {
                     Ok(d) => deleted |= d,
                     Err(e) => return error(e),
@@ -159,14 +171,27 @@ pub fn subscription(topics: &Topics, method: &Method, stack: &str, name: &str, b
                 &format!("no topic subscription `{name}` in stack `{stack}`"),
             ),
         },
-        Method::DELETE => match topics.delete_owned_subscription(&owner) {
-            Ok(true) => http::json(StatusCode::OK, &json!({"deleted": true})),
-            Ok(false) => http::message(
-                StatusCode::NOT_FOUND,
-                &format!("no topic subscription `{name}` in stack `{stack}`"),
-            ),
-            Err(e) => error(e),
+        Method::DELETE => match arn_in(body) {
+            Some(arn) if topics.owned_subscription(&owner).is_none_or(|(_, r)| r.arn != arn) => {
+                http::message(
+                    StatusCode::NOT_FOUND,
+                    &format!("no topic subscription `{name}` with ARN {arn} in stack `{stack}`"),
+                )
+            }
+            _ => match topics.delete_owned_subscription(&owner) {
+                Ok(true) => http::json(StatusCode::OK, &json!({"deleted": true})),
+                Ok(false) => http::message(
+                    StatusCode::NOT_FOUND,
+                    &format!("no topic subscription `{name}` in stack `{stack}`"),
+                ),
+                Err(e) => error(e),
+            },
         },
         _ => http::message(StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
     }
+}
+
+/// The `arn` of a `DELETE` body, if any.
+fn arn_in(body: &[u8]) -> Option<String> {
+    serde_json::from_slice::<Value>(body).ok()?["arn"].as_str().map(str::to_string)
 }
