@@ -157,6 +157,11 @@ fn topics_through_the_cli() {
         received["Messages"].as_array().unwrap().iter().map(|m| m["Body"].as_str().unwrap()).collect();
     assert_eq!(bodies, ["for both"], "raw delivery, filtered on `kind`");
 
+    let status = env.run(&["local", "status"]);
+    let text = &status.ok().stdout;
+    let line = format!("topic    events  -> lambda notify, sqs audit (raw) (filtered)  {arn}");
+    assert!(text.contains(&line), "{text}");
+
     // A second `up` changes nothing; destroy removes the topic and its subscriptions.
     let again = env.run(&["up", "--yes"]);
     assert!(

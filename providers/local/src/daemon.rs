@@ -793,6 +793,7 @@ impl Daemon {
             "endpoint": self.aws.endpoint(),
             "queues": crate::queue_control::status(&self.aws),
             "queue_subscriptions": self.triggers.status(),
+            "topics": crate::topics::control::status(&self.aws.topics),
         })
     }
 }

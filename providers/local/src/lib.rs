@@ -173,6 +173,20 @@ pub struct DaemonStatus {
     pub queues: Vec<QueueStatus>,
     #[serde(default)]
     pub queue_subscriptions: Vec<serde_json::Value>,
+    #[serde(default)]
+    pub topics: Vec<TopicStatus>,
+}
+
+/// A topic and its subscriptions, as `skyform local status` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TopicStatus {
+    pub name: String,
+    pub arn: String,
+    pub fifo: bool,
+    /// The stack whose `local:Topic` made it; `None` when made with `CreateTopic`.
+    pub stack: Option<String>,
+    /// `sqs QUEUE_NAME` or `lambda FUNCTION_NAME`, with `(raw)` and `(filtered)` marks.
+    pub subscriptions: Vec<String>,
 }
 
 /// A queue and its depth, as `skyform local status` shows it.

@@ -651,6 +651,11 @@ impl Topics {
         self.state.read().unwrap().topics.get(name).cloned().ok_or_else(|| Self::not_found(arn))
     }
 
+    /// Every topic with its name, by name.
+    pub fn all(&self) -> Vec<(String, TopicRecord)> {
+        self.state.read().unwrap().topics.iter().map(|(n, t)| (n.clone(), t.clone())).collect()
+    }
+
     /// Every topic's ARN, by name.
     pub fn list_topics(&self) -> Vec<String> {
         self.state.read().unwrap().topics.values().map(|t| t.arn.clone()).collect()

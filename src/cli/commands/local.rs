@@ -111,7 +111,12 @@ fn print_status(s: &skyform_local::DaemonStatus) {
     if let Some(e) = &s.endpoint {
         println!("  AWS endpoint {e}  (`eval \"$(skyform local env)\"` points the AWS CLI at it)");
     }
-    if s.functions.is_empty() && s.apis.is_empty() && s.schedules.is_empty() && s.queues.is_empty() {
+    if s.functions.is_empty()
+        && s.apis.is_empty()
+        && s.schedules.is_empty()
+        && s.queues.is_empty()
+        && s.topics.is_empty()
+    {
         println!("  nothing is deployed");
     }
     for f in &s.functions {
@@ -126,6 +131,14 @@ fn print_status(s: &skyform_local::DaemonStatus) {
             "  queue    {}  {} visible, {} in flight, {} delayed  {}",
             q.name, q.visible, q.in_flight, q.delayed, q.url
         );
+    }
+    for t in &s.topics {
+        let subs = if t.subscriptions.is_empty() {
+            "no subscribers".to_string()
+        } else {
+            t.subscriptions.join(", ")
+        };
+        println!("  topic    {}  -> {subs}  {}", t.name, t.arn);
     }
     for t in &s.queue_subscriptions {
         println!(

@@ -195,3 +195,28 @@ pub fn subscription(topics: &Topics, method: &Method, stack: &str, name: &str, b
 fn arn_in(body: &[u8]) -> Option<String> {
     serde_json::from_slice::<Value>(body).ok()?["arn"].as_str().map(str::to_string)
 }
+
+/// Every topic for `GET /v1/status` (the shape of [`crate::TopicStatus`]).
+pub fn status(topics: &Topics) -> Vec<Value> {
+    topics
+        .all()
+        .into_iter()
+        .map(|(name, t)| {
+            let mut subscriptions: Vec<String> = t
+                .subscriptions
+                .values()
+                .map(|r| {
+                    let target = match r.protocol {
+                        Protocol::Lambda => crate::aws::function_name(&r.endpoint),
+                        Protocol::Sqs => crate::queue::queue_name_of(&r.endpoint),
+                    };
+                    let raw = if r.raw_message_delivery { " (raw)" } else { "" };
+                    let filtered = if r.filter_policy.is_some() { " (filtered)" } else { "" };
+                    format!("{} {target}{raw}{filtered}", r.protocol.as_str())
+                })
+                .collect();
+            subscriptions.sort();
+            json!({"name": name, "arn": t.arn, "fifo": t.fifo, "stack": t.owner, "subscriptions": subscriptions})
+        })
+        .collect()
+}
