@@ -1173,6 +1173,30 @@ mod tests {
     }
 
     #[test]
+    fn a_corrupt_or_newer_file_is_refused_and_left_alone() {
+        let (_, path) = topics();
+        std::fs::write(&path, "{not json").unwrap();
+        let e = Topics::load(path.clone(), "us-east-1", "000000000000").err().unwrap().to_string();
+        assert!(e.contains("is not a valid topics file") && e.contains("move it away"), "{e}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{not json");
+        std::fs::write(&path, r#"{"version": 99, "topics": {}}"#).unwrap();
+        let e = Topics::load(path, "us-east-1", "000000000000").err().unwrap().to_string();
+        assert!(e.contains("upgrade skyform"), "{e}");
+    }
+
+    #[test]
+    fn a_failed_save_changes_nothing() {
+        let (t, path) = topics();
+        let arn = t.create_topic("kept", &TopicSettings::default()).unwrap();
+        // The file's place taken by a folder: the atomic rename fails.
+        std::fs::remove_file(&path).unwrap();
+        std::fs::create_dir(&path).unwrap();
+        assert!(matches!(t.create_topic("lost", &TopicSettings::default()), Err(TopicError::Internal(_))));
+        assert!(matches!(t.delete_topic(&arn), Err(TopicError::Internal(_))));
+        assert_eq!(t.list_topics(), vec![arn]);
+    }
+
+    #[test]
     fn attribute_validation() {
         let one = |t: &str, s: Option<&str>| {
             let mut a = Attributes::new();
