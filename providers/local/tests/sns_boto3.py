@@ -184,6 +184,11 @@ sns.publish(TopicArn=topic_arn, Message=json.dumps({"order": {"status": "paid"}}
 assert [json.loads(m["Body"])["order"]["status"] for m in receive(raw_q, 2)] == ["paid"]
 receive(env_q, 2)
 
+# MessageStructure=json: the `sqs` text to queues.
+sns.publish(TopicArn=topic_arn, MessageStructure="json", Message=json.dumps({"default": "d", "sqs": "for queues"}))
+assert [json.loads(m["Body"])["Message"] for m in receive(env_q, 1)] == ["for queues"]
+assert code_of(lambda: sns.publish(TopicArn=topic_arn, MessageStructure="json", Message="{}")) == ("InvalidParameter", 400)
+
 # --- Publish errors --------------------------------------------------------------------------
 assert code_of(lambda: sns.publish(TopicArn=topic_arn, Message="x" * (256 * 1024 + 1))) == ("InvalidParameter", 400)
 assert code_of(
@@ -280,6 +285,15 @@ assert receive(fifo_q, 1, wait=1) == [], "the duplicate was delivered"
 sns.delete_topic(TopicArn=fifo_arn)
 sns.delete_topic(TopicArn=fifo_arn)  # deleting a missing topic succeeds, as on SNS
 assert fifo_arn not in [t["TopicArn"] for t in sns.list_topics()["Topics"]]
+
+# --- Pagination: ListTopics pages by 100, boto3's paginator follows NextToken ----------------
+made = [sns.create_topic(Name=f"page-{i:03}")["TopicArn"] for i in range(101)]
+first_page = sns.list_topics()
+assert len(first_page["Topics"]) == 100 and first_page.get("NextToken"), len(first_page["Topics"])
+every = [t["TopicArn"] for p in sns.get_paginator("list_topics").paginate() for t in p["Topics"]]
+assert set(made) <= set(every) and topic_arn in every and len(every) == len(set(every)) == 102, len(every)
+for a in made:
+    sns.delete_topic(TopicArn=a)
 
 # Clean up what this script subscribed, so the Rust test sees only the provider's subscription.
 sns.unsubscribe(SubscriptionArn=sub_env)
