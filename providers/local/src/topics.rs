@@ -968,6 +968,10 @@ impl Topics {
             return Err(TopicError::InvalidParameter(
                 "Invalid parameter: MessageGroupId: The request includes MessageGroupId parameter that is not valid for this topic type".into(),
             ));
+        } else if m.deduplication_id.is_some() {
+            return Err(TopicError::InvalidParameter(
+                "Invalid parameter: MessageDeduplicationId: The request includes MessageDeduplicationId parameter that is not valid for this topic type".into(),
+            ));
         }
         m.topic_arn = self.topic_arn(name);
         Ok((m, subs))
@@ -1144,6 +1148,9 @@ mod tests {
         let big = "x".repeat(MAX_MESSAGE_BYTES + 1);
         let std_arn = t.create_topic("std", &TopicSettings::default()).unwrap();
         assert!(t.prepare(&std_arn, msg(&big)).unwrap_err().message().contains("too long"));
+        let mut dedup = msg("x");
+        dedup.deduplication_id = Some("d".into());
+        assert!(t.prepare(&std_arn, dedup).unwrap_err().message().contains("MessageDeduplicationId"));
     }
 
     #[test]
