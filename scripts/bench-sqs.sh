@@ -48,6 +48,8 @@ P=$WORK/project/.skyform/local
 mkdir -p "$WORK/project"
 "$T/release/skyform-local-dev" local daemon --project-dir "$WORK/project" 2>"$WORK/daemon.log" &
 PIDS+=($!)
+declare -A SERVER_PID
+SERVER_PID[local]=$!
 for _ in $(seq 100); do [ -f "$P/endpoint.json" ] && [ -f "$P/daemon.json" ] && break; sleep 0.1; done
 jget() { "$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
 LOCAL_PORT=$(jget "$P/endpoint.json" port)
@@ -62,8 +64,10 @@ control() { # METHOD PATH [BODY]
 MOTO_PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "$VENV/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT" >"$WORK/moto.log" 2>&1 &
 PIDS+=($!)
+SERVER_PID[moto]=$!
 "$T/release/examples/null_sqs" >"$WORK/null.port" &
 PIDS+=($!)
+SERVER_PID[null]=$!
 for _ in $(seq 100); do
   [ -s "$WORK/null.port" ] && "$PY" -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$MOTO_PORT/moto-api/', timeout=1)" 2>/dev/null && break
   sleep 0.2
@@ -78,6 +82,9 @@ control PUT /v1/stacks/bench/queues/bench-e2e '{}'
 control PUT /v1/stacks/bench/queue-subscriptions/bench-e2e-sink '{"queue":"arn:aws:sqs:us-east-1:000000000000:bench-e2e","function":"bench-sink","batch_size":10}'
 control PUT /v1/stacks/bench/queues/bench-durable '{}'
 
+# A server's CPU time so far (utime+stime, clock ticks), for the CPU cost per request.
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+declare -A CPU OPS
 bench() { # mode endpoint key secret
   AWS_ACCESS_KEY_ID=$3 AWS_SECRET_ACCESS_KEY=$4 AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true \
     "$PY" providers/local/examples/sqs_bench.py "$1" "$2" "$SECS" \
@@ -94,9 +101,20 @@ echo "one boto3 client, ${SECS} s per case, $ROUNDS rounds (interleaved), 100-by
 declare -A R
 for i in $(seq "$ROUNDS"); do
   for mode in send recv; do
-    R[local_$mode]+="$(bench $mode "http://127.0.0.1:$LOCAL_PORT" "$LOCAL_KEY" "$LOCAL_SECRET") "
-    R[moto_$mode]+="$(bench $mode "http://127.0.0.1:$MOTO_PORT" testing testing) "
-    R[null_$mode]+="$(bench $mode "http://127.0.0.1:$NULL_PORT" testing testing) "
+    for target in local moto null; do
+      case $target in
+        local) args=("http://127.0.0.1:$LOCAL_PORT" "$LOCAL_KEY" "$LOCAL_SECRET") ;;
+        moto) args=("http://127.0.0.1:$MOTO_PORT" testing testing) ;;
+        null) args=("http://127.0.0.1:$NULL_PORT" testing testing) ;;
+      esac
+      t0=$(ticks "${SERVER_PID[$target]}")
+      r=$(bench $mode "${args[@]}")
+      t1=$(ticks "${SERVER_PID[$target]}")
+      R[${target}_$mode]+="$r "
+      # CPU over the whole case (fill and warm-up included: an upper bound per request).
+      CPU[${target}_$mode]=$(( ${CPU[${target}_$mode]:-0} + t1 - t0 ))
+      OPS[${target}_$mode]=$("$PY" -c "print(${OPS[${target}_$mode]:-0} + $r * $SECS)")
+    done
   done
   R[e2e]+="$(AWS_ACCESS_KEY_ID=$LOCAL_KEY AWS_SECRET_ACCESS_KEY=$LOCAL_SECRET AWS_DEFAULT_REGION=us-east-1 \
     "$PY" providers/local/examples/sqs_bench.py e2e "http://127.0.0.1:$LOCAL_PORT" 20000 "$CONTROL_PORT" "$TOKEN" \
@@ -112,6 +130,11 @@ for i in $(seq "$ROUNDS"); do
   curl -sf -X POST -H "X-Amz-Target: AmazonSQS.PurgeQueue" "http://127.0.0.1:$LOCAL_PORT/" >/dev/null 2>&1 || true
   last() { local a=($1); echo "${a[-1]}"; }
   echo "round $i: send local $(last "${R[local_send]}") moto $(last "${R[moto_send]}") null $(last "${R[null_send]}"); recv local $(last "${R[local_recv]}") moto $(last "${R[moto_recv]}") null $(last "${R[null_recv]}"); e2e $(last "${R[e2e]}"); durable $(last "${R[durable]}")" >&2
+done
+HZ=$(getconf CLK_TCK)
+for k in local_send moto_send null_send local_recv moto_recv null_recv; do
+  # recv counts pairs: two requests each; the fill adds about as many again (an upper bound).
+  echo "server CPU per request, ${k/_/ }: <= $("$PY" -c "print(round(1e6 * ${CPU[$k]} / $HZ / max(1, ${OPS[$k]} * (2 if '$k'.endswith('recv') else 1))))") us"
 done
 "$PY" - "${R[local_send]}" "${R[moto_send]}" "${R[null_send]}" "${R[local_recv]}" "${R[moto_recv]}" "${R[null_recv]}" \
   "${R[e2e]}" "${R[durable]}" "${R[durable_p99]}" "${R[syncs_per_msg]}" <<'EOF'

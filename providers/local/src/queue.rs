@@ -1020,10 +1020,12 @@ impl Queue {
         let target = self.state.lock().unwrap().config.dead_letter.clone();
         let Some(target) = target else { return };
         let Some(dlq) = queues.get(queue_name_of(&target.queue)) else {
-            // No dead-letter queue (deleted): the messages stay here, visible again.
+            // No dead-letter queue (deleted): the messages stay here, hidden for a visibility
+            // timeout as if received, so that receivers do not spin on them.
             let mut st = self.state.lock().unwrap();
+            let vis = now_ms() + st.config.visibility_timeout.max(1) as u64 * 1000;
             for m in moves {
-                st.set_vis(m.seq, now_ms());
+                st.set_vis(m.seq, vis);
             }
             return;
         };
@@ -1372,6 +1374,29 @@ mod tests {
         assert_eq!(q.depth(), Depth { visible: 1, in_flight: 20, delayed: 0 });
         let st = q.state.lock().unwrap();
         assert!(st.msgs.values().filter(|m| m.body != "last").all(|m| m.n == 1 && m.tok != 0));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A dead-letter queue that does not exist (deleted) leaves the message here, hidden for
+    /// a visibility timeout (it used to become visible at once, and a long poll spun on it).
+    #[tokio::test]
+    async fn a_missing_dead_letter_queue_hides_the_message_for_a_while() {
+        let dir = tmp();
+        let qs = Queues::load(&dir).unwrap();
+        let config = QueueConfig {
+            visibility_timeout: 30,
+            dead_letter: Some(DeadLetter { queue: queue_arn("gone"), max_receive_count: 1 }),
+            ..Default::default()
+        };
+        let q = qs.put("src", config).await.unwrap();
+        q.send(SendInput { body: "m".into(), ..Default::default() }).await.unwrap();
+        let now = ReceiveOptions { max: 1, visibility_timeout: Some(0), wait: Duration::ZERO };
+        assert_eq!(q.receive(&qs, now).await.unwrap().len(), 1);
+        let started = std::time::Instant::now();
+        let again = ReceiveOptions { wait: Duration::from_millis(300), ..now };
+        assert!(q.receive(&qs, again).await.unwrap().is_empty());
+        assert!(started.elapsed() >= Duration::from_millis(290));
+        assert_eq!(q.depth(), Depth { visible: 0, in_flight: 1, delayed: 0 });
         let _ = std::fs::remove_dir_all(&dir);
     }
 
