@@ -70,7 +70,11 @@ fn queues_through_the_cli() {
     env.manifest(resources(&env, 50_000));
     let preview = env.run(&["preview"]);
     assert_eq!(preview.code, 1, "{}", preview.text());
-    assert!(preview.text().contains("visibility_timeout must be between 0 and 43200, got 50000"), "{}", preview.text());
+    assert!(
+        preview.text().contains("visibility_timeout must be between 0 and 43200, got 50000"),
+        "{}",
+        preview.text()
+    );
 
     env.manifest_with_outputs(resources(&env, 30), json!({"jobs_url": {"$ref": "jobs", "output": "url"}}));
     env.run(&["up", "--yes"]).ok();
@@ -87,7 +91,13 @@ fn queues_through_the_cli() {
     let names: Vec<&str> = vars.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(
         names,
-        ["AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "AWS_DEFAULT_REGION"]
+        [
+            "AWS_ENDPOINT_URL",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_REGION",
+            "AWS_DEFAULT_REGION"
+        ]
     );
     let secret = &vars[2].1;
     assert!(!env.read("state/dev.json").contains(secret.as_str()), "the secret is not in the state");
@@ -121,7 +131,11 @@ fn queues_through_the_cli() {
 
     // A second `up` changes nothing; destroy removes the queues.
     let again = env.run(&["up", "--yes"]);
-    assert!(again.ok().stdout.contains("no changes") || again.stdout.contains("0 to create"), "{}", again.text());
+    assert!(
+        again.ok().stdout.contains("no changes") || again.stdout.contains("0 to create"),
+        "{}",
+        again.text()
+    );
     env.run(&["destroy", "--yes"]).ok();
     env.run(&["local", "start"]).ok();
     let raw = env.command(&["local", "status", "--json"]).output().unwrap();

@@ -217,7 +217,7 @@ fn wanted(names: &Value) -> impl Fn(&str) -> bool + '_ {
 /// The system attributes of a received message (`Attributes`), those asked for.
 pub fn system_attributes(r: &Received, names: &[&str]) -> Map<String, Value> {
     let m = &r.message;
-    let all = names.iter().any(|n| *n == "All");
+    let all = names.contains(&"All");
     let want = |n: &str| all || names.contains(&n);
     let mut a = Map::new();
     if want("SenderId") {
