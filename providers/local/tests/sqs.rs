@@ -328,7 +328,8 @@ fn trigger_batches_retries_partial_failures_and_dead_letters() {
     let work = queue(
         &mut p,
         "work",
-        json!({"visibility_timeout": 1, "dead_letter": {"queue": dlq["arn"], "max_receive_count": 2}}),
+        // A visibility timeout above the function's run time (cold start included), as Lambda advises.
+        json!({"visibility_timeout": 3, "dead_letter": {"queue": dlq["arn"], "max_receive_count": 2}}),
     );
     let (_, _, sub) = p.create(
         "local:QueueSubscription",
