@@ -522,6 +522,27 @@ fn a_function_invokes_another_and_sends_to_a_queue_with_boto3() {
         ),
     );
     assert_eq!(got.trim(), "from a function");
+
+    // From the user's shell too: DryRun, a payload that is not JSON, an unknown type.
+    let out = py(
+        &venv,
+        &env,
+        r#"
+import boto3, botocore
+lam = boto3.client("lambda")
+assert lam.invoke(FunctionName="callee", InvocationType="DryRun")["StatusCode"] == 204
+for kwargs, code in [({"Payload": b"not json"}, "InvalidRequestContentException"),
+                     ({"InvocationType": "Sometimes"}, "InvalidParameterValueException")]:
+    try:
+        lam.invoke(FunctionName="callee", **kwargs)
+        raise SystemExit("expected " + code)
+    except botocore.exceptions.ClientError as e:
+        assert e.response["Error"]["Code"] == code, e.response
+        assert e.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+print("ok")
+"#,
+    );
+    assert_eq!(out.trim(), "ok");
 }
 
 /// Appends each record's body to $OUT.
