@@ -83,6 +83,10 @@ macro_rules! with_kind {
                 let $k = &$crate::resources::sqs::Queue;
                 $body
             }
+            "aws:sqs:QueuePolicy" => {
+                let $k = &$crate::resources::sqs::QueuePolicy;
+                $body
+            }
             "aws:apigatewayv2:Api" => {
                 let $k = &$crate::resources::apigw::Api;
                 $body

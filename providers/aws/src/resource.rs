@@ -83,6 +83,7 @@ fn stable_outputs(token: &str) -> &'static [&'static str] {
         "aws:apigatewayv2:Route" => &["route_id"],
         "aws:apigatewayv2:Stage" => &["name", "invoke_url"],
         "aws:sqs:Queue" => &["url", "arn", "name"],
+        "aws:sqs:QueuePolicy" => &["queue_url"],
         "aws:sns:Topic" => &["arn", "name"],
         "aws:s3:Bucket" => &["name", "arn", "bucket_domain_name", "region"],
         "aws:dynamodb:Table" => &["name", "arn"],

@@ -134,6 +134,77 @@ fn event_source_mapping_full_lifecycle() {
     import_find_delete(&mut p, ty, &id2, &moved);
 }
 
+/// What the SDK declares for a queue subscription: partial batch responses, a batching window
+/// and a concurrency limit, read back without drift; dropping the limit clears `ScalingConfig`.
+#[test]
+fn event_source_mapping_with_partial_batch_responses_and_concurrency() {
+    let mut p = Provider::moto(json!({}));
+    let (fn_name, _) = function(&mut p, "batcher");
+    let queue = p.check("aws:sqs:Queue", "batched", json!({}), None);
+    let (_, queue_out) = p.create("aws:sqs:Queue", "batched", &queue);
+    let ty = "aws:lambda:EventSourceMapping";
+    let inputs = p.check(
+        ty,
+        "batched-batcher",
+        json!({"function": fn_name, "event_source_arn": queue_out["arn"], "batch_size": 10,
+               "maximum_batching_window_in_seconds": 2, "maximum_concurrency": 5,
+               "function_response_types": ["ReportBatchItemFailures"]}),
+        None,
+    );
+    let (id, _) = p.create(ty, "batched-batcher", &inputs);
+    let got = moto().py(&format!(
+        "m = client('lambda').get_event_source_mapping(UUID='{id}'); \
+         print(json.dumps([m['FunctionResponseTypes'], m['ScalingConfig'], m['MaximumBatchingWindowInSeconds']]))"
+    ));
+    let got: Value = serde_json::from_str(got.trim()).unwrap();
+    assert_eq!(got, json!([["ReportBatchItemFailures"], {"MaximumConcurrency": 5}, 2]));
+    assert_eq!(p.read(ty, Some(&id), &inputs)["inputs"], inputs, "no drift after create");
+    let mut news = inputs.clone();
+    news.as_object_mut().unwrap().remove("maximum_concurrency");
+    assert_eq!(p.diff(ty, &id, &inputs, &news)["changed"], json!(["maximum_concurrency"]));
+    p.update(ty, &id, &inputs, &news);
+    assert_eq!(p.read(ty, Some(&id), &news)["inputs"], news);
+    p.delete(ty, &id, &news);
+    p.delete("aws:sqs:Queue", queue_out["url"].as_str().unwrap(), &queue);
+}
+
+/// A queue policy letting a topic send to the queue: created, read back, changed, drift seen,
+/// deleted (the queue keeps no policy).
+#[test]
+fn queue_policy_full_lifecycle() {
+    let mut p = Provider::moto(json!({}));
+    let queue = p.check("aws:sqs:Queue", "audit", json!({}), None);
+    let (url, queue_out) = p.create("aws:sqs:Queue", "audit", &queue);
+    let ty = "aws:sqs:QueuePolicy";
+    let policy = |topic: &str| {
+        json!({"Version": "2012-10-17", "Statement": [{
+            "Sid": "events", "Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"},
+            "Action": "sqs:SendMessage", "Resource": queue_out["arn"],
+            "Condition": {"ArnEquals": {"aws:SourceArn": format!("arn:aws:sns:us-east-1:123456789012:{topic}")}}}]})
+    };
+    // A policy given as a string is checked into an object.
+    let inputs = p.check(ty, "audit-policy", json!({"queue_url": url, "policy": policy("a").to_string()}), None);
+    assert_eq!(inputs["policy"], policy("a"));
+    let bad = p.check_failures(ty, json!({"queue_url": url, "policy": "{not json"}));
+    assert_eq!(bad[0]["property"], "policy", "{bad:?}");
+    let (id, out) = p.create(ty, "audit-policy", &inputs);
+    assert_eq!((id.as_str(), &out["queue_url"]), (url.as_str(), &json!(url)));
+    assert_eq!(p.read(ty, Some(&id), &inputs)["inputs"], inputs, "no drift after create");
+    let mut news = inputs.clone();
+    news["policy"] = policy("b");
+    assert_eq!(p.diff(ty, &id, &inputs, &news)["replaces"], json!([]));
+    p.update(ty, &id, &inputs, &news);
+    assert_eq!(p.read(ty, Some(&id), &news)["inputs"], news);
+    moto().py(&format!(
+        "client('sqs').set_queue_attributes(QueueUrl='{url}', Attributes={{'Policy': {}}})",
+        serde_json::to_string(&policy("c").to_string()).unwrap()
+    ));
+    assert_eq!(p.read(ty, Some(&id), &news)["inputs"]["policy"], policy("c"), "drift is seen");
+    p.delete(ty, &id, &news);
+    assert!(p.read(ty, Some(&id), &news).is_null(), "no policy left on the queue");
+    p.delete("aws:sqs:Queue", &url, &queue);
+}
+
 #[test]
 fn function_url_full_lifecycle() {
     let mut p = Provider::moto(json!({}));

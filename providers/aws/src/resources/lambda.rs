@@ -399,6 +399,22 @@ fn mapping_outputs(m: &Value) -> Value {
     json!({"uuid": m["UUID"], "function_arn": m["FunctionArn"], "state": m["State"]})
 }
 
+/// `FunctionResponseTypes` as the API takes it: an empty list turns partial batch responses off.
+fn response_types(inputs: &Value) -> Value {
+    match inputs.get("function_response_types") {
+        Some(v @ Value::Array(_)) => v.clone(),
+        _ => json!([]),
+    }
+}
+
+/// `ScalingConfig`: `{}` (no limit) without `maximum_concurrency`.
+fn scaling_config(inputs: &Value) -> Value {
+    match inputs.i64_of("maximum_concurrency") {
+        Some(n) => json!({"MaximumConcurrency": n}),
+        None => json!({}),
+    }
+}
+
 impl Kind for EventSourceMapping {
     fn spec(&self) -> Spec {
         Spec {
@@ -409,6 +425,8 @@ impl Kind for EventSourceMapping {
                 "event_source_arn": {"type": "string", "description": "The queue's (or stream's) ARN."},
                 "batch_size": {"type": "integer", "default": 10, "description": "Records per invocation."},
                 "maximum_batching_window_in_seconds": {"type": "integer", "default": 0, "description": "How long to gather a batch."},
+                "function_response_types": {"type": "array", "items": {"type": "string"}, "description": "`[\"ReportBatchItemFailures\"]`: the function may return `batchItemFailures`, and only those messages are retried."},
+                "maximum_concurrency": {"type": "integer", "description": "SQS only: at most this many concurrent invocations (2-1000; `ScalingConfig`)."},
                 "enabled": {"type": "boolean", "default": true, "description": "Whether it polls."},
             }),
             required: &["function", "event_source_arn"],
@@ -427,7 +445,12 @@ impl Kind for EventSourceMapping {
             "BatchSize": inputs["batch_size"],
             "MaximumBatchingWindowInSeconds": inputs["maximum_batching_window_in_seconds"],
             "Enabled": inputs["enabled"],
+            "FunctionResponseTypes": response_types(inputs),
         });
+        let mut body = body;
+        if inputs.has("maximum_concurrency") {
+            body["ScalingConfig"] = scaling_config(inputs);
+        }
         let path = format!("{MAPPINGS}/");
         let m = retry_iam_propagation(ctx, "creating an event source mapping", || {
             lambda(ctx, Method::POST, &path, Some(body.clone()))
@@ -468,6 +491,9 @@ impl Kind for EventSourceMapping {
             "maximum_batching_window_in_seconds",
             json!(m["MaximumBatchingWindowInSeconds"].as_i64().unwrap_or(0)),
         );
+        let types = m["FunctionResponseTypes"].as_array().filter(|a| !a.is_empty());
+        set(&mut inputs, "function_response_types", types.map(|a| json!(a)).unwrap_or(Value::Null));
+        set(&mut inputs, "maximum_concurrency", m["ScalingConfig"]["MaximumConcurrency"].clone());
         let state = m["State"].as_str().unwrap_or("Enabled");
         set(&mut inputs, "enabled", json!(!matches!(state, "Disabled" | "Disabling")));
         Ok(Some(Found { inputs, outputs: mapping_outputs(&m) }))
@@ -479,6 +505,8 @@ impl Kind for EventSourceMapping {
             "BatchSize": news["batch_size"],
             "MaximumBatchingWindowInSeconds": news["maximum_batching_window_in_seconds"],
             "Enabled": news["enabled"],
+            "FunctionResponseTypes": response_types(news),
+            "ScalingConfig": scaling_config(news),
         });
         let m = lambda(ctx, Method::PUT, &format!("{MAPPINGS}/{}", uri_encode(id)), Some(body)).await?;
         Ok(mapping_outputs(&m))

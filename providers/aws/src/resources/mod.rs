@@ -20,6 +20,7 @@ pub const TOKENS: &[&str] = &[
     "aws:lambda:EventSourceMapping",
     "aws:lambda:FunctionUrl",
     "aws:sqs:Queue",
+    "aws:sqs:QueuePolicy",
     "aws:apigatewayv2:Api",
     "aws:apigatewayv2:Integration",
     "aws:apigatewayv2:Route",

@@ -1,11 +1,12 @@
-//! SQS (JSON 1.0 protocol): `aws:sqs:Queue`. The id is the queue URL.
+//! SQS (JSON 1.0 protocol): `aws:sqs:Queue` and `aws:sqs:QueuePolicy`; both are identified by
+//! the queue URL.
 
 use serde_json::{Map, Value, json};
 use skyform_protocol::CheckFailure;
 
 use crate::http::Result;
 use crate::resource::{CheckCtx, Created, Ctx, Found, Kind, NameRule, Spec};
-use crate::util::{Inputs, set};
+use crate::util::{Inputs, policy_string, policy_value, set};
 
 async fn sqs(ctx: &Ctx, op: &str, body: Value) -> Result<Value> {
     ctx.aws.json("sqs", "1.0", &format!("AmazonSQS.{op}"), body).await
@@ -193,4 +194,76 @@ impl Kind for Queue {
         sqs(ctx, "DeleteQueue", json!({"QueueUrl": id})).await?;
         Ok(())
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/// A queue's access policy (its `Policy` attribute), such as the statement that lets an SNS
+/// topic send to it. SQS keeps one policy document per queue, so a queue has at most one of
+/// these; deleting it removes the policy. Id: the queue URL.
+pub struct QueuePolicy;
+
+impl Kind for QueuePolicy {
+    fn spec(&self) -> Spec {
+        Spec {
+            token: "aws:sqs:QueuePolicy",
+            description: "The access policy of an SQS queue (who may send to it, e.g. an SNS topic). Id: the queue URL.",
+            properties: json!({
+                "queue_url": {"type": "string", "description": "The queue's URL."},
+                "policy": {"type": ["object", "string"], "description": "The policy document."},
+            }),
+            required: &["queue_url", "policy"],
+            outputs: &["queue_url"],
+            replace_on_changes: &["queue_url"],
+            identity: &["queue_url"],
+            name: None,
+            diff_ignore: &[],
+        }
+    }
+
+    fn validate(
+        &self,
+        _ctx: &CheckCtx<'_>,
+        inputs: &mut Map<String, Value>,
+        failures: &mut Vec<CheckFailure>,
+    ) {
+        crate::resources::iam::normalise_policy(inputs, "policy", failures);
+    }
+
+    async fn create(&self, ctx: &Ctx, inputs: &Value) -> Result<Created> {
+        let url = inputs.str_of("queue_url").unwrap_or_default().to_string();
+        set_policy(ctx, &url, &policy_string(&inputs["policy"])).await?;
+        Ok(Created { outputs: json!({"queue_url": url}), id: url })
+    }
+
+    async fn find(&self, ctx: &Ctx, inputs: &Value) -> Result<Option<String>> {
+        let Some(url) = inputs.str_of("queue_url") else { return Ok(None) };
+        let attrs = queue_attributes(ctx, url).await?;
+        Ok(attrs.get("Policy").and_then(Value::as_str).filter(|p| !p.is_empty()).map(|_| url.to_string()))
+    }
+
+    async fn read(&self, ctx: &Ctx, id: &str, stored: &Value) -> Result<Option<Found>> {
+        let attrs = queue_attributes(ctx, id).await?;
+        let Some(policy) = attrs.get("Policy").and_then(Value::as_str).filter(|p| !p.is_empty()) else {
+            return Ok(None);
+        };
+        let mut inputs = if stored.is_object() { stored.clone() } else { json!({}) };
+        set(&mut inputs, "queue_url", json!(id));
+        set(&mut inputs, "policy", policy_value(policy));
+        Ok(Some(Found { inputs, outputs: json!({"queue_url": id}) }))
+    }
+
+    async fn update(&self, ctx: &Ctx, id: &str, _olds: &Value, news: &Value) -> Result<Value> {
+        set_policy(ctx, id, &policy_string(&news["policy"])).await?;
+        Ok(json!({"queue_url": id}))
+    }
+
+    async fn delete(&self, ctx: &Ctx, id: &str, _inputs: &Value) -> Result<()> {
+        set_policy(ctx, id, "").await
+    }
+}
+
+async fn set_policy(ctx: &Ctx, url: &str, policy: &str) -> Result<()> {
+    sqs(ctx, "SetQueueAttributes", json!({"QueueUrl": url, "Attributes": {"Policy": policy}})).await?;
+    Ok(())
 }
