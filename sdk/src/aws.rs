@@ -31,10 +31,10 @@ use crate::bucket::{Bucket, BucketHandle, Notification};
 use crate::component::Expansion;
 use crate::function::Function;
 use crate::http_api::HttpApi;
-use crate::queue::{Queue, QueueHandle};
+use crate::queue::{Queue, QueueHandle, QueueTrigger};
 use crate::schedule::Schedule;
 use crate::table::{KeyType, Table};
-use crate::topic::{Topic, TopicHandle};
+use crate::topic::{QueueDelivery, Topic, TopicHandle};
 use crate::{Error, FunctionHandle, Part, Program, Ref, Resource, ResourceOptions, Runtime, concat};
 
 /// The managed policy that lets a function write its logs; every execution role gets it.
@@ -464,12 +464,14 @@ pub(crate) fn queue(ctx: &Program, q: &Queue) -> Result<Expansion, Error> {
 
 /// A queue subscription: `QUEUE-FUNCTION-policy`, an inline policy on the function's role that
 /// lets Lambda poll the queue, and `QUEUE-FUNCTION`, the event source mapping, created after the
-/// policy (Lambda checks the role's permissions when the mapping is created).
+/// policy (Lambda checks the role's permissions when the mapping is created). The mapping
+/// reports batch item failures, so a function returning `batchItemFailures` has only those
+/// messages retried, as on the local cloud, which always reads them.
 pub(crate) fn queue_subscription(
     ctx: &Program,
     q: &QueueHandle,
     f: &FunctionHandle,
-    batch_size: u32,
+    t: &QueueTrigger,
 ) -> Result<Vec<String>, Error> {
     let base = format!("{}-{}", q.name(), f.name());
     let policy = trigger(
@@ -491,10 +493,27 @@ pub(crate) fn queue_subscription(
         q.name(),
         base,
         "aws:lambda:EventSourceMapping",
-        json!({ "event_source_arn": q.arn(), "function": f.function_name(), "batch_size": batch_size }),
+        mapping_inputs(q, f, t),
         &[&policy],
     );
     Ok(vec![policy.name().to_string(), mapping.name().to_string()])
+}
+
+/// The event source mapping's inputs for a queue trigger.
+fn mapping_inputs(q: &QueueHandle, f: &FunctionHandle, t: &QueueTrigger) -> Value {
+    let mut inputs = json!({
+        "event_source_arn": q.arn(),
+        "function": f.function_name(),
+        "batch_size": t.batch_size,
+        "function_response_types": ["ReportBatchItemFailures"],
+    });
+    if t.batching_window > 0 {
+        inputs["maximum_batching_window_in_seconds"] = json!(t.batching_window);
+    }
+    if let Some(n) = t.maximum_concurrency {
+        inputs["maximum_concurrency"] = json!(n);
+    }
+    inputs
 }
 
 /// A topic: one `aws:sns:Topic` named like the component.
@@ -529,6 +548,61 @@ pub(crate) fn topic_subscription(
         &[&permission],
     );
     Ok(vec![permission.name().to_string(), subscription.name().to_string()])
+}
+
+/// A queue subscribed to a topic: `QUEUE-policy`, the queue's access policy with one statement
+/// per topic sending to it (SNS may `sqs:SendMessage` when the source is that topic), and
+/// `TOPIC-QUEUE`, the `aws:sns:Subscription` (protocol `sqs`), created after the policy.
+///
+/// SQS keeps a queue's policy as one document, so, as for bucket notifications, the first topic
+/// subscribing a queue declares `QUEUE-policy` (a child of the queue) and later ones add their
+/// statement to it and to its `depends_on`.
+pub(crate) fn topic_queue_subscription(
+    ctx: &Program,
+    t: &TopicHandle,
+    q: &QueueHandle,
+    d: &QueueDelivery,
+) -> Result<Vec<String>, Error> {
+    let statement = json!({
+        "Sid": format!("sns-{}", t.name()),
+        "Effect": "Allow",
+        "Principal": {"Service": "sns.amazonaws.com"},
+        "Action": "sqs:SendMessage",
+        "Resource": q.arn(),
+        "Condition": {"ArnEquals": {"aws:SourceArn": t.arn()}},
+    });
+    let name = format!("{}-policy", q.name());
+    let existing = ctx.update_inputs(&name, |inputs| {
+        if let Some(statements) = inputs["policy"]["Statement"].as_array_mut() {
+            statements.push(statement.clone());
+        }
+    });
+    let policy = match existing {
+        Some(resource) => resource,
+        None => trigger(
+            ctx,
+            q.name(),
+            name,
+            "aws:sqs:QueuePolicy",
+            json!({
+                "queue_url": q.url(),
+                "policy": {"Version": "2012-10-17", "Statement": [statement]},
+            }),
+            &[],
+        ),
+    };
+    let mut inputs = json!({
+        "topic_arn": t.arn(),
+        "protocol": "sqs",
+        "endpoint": q.arn(),
+        "raw_message_delivery": d.raw,
+    });
+    if let Some(policy) = &d.filter_policy {
+        inputs["filter_policy"] = policy.clone();
+    }
+    let subscription =
+        trigger(ctx, t.name(), format!("{}-{}", t.name(), q.name()), "aws:sns:Subscription", inputs, &[&policy]);
+    Ok(vec![policy.name().to_string(), subscription.name().to_string()])
 }
 
 /// A bucket: one `aws:s3:Bucket` named like the component.

@@ -69,12 +69,12 @@ pub use http_api::{HttpApi, HttpApiHandle};
 pub use manifest::MANIFEST_VERSION;
 pub use options::{Dependency, Named, ResourceOptions};
 pub use program::{Program, Target};
-pub use queue::{Queue, QueueHandle, Subscription};
+pub use queue::{Queue, QueueHandle, QueueTrigger, Subscription};
 pub use reference::{Concat, Part, Ref, Secret, concat, secret};
 pub use resource::{Resource, ResourceType};
 pub use schedule::{Schedule, ScheduleHandle};
 pub use table::{KeyType, Table, TableHandle};
-pub use topic::{Topic, TopicHandle};
+pub use topic::{QueueDelivery, Topic, TopicHandle};
 
 /// The error type of a program's closure: any error converts into it with `?` (including the
 /// SDK's own [`Error`], `std::io::Error`, and plain `String`s and `&str`s).

@@ -16,10 +16,10 @@ use crate::bucket::{Bucket, BucketHandle, Notification};
 use crate::component::{Expansion, begin};
 use crate::function::Function;
 use crate::http_api::HttpApi;
-use crate::queue::{Queue, QueueHandle};
+use crate::queue::{Queue, QueueHandle, QueueTrigger};
 use crate::schedule::Schedule;
 use crate::table::{KeyType, Table};
-use crate::topic::{Topic, TopicHandle};
+use crate::topic::{QueueDelivery, Topic, TopicHandle};
 use crate::{FunctionHandle, Program, ResourceOptions};
 
 pub(crate) fn function(ctx: &Program, f: &Function) -> Expansion {
@@ -87,15 +87,20 @@ pub(crate) fn queue_subscription(
     ctx: &Program,
     q: &QueueHandle,
     f: &FunctionHandle,
-    batch_size: u32,
+    t: &QueueTrigger,
 ) -> Vec<String> {
-    trigger(
-        ctx,
-        q.name(),
-        format!("{}-{}", q.name(), f.name()),
-        "local:QueueSubscription",
-        json!({ "queue": q.arn(), "function": f.function_name(), "batch_size": batch_size }),
-    )
+    let mut inputs = json!({
+        "queue": q.arn(),
+        "function": f.function_name(),
+        "batch_size": t.batch_size,
+    });
+    if t.batching_window > 0 {
+        inputs["batching_window"] = json!(t.batching_window);
+    }
+    if let Some(n) = t.maximum_concurrency {
+        inputs["maximum_concurrency"] = json!(n);
+    }
+    trigger(ctx, q.name(), format!("{}-{}", q.name(), f.name()), "local:QueueSubscription", inputs)
 }
 
 pub(crate) fn topic(ctx: &Program, t: &Topic) -> Expansion {
@@ -111,6 +116,27 @@ pub(crate) fn topic_subscription(ctx: &Program, t: &TopicHandle, f: &FunctionHan
         format!("{}-{}", t.name(), f.name()),
         "local:TopicSubscription",
         json!({ "topic": t.arn(), "function": f.function_name() }),
+    )
+}
+
+/// A queue subscribed to a topic: `<topic>-<queue>`, a `local:TopicSubscription` with `queue`.
+pub(crate) fn topic_queue_subscription(
+    ctx: &Program,
+    t: &TopicHandle,
+    q: &QueueHandle,
+    d: &QueueDelivery,
+) -> Vec<String> {
+    trigger(
+        ctx,
+        t.name(),
+        format!("{}-{}", t.name(), q.name()),
+        "local:TopicSubscription",
+        json!({
+            "topic": t.arn(),
+            "queue": q.arn(),
+            "raw_message_delivery": d.raw,
+            "filter_policy": d.filter_policy,
+        }),
     )
 }
 

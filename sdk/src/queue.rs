@@ -122,9 +122,11 @@ impl QueueHandle {
     }
 
     /// Invokes `function` with batches of up to 10 messages (an SQS event); messages of a batch
-    /// whose invocation fails become visible again after the visibility timeout.
+    /// whose invocation fails become visible again after the visibility timeout, and a function
+    /// that returns `{"batchItemFailures": [{"itemIdentifier": MESSAGE_ID}, …]}` has only those
+    /// retried (on `aws` the mapping reports batch item failures, so both targets behave alike).
     pub fn subscribe(&self, function: &FunctionHandle) -> Result<Subscription, Error> {
-        self.subscribe_with_batch_size(function, DEFAULT_BATCH_SIZE)
+        self.subscribe_with(function, QueueTrigger::new())
     }
 
     /// [`QueueHandle::subscribe`] with up to `batch_size` messages per invocation (1 to 10).
@@ -133,20 +135,86 @@ impl QueueHandle {
         function: &FunctionHandle,
         batch_size: u32,
     ) -> Result<Subscription, Error> {
-        if !(1..=10).contains(&batch_size) {
-            return Err(Error::invalid(
+        self.subscribe_with(function, QueueTrigger::new().batch_size(batch_size))
+    }
+
+    /// [`QueueHandle::subscribe`] with the trigger's settings: batch size, batching window and
+    /// maximum concurrency.
+    ///
+    /// ```
+    /// use skyform_sdk::{Function, Program, Queue, QueueTrigger, Runtime, Target};
+    /// let ctx = Program::new("p", "dev", Target::Local, serde_json::json!({}));
+    /// let jobs = ctx.add(Queue::new("jobs")).unwrap();
+    /// let worker = Function::new("worker").code("functions/worker").handler("app.handler").runtime(Runtime::Python3);
+    /// let worker = ctx.add(worker).unwrap();
+    /// jobs.subscribe_with(&worker, QueueTrigger::new().batch_size(5).batching_window_secs(2).maximum_concurrency(4))
+    ///     .unwrap();
+    /// ```
+    pub fn subscribe_with(&self, function: &FunctionHandle, trigger: QueueTrigger) -> Result<Subscription, Error> {
+        let f = function.name();
+        let invalid = |what: &str, rule: &str, got: u32| {
+            Error::invalid(
                 self.name(),
-                format!(
-                    "the batch size of the subscription of `{}` must be 1 to 10, not {batch_size}",
-                    function.name()
-                ),
-            ));
+                format!("the {what} of the subscription of `{f}` must be {rule}, not {got}"),
+            )
+        };
+        if !(1..=10).contains(&trigger.batch_size) {
+            return Err(invalid("batch size", "1 to 10", trigger.batch_size));
+        }
+        if trigger.batching_window > 300 {
+            return Err(invalid("batching window", "0 to 300 seconds", trigger.batching_window));
+        }
+        if let Some(n) = trigger.maximum_concurrency
+            && !(2..=1000).contains(&n)
+        {
+            return Err(invalid("maximum concurrency", "2 to 1000 (Lambda's bounds)", n));
         }
         let resources = match self.program.target() {
-            Target::Local => local::queue_subscription(&self.program, self, function, batch_size),
-            Target::Aws => aws::queue_subscription(&self.program, self, function, batch_size)?,
+            Target::Local => local::queue_subscription(&self.program, self, function, &trigger),
+            Target::Aws => aws::queue_subscription(&self.program, self, function, &trigger)?,
         };
         Ok(Subscription { resources })
+    }
+}
+
+/// How a queue feeds a subscribed function ([`QueueHandle::subscribe_with`]); the defaults are
+/// Lambda's: batches of up to 10, no batching window, no concurrency limit of its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueTrigger {
+    pub(crate) batch_size: u32,
+    pub(crate) batching_window: u32,
+    pub(crate) maximum_concurrency: Option<u32>,
+}
+
+impl Default for QueueTrigger {
+    fn default() -> Self {
+        QueueTrigger::new()
+    }
+}
+
+impl QueueTrigger {
+    /// Batches of up to 10 messages, handed over as soon as there are any.
+    pub fn new() -> QueueTrigger {
+        QueueTrigger { batch_size: DEFAULT_BATCH_SIZE, batching_window: 0, maximum_concurrency: None }
+    }
+
+    /// At most `n` messages per invocation (1 to 10).
+    pub fn batch_size(mut self, n: u32) -> Self {
+        self.batch_size = n;
+        self
+    }
+
+    /// Waits up to `secs` (0 to 300) for a fuller batch before invoking.
+    pub fn batching_window_secs(mut self, secs: u32) -> Self {
+        self.batching_window = secs;
+        self
+    }
+
+    /// At most `n` invocations of this trigger at once (2 to 1000, Lambda's bounds). Without
+    /// it, Lambda scales up to the function's concurrency and the local cloud runs 5 at once.
+    pub fn maximum_concurrency(mut self, n: u32) -> Self {
+        self.maximum_concurrency = Some(n);
+        self
     }
 }
 

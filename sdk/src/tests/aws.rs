@@ -4,8 +4,8 @@ use serde_json::{Value, json};
 
 use super::resource;
 use crate::{
-    Bucket, Function, HttpApi, KeyType, Notification, ObjectEvent, Program, Queue, ResourceOptions, Runtime,
-    Schedule, Table, Target, Topic, interpolate,
+    Bucket, Function, HttpApi, KeyType, Notification, ObjectEvent, Program, Queue, QueueDelivery, QueueTrigger,
+    ResourceOptions, Runtime, Schedule, Table, Target, Topic, interpolate,
 };
 
 /// An empty `prod` program of project `shop` targeting AWS.
@@ -366,7 +366,8 @@ fn queues_with_dead_letters_and_subscriptions() {
         &json!({
             "name": "jobs-worker",
             "type": "aws:lambda:EventSourceMapping",
-            "inputs": {"event_source_arn": r("jobs", "arn"), "function": r("worker", "name"), "batch_size": 5},
+            "inputs": {"event_source_arn": r("jobs", "arn"), "function": r("worker", "name"), "batch_size": 5,
+                       "function_response_types": ["ReportBatchItemFailures"]},
             "options": {"depends_on": ["jobs-worker-policy"]},
             "parent": "jobs"
         })
@@ -410,6 +411,76 @@ fn topics_and_subscriptions() {
     );
     assert_eq!(sub.resources(), ["events-f-permission", "events-f"]);
     assert_eq!(m["outputs"], json!({"topic": r("events", "name"), "topic_arn": r("events", "arn")}));
+}
+
+#[test]
+fn queue_trigger_settings_become_the_mappings() {
+    let ctx = aws();
+    let jobs = ctx.add(Queue::new("jobs")).unwrap();
+    let f = ctx.add(python("f")).unwrap();
+    jobs.subscribe_with(&f, QueueTrigger::new().batch_size(4).batching_window_secs(3).maximum_concurrency(7))
+        .unwrap();
+    let m = ctx.manifest();
+    assert_eq!(
+        resource(&m, "jobs-f")["inputs"],
+        json!({"event_source_arn": r("jobs", "arn"), "function": r("f", "name"), "batch_size": 4,
+               "maximum_batching_window_in_seconds": 3, "maximum_concurrency": 7,
+               "function_response_types": ["ReportBatchItemFailures"]})
+    );
+}
+
+#[test]
+fn queues_subscribed_to_topics_share_one_queue_policy() {
+    let ctx = aws();
+    let events = ctx.add(Topic::new("events")).unwrap();
+    let alerts = ctx.add(Topic::new("alerts")).unwrap();
+    let audit = ctx.add(Queue::new("audit")).unwrap();
+    let first = events
+        .subscribe_queue_with(&audit, QueueDelivery::new().raw(true).filter_policy(json!({"kind": ["audit"]})))
+        .unwrap();
+    let second = alerts.subscribe_queue(&audit).unwrap();
+    assert_eq!(first.resources(), ["audit-policy", "events-audit"]);
+    assert_eq!(second.resources(), ["audit-policy", "alerts-audit"]);
+    let m = ctx.manifest();
+    let statement = |topic: &str| {
+        json!({
+            "Sid": format!("sns-{topic}"),
+            "Effect": "Allow",
+            "Principal": {"Service": "sns.amazonaws.com"},
+            "Action": "sqs:SendMessage",
+            "Resource": r("audit", "arn"),
+            "Condition": {"ArnEquals": {"aws:SourceArn": r(topic, "arn")}},
+        })
+    };
+    assert_eq!(
+        resource(&m, "audit-policy"),
+        &json!({
+            "name": "audit-policy",
+            "type": "aws:sqs:QueuePolicy",
+            "inputs": {
+                "queue_url": r("audit", "url"),
+                "policy": {"Version": "2012-10-17", "Statement": [statement("events"), statement("alerts")]}
+            },
+            "options": {},
+            "parent": "audit"
+        })
+    );
+    assert_eq!(
+        resource(&m, "events-audit"),
+        &json!({
+            "name": "events-audit",
+            "type": "aws:sns:Subscription",
+            "inputs": {"topic_arn": r("events", "arn"), "protocol": "sqs", "endpoint": r("audit", "arn"),
+                       "raw_message_delivery": true, "filter_policy": {"kind": ["audit"]}},
+            "options": {"depends_on": ["audit-policy"]},
+            "parent": "events"
+        })
+    );
+    assert_eq!(
+        resource(&m, "alerts-audit")["inputs"],
+        json!({"topic_arn": r("alerts", "arn"), "protocol": "sqs", "endpoint": r("audit", "arn"),
+               "raw_message_delivery": false})
+    );
 }
 
 #[test]

@@ -4,8 +4,8 @@ use serde_json::json;
 
 use super::{local, resource};
 use crate::{
-    Bucket, Error, Function, HttpApi, KeyType, Notification, ObjectEvent, Program, Queue, ResourceOptions,
-    Runtime, Schedule, Table, Topic, interpolate,
+    Bucket, Error, Function, HttpApi, KeyType, Notification, ObjectEvent, Program, Queue, QueueDelivery,
+    QueueTrigger, ResourceOptions, Runtime, Schedule, Table, Topic, interpolate,
 };
 
 fn python(name: &str) -> Function {
@@ -200,6 +200,74 @@ fn queues_and_subscriptions_on_local() {
     assert_eq!(sub.resources(), ["jobs-worker".to_string()]);
     assert!(jobs.subscribe_with_batch_size(&worker, 11).is_err());
     assert!(ctx.add(Queue::new("q").dead_letter(&dlq, 0)).is_err());
+}
+
+#[test]
+fn queue_trigger_settings_on_local() {
+    let ctx = local();
+    let jobs = ctx.add(Queue::new("jobs")).unwrap();
+    let worker = ctx.add(python("worker")).unwrap();
+    jobs.subscribe_with(&worker, QueueTrigger::new().batch_size(5).batching_window_secs(2).maximum_concurrency(3))
+        .unwrap();
+    let m = ctx.manifest();
+    assert_eq!(
+        resource(&m, "jobs-worker")["inputs"],
+        json!({"queue": {"$ref": "jobs", "output": "arn"}, "function": {"$ref": "worker", "output": "function_name"},
+               "batch_size": 5, "batching_window": 2, "maximum_concurrency": 3})
+    );
+    // Out of bounds: refused when the program runs, naming the setting, its bounds and the value.
+    for (trigger, text) in [
+        (QueueTrigger::new().batch_size(0), "the batch size of the subscription of `worker` must be 1 to 10, not 0"),
+        (
+            QueueTrigger::new().batching_window_secs(301),
+            "the batching window of the subscription of `worker` must be 0 to 300 seconds, not 301",
+        ),
+        (
+            QueueTrigger::new().maximum_concurrency(1),
+            "the maximum concurrency of the subscription of `worker` must be 2 to 1000 (Lambda's bounds), not 1",
+        ),
+    ] {
+        let e = jobs.subscribe_with(&worker, trigger).unwrap_err();
+        assert!(e.to_string().contains(text), "{e}");
+    }
+}
+
+#[test]
+fn queues_subscribed_to_topics_on_local() {
+    let ctx = local();
+    let events = ctx.add(Topic::new("events")).unwrap();
+    let audit = ctx.add(Queue::new("audit")).unwrap();
+    let all = ctx.add(Queue::new("all")).unwrap();
+    let sub = events
+        .subscribe_queue_with(&audit, QueueDelivery::new().raw(true).filter_policy(json!({"kind": ["audit"]})))
+        .unwrap();
+    events.subscribe_queue(&all).unwrap();
+    assert_eq!(sub.resources(), ["events-audit".to_string()]);
+    let m = ctx.manifest();
+    assert_eq!(
+        resource(&m, "events-audit"),
+        &json!({
+            "name": "events-audit",
+            "type": "local:TopicSubscription",
+            "inputs": {
+                "topic": {"$ref": "events", "output": "arn"},
+                "queue": {"$ref": "audit", "output": "arn"},
+                "raw_message_delivery": true,
+                "filter_policy": {"kind": ["audit"]}
+            },
+            "options": {},
+            "parent": "events"
+        })
+    );
+    assert_eq!(
+        resource(&m, "events-all")["inputs"],
+        json!({"topic": {"$ref": "events", "output": "arn"}, "queue": {"$ref": "all", "output": "arn"},
+               "raw_message_delivery": false, "filter_policy": null})
+    );
+    for bad in [json!(["audit"]), json!({}), json!("kind")] {
+        let e = events.subscribe_queue_with(&audit, QueueDelivery::new().filter_policy(bad.clone())).unwrap_err();
+        assert!(e.to_string().contains("the filter policy of the subscription of `audit` must be a JSON object"), "{e}");
+    }
 }
 
 fn python_handle(ctx: &Program, name: &str) -> crate::FunctionHandle {
