@@ -183,7 +183,8 @@ fn role_of(f: &FunctionHandle) -> String {
 }
 
 /// A function: `NAME-role` (its execution role), `NAME` (the `aws:lambda:Function`) and
-/// `NAME-logs` (its log group, `/aws/lambda/<physical name>`, kept 14 days). A Rust function
+/// `NAME-logs` (its log group, `/aws/lambda/<physical name>`, kept 14 days), plus `NAME-access`
+/// (an inline policy on the role) when it was given permissions with [`Function::allow`]. A Rust function
 /// also gets `NAME-build`, a `core:Command` that builds its `bootstrap` (see [`cargo_build`]).
 pub(crate) fn function(ctx: &Program, f: &Function) -> Result<Expansion, Error> {
     if let Some(n) = f.reserved_concurrency {
@@ -228,6 +229,21 @@ pub(crate) fn function(ctx: &Program, f: &Function) -> Result<Expansion, Error> 
             "timeout": f.timeout,
         }),
     );
+    if !f.permissions.is_empty() {
+        let statements: Vec<Value> = f
+            .permissions
+            .iter()
+            .map(|(actions, resource)| json!({"Effect": "Allow", "Action": actions, "Resource": resource}))
+            .collect();
+        children.add(
+            "-access",
+            "aws:iam:RolePolicy",
+            json!({
+                "role": role.output("name"),
+                "policy": {"Version": "2012-10-17", "Statement": statements},
+            }),
+        );
+    }
     children.add(
         "-logs",
         "aws:logs:LogGroup",

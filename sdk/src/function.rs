@@ -65,6 +65,8 @@ pub struct Function {
     pub(crate) memory: u32,
     pub(crate) timeout: u32,
     pub(crate) reserved_concurrency: Option<u32>,
+    /// `(actions, resource)` pairs the function's code may call ([`Function::allow`]).
+    pub(crate) permissions: Vec<(Vec<String>, Value)>,
     pub(crate) options: ResourceOptions,
 }
 
@@ -86,6 +88,7 @@ impl Function {
             memory: DEFAULT_MEMORY_MB,
             timeout: DEFAULT_TIMEOUT_SECS,
             reserved_concurrency: None,
+            permissions: Vec::new(),
             options: ResourceOptions::default(),
         }
     }
@@ -148,6 +151,18 @@ impl Function {
     /// The most instances that may run at once (default: no reservation).
     pub fn reserved_concurrency(mut self, n: u32) -> Self {
         self.reserved_concurrency = Some(n);
+        self
+    }
+
+    /// Lets the function's code call `actions` (IAM action names such as `sqs:SendMessage`) on
+    /// `resource`, an ARN or a reference to one: `.allow(&["sns:Publish"], events.arn())`.
+    ///
+    /// On `aws` this is a statement of the inline policy `NAME-access` on the function's role;
+    /// without it, a call from the code with boto3 is refused (AccessDenied). The local cloud
+    /// does not enforce IAM (any signed request with its credentials is allowed), so on `local`
+    /// it declares nothing; declare it anyway, so the same program works on both.
+    pub fn allow(mut self, actions: &[&str], resource: impl Into<Value>) -> Self {
+        self.permissions.push((actions.iter().map(|a| a.to_string()).collect(), resource.into()));
         self
     }
 

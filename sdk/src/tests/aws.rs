@@ -414,6 +414,41 @@ fn topics_and_subscriptions() {
 }
 
 #[test]
+fn allowed_calls_become_an_inline_policy_on_aws_and_nothing_on_local() {
+    let ctx = aws();
+    let jobs = ctx.add(Queue::new("jobs")).unwrap();
+    let events = ctx.add(Topic::new("events")).unwrap();
+    let f = python("f").allow(&["sqs:SendMessage"], jobs.arn()).allow(&["sns:Publish"], events.arn());
+    ctx.add(f).unwrap();
+    ctx.add(python("plain")).unwrap();
+    let m = ctx.manifest();
+    assert_eq!(
+        resource(&m, "f-access"),
+        &json!({
+            "name": "f-access",
+            "type": "aws:iam:RolePolicy",
+            "inputs": {
+                "role": r("f-role", "name"),
+                "policy": {"Version": "2012-10-17", "Statement": [
+                    {"Effect": "Allow", "Action": ["sqs:SendMessage"], "Resource": r("jobs", "arn")},
+                    {"Effect": "Allow", "Action": ["sns:Publish"], "Resource": r("events", "arn")}
+                ]}
+            },
+            "options": {},
+            "parent": "f"
+        })
+    );
+    let names: Vec<&str> = m["resources"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert!(!names.contains(&"plain-access"), "{names:?}");
+
+    let local = Program::new("shop", "dev", Target::Local, json!({}));
+    local.add(python("f").allow(&["sqs:SendMessage"], "arn:aws:sqs:us-east-1:1:q")).unwrap();
+    let m = local.manifest();
+    let types: Vec<&str> = m["resources"].as_array().unwrap().iter().map(|r| r["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["local:Function"]);
+}
+
+#[test]
 fn queue_trigger_settings_become_the_mappings() {
     let ctx = aws();
     let jobs = ctx.add(Queue::new("jobs")).unwrap();
