@@ -3,7 +3,8 @@
 //! SigV4 verification on), and checked with boto3 at every step: what exists, what changed,
 //! and that nothing is left after `destroy`. Also: bad credentials, an AWS error in the middle of
 //! an `up` (a proxy refuses one kind of call), `examples/rust-api` (a Rust function built by a
-//! `core:Command`), and a program using every component.
+//! `core:Command`), `examples/jobs` (queues, a topic with a function and a queue subscribed, a
+//! schedule), and a program using every component.
 //!
 //! How the program runs: the example is copied into a temporary folder with its `skyform-sdk`
 //! dependency made absolute, and `skyform` builds it with `cargo run` into the shared
@@ -417,4 +418,85 @@ print(json.dumps({{
          len(client('scheduler').list_schedules()['Schedules'])]))",
     );
     assert_eq!(left, json!([0, 0, 0]));
+}
+
+/// `examples/jobs`, unchanged, on AWS (moto): preview shows every resource and creates nothing;
+/// `up` creates the queues (a dead-letter queue), the topic with its `lambda` and `sqs`
+/// subscriptions and the queue policy letting the topic send, the mapping that reports batch
+/// item failures with its concurrency limit, the schedule, and each function's `allow`ed calls
+/// as an inline policy; a second `up` changes nothing; `destroy` leaves nothing.
+#[test]
+fn jobs_example_on_aws() {
+    let moto = Moto::start();
+    let before = moto.inventory();
+    let p = Project::new("jobs", &moto);
+
+    let preview = p.prod(&["preview", "--json"]);
+    preview.ok();
+    let plan = json_of(&preview);
+    let creates = steps_by_kind(&plan).remove("create").unwrap_or_default();
+    for name in [
+        "jobs", "jobs-failed", "audit", "done", "audit-policy", "done-audit", "done-notify",
+        "done-notify-permission", "jobs-worker", "jobs-worker-policy", "submit-access", "worker-access",
+        "sweep-access", "cleanup", "cleanup-role", "cleanup-policy", "api", "api-submit-permission",
+    ] {
+        assert!(creates.iter().any(|c| c == name), "preview does not create `{name}`: {creates:?}");
+    }
+    assert_eq!(moto.inventory(), before, "preview creates nothing");
+
+    p.prod(&["up", "--yes"]).ok();
+    let recorded = p.recorded();
+    assert_eq!(recorded["audit-policy"].0, "aws:sqs:QueuePolicy");
+    let outputs = json_of(&p.prod(&["outputs", "--json"]));
+    let (audit_url, topic_arn) = (&outputs["audit_queue_url"], &outputs["done_topic_arn"]);
+    let real = moto.py_json(&format!(
+        r#"
+lam = client('lambda'); sqs = client('sqs'); sns = client('sns'); sch = client('scheduler'); iam = client('iam')
+audit = sqs.get_queue_attributes(QueueUrl={audit_url}, AttributeNames=['All'])['Attributes']
+subs = sns.list_subscriptions_by_topic(TopicArn={topic_arn})['Subscriptions']
+esm = lam.list_event_source_mappings()['EventSourceMappings']
+names = {{f['FunctionName'].rsplit('-', 1)[0]: f for f in lam.list_functions()['Functions']}}
+def statements(role_name):
+    out = []
+    for p in iam.list_role_policies(RoleName=role_name)['PolicyNames']:
+        out += [s['Action'] for s in iam.get_role_policy(RoleName=role_name, PolicyName=p)['PolicyDocument']['Statement']]
+    return sorted(a for acts in out for a in (acts if isinstance(acts, list) else [acts]))
+role = lambda f: names[f]['Role'].rsplit('/', 1)[-1]
+policy = json.loads(audit['Policy'])['Statement'][0]
+print(json.dumps({{
+  'subscriptions': sorted([s['Protocol'], s['Endpoint'] == audit['QueueArn']] for s in subs),
+  'queue_policy': [policy['Principal'], policy['Action'], policy['Condition']['ArnEquals']['aws:SourceArn'] == {topic_arn}],
+  'mapping': [[m['BatchSize'], m['FunctionResponseTypes'], m['ScalingConfig']] for m in esm],
+  'env': sorted(names['submit']['Environment']['Variables']),
+  'submit': statements(role('submit')), 'worker': statements(role('worker')), 'sweep': statements(role('sweep')),
+  'schedules': [sch.get_schedule(Name=s['Name'])['ScheduleExpression'] for s in sch.list_schedules()['Schedules']],
+}}))
+"#
+    ));
+    assert_eq!(
+        real,
+        json!({
+            "subscriptions": [["lambda", false], ["sqs", true]],
+            "queue_policy": [{"Service": "sns.amazonaws.com"}, "sqs:SendMessage", true],
+            "mapping": [[10, ["ReportBatchItemFailures"], {"MaximumConcurrency": 2}]],
+            "env": ["JOBS_QUEUE_URL"],
+            "submit": ["sqs:SendMessage"],
+            "worker": ["sns:Publish", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage",
+                       "sqs:GetQueueAttributes", "sqs:ReceiveMessage"],
+            "sweep": ["sqs:GetQueueAttributes"],
+            "schedules": ["rate(1 hour)"],
+        })
+    );
+
+    let again = p.prod(&["up", "--yes"]);
+    again.ok();
+    assert!(again.stdout.contains("no changes"), "{}", again.text());
+
+    p.prod(&["destroy", "--yes"]).ok();
+    assert_eq!(moto.inventory(), before);
+    let left = moto.py_json(
+        "print(json.dumps([len(client('sns').list_subscriptions()['Subscriptions']), \
+         len(client('scheduler').list_schedules()['Schedules'])]))",
+    );
+    assert_eq!(left, json!([0, 0]));
 }
