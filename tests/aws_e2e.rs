@@ -436,9 +436,24 @@ fn jobs_example_on_aws() {
     let plan = json_of(&preview);
     let creates = steps_by_kind(&plan).remove("create").unwrap_or_default();
     for name in [
-        "jobs", "jobs-failed", "audit", "done", "audit-policy", "done-audit", "done-notify",
-        "done-notify-permission", "jobs-worker", "jobs-worker-policy", "submit-access", "worker-access",
-        "sweep-access", "cleanup", "cleanup-role", "cleanup-policy", "api", "api-submit-permission",
+        "jobs",
+        "jobs-failed",
+        "audit",
+        "done",
+        "audit-policy",
+        "done-audit",
+        "done-notify",
+        "done-notify-permission",
+        "jobs-worker",
+        "jobs-worker-policy",
+        "submit-access",
+        "worker-access",
+        "sweep-access",
+        "cleanup",
+        "cleanup-role",
+        "cleanup-policy",
+        "api",
+        "api-submit-permission",
     ] {
         assert!(creates.iter().any(|c| c == name), "preview does not create `{name}`: {creates:?}");
     }

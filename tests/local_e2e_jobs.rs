@@ -205,10 +205,7 @@ fn jobs_example_on_the_local_cloud() {
     assert_eq!(envelope["TopicArn"], topic_arn.as_str());
     assert_eq!(envelope["MessageAttributes"]["status"]["Value"], "done");
     let result: Value = serde_json::from_str(envelope["Message"].as_str().unwrap()).unwrap();
-    assert_eq!(
-        result,
-        serde_json::json!({"id": id, "task": "resize", "input": "cat.png", "status": "done"})
-    );
+    assert_eq!(result, serde_json::json!({"id": id, "task": "resize", "input": "cat.png", "status": "done"}));
 
     // The hourly schedule, run now.
     p.ok(&["local", "run-schedule", "cleanup"]);

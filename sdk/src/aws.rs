@@ -504,14 +504,8 @@ pub(crate) fn queue_subscription(
         }),
         &[],
     );
-    let mapping = trigger(
-        ctx,
-        q.name(),
-        base,
-        "aws:lambda:EventSourceMapping",
-        mapping_inputs(q, f, t),
-        &[&policy],
-    );
+    let mapping =
+        trigger(ctx, q.name(), base, "aws:lambda:EventSourceMapping", mapping_inputs(q, f, t), &[&policy]);
     Ok(vec![policy.name().to_string(), mapping.name().to_string()])
 }
 
@@ -616,8 +610,14 @@ pub(crate) fn topic_queue_subscription(
     if let Some(policy) = &d.filter_policy {
         inputs["filter_policy"] = policy.clone();
     }
-    let subscription =
-        trigger(ctx, t.name(), format!("{}-{}", t.name(), q.name()), "aws:sns:Subscription", inputs, &[&policy]);
+    let subscription = trigger(
+        ctx,
+        t.name(),
+        format!("{}-{}", t.name(), q.name()),
+        "aws:sns:Subscription",
+        inputs,
+        &[&policy],
+    );
     Ok(vec![policy.name().to_string(), subscription.name().to_string()])
 }
 

@@ -150,7 +150,11 @@ impl QueueHandle {
     /// jobs.subscribe_with(&worker, QueueTrigger::new().batch_size(5).batching_window_secs(2).maximum_concurrency(4))
     ///     .unwrap();
     /// ```
-    pub fn subscribe_with(&self, function: &FunctionHandle, trigger: QueueTrigger) -> Result<Subscription, Error> {
+    pub fn subscribe_with(
+        &self,
+        function: &FunctionHandle,
+        trigger: QueueTrigger,
+    ) -> Result<Subscription, Error> {
         let f = function.name();
         let invalid = |what: &str, rule: &str, got: u32| {
             Error::invalid(

@@ -5,7 +5,9 @@
 use crate::component::{Component, Expansion, component_handle};
 use serde_json::Value;
 
-use crate::{Error, FunctionHandle, Program, QueueHandle, Ref, ResourceOptions, Subscription, Target, aws, local};
+use crate::{
+    Error, FunctionHandle, Program, QueueHandle, Ref, ResourceOptions, Subscription, Target, aws, local,
+};
 
 /// A topic, described with a builder and declared with [`Program::add`]:
 ///
@@ -97,9 +99,13 @@ impl TopicHandle {
     /// let delivery = QueueDelivery::new().raw(true).filter_policy(serde_json::json!({"kind": ["audit"]}));
     /// events.subscribe_queue_with(&audit, delivery).unwrap();
     /// ```
-    pub fn subscribe_queue_with(&self, queue: &QueueHandle, delivery: QueueDelivery) -> Result<Subscription, Error> {
+    pub fn subscribe_queue_with(
+        &self,
+        queue: &QueueHandle,
+        delivery: QueueDelivery,
+    ) -> Result<Subscription, Error> {
         if let Some(policy) = &delivery.filter_policy
-            && !policy.as_object().is_some_and(|m| !m.is_empty())
+            && policy.as_object().is_none_or(|m| m.is_empty())
         {
             return Err(Error::invalid(
                 self.name(),

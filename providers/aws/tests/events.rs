@@ -183,7 +183,8 @@ fn queue_policy_full_lifecycle() {
             "Condition": {"ArnEquals": {"aws:SourceArn": format!("arn:aws:sns:us-east-1:123456789012:{topic}")}}}]})
     };
     // A policy given as a string is checked into an object.
-    let inputs = p.check(ty, "audit-policy", json!({"queue_url": url, "policy": policy("a").to_string()}), None);
+    let inputs =
+        p.check(ty, "audit-policy", json!({"queue_url": url, "policy": policy("a").to_string()}), None);
     assert_eq!(inputs["policy"], policy("a"));
     let bad = p.check_failures(ty, json!({"queue_url": url, "policy": "{not json"}));
     assert_eq!(bad[0]["property"], "policy", "{bad:?}");

@@ -376,8 +376,7 @@ fn a_failed_run_is_retried_as_lambda_retries_async_invocations() {
 
     let view = |name: &str| {
         let st = skyform_local::status(&p.dir).unwrap().unwrap();
-        let s = st.schedules.iter().find(|s| s.name == name).unwrap().clone();
-        s
+        st.schedules.iter().find(|s| s.name == name).unwrap().clone()
     };
     assert_eq!(view("s-twice").runs, 1);
     assert!(eventually(5, || view("s-always").last_run.is_some_and(|l| l.finished)));

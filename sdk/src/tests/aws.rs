@@ -4,8 +4,8 @@ use serde_json::{Value, json};
 
 use super::resource;
 use crate::{
-    Bucket, Function, HttpApi, KeyType, Notification, ObjectEvent, Program, Queue, QueueDelivery, QueueTrigger,
-    ResourceOptions, Runtime, Schedule, Table, Target, Topic, interpolate,
+    Bucket, Function, HttpApi, KeyType, Notification, ObjectEvent, Program, Queue, QueueDelivery,
+    QueueTrigger, ResourceOptions, Runtime, Schedule, Table, Target, Topic, interpolate,
 };
 
 /// An empty `prod` program of project `shop` targeting AWS.
@@ -438,13 +438,15 @@ fn allowed_calls_become_an_inline_policy_on_aws_and_nothing_on_local() {
             "parent": "f"
         })
     );
-    let names: Vec<&str> = m["resources"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> =
+        m["resources"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
     assert!(!names.contains(&"plain-access"), "{names:?}");
 
     let local = Program::new("shop", "dev", Target::Local, json!({}));
     local.add(python("f").allow(&["sqs:SendMessage"], "arn:aws:sqs:us-east-1:1:q")).unwrap();
     let m = local.manifest();
-    let types: Vec<&str> = m["resources"].as_array().unwrap().iter().map(|r| r["type"].as_str().unwrap()).collect();
+    let types: Vec<&str> =
+        m["resources"].as_array().unwrap().iter().map(|r| r["type"].as_str().unwrap()).collect();
     assert_eq!(types, ["local:Function"]);
 }
 
@@ -471,7 +473,10 @@ fn queues_subscribed_to_topics_share_one_queue_policy() {
     let alerts = ctx.add(Topic::new("alerts")).unwrap();
     let audit = ctx.add(Queue::new("audit")).unwrap();
     let first = events
-        .subscribe_queue_with(&audit, QueueDelivery::new().raw(true).filter_policy(json!({"kind": ["audit"]})))
+        .subscribe_queue_with(
+            &audit,
+            QueueDelivery::new().raw(true).filter_policy(json!({"kind": ["audit"]})),
+        )
         .unwrap();
     let second = alerts.subscribe_queue(&audit).unwrap();
     assert_eq!(first.resources(), ["audit-policy", "events-audit"]);

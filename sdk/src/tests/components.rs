@@ -207,8 +207,11 @@ fn queue_trigger_settings_on_local() {
     let ctx = local();
     let jobs = ctx.add(Queue::new("jobs")).unwrap();
     let worker = ctx.add(python("worker")).unwrap();
-    jobs.subscribe_with(&worker, QueueTrigger::new().batch_size(5).batching_window_secs(2).maximum_concurrency(3))
-        .unwrap();
+    jobs.subscribe_with(
+        &worker,
+        QueueTrigger::new().batch_size(5).batching_window_secs(2).maximum_concurrency(3),
+    )
+    .unwrap();
     let m = ctx.manifest();
     assert_eq!(
         resource(&m, "jobs-worker")["inputs"],
@@ -217,7 +220,10 @@ fn queue_trigger_settings_on_local() {
     );
     // Out of bounds: refused when the program runs, naming the setting, its bounds and the value.
     for (trigger, text) in [
-        (QueueTrigger::new().batch_size(0), "the batch size of the subscription of `worker` must be 1 to 10, not 0"),
+        (
+            QueueTrigger::new().batch_size(0),
+            "the batch size of the subscription of `worker` must be 1 to 10, not 0",
+        ),
         (
             QueueTrigger::new().batching_window_secs(301),
             "the batching window of the subscription of `worker` must be 0 to 300 seconds, not 301",
@@ -239,7 +245,10 @@ fn queues_subscribed_to_topics_on_local() {
     let audit = ctx.add(Queue::new("audit")).unwrap();
     let all = ctx.add(Queue::new("all")).unwrap();
     let sub = events
-        .subscribe_queue_with(&audit, QueueDelivery::new().raw(true).filter_policy(json!({"kind": ["audit"]})))
+        .subscribe_queue_with(
+            &audit,
+            QueueDelivery::new().raw(true).filter_policy(json!({"kind": ["audit"]})),
+        )
         .unwrap();
     events.subscribe_queue(&all).unwrap();
     assert_eq!(sub.resources(), ["events-audit".to_string()]);
@@ -265,8 +274,12 @@ fn queues_subscribed_to_topics_on_local() {
                "raw_message_delivery": false, "filter_policy": null})
     );
     for bad in [json!(["audit"]), json!({}), json!("kind")] {
-        let e = events.subscribe_queue_with(&audit, QueueDelivery::new().filter_policy(bad.clone())).unwrap_err();
-        assert!(e.to_string().contains("the filter policy of the subscription of `audit` must be a JSON object"), "{e}");
+        let e =
+            events.subscribe_queue_with(&audit, QueueDelivery::new().filter_policy(bad.clone())).unwrap_err();
+        assert!(
+            e.to_string().contains("the filter policy of the subscription of `audit` must be a JSON object"),
+            "{e}"
+        );
     }
 }
 
