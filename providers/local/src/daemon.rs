@@ -21,6 +21,7 @@
 //! | `POST /v1/stacks/{stack}/schedules/{name}/run` | run it now; answers the function's result as `invoke` does |
 //! | `PUT`/`GET`/`DELETE /v1/stacks/{stack}/queues/{name}` | a queue ([`crate::queue_control`]) |
 //! | `PUT`/`GET`/`DELETE /v1/stacks/{stack}/queue-subscriptions/{name}` | a queue's trigger |
+//! | `PUT`/`GET`/`DELETE /v1/stacks/{stack}/buckets/{name}`, `.../bucket-notifications/{name}` | a bucket, a bucket notification ([`crate::buckets`]) |
 //! | `POST /v1/shutdown` | stop every process and exit |
 //!
 //! It also serves the AWS-compatible endpoint ([`crate::aws`]) on its own port, recorded in
@@ -226,11 +227,17 @@ async fn run(layout: Layout) -> ExitCode {
     {
         return fail(format!("cannot write endpoint.json: {e}"));
     }
+    let buckets = match crate::buckets::Buckets::load(&layout.root, functions.clone(), &credentials, aws_port)
+    {
+        Ok(b) => b,
+        Err(e) => return fail(format!("cannot load the buckets: {e}")),
+    };
     let aws = Arc::new(crate::aws::AwsContext {
         port: aws_port,
         credentials,
         queues: queues.clone(),
         functions: functions.clone(),
+        buckets: buckets.clone(),
     });
     let triggers = match crate::trigger::Triggers::load(&layout, aws.clone()) {
         Ok(t) => t,
@@ -302,6 +309,7 @@ async fn run(layout: Layout) -> ExitCode {
     // After the functions are restored: a schedule missed while the daemon was down runs now.
     daemon.schedules.spawn();
     daemon.triggers.spawn_all();
+    daemon.aws.buckets.start();
 
     let d = daemon.clone();
     tokio::spawn(async move {
@@ -527,6 +535,17 @@ impl Daemon {
                 StatusCode::UNAUTHORIZED,
                 "missing or wrong bearer token (it is in .skyform/local/token)",
             );
+        }
+        // Buckets and their notifications (crate::buckets) route themselves.
+        if let ["v1", "stacks", s, kind @ ("buckets" | "bucket-notifications"), n] =
+            req.uri().path().trim_start_matches('/').split('/').collect::<Vec<_>>().as_slice()
+        {
+            let (s, kind, n) = (http::percent_decode(s), kind.to_string(), http::percent_decode(n));
+            let method = req.method().clone();
+            return match http::body_bytes(req).await {
+                Ok((_, body)) => self.aws.buckets.control(&method, &kind, &s, &n, &body).await,
+                Err(e) => bad_request(format!("cannot read the body: {e}")),
+            };
         }
         let Some(target) = parse_target(req.uri().path()) else {
             return not_found("unknown control API path");
@@ -774,6 +793,7 @@ impl Daemon {
             "endpoint": self.aws.endpoint(),
             "queues": crate::queue_control::status(&self.aws),
             "queue_subscriptions": self.triggers.status(),
+            "buckets": self.aws.buckets.status(),
         })
     }
 }

@@ -25,6 +25,7 @@
 
 pub mod artifact;
 pub mod aws;
+pub mod buckets;
 pub mod client;
 pub mod daemon;
 pub mod env;

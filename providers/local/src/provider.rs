@@ -23,8 +23,10 @@ pub const FUNCTION: &str = "local:Function";
 pub const HTTP_API: &str = "local:HttpApi";
 pub use schedules::{SCHEDULE, schedule_path};
 
+mod buckets;
 mod queues;
 mod schedules;
+pub use buckets::{BUCKET, BUCKET_NOTIFICATION};
 pub use queues::{QUEUE, QUEUE_SUBSCRIPTION};
 
 #[derive(Clone)]
@@ -401,6 +403,7 @@ fn schemas() -> BTreeMap<String, ResourceSchema> {
     );
     m.insert(SCHEDULE.to_string(), schedules::schema());
     queues::schemas(&mut m);
+    buckets::schemas(&mut m);
     m.insert(
         HTTP_API.to_string(),
         ResourceSchema {
@@ -452,6 +455,8 @@ impl Provider for LocalProvider {
         let cfg = self.config()?;
         let (inputs, failures) = if queues::handles(&req.type_) {
             queues::check(&req.type_, &req.inputs)
+        } else if buckets::handles(&req.type_) {
+            buckets::check(&req.type_, &req.inputs)
         } else if req.type_ == SCHEDULE {
             schedules::check(&req.inputs)
         } else if req.type_ == FUNCTION {
@@ -472,6 +477,9 @@ impl Provider for LocalProvider {
         if queues::handles(&req.type_) {
             return self.create_queue_resource(req).await;
         }
+        if buckets::handles(&req.type_) {
+            return self.create_bucket_resource(req).await;
+        }
         if req.type_ == SCHEDULE {
             let outputs = self.put_schedule(&req.name, &req.inputs).await?;
             Ok(CreateResponse { id: req.name, outputs })
@@ -489,6 +497,9 @@ impl Provider for LocalProvider {
         let cfg = self.config()?;
         if queues::handles(&req.type_) {
             return self.read_queue_resource(&req).await;
+        }
+        if buckets::handles(&req.type_) {
+            return self.read_bucket_resource(&req).await;
         }
         if req.type_ == SCHEDULE {
             return Ok(ReadResponse { resource: self.read_schedule(&req.name).await? });
@@ -556,6 +567,8 @@ impl Provider for LocalProvider {
     async fn update(&self, req: UpdateRequest) -> Res<UpdateResponse> {
         let outputs = if queues::handles(&req.type_) {
             self.put_queue_resource(&req.type_, &req.name, &req.news).await?
+        } else if buckets::handles(&req.type_) {
+            self.put_bucket_resource(&req.type_, &req.name, &req.news).await?
         } else if req.type_ == SCHEDULE {
             self.put_schedule(&req.name, &req.news).await?
         } else if req.type_ == FUNCTION {
@@ -569,6 +582,9 @@ impl Provider for LocalProvider {
     async fn delete(&self, req: DeleteRequest) -> Res<DeleteResponse> {
         if queues::handles(&req.type_) {
             return self.delete_queue_resource(&req).await;
+        }
+        if buckets::handles(&req.type_) {
+            return self.delete_bucket_resource(&req).await;
         }
         let cfg = self.config()?;
         let path = if req.type_ == SCHEDULE {

@@ -15,6 +15,7 @@
 //! | `POST /` with `X-Amz-Target: AmazonSQS.<Op>` (JSON 1.0) | SQS | [`sqs`] |
 //! | `POST /` form-encoded with `Action=<Op>`, signed for service `sns` | SNS | [`sns`] |
 //! | `/2015-03-31/functions/{name}/invocations` | Lambda Invoke | [`lambda`] |
+//! | S3 REST: signed for `s3`, presigned, or to `BUCKET.localhost` ([`crate::buckets::is_s3`]) | S3 | [`crate::buckets`] (s3s verifies SigV4 itself) |
 //!
 //! ## For the other services (SNS, ...)
 //!
@@ -117,6 +118,8 @@ pub struct AwsContext {
     pub credentials: Credentials,
     pub queues: Arc<crate::queue::Queues>,
     pub functions: Arc<dyn FunctionLookup>,
+    /// S3 buckets ([`crate::buckets`]).
+    pub buckets: Arc<crate::buckets::Buckets>,
 }
 
 impl AwsContext {
@@ -386,6 +389,11 @@ fn auth_error(service: Service, e: sigv4::AuthError) -> AwsError {
 
 /// Serves one request on the endpoint.
 pub async fn handle(ctx: Arc<AwsContext>, req: Request<Incoming>, _peer: SocketAddr) -> Resp {
+    // S3 streams its bodies and verifies SigV4 (incl. presigned URLs and aws-chunked
+    // payloads) in s3s, before any operation runs.
+    if crate::buckets::is_s3(&req) {
+        return ctx.buckets.serve(req).await;
+    }
     let request_id = crate::pool::new_request_id();
     let (parts, body) = match http::body_bytes(req).await {
         Ok(x) => x,
