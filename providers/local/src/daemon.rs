@@ -22,6 +22,8 @@
 //! | `PUT`/`GET`/`DELETE /v1/stacks/{stack}/queues/{name}` | a queue ([`crate::queue_control`]) |
 //! | `PUT`/`GET`/`DELETE /v1/stacks/{stack}/queue-subscriptions/{name}` | a queue's trigger |
 //! | `PUT`/`GET`/`DELETE /v1/stacks/{stack}/buckets/{name}`, `.../bucket-notifications/{name}` | a bucket, a bucket notification ([`crate::buckets`]) |
+//! | `PUT`/`GET`/`DELETE /v1/stacks/{stack}/tables/{name}` | a table ([`crate::tables::control`]) |
+//! | `PUT`/`GET`/`DELETE /v1/stacks/{stack}/table-subscriptions/{name}` | a table's change trigger |
 //! | `POST /v1/shutdown` | stop every process and exit |
 //!
 //! It also serves the AWS-compatible endpoint ([`crate::aws`]) on its own port, recorded in
@@ -101,6 +103,8 @@ struct Daemon {
     aws: Arc<crate::aws::AwsContext>,
     /// Queue triggers ([`crate::trigger`]).
     triggers: Arc<crate::trigger::Triggers>,
+    /// Table change triggers ([`crate::tables::stream`]).
+    table_triggers: Arc<crate::tables::stream::TableTriggers>,
 }
 
 /// 8 random bytes from the OS.
@@ -199,6 +203,10 @@ async fn run(layout: Layout) -> ExitCode {
         Ok(q) => Arc::new(q),
         Err(e) => return fail(format!("cannot load the queues in {}: {e}", layout.queues().display())),
     };
+    let tables = match crate::tables::Tables::open(&layout.tables()) {
+        Ok(t) => Arc::new(t),
+        Err(e) => return fail(format!("cannot open the tables: {e}")),
+    };
     let recorded_port = std::fs::read(layout.endpoint_json())
         .ok()
         .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
@@ -238,11 +246,17 @@ async fn run(layout: Layout) -> ExitCode {
         queues: queues.clone(),
         functions: functions.clone(),
         buckets: buckets.clone(),
+        tables: tables.clone(),
     });
     let triggers = match crate::trigger::Triggers::load(&layout, aws.clone()) {
         Ok(t) => t,
         Err(e) => return fail(e.to_string()),
     };
+    let table_triggers =
+        match crate::tables::stream::TableTriggers::load(layout.table_subscriptions(), aws.clone(), tables) {
+            Ok(t) => t,
+            Err(e) => return fail(e.to_string()),
+        };
 
     let daemon = Arc::new(Daemon {
         layout: layout.clone(),
@@ -258,6 +272,7 @@ async fn run(layout: Layout) -> ExitCode {
         schedules,
         aws: aws.clone(),
         triggers,
+        table_triggers,
     });
 
     // Restore what was deployed.
@@ -310,6 +325,7 @@ async fn run(layout: Layout) -> ExitCode {
     daemon.schedules.spawn();
     daemon.triggers.spawn_all();
     daemon.aws.buckets.start();
+    daemon.table_triggers.spawn_all();
 
     let d = daemon.clone();
     tokio::spawn(async move {
@@ -392,6 +408,8 @@ enum Target {
     Schedule(String, String, Option<String>),
     Queue(String, String),
     QueueSubscription(String, String),
+    Table(String, String),
+    TableSubscription(String, String),
 }
 
 fn parse_target(path: &str) -> Option<Target> {
@@ -413,6 +431,10 @@ fn parse_target(path: &str) -> Option<Target> {
         }
         ["v1", "stacks", s, "queue-subscriptions", n] => {
             Some(Target::QueueSubscription(http::percent_decode(s), http::percent_decode(n)))
+        }
+        ["v1", "stacks", s, "tables", n] => Some(Target::Table(http::percent_decode(s), http::percent_decode(n))),
+        ["v1", "stacks", s, "table-subscriptions", n] => {
+            Some(Target::TableSubscription(http::percent_decode(s), http::percent_decode(n)))
         }
         ["v1", "stacks", s, "schedules", n, rest @ ..] if rest.len() <= 1 => Some(Target::Schedule(
             http::percent_decode(s),
@@ -621,6 +643,8 @@ impl Daemon {
             (m, Target::Schedule(s, n, a)) => self.schedules.control(&m, &s, &n, a.as_deref(), &body).await,
             (m, Target::Queue(s, n)) => crate::queue_control::queue(&self.aws, &m, &s, &n, &body).await,
             (m, Target::QueueSubscription(s, n)) => self.triggers.control(&m, &s, &n, &body).await,
+            (m, Target::Table(s, n)) => crate::tables::control::table(&self.aws, &m, &s, &n, &body).await,
+            (m, Target::TableSubscription(s, n)) => self.table_triggers.control(&m, &s, &n, &body).await,
             (Method::GET, Target::Api(s, n)) => {
                 let reg = self.registry.lock().await;
                 match reg.stacks.get(&s).and_then(|r| r.apis.get(&n)) {
@@ -794,6 +818,8 @@ impl Daemon {
             "queues": crate::queue_control::status(&self.aws),
             "queue_subscriptions": self.triggers.status(),
             "buckets": self.aws.buckets.status(),
+            "tables": crate::tables::control::status(&self.aws),
+            "table_subscriptions": self.table_triggers.status(),
         })
     }
 }

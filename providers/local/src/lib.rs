@@ -41,6 +41,7 @@ pub mod registry;
 pub mod runtime;
 pub mod schedule;
 pub mod schedule_runner;
+pub mod tables;
 pub mod topics;
 pub mod trigger;
 

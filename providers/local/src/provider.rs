@@ -26,8 +26,10 @@ pub use schedules::{SCHEDULE, schedule_path};
 mod buckets;
 mod queues;
 mod schedules;
+mod tables;
 pub use buckets::{BUCKET, BUCKET_NOTIFICATION};
 pub use queues::{QUEUE, QUEUE_SUBSCRIPTION};
+pub use tables::{TABLE, TABLE_SUBSCRIPTION};
 
 #[derive(Clone)]
 struct Config {
@@ -404,6 +406,7 @@ fn schemas() -> BTreeMap<String, ResourceSchema> {
     m.insert(SCHEDULE.to_string(), schedules::schema());
     queues::schemas(&mut m);
     buckets::schemas(&mut m);
+    tables::schemas(&mut m);
     m.insert(
         HTTP_API.to_string(),
         ResourceSchema {
@@ -457,6 +460,8 @@ impl Provider for LocalProvider {
             queues::check(&req.type_, &req.inputs)
         } else if buckets::handles(&req.type_) {
             buckets::check(&req.type_, &req.inputs)
+        } else if tables::handles(&req.type_) {
+            tables::check(&req.type_, &req.inputs)
         } else if req.type_ == SCHEDULE {
             schedules::check(&req.inputs)
         } else if req.type_ == FUNCTION {
@@ -480,6 +485,9 @@ impl Provider for LocalProvider {
         if buckets::handles(&req.type_) {
             return self.create_bucket_resource(req).await;
         }
+        if tables::handles(&req.type_) {
+            return self.create_table_resource(req).await;
+        }
         if req.type_ == SCHEDULE {
             let outputs = self.put_schedule(&req.name, &req.inputs).await?;
             Ok(CreateResponse { id: req.name, outputs })
@@ -500,6 +508,9 @@ impl Provider for LocalProvider {
         }
         if buckets::handles(&req.type_) {
             return self.read_bucket_resource(&req).await;
+        }
+        if tables::handles(&req.type_) {
+            return self.read_table_resource(&req).await;
         }
         if req.type_ == SCHEDULE {
             return Ok(ReadResponse { resource: self.read_schedule(&req.name).await? });
@@ -569,6 +580,8 @@ impl Provider for LocalProvider {
             self.put_queue_resource(&req.type_, &req.name, &req.news).await?
         } else if buckets::handles(&req.type_) {
             self.put_bucket_resource(&req.type_, &req.name, &req.news).await?
+        } else if tables::handles(&req.type_) {
+            self.put_table_resource(&req.type_, &req.name, &req.news).await?
         } else if req.type_ == SCHEDULE {
             self.put_schedule(&req.name, &req.news).await?
         } else if req.type_ == FUNCTION {
@@ -585,6 +598,9 @@ impl Provider for LocalProvider {
         }
         if buckets::handles(&req.type_) {
             return self.delete_bucket_resource(&req).await;
+        }
+        if tables::handles(&req.type_) {
+            return self.delete_table_resource(&req).await;
         }
         let cfg = self.config()?;
         let path = if req.type_ == SCHEDULE {

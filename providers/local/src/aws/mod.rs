@@ -16,6 +16,7 @@
 //! | `POST /` form-encoded with `Action=<Op>`, signed for service `sns` | SNS | [`sns`] |
 //! | `/2015-03-31/functions/{name}/invocations` | Lambda Invoke | [`lambda`] |
 //! | S3 REST: signed for `s3`, presigned, or to `BUCKET.localhost` ([`crate::buckets::is_s3`]) | S3 | [`crate::buckets`] (s3s verifies SigV4 itself) |
+//! | `POST /` with `X-Amz-Target: DynamoDB_20120810.<Op>` (JSON 1.0) | DynamoDB | [`dynamodb`] |
 //!
 //! ## For the other services (SNS, ...)
 //!
@@ -35,6 +36,7 @@
 //!
 //! **Architecture Invariant:** nothing on this port is served before the SigV4 check passes.
 
+pub mod dynamodb;
 pub mod lambda;
 pub mod sigv4;
 pub mod sns;
@@ -120,6 +122,8 @@ pub struct AwsContext {
     pub functions: Arc<dyn FunctionLookup>,
     /// S3 buckets ([`crate::buckets`]).
     pub buckets: Arc<crate::buckets::Buckets>,
+    /// DynamoDB tables ([`crate::tables`]).
+    pub tables: Arc<crate::tables::Tables>,
 }
 
 impl AwsContext {
@@ -194,6 +198,7 @@ pub enum Service {
     Sqs,
     Sns,
     Lambda,
+    DynamoDb,
     Unknown,
 }
 
@@ -300,6 +305,7 @@ impl AwsError {
             Service::Sqs => self.json(request_id, "com.amazonaws.sqs"),
             Service::Sns | Service::Unknown => self.query_xml(request_id),
             Service::Lambda => self.rest_json(request_id),
+            Service::DynamoDb => self.json(request_id, dynamodb::NAMESPACE),
         }
     }
 }
@@ -332,6 +338,9 @@ fn classify(method: &hyper::Method, path: &str, headers: &HeaderMap, body: &[u8]
     {
         return Service::Sqs;
     }
+    if headers.get("x-amz-target").and_then(|v| v.to_str().ok()).is_some_and(|t| t.starts_with("DynamoDB_")) {
+        return Service::DynamoDb;
+    }
     if path.starts_with("/2015-03-31/functions") {
         return Service::Lambda;
     }
@@ -340,6 +349,7 @@ fn classify(method: &hyper::Method, path: &str, headers: &HeaderMap, body: &[u8]
         Some("sqs") => return Service::Sqs,
         Some("sns") => return Service::Sns,
         Some("lambda") => return Service::Lambda,
+        Some("dynamodb") => return Service::DynamoDb,
         _ => {}
     }
     if *method == hyper::Method::POST
@@ -352,7 +362,8 @@ fn classify(method: &hyper::Method, path: &str, headers: &HeaderMap, body: &[u8]
 
 fn auth_error(service: Service, e: sigv4::AuthError) -> AwsError {
     use sigv4::AuthError::*;
-    let lambda = service == Service::Lambda;
+    // DynamoDB answers auth errors with Lambda's codes.
+    let lambda = matches!(service, Service::Lambda | Service::DynamoDb);
     match e {
         Missing if lambda => AwsError::new(
             StatusCode::FORBIDDEN,
@@ -431,6 +442,7 @@ pub async fn handle(ctx: Arc<AwsContext>, req: Request<Incoming>, _peer: SocketA
         Service::Sqs => sqs::handle(&ctx, &areq).await,
         Service::Sns => sns::handle(&ctx, &areq).await,
         Service::Lambda => lambda::handle(&ctx, &areq).await,
+        Service::DynamoDb => dynamodb::handle(&ctx, &areq).await,
         Service::Unknown => AwsError::bad(
             "UnknownOperation",
             "this endpoint serves SQS (JSON protocol), SNS (query protocol) and Lambda Invoke",
