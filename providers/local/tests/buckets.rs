@@ -393,6 +393,19 @@ s3.delete_objects(Bucket="events", Delete={"Objects": [{"Key": "in/skip.jpg"}, {
         .map(|r| r["s3"]["object"]["sequencer"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(seqs.iter().collect::<HashSet<_>>().len(), seqs.len(), "one sequencer per event");
+    // The daemon's status shows the bucket, its notifications and an empty outbox.
+    let token = std::fs::read_to_string(p.dir.join(".skyform/local/token")).unwrap();
+    let daemon: Value =
+        serde_json::from_slice(&std::fs::read(p.dir.join(".skyform/local/daemon.json")).unwrap()).unwrap();
+    let auth = format!("Bearer {}", token.trim());
+    let status = || {
+        http(daemon["port"].as_u64().unwrap() as u16, "GET", "/v1/status", &[("Authorization", &auth)], b"")
+            .json()
+    };
+    assert!(eventually(5, || status()["buckets"]["pending_events"] == 0), "{}", status());
+    let st = status();
+    assert_eq!(st["buckets"]["buckets"], json!([{"name": "events", "objects": 3}]), "{st}");
+    assert_eq!(st["buckets"]["notifications"].as_array().unwrap().len(), 2, "{st}");
     // The outbox is empty once delivered.
     assert!(eventually(5, || std::fs::read_dir(p.dir.join(".skyform/local/bucket_events"))
         .unwrap()

@@ -478,7 +478,7 @@ impl S3 for LocalS3 {
         let info =
             store::BucketInfo { name: name.clone(), created_ms: store::now_ms(), ..Default::default() };
         blocking(move || store.store.create_bucket(info)).await?.map_err(store_err)?;
-        Ok(S3Response::new(CreateBucketOutput { location: Some(format!("/{name}")), ..Default::default() }))
+        Ok(S3Response::new(CreateBucketOutput { location: Some(format!("/{name}")) }))
     }
 
     async fn delete_bucket(

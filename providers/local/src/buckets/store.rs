@@ -341,10 +341,10 @@ impl BucketData {
             let rolled = delimiter
                 .filter(|d| !d.is_empty())
                 .and_then(|d| k[prefix.len()..].find(d).map(|i| k[..prefix.len() + i + d.len()].to_string()));
-            if let Some(cp) = &rolled {
-                if prefixes.last() == Some(cp) || after.is_some_and(|a| a >= cp.as_str()) {
-                    continue;
-                }
+            if let Some(cp) = &rolled
+                && (prefixes.last() == Some(cp) || after.is_some_and(|a| a >= cp.as_str()))
+            {
+                continue;
             }
             if out.len() + prefixes.len() >= max {
                 truncated = true;
