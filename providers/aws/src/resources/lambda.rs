@@ -410,10 +410,11 @@ impl Kind for EventSourceMapping {
                 "batch_size": {"type": "integer", "default": 10, "description": "Records per invocation."},
                 "maximum_batching_window_in_seconds": {"type": "integer", "default": 0, "description": "How long to gather a batch."},
                 "enabled": {"type": "boolean", "default": true, "description": "Whether it polls."},
+                "starting_position": {"type": "string", "description": "For a stream: `LATEST` or `TRIM_HORIZON` (required by Lambda for streams)."},
             }),
             required: &["function", "event_source_arn"],
             outputs: &["uuid", "function_arn", "state"],
-            replace_on_changes: &["event_source_arn"],
+            replace_on_changes: &["event_source_arn", "starting_position"],
             identity: &["function", "event_source_arn"],
             name: None,
             diff_ignore: &[],
@@ -421,13 +422,16 @@ impl Kind for EventSourceMapping {
     }
 
     async fn create(&self, ctx: &Ctx, inputs: &Value) -> Result<Created> {
-        let body = json!({
+        let mut body = json!({
             "FunctionName": inputs["function"],
             "EventSourceArn": inputs["event_source_arn"],
             "BatchSize": inputs["batch_size"],
             "MaximumBatchingWindowInSeconds": inputs["maximum_batching_window_in_seconds"],
             "Enabled": inputs["enabled"],
         });
+        if inputs.has("starting_position") {
+            body["StartingPosition"] = inputs["starting_position"].clone();
+        }
         let path = format!("{MAPPINGS}/");
         let m = retry_iam_propagation(ctx, "creating an event source mapping", || {
             lambda(ctx, Method::POST, &path, Some(body.clone()))
@@ -462,6 +466,7 @@ impl Kind for EventSourceMapping {
         let mut inputs =
             if stored.is_object() { stored.clone() } else { json!({"function": m["FunctionArn"]}) };
         set(&mut inputs, "event_source_arn", m["EventSourceArn"].clone());
+        set(&mut inputs, "starting_position", m["StartingPosition"].clone());
         set(&mut inputs, "batch_size", m["BatchSize"].clone());
         set(
             &mut inputs,
