@@ -432,7 +432,9 @@ fn parse_target(path: &str) -> Option<Target> {
         ["v1", "stacks", s, "queue-subscriptions", n] => {
             Some(Target::QueueSubscription(http::percent_decode(s), http::percent_decode(n)))
         }
-        ["v1", "stacks", s, "tables", n] => Some(Target::Table(http::percent_decode(s), http::percent_decode(n))),
+        ["v1", "stacks", s, "tables", n] => {
+            Some(Target::Table(http::percent_decode(s), http::percent_decode(n)))
+        }
         ["v1", "stacks", s, "table-subscriptions", n] => {
             Some(Target::TableSubscription(http::percent_decode(s), http::percent_decode(n)))
         }

@@ -373,10 +373,7 @@ fn return_values(v: &Value, allowed: &[&str], op: &str) -> R<String> {
         )));
     }
     if !allowed.contains(&rv.as_str()) {
-        return Err(bad(format!(
-            "ReturnValues can only be ALL_OLD or NONE{}",
-            if op.is_empty() { "" } else { "" }
-        )));
+        return Err(bad(format!("ReturnValues can only be ALL_OLD or NONE for {op}")));
     }
     Ok(rv)
 }

@@ -366,11 +366,6 @@ impl<'p, 'a> Parser<'p, 'a> {
                     let p = self.path()?;
                     self.expect_sym(")")?;
                     Ok(Operand::Size(p))
-                } else if ["if_not_exists", "list_append"].contains(&f.as_str()) {
-                    Err(format!(
-                        "Invalid {}: The function is not allowed to be used this way in an expression; function: {f}",
-                        self.kind
-                    ))
                 } else if is_function(&f) {
                     Err(format!(
                         "Invalid {}: The function is not allowed to be used this way in an expression; function: {f}",

@@ -530,6 +530,9 @@ impl<'t> Tx<'t> {
     }
 }
 
+/// Called for each item a read finds (its store key and the item); `false` stops the read.
+pub type Visit<'a> = dyn FnMut(&[u8], Item) -> Result<bool, DdbError> + 'a;
+
 /// What a Query or Scan reads.
 pub struct ReadRange {
     pub start: Vec<u8>,
@@ -823,11 +826,7 @@ impl Tables {
 
     /// Reads items in key order from `range`, calling `f(store_key, item)` until it answers
     /// `false`. Index ranges yield the index entry's key.
-    pub fn read(
-        &self,
-        range: &ReadRange,
-        f: &mut dyn FnMut(&[u8], Item) -> Result<bool, DdbError>,
-    ) -> Result<(), DdbError> {
+    pub fn read(&self, range: &ReadRange, f: &mut Visit<'_>) -> Result<(), DdbError> {
         let r = self.db.begin_read().map_err(storage)?;
         let items = r.open_table(ITEMS).map_err(storage)?;
         let table = if range.index {
