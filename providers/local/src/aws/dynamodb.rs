@@ -994,18 +994,21 @@ fn transact_get(t: &Tables, v: &Value) -> R<Value> {
             "1 validation error detected: Value at 'transactItems' failed to satisfy constraint: Member must have length less than or equal to 100",
         ));
     }
-    // One read transaction would be exact; items are read one by one from committed state,
-    // which is what a snapshot sees when no write interleaves.
-    let mut out = Vec::new();
+    // Every item is read in one read transaction: one consistent snapshot.
+    let mut gets = Vec::new();
+    let mut projections = Vec::new();
     for entry in list {
         let e = entry.get("Get").ok_or_else(|| bad("each TransactItems entry needs Get"))?;
         let def = t.table(table_name(e)?)?;
         let ph = placeholders(e)?;
         let mut p = Placeholders::new(&ph.names, &ph.values);
-        let proj = parse_proj(e, &mut p)?;
+        projections.push(parse_proj(e, &mut p)?);
         p.check_unused().map_err(bad)?;
-        let key = item_param(e, "Key")?;
-        match t.get(&def, &key)? {
+        gets.push((def, item_param(e, "Key")?));
+    }
+    let mut out = Vec::new();
+    for (item, proj) in t.get_many(&gets)?.into_iter().zip(projections) {
+        match item {
             Some(item) => {
                 let item = match &proj {
                     Some(p) => expr::project(&item, p),

@@ -824,6 +824,19 @@ impl Tables {
         }
     }
 
+    /// Reads several items in one read transaction: one consistent snapshot (TransactGetItems).
+    pub fn get_many(&self, keys: &[(Arc<TableDef>, Item)]) -> Result<Vec<Option<Item>>, DdbError> {
+        let pks = keys.iter().map(|(d, k)| check_key(d, k)).collect::<Result<Vec<_>, _>>()?;
+        let r = self.db.begin_read().map_err(storage)?;
+        let items = r.open_table(ITEMS).map_err(storage)?;
+        pks.iter()
+            .map(|pk| match items.get(pk.as_slice()).map_err(storage)? {
+                Some(g) => Ok(Some(decode_item(g.value())?)),
+                None => Ok(None),
+            })
+            .collect()
+    }
+
     /// Reads items in key order from `range`, calling `f(store_key, item)` until it answers
     /// `false`. Index ranges yield the index entry's key.
     pub fn read(&self, range: &ReadRange, f: &mut Visit<'_>) -> Result<(), DdbError> {
