@@ -826,7 +826,7 @@ impl S3 for LocalS3 {
             }
             let (path, mut out) = dst2.temp_file().map_err(internal)?;
             let r = (|| -> std::io::Result<ObjMeta> {
-                store::copy_data(&mut file, sm.size, &mut out, |_| {})?;
+                store::copy_data(&mut file, sm.size, &mut out)?;
                 let mut m = match new_meta {
                     Some(n) => ObjMeta { checksums: sm.checksums.clone(), ..n },
                     None => ObjMeta { key: key.clone(), ..sm.clone() },
@@ -1094,7 +1094,7 @@ impl S3 for LocalS3 {
                 let mut size = 0;
                 for p in &chosen {
                     let mut f = b2.part_file(&id, p.number)?;
-                    store::copy_data(&mut f, p.meta.size, &mut out, |_| {})?;
+                    store::copy_data(&mut f, p.meta.size, &mut out)?;
                     size += p.meta.size;
                     md5s.extend_from_slice(&hex_decode(&p.meta.etag));
                 }
