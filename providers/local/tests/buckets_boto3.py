@@ -392,6 +392,12 @@ assert error_code(wrong_secret.list_buckets) == ("SignatureDoesNotMatch", 403)
 assert error_code(wrong_secret.put_object, Bucket=BUCKET, Key="w", Body=b"x")[0] == "SignatureDoesNotMatch"
 wrong_key = client(aws_access_key_id="AKIANOTOURS000000000", aws_secret_access_key=SK)
 assert error_code(wrong_key.get_object, Bucket=BUCKET, Key="docs/hello.txt")[0] == "InvalidAccessKeyId"
+# SigV2 header signatures (`Authorization: AWS KEY:SIG`), which older clients send.
+v2 = client(config=Config(signature_version="s3"))
+v2.put_object(Bucket=BUCKET, Key="sigv2", Body=b"v2")
+assert v2.get_object(Bucket=BUCKET, Key="sigv2")["Body"].read() == b"v2"
+assert error_code(client(config=Config(signature_version="s3"), aws_access_key_id=AK,
+                         aws_secret_access_key="y" * 40).get_object, Bucket=BUCKET, Key="sigv2")[0] == "SignatureDoesNotMatch"
 status, got, _ = http("GET", "%s/%s/docs/hello.txt" % (ENDPOINT, BUCKET))
 assert status == 403 and b"AccessDenied" in got, (status, got)
 status, got, _ = http("PUT", "%s/%s/anon" % (ENDPOINT, BUCKET), data=b"x")

@@ -46,6 +46,13 @@ pub fn is_s3<B>(req: &Request<B>) -> bool {
     if let Some(s) = crate::aws::sigv4::scope_service(h) {
         return s == "s3";
     }
+    // SigV2 (`AWS KEY:SIGNATURE`) is S3's alone.
+    if h.get(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.starts_with("AWS "))
+    {
+        return true;
+    }
     let query = req.uri().query().unwrap_or("");
     if query.split('&').any(|p| {
         let l = p.to_ascii_lowercase();
@@ -307,6 +314,7 @@ mod tests {
         assert!(is_s3(&r(|b| b.uri("/b/k?X-Amz-Credential=AK%2F20260101%2Fus-east-1%2Fs3%2Faws4_request"))));
         assert!(is_s3(&r(|b| b.uri("/k").header("host", "bkt.localhost:4566"))));
         assert!(is_s3(&r(|b| b.uri("/b/k"))));
+        assert!(is_s3(&r(|b| b.method("PUT").uri("/b/k").header("authorization", "AWS AKID:c2lnbmF0dXJl"))));
         assert!(!is_s3(&r(|b| b
             .method("POST")
             .uri("/")
