@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The local cloud's S3 API side by side with moto server, s3rver (npm) and a null server (canned
-# answers: the boto3 client's own ceiling), with one boto3 script (scripts/bench_s3.py); then the
-# AWS CLI copying a 1 GiB file in and out of the local cloud against the disk's own sequential
-# write speed (dd with fdatasync).
+# answers: the boto3 client's own ceiling), with one boto3 script (scripts/bench_s3.py); then each
+# server's capacity with a Rust load generator (providers/local/examples/s3_load.rs: CONNS
+# keep-alive connections of signed requests); then the AWS CLI copying a 1 GiB file in and out of
+# the local cloud against the disk's own sequential write speed (dd with fdatasync).
 #
-#   scripts/bench-s3.sh [--ops 300] [--rounds 3] [--no-gib]
+#   scripts/bench-s3.sh [--ops 300] [--rounds 3] [--conns 8] [--secs 5] [--no-gib]
 #
 # First use installs s3rver into target/bench/s3rver (npm) and the peers venv (moto, boto3, the
 # AWS CLI; tests/peers/setup.sh). Every server listens on 127.0.0.1 only.
@@ -16,12 +17,14 @@ case "$T" in /*) ;; *) T=$ROOT/$T ;; esac
 export CARGO_TARGET_DIR=$T
 export AWS_EC2_METADATA_DISABLED=true AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_PAGER=
 
-OPS=300 ROUNDS=3 GIB=1
+OPS=300 ROUNDS=3 GIB=1 CONNS=8 SECS=5
 while [ $# -gt 0 ]; do
   case "$1" in
     --ops) OPS=$2; shift 2 ;;
     --rounds) ROUNDS=$2; shift 2 ;;
     --no-gib) GIB=0; shift ;;
+    --conns) CONNS=$2; shift 2 ;;
+    --secs) SECS=$2; shift 2 ;;
     *) echo "bench-s3: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -35,7 +38,7 @@ if [ ! -f "$S3RVER/node_modules/s3rver/package.json" ]; then
   (cd "$S3RVER" && { [ -f package.json ] || npm init -y >/dev/null; } && npm install --no-fund --no-audit s3rver@3 >&2)
 fi
 echo "bench-s3: building (release)" >&2
-cargo build --release -q -p skyform-local --bin skyform-local-dev >&2
+cargo build --release -q -p skyform-local --bin skyform-local-dev --example s3_load >&2
 
 WORK=$(mktemp -d)
 PIDS=()
@@ -71,6 +74,30 @@ echo
   --target "moto=http://127.0.0.1:$MPORT,testing,testing" \
   --target "s3rver=http://127.0.0.1:$SPORT,S3RVER,S3RVER" \
   --target "null=http://127.0.0.1:$NPORT,testing,testing"
+
+echo
+echo "capacity: $CONNS connections x ${SECS} s, requests/s (errors)"
+echo
+echo "| operation | local | moto | s3rver | local / fastest peer |"
+echo "|---|---|---|---|---|"
+for op in put get; do
+  for size in 4096 1048576; do
+    row=()
+    for t in "local $LPORT $LKEY $LSECRET" "moto $MPORT testing testing" "s3rver $SPORT S3RVER S3RVER"; do
+      set -- $t
+      row+=("$("$T/release/examples/s3_load" --port "$2" --key "$3" --secret "$4" --op "$op" --size "$size" --conns "$CONNS" --secs "$SECS")")
+    done
+    "$PY" - "$op" "$size" "${row[@]}" <<'EOF'
+import sys
+op, size, *cells = sys.argv[1:]
+rates = [float(c.split()[0]) for c in cells]
+errs = [c.split()[1] for c in cells]
+peer = max(rates[1:]) or 1
+name = "%s %s" % ("PutObject" if op == "put" else "GetObject", "4 KiB" if size == "4096" else "1 MiB")
+print("| %s | %s | %.1fx |" % (name, " | ".join("%.0f (%s)" % (r, e) for r, e in zip(rates, errs)), rates[0] / peer))
+EOF
+  done
+done
 
 if [ "$GIB" = 1 ]; then
   echo
