@@ -33,7 +33,7 @@ use crate::function::Function;
 use crate::http_api::HttpApi;
 use crate::queue::{Queue, QueueHandle, QueueTrigger};
 use crate::schedule::Schedule;
-use crate::table::{KeyType, Table};
+use crate::table::{KeyType, Table, TableHandle};
 use crate::topic::{QueueDelivery, Topic, TopicHandle};
 use crate::{Error, FunctionHandle, Part, Program, Ref, Resource, ResourceOptions, Runtime, concat};
 
@@ -736,6 +736,64 @@ pub(crate) fn table(ctx: &Program, t: &Table) -> Result<Expansion, Error> {
         inputs["range_key"] = json!(name);
         inputs["range_key_type"] = json!(key_type(*type_));
     }
+    if !t.indexes.is_empty() {
+        inputs["global_secondary_indexes"] = t
+            .indexes
+            .iter()
+            .map(|i| {
+                let mut g = json!({ "name": i.name, "hash_key": i.hash_key.0, "hash_key_type": key_type(i.hash_key.1) });
+                if let Some((n, k)) = &i.range_key {
+                    g["range_key"] = json!(n);
+                    g["range_key_type"] = json!(key_type(*k));
+                }
+                g
+            })
+            .collect();
+    }
     let main = children.add("", "aws:dynamodb:Table", inputs);
     Ok(children.finish(&main, vec![("table_name", main.output("name"))]))
+}
+
+/// A table's change trigger: the table's stream is turned on (`NEW_AND_OLD_IMAGES`),
+/// `TABLE-FUNCTION-policy` lets the function's role read it, and `TABLE-FUNCTION` is the event
+/// source mapping (from the stream's end, as Lambda's `LATEST`), created after the policy.
+pub(crate) fn table_subscription(
+    ctx: &Program,
+    t: &TableHandle,
+    f: &FunctionHandle,
+    batch_size: u32,
+) -> Result<Vec<String>, Error> {
+    ctx.update_inputs(&t.expansion.main, |inputs| {
+        inputs["stream_enabled"] = json!(true);
+        inputs["stream_view_type"] = json!("NEW_AND_OLD_IMAGES");
+    });
+    let base = format!("{}-{}", t.name(), f.name());
+    let policy = trigger(
+        ctx,
+        t.name(),
+        format!("{base}-policy"),
+        "aws:iam:RolePolicy",
+        json!({
+            "role": Ref::new(role_of(f), "name"),
+            "policy": allow(
+                &["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"],
+                t.stream_arn(),
+            ),
+        }),
+        &[],
+    );
+    let mapping = trigger(
+        ctx,
+        t.name(),
+        base,
+        "aws:lambda:EventSourceMapping",
+        json!({
+            "event_source_arn": t.stream_arn(),
+            "function": f.function_name(),
+            "batch_size": batch_size,
+            "starting_position": "LATEST",
+        }),
+        &[&policy],
+    );
+    Ok(vec![policy.name().to_string(), mapping.name().to_string()])
 }

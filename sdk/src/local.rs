@@ -18,7 +18,7 @@ use crate::function::Function;
 use crate::http_api::HttpApi;
 use crate::queue::{Queue, QueueHandle, QueueTrigger};
 use crate::schedule::Schedule;
-use crate::table::{KeyType, Table};
+use crate::table::{KeyType, Table, TableHandle};
 use crate::topic::{QueueDelivery, Topic, TopicHandle};
 use crate::{FunctionHandle, Program, ResourceOptions};
 
@@ -193,10 +193,30 @@ pub(crate) fn table(ctx: &Program, t: &Table) -> Expansion {
         Some((name, type_)) => json!({ "name": name, "type": type_.as_str() }),
         None => Value::Null,
     };
-    let main = children.add(
-        &t.name,
-        "local:Table",
-        json!({ "hash_key": key(&t.hash_key), "range_key": key(&t.range_key) }),
-    );
+    let mut inputs = json!({ "hash_key": key(&t.hash_key), "range_key": key(&t.range_key) });
+    if !t.indexes.is_empty() {
+        inputs["indexes"] = t
+            .indexes
+            .iter()
+            .map(|i| json!({ "name": i.name, "hash_key": key(&Some(i.hash_key.clone())), "range_key": key(&i.range_key) }))
+            .collect();
+    }
+    let main = children.add(&t.name, "local:Table", inputs);
     children.finish(&main)
+}
+
+/// A table's change trigger: `TABLE-FUNCTION`, a `local:TableSubscription`.
+pub(crate) fn table_subscription(
+    ctx: &Program,
+    t: &TableHandle,
+    f: &FunctionHandle,
+    batch_size: u32,
+) -> Vec<String> {
+    trigger(
+        ctx,
+        t.name(),
+        format!("{}-{}", t.name(), f.name()),
+        "local:TableSubscription",
+        json!({ "table": t.arn(), "function": f.function_name(), "batch_size": batch_size }),
+    )
 }

@@ -23,6 +23,9 @@
 //! | `PUT`/`GET`/`DELETE /v1/stacks/{stack}/queue-subscriptions/{name}` | a queue's trigger |
 //! | `PUT`/`GET`/`DELETE /v1/stacks/{stack}/topics/{name}` | a topic ([`crate::topics::control`]) |
 //! | `PUT`/`GET`/`DELETE /v1/stacks/{stack}/topic-subscriptions/{name}` | a topic's subscription |
+//! | `PUT`/`GET`/`DELETE /v1/stacks/{stack}/buckets/{name}`, `.../bucket-notifications/{name}` | a bucket, a bucket notification ([`crate::buckets`]) |
+//! | `PUT`/`GET`/`DELETE /v1/stacks/{stack}/tables/{name}` | a table ([`crate::tables::control`]) |
+//! | `PUT`/`GET`/`DELETE /v1/stacks/{stack}/table-subscriptions/{name}` | a table's change trigger |
 //! | `POST /v1/shutdown` | stop every process and exit |
 //!
 //! It also serves the AWS-compatible endpoint ([`crate::aws`]) on its own port, recorded in
@@ -102,6 +105,8 @@ struct Daemon {
     aws: Arc<crate::aws::AwsContext>,
     /// Queue triggers ([`crate::trigger`]).
     triggers: Arc<crate::trigger::Triggers>,
+    /// Table change triggers ([`crate::tables::stream`]).
+    table_triggers: Arc<crate::tables::stream::TableTriggers>,
 }
 
 /// 8 random bytes from the OS.
@@ -200,6 +205,10 @@ async fn run(layout: Layout) -> ExitCode {
         Ok(q) => Arc::new(q),
         Err(e) => return fail(format!("cannot load the queues in {}: {e}", layout.queues().display())),
     };
+    let tables = match crate::tables::Tables::open(&layout.tables()) {
+        Ok(t) => Arc::new(t),
+        Err(e) => return fail(format!("cannot open the tables: {e}")),
+    };
     let recorded_port = std::fs::read(layout.endpoint_json())
         .ok()
         .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
@@ -232,17 +241,29 @@ async fn run(layout: Layout) -> ExitCode {
         Ok(t) => Arc::new(t),
         Err(e) => return fail(format!("cannot load the topics: {e}")),
     };
+    let buckets = match crate::buckets::Buckets::load(&layout.root, functions.clone(), &credentials, aws_port)
+    {
+        Ok(b) => b,
+        Err(e) => return fail(format!("cannot load the buckets: {e}")),
+    };
     let aws = Arc::new(crate::aws::AwsContext {
         port: aws_port,
         credentials,
         queues: queues.clone(),
         functions: functions.clone(),
         topics,
+        buckets: buckets.clone(),
+        tables: tables.clone(),
     });
     let triggers = match crate::trigger::Triggers::load(&layout, aws.clone()) {
         Ok(t) => t,
         Err(e) => return fail(e.to_string()),
     };
+    let table_triggers =
+        match crate::tables::stream::TableTriggers::load(layout.table_subscriptions(), aws.clone(), tables) {
+            Ok(t) => t,
+            Err(e) => return fail(e.to_string()),
+        };
 
     let daemon = Arc::new(Daemon {
         layout: layout.clone(),
@@ -258,6 +279,7 @@ async fn run(layout: Layout) -> ExitCode {
         schedules,
         aws: aws.clone(),
         triggers,
+        table_triggers,
     });
 
     // Restore what was deployed.
@@ -309,6 +331,8 @@ async fn run(layout: Layout) -> ExitCode {
     // After the functions are restored: a schedule missed while the daemon was down runs now.
     daemon.schedules.spawn();
     daemon.triggers.spawn_all();
+    daemon.aws.buckets.start();
+    daemon.table_triggers.spawn_all();
 
     let d = daemon.clone();
     tokio::spawn(async move {
@@ -393,6 +417,8 @@ enum Target {
     QueueSubscription(String, String),
     Topic(String, String),
     TopicSubscription(String, String),
+    Table(String, String),
+    TableSubscription(String, String),
 }
 
 fn parse_target(path: &str) -> Option<Target> {
@@ -420,6 +446,12 @@ fn parse_target(path: &str) -> Option<Target> {
         }
         ["v1", "stacks", s, "queue-subscriptions", n] => {
             Some(Target::QueueSubscription(http::percent_decode(s), http::percent_decode(n)))
+        }
+        ["v1", "stacks", s, "tables", n] => {
+            Some(Target::Table(http::percent_decode(s), http::percent_decode(n)))
+        }
+        ["v1", "stacks", s, "table-subscriptions", n] => {
+            Some(Target::TableSubscription(http::percent_decode(s), http::percent_decode(n)))
         }
         ["v1", "stacks", s, "schedules", n, rest @ ..] if rest.len() <= 1 => Some(Target::Schedule(
             http::percent_decode(s),
@@ -543,6 +575,17 @@ impl Daemon {
                 "missing or wrong bearer token (it is in .skyform/local/token)",
             );
         }
+        // Buckets and their notifications (crate::buckets) route themselves.
+        if let ["v1", "stacks", s, kind @ ("buckets" | "bucket-notifications"), n] =
+            req.uri().path().trim_start_matches('/').split('/').collect::<Vec<_>>().as_slice()
+        {
+            let (s, kind, n) = (http::percent_decode(s), kind.to_string(), http::percent_decode(n));
+            let method = req.method().clone();
+            return match http::body_bytes(req).await {
+                Ok((_, body)) => self.aws.buckets.control(&method, &kind, &s, &n, &body).await,
+                Err(e) => bad_request(format!("cannot read the body: {e}")),
+            };
+        }
         let Some(target) = parse_target(req.uri().path()) else {
             return not_found("unknown control API path");
         };
@@ -621,6 +664,8 @@ impl Daemon {
             (m, Target::TopicSubscription(s, n)) => {
                 crate::topics::control::subscription(&self.aws.topics, &m, &s, &n, &body)
             }
+            (m, Target::Table(s, n)) => crate::tables::control::table(&self.aws, &m, &s, &n, &body).await,
+            (m, Target::TableSubscription(s, n)) => self.table_triggers.control(&m, &s, &n, &body).await,
             (Method::GET, Target::Api(s, n)) => {
                 let reg = self.registry.lock().await;
                 match reg.stacks.get(&s).and_then(|r| r.apis.get(&n)) {
@@ -794,6 +839,9 @@ impl Daemon {
             "queues": crate::queue_control::status(&self.aws),
             "queue_subscriptions": self.triggers.status(),
             "topics": crate::topics::control::status(&self.aws.topics),
+            "buckets": self.aws.buckets.status(),
+            "tables": crate::tables::control::status(&self.aws),
+            "table_subscriptions": self.table_triggers.status(),
         })
     }
 }

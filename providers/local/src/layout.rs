@@ -65,6 +65,14 @@ impl Layout {
     pub fn queue_subscriptions(&self) -> PathBuf {
         self.root.join("queue_subscriptions.json")
     }
+    /// The tables' items, indexes and change records (one redb file).
+    pub fn tables(&self) -> PathBuf {
+        self.root.join("tables.redb")
+    }
+    /// The tables' change triggers (`local:TableSubscription`), by stack and name.
+    pub fn table_subscriptions(&self) -> PathBuf {
+        self.root.join("table_subscriptions.json")
+    }
     /// Runtime client shims written out for `python3` and `nodejs` functions.
     pub fn shims(&self) -> PathBuf {
         self.root.join("shims")

@@ -27,6 +27,7 @@
 
 pub mod artifact;
 pub mod aws;
+pub mod buckets;
 pub mod client;
 pub mod daemon;
 pub mod env;
@@ -42,6 +43,7 @@ pub mod registry;
 pub mod runtime;
 pub mod schedule;
 pub mod schedule_runner;
+pub mod tables;
 pub mod topics;
 pub mod trigger;
 

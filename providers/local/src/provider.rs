@@ -23,10 +23,14 @@ pub const FUNCTION: &str = "local:Function";
 pub const HTTP_API: &str = "local:HttpApi";
 pub use schedules::{SCHEDULE, schedule_path};
 
+mod buckets;
 mod queues;
 mod schedules;
+mod tables;
 mod topics;
+pub use buckets::{BUCKET, BUCKET_NOTIFICATION};
 pub use queues::{QUEUE, QUEUE_SUBSCRIPTION};
+pub use tables::{TABLE, TABLE_SUBSCRIPTION};
 pub use topics::{TOPIC, TOPIC_SUBSCRIPTION};
 
 #[derive(Clone)]
@@ -405,6 +409,8 @@ fn schemas() -> BTreeMap<String, ResourceSchema> {
     m.insert(TOPIC.to_string(), topics::topic_schema());
     m.insert(TOPIC_SUBSCRIPTION.to_string(), topics::subscription_schema());
     queues::schemas(&mut m);
+    buckets::schemas(&mut m);
+    tables::schemas(&mut m);
     m.insert(
         HTTP_API.to_string(),
         ResourceSchema {
@@ -460,6 +466,10 @@ impl Provider for LocalProvider {
             topics::check_topic(&req.name, &req.inputs)
         } else if req.type_ == TOPIC_SUBSCRIPTION {
             topics::check_subscription(&req.inputs)
+        } else if buckets::handles(&req.type_) {
+            buckets::check(&req.type_, &req.inputs)
+        } else if tables::handles(&req.type_) {
+            tables::check(&req.type_, &req.inputs)
         } else if req.type_ == SCHEDULE {
             schedules::check(&req.inputs)
         } else if req.type_ == FUNCTION {
@@ -489,6 +499,12 @@ impl Provider for LocalProvider {
             let (id, outputs) = self.put_topic_subscription(&req.name, &req.inputs).await?;
             return Ok(CreateResponse { id, outputs });
         }
+        if buckets::handles(&req.type_) {
+            return self.create_bucket_resource(req).await;
+        }
+        if tables::handles(&req.type_) {
+            return self.create_table_resource(req).await;
+        }
         if req.type_ == SCHEDULE {
             let outputs = self.put_schedule(&req.name, &req.inputs).await?;
             Ok(CreateResponse { id: req.name, outputs })
@@ -506,6 +522,12 @@ impl Provider for LocalProvider {
         let cfg = self.config()?;
         if queues::handles(&req.type_) {
             return self.read_queue_resource(&req).await;
+        }
+        if buckets::handles(&req.type_) {
+            return self.read_bucket_resource(&req).await;
+        }
+        if tables::handles(&req.type_) {
+            return self.read_table_resource(&req).await;
         }
         if req.type_ == SCHEDULE {
             return Ok(ReadResponse { resource: self.read_schedule(&req.name).await? });
@@ -583,6 +605,10 @@ impl Provider for LocalProvider {
             self.put_topic(&req.name, &req.news).await?
         } else if req.type_ == TOPIC_SUBSCRIPTION {
             self.put_topic_subscription(&req.name, &req.news).await?.1
+        } else if buckets::handles(&req.type_) {
+            self.put_bucket_resource(&req.type_, &req.name, &req.news).await?
+        } else if tables::handles(&req.type_) {
+            self.put_table_resource(&req.type_, &req.name, &req.news).await?
         } else if req.type_ == SCHEDULE {
             self.put_schedule(&req.name, &req.news).await?
         } else if req.type_ == FUNCTION {
@@ -599,6 +625,12 @@ impl Provider for LocalProvider {
         }
         if queues::handles(&req.type_) {
             return self.delete_queue_resource(&req).await;
+        }
+        if buckets::handles(&req.type_) {
+            return self.delete_bucket_resource(&req).await;
+        }
+        if tables::handles(&req.type_) {
+            return self.delete_table_resource(&req).await;
         }
         let cfg = self.config()?;
         let path = if req.type_ == SCHEDULE {

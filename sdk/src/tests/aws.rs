@@ -746,3 +746,47 @@ fn workspace_member_packages_are_found_by_name() {
     assert!(!crate::aws::declares_package("[dependencies]\nname = \"a\"\n", "a"));
     assert!(!crate::aws::declares_package("[package]\nname = \"ab\"\n", "a"));
 }
+
+#[test]
+fn table_indexes_and_change_triggers_on_aws() {
+    let ctx = aws();
+    let audit = ctx.add(python("audit")).unwrap();
+    let users = ctx
+        .add(Table::new("users").hash_key("id", KeyType::String).index(
+            "byTeam",
+            ("team", KeyType::String),
+            Some(("joined", KeyType::Number)),
+        ))
+        .unwrap();
+    let m = ctx.manifest();
+    assert_eq!(
+        resource(&m, "users")["inputs"],
+        json!({
+            "billing_mode": "PAY_PER_REQUEST",
+            "hash_key": "id",
+            "hash_key_type": "S",
+            "global_secondary_indexes": [
+                {"name": "byTeam", "hash_key": "team", "hash_key_type": "S", "range_key": "joined", "range_key_type": "N"}
+            ]
+        })
+    );
+    let sub = users.on_change_with_batch_size(&audit, 50).unwrap();
+    assert_eq!(sub.resources(), ["users-audit-policy", "users-audit"]);
+    let m = ctx.manifest();
+    // The trigger turns the table's stream on.
+    assert_eq!(resource(&m, "users")["inputs"]["stream_enabled"], true);
+    assert_eq!(resource(&m, "users")["inputs"]["stream_view_type"], "NEW_AND_OLD_IMAGES");
+    assert_eq!(
+        resource(&m, "users-audit")["inputs"],
+        json!({
+            "event_source_arn": r("users", "stream_arn"),
+            "function": r("audit", "name"),
+            "batch_size": 50,
+            "starting_position": "LATEST"
+        })
+    );
+    assert_eq!(resource(&m, "users-audit")["options"]["depends_on"], json!(["users-audit-policy"]));
+    let policy = &resource(&m, "users-audit-policy")["inputs"];
+    assert_eq!(policy["role"], r("audit-role", "name"));
+    assert_eq!(policy["policy"]["Statement"][0]["Resource"], r("users", "stream_arn"));
+}

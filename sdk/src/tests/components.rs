@@ -422,3 +422,54 @@ fn component_options_reach_every_child_and_parent_nests_the_component() {
     assert_eq!(resource(&m, "f")["options"], json!({"depends_on": ["uploads"]}));
     assert_eq!(f.name(), "f");
 }
+
+#[test]
+fn table_indexes_and_change_triggers_on_local() {
+    let ctx = local();
+    let audit = python_handle(&ctx, "audit");
+    let users = ctx
+        .add(
+            Table::new("users")
+                .hash_key("id", KeyType::String)
+                .index("byEmail", ("email", KeyType::String), None)
+                .index("byTeam", ("team", KeyType::String), Some(("joined", KeyType::Number))),
+        )
+        .unwrap();
+    let sub = users.on_change(&audit).unwrap();
+    assert_eq!(sub.resources(), ["users-audit"]);
+    let m = ctx.manifest();
+    assert_eq!(
+        resource(&m, "users")["inputs"]["indexes"],
+        json!([
+            {"name": "byEmail", "hash_key": {"name": "email", "type": "string"}, "range_key": null},
+            {"name": "byTeam", "hash_key": {"name": "team", "type": "string"}, "range_key": {"name": "joined", "type": "number"}}
+        ])
+    );
+    assert_eq!(
+        resource(&m, "users-audit"),
+        &json!({
+            "name": "users-audit",
+            "type": "local:TableSubscription",
+            "inputs": {
+                "table": {"$ref": "users", "output": "arn"},
+                "function": {"$ref": "audit", "output": "function_name"},
+                "batch_size": 100
+            },
+            "options": {},
+            "parent": "users"
+        })
+    );
+    assert_eq!(users.stream_arn(), crate::Ref::new("users", "stream_arn"));
+    assert!(users.on_change_with_batch_size(&audit, 0).unwrap_err().to_string().contains("1 to 10000"));
+
+    // Bad indexes are refused with what to fix.
+    let t = || Table::new("t").hash_key("id", KeyType::String);
+    let err = ctx.add(t().index("x", ("a", KeyType::String), None)).unwrap_err();
+    assert!(err.to_string().contains("3 to 255"), "{err}");
+    let err = ctx
+        .add(t().index("byA", ("a", KeyType::String), None).index("byA", ("b", KeyType::String), None))
+        .unwrap_err();
+    assert!(err.to_string().contains("declared twice"), "{err}");
+    let err = ctx.add(t().index("byId", ("id", KeyType::Number), None)).unwrap_err();
+    assert!(err.to_string().contains("two types"), "{err}");
+}

@@ -4,6 +4,12 @@
 //! polls `DescribeTable` until `ACTIVE` so that the next step can use the table. A change of
 //! key schema replaces the table, and since its name stays the same the replacement deletes
 //! first (`identity` = name).
+//!
+//! Global secondary indexes (`global_secondary_indexes`, every attribute projected) are
+//! added and removed in place with `UpdateTable`, one at a time as DynamoDB requires, waiting
+//! for each to be `ACTIVE`; an index whose keys change is removed and added again. The stream
+//! (`stream_enabled`, `stream_view_type`) is turned on and off in place; its ARN is the
+//! `stream_arn` output (what a change trigger's event source mapping reads).
 
 use std::time::{Duration, Instant};
 
@@ -53,6 +59,83 @@ async fn set_ttl(ctx: &Ctx, name: &str, attribute: &str, enabled: bool) -> Resul
 
 pub struct Table;
 
+fn add_attr(attrs: &mut Vec<Value>, name: &Value, type_: &Value) {
+    if !attrs.iter().any(|a| a["AttributeName"] == *name) {
+        attrs.push(json!({"AttributeName": name, "AttributeType": type_}));
+    }
+}
+
+/// An index as `CreateTable` / `UpdateTable` take it (every attribute projected).
+fn gsi_body(g: &Value, table: &Value) -> Value {
+    let mut keys = vec![json!({"AttributeName": g["hash_key"], "KeyType": "HASH"})];
+    if g.has("range_key") {
+        keys.push(json!({"AttributeName": g["range_key"], "KeyType": "RANGE"}));
+    }
+    let mut body =
+        json!({"IndexName": g["name"], "KeySchema": keys, "Projection": {"ProjectionType": "ALL"}});
+    if table.str_of("billing_mode") == Some("PROVISIONED") {
+        body["ProvisionedThroughput"] = throughput(table);
+    }
+    body
+}
+
+/// Waits until the table and all its indexes are `ACTIVE`.
+async fn wait_indexes(ctx: &Ctx, name: &str) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(ctx.aws.settings.wait_timeout_secs);
+    loop {
+        let t = wait_active(ctx, name).await?;
+        let busy = t["GlobalSecondaryIndexes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|g| g["IndexStatus"].as_str().is_some_and(|s| s != "ACTIVE"));
+        if !busy {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(Error::Transport(format!(
+                "the indexes of table {name} stayed busy; raise `wait_timeout_secs`"
+            )));
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// Removes the indexes that are gone or changed, then adds the new ones, one `UpdateTable` each.
+async fn update_indexes(ctx: &Ctx, id: &str, olds: &Value, news: &Value) -> Result<()> {
+    let list = |v: &Value| v["global_secondary_indexes"].as_array().cloned().unwrap_or_default();
+    let (old, new) = (list(olds), list(news));
+    for g in old.iter().filter(|g| !new.contains(g)) {
+        wait_indexes(ctx, id).await?;
+        let upd = json!([{"Delete": {"IndexName": g["name"]}}]);
+        ddb(ctx, "UpdateTable", json!({"TableName": id, "GlobalSecondaryIndexUpdates": upd})).await?;
+    }
+    for g in new.iter().filter(|g| !old.contains(g)) {
+        wait_indexes(ctx, id).await?;
+        // Every key attribute of the table and its indexes (moto replaces the definitions
+        // with what is sent; DynamoDB accepts the full list).
+        let mut attrs = Vec::new();
+        add_attr(&mut attrs, &news["hash_key"], &news["hash_key_type"]);
+        if news.has("range_key") {
+            add_attr(&mut attrs, &news["range_key"], &news["range_key_type"]);
+        }
+        for x in &new {
+            add_attr(&mut attrs, &x["hash_key"], &x["hash_key_type"]);
+            if x.has("range_key") {
+                add_attr(&mut attrs, &x["range_key"], &x["range_key_type"]);
+            }
+        }
+        let upd = json!([{"Create": gsi_body(g, news)}]);
+        ddb(
+            ctx,
+            "UpdateTable",
+            json!({"TableName": id, "AttributeDefinitions": attrs, "GlobalSecondaryIndexUpdates": upd}),
+        )
+        .await?;
+    }
+    wait_indexes(ctx, id).await
+}
+
 impl Kind for Table {
     fn spec(&self) -> Spec {
         Spec {
@@ -68,6 +151,9 @@ impl Kind for Table {
                 "read_capacity": {"type": "integer", "description": "Read capacity units (`PROVISIONED` only)."},
                 "write_capacity": {"type": "integer", "description": "Write capacity units (`PROVISIONED` only)."},
                 "ttl_attribute": {"type": "string", "description": "The attribute holding each item's expiry (epoch seconds), if any."},
+                "global_secondary_indexes": {"type": "array", "description": "Indexes: `[{name, hash_key, hash_key_type, range_key?, range_key_type?}]`, all attributes projected."},
+                "stream_enabled": {"type": "boolean", "description": "Whether the table has a change stream."},
+                "stream_view_type": {"type": "string", "description": "What stream records hold: `NEW_AND_OLD_IMAGES` (default when enabled), `NEW_IMAGE`, `OLD_IMAGE` or `KEYS_ONLY`."},
             }),
             required: &["hash_key"],
             outputs: &["name", "arn", "stream_arn"],
@@ -101,6 +187,70 @@ impl Kind for Table {
                     reason: format!("`{t}` is not a key type; use S, N or B"),
                 });
             }
+        }
+        if let Some(Value::Array(list)) = inputs.get_mut("global_secondary_indexes") {
+            let mut names = std::collections::HashSet::new();
+            for (i, g) in list.iter_mut().enumerate() {
+                let prop = format!("global_secondary_indexes[{i}]");
+                let Some(m) = g.as_object_mut() else {
+                    failures.push(CheckFailure {
+                        property: prop,
+                        reason: "expected {name, hash_key, ...}".into(),
+                    });
+                    continue;
+                };
+                let name = m.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
+                if name.len() < 3 || !names.insert(name.clone()) {
+                    failures.push(CheckFailure {
+                        property: format!("{prop}.name"),
+                        reason: format!("index name `{name}` must be at least 3 characters and unique"),
+                    });
+                }
+                if !m.get("hash_key").is_some_and(Value::is_string) {
+                    failures.push(CheckFailure {
+                        property: format!("{prop}.hash_key"),
+                        reason: "`hash_key` is required".into(),
+                    });
+                }
+                m.entry("hash_key_type").or_insert(json!("S"));
+                if m.contains_key("range_key") {
+                    m.entry("range_key_type").or_insert(json!("S"));
+                }
+                for k in ["hash_key_type", "range_key_type"] {
+                    if let Some(t) = m.get(k).and_then(Value::as_str)
+                        && !["S", "N", "B", skyform_protocol::UNKNOWN].contains(&t)
+                    {
+                        failures.push(CheckFailure {
+                            property: format!("{prop}.{k}"),
+                            reason: format!("`{t}` is not a key type; use S, N or B"),
+                        });
+                    }
+                }
+            }
+        }
+        match inputs.get("stream_enabled").and_then(Value::as_bool) {
+            Some(true) => {
+                inputs.entry("stream_view_type").or_insert(json!("NEW_AND_OLD_IMAGES"));
+            }
+            // An unknown `stream_enabled` (known after up) may turn out true: decide at apply.
+            _ if inputs.get("stream_enabled") == Some(&json!(skyform_protocol::UNKNOWN)) => {}
+            _ => {
+                if inputs.contains_key("stream_view_type") {
+                    failures.push(CheckFailure {
+                        property: "stream_view_type".into(),
+                        reason: "`stream_view_type` needs `stream_enabled = true`".into(),
+                    });
+                }
+            }
+        }
+        if let Some(v) = inputs.get("stream_view_type").and_then(Value::as_str)
+            && !["NEW_AND_OLD_IMAGES", "NEW_IMAGE", "OLD_IMAGE", "KEYS_ONLY", skyform_protocol::UNKNOWN]
+                .contains(&v)
+        {
+            failures.push(CheckFailure {
+                property: "stream_view_type".into(),
+                reason: format!("`{v}` is not a stream view type; use NEW_AND_OLD_IMAGES, NEW_IMAGE, OLD_IMAGE or KEYS_ONLY"),
+            });
         }
         match inputs.get("billing_mode").and_then(Value::as_str).filter(|m| *m != skyform_protocol::UNKNOWN) {
             Some("PROVISIONED") => {
@@ -142,9 +292,23 @@ impl Kind for Table {
             );
             keys.push(json!({"AttributeName": inputs["range_key"], "KeyType": "RANGE"}));
         }
+        let gsis: Vec<Value> = inputs["global_secondary_indexes"].as_array().cloned().unwrap_or_default();
+        for g in &gsis {
+            add_attr(&mut attrs, &g["hash_key"], &g["hash_key_type"]);
+            if g.has("range_key") {
+                add_attr(&mut attrs, &g["range_key"], &g["range_key_type"]);
+            }
+        }
         let mut body = json!({"TableName": name, "AttributeDefinitions": attrs, "KeySchema": keys, "BillingMode": inputs["billing_mode"]});
         if inputs.str_of("billing_mode") == Some("PROVISIONED") {
             body["ProvisionedThroughput"] = throughput(inputs);
+        }
+        if !gsis.is_empty() {
+            body["GlobalSecondaryIndexes"] = gsis.iter().map(|g| gsi_body(g, inputs)).collect();
+        }
+        if inputs.bool_of("stream_enabled") == Some(true) {
+            body["StreamSpecification"] =
+                json!({"StreamEnabled": true, "StreamViewType": inputs["stream_view_type"]});
         }
         ddb(ctx, "CreateTable", body).await?;
         let finish = async {
@@ -200,6 +364,29 @@ impl Kind for Table {
             "write_capacity",
             if provisioned { pt["WriteCapacityUnits"].clone() } else { Value::Null },
         );
+        let gsis: Vec<Value> = t["GlobalSecondaryIndexes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|g| {
+                let mut out = json!({"name": g["IndexName"]});
+                for k in g["KeySchema"].as_array().into_iter().flatten() {
+                    let (key, ty) = if k["KeyType"] == "HASH" {
+                        ("hash_key", "hash_key_type")
+                    } else {
+                        ("range_key", "range_key_type")
+                    };
+                    out[key] = k["AttributeName"].clone();
+                    out[ty] = type_of(&k["AttributeName"]);
+                }
+                out
+            })
+            .collect();
+        set(&mut inputs, "global_secondary_indexes", if gsis.is_empty() { Value::Null } else { json!(gsis) });
+        let stream = &t["StreamSpecification"];
+        let on = stream["StreamEnabled"].as_bool() == Some(true);
+        set(&mut inputs, "stream_enabled", if on { json!(true) } else { Value::Null });
+        set(&mut inputs, "stream_view_type", if on { stream["StreamViewType"].clone() } else { Value::Null });
         let ttl = ddb(ctx, "DescribeTimeToLive", json!({"TableName": id})).await?;
         let d = &ttl["TimeToLiveDescription"];
         let enabled = matches!(d["TimeToLiveStatus"].as_str(), Some("ENABLED" | "ENABLING"));
@@ -217,6 +404,24 @@ impl Kind for Table {
                 body["ProvisionedThroughput"] = throughput(news);
             }
             ddb(ctx, "UpdateTable", body).await?;
+        }
+        update_indexes(ctx, id, olds, news).await?;
+        let stream = |v: &Value| (v.bool_of("stream_enabled") == Some(true), v["stream_view_type"].clone());
+        if stream(olds) != stream(news) {
+            if stream(olds).0 {
+                wait_active(ctx, id).await?;
+                ddb(
+                    ctx,
+                    "UpdateTable",
+                    json!({"TableName": id, "StreamSpecification": {"StreamEnabled": false}}),
+                )
+                .await?;
+            }
+            if stream(news).0 {
+                wait_active(ctx, id).await?;
+                let spec = json!({"StreamEnabled": true, "StreamViewType": news["stream_view_type"]});
+                ddb(ctx, "UpdateTable", json!({"TableName": id, "StreamSpecification": spec})).await?;
+            }
         }
         if olds.get("ttl_attribute") != news.get("ttl_attribute") {
             if let Some(old) = olds.str_of("ttl_attribute") {

@@ -428,10 +428,11 @@ impl Kind for EventSourceMapping {
                 "function_response_types": {"type": "array", "items": {"type": "string"}, "description": "`[\"ReportBatchItemFailures\"]`: the function may return `batchItemFailures`, and only those messages are retried."},
                 "maximum_concurrency": {"type": "integer", "description": "SQS only: at most this many concurrent invocations (2-1000; `ScalingConfig`)."},
                 "enabled": {"type": "boolean", "default": true, "description": "Whether it polls."},
+                "starting_position": {"type": "string", "description": "For a stream: `LATEST` or `TRIM_HORIZON` (required by Lambda for streams)."},
             }),
             required: &["function", "event_source_arn"],
             outputs: &["uuid", "function_arn", "state"],
-            replace_on_changes: &["event_source_arn"],
+            replace_on_changes: &["event_source_arn", "starting_position"],
             identity: &["function", "event_source_arn"],
             name: None,
             diff_ignore: &[],
@@ -439,7 +440,7 @@ impl Kind for EventSourceMapping {
     }
 
     async fn create(&self, ctx: &Ctx, inputs: &Value) -> Result<Created> {
-        let body = json!({
+        let mut body = json!({
             "FunctionName": inputs["function"],
             "EventSourceArn": inputs["event_source_arn"],
             "BatchSize": inputs["batch_size"],
@@ -447,9 +448,11 @@ impl Kind for EventSourceMapping {
             "Enabled": inputs["enabled"],
             "FunctionResponseTypes": response_types(inputs),
         });
-        let mut body = body;
         if inputs.has("maximum_concurrency") {
             body["ScalingConfig"] = scaling_config(inputs);
+        }
+        if inputs.has("starting_position") {
+            body["StartingPosition"] = inputs["starting_position"].clone();
         }
         let path = format!("{MAPPINGS}/");
         let m = retry_iam_propagation(ctx, "creating an event source mapping", || {
@@ -485,6 +488,7 @@ impl Kind for EventSourceMapping {
         let mut inputs =
             if stored.is_object() { stored.clone() } else { json!({"function": m["FunctionArn"]}) };
         set(&mut inputs, "event_source_arn", m["EventSourceArn"].clone());
+        set(&mut inputs, "starting_position", m["StartingPosition"].clone());
         set(&mut inputs, "batch_size", m["BatchSize"].clone());
         set(
             &mut inputs,

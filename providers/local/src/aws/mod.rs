@@ -15,6 +15,8 @@
 //! | `POST /` with `X-Amz-Target: AmazonSQS.<Op>` (JSON 1.0) | SQS | [`sqs`] |
 //! | `POST /` form-encoded with `Action=<Op>`, signed for service `sns` | SNS | [`sns`] |
 //! | `/2015-03-31/functions/{name}/invocations` | Lambda Invoke | [`lambda`] |
+//! | S3 REST: signed for `s3`, presigned, or to `BUCKET.localhost` ([`crate::buckets::is_s3`]) | S3 | [`crate::buckets`] (s3s verifies SigV4 itself) |
+//! | `POST /` with `X-Amz-Target: DynamoDB_20120810.<Op>` (JSON 1.0) | DynamoDB | [`dynamodb`] |
 //!
 //! ## For the other services (SNS, ...)
 //!
@@ -34,6 +36,7 @@
 //!
 //! **Architecture Invariant:** nothing on this port is served before the SigV4 check passes.
 
+pub mod dynamodb;
 pub mod lambda;
 pub mod sigv4;
 pub mod sns;
@@ -119,6 +122,10 @@ pub struct AwsContext {
     pub functions: Arc<dyn FunctionLookup>,
     /// SNS topics and subscriptions ([`crate::topics`]).
     pub topics: Arc<crate::topics::Topics>,
+    /// S3 buckets ([`crate::buckets`]).
+    pub buckets: Arc<crate::buckets::Buckets>,
+    /// DynamoDB tables ([`crate::tables`]).
+    pub tables: Arc<crate::tables::Tables>,
 }
 
 impl AwsContext {
@@ -193,6 +200,7 @@ pub enum Service {
     Sqs,
     Sns,
     Lambda,
+    DynamoDb,
     Unknown,
 }
 
@@ -299,6 +307,7 @@ impl AwsError {
             Service::Sqs => self.json(request_id, "com.amazonaws.sqs"),
             Service::Sns | Service::Unknown => self.query_xml(request_id),
             Service::Lambda => self.rest_json(request_id),
+            Service::DynamoDb => self.json(request_id, dynamodb::NAMESPACE),
         }
     }
 }
@@ -331,6 +340,9 @@ fn classify(method: &hyper::Method, path: &str, headers: &HeaderMap, body: &[u8]
     {
         return Service::Sqs;
     }
+    if headers.get("x-amz-target").and_then(|v| v.to_str().ok()).is_some_and(|t| t.starts_with("DynamoDB_")) {
+        return Service::DynamoDb;
+    }
     if path.starts_with("/2015-03-31/functions") {
         return Service::Lambda;
     }
@@ -339,6 +351,7 @@ fn classify(method: &hyper::Method, path: &str, headers: &HeaderMap, body: &[u8]
         Some("sqs") => return Service::Sqs,
         Some("sns") => return Service::Sns,
         Some("lambda") => return Service::Lambda,
+        Some("dynamodb") => return Service::DynamoDb,
         _ => {}
     }
     if *method == hyper::Method::POST
@@ -351,7 +364,8 @@ fn classify(method: &hyper::Method, path: &str, headers: &HeaderMap, body: &[u8]
 
 fn auth_error(service: Service, e: sigv4::AuthError) -> AwsError {
     use sigv4::AuthError::*;
-    let lambda = service == Service::Lambda;
+    // DynamoDB answers auth errors with Lambda's codes.
+    let lambda = matches!(service, Service::Lambda | Service::DynamoDb);
     match e {
         Missing if lambda => AwsError::new(
             StatusCode::FORBIDDEN,
@@ -388,6 +402,11 @@ fn auth_error(service: Service, e: sigv4::AuthError) -> AwsError {
 
 /// Serves one request on the endpoint.
 pub async fn handle(ctx: Arc<AwsContext>, req: Request<Incoming>, _peer: SocketAddr) -> Resp {
+    // S3 streams its bodies and verifies SigV4 (incl. presigned URLs and aws-chunked
+    // payloads) in s3s, before any operation runs.
+    if crate::buckets::is_s3(&req) {
+        return ctx.buckets.serve(req).await;
+    }
     let request_id = crate::pool::new_request_id();
     let (parts, body) = match http::body_bytes(req).await {
         Ok(x) => x,
@@ -425,6 +444,7 @@ pub async fn handle(ctx: Arc<AwsContext>, req: Request<Incoming>, _peer: SocketA
         Service::Sqs => sqs::handle(&ctx, &areq).await,
         Service::Sns => sns::handle(&ctx, &areq).await,
         Service::Lambda => lambda::handle(&ctx, &areq).await,
+        Service::DynamoDb => dynamodb::handle(&ctx, &areq).await,
         Service::Unknown => AwsError::bad(
             "UnknownOperation",
             "this endpoint serves SQS (JSON protocol), SNS (query protocol) and Lambda Invoke",

@@ -1,0 +1,660 @@
+//! The object store behind the S3 API: one folder per bucket under `.skyform/local/buckets/`.
+//!
+//! Object keys are arbitrary strings (`../a`, spaces, unicode, 1024 bytes), so a key never
+//! becomes a path: an object lives in `objects/<sha256(key) hex>`, and its key and metadata
+//! travel inside the file, after the data (`data | header JSON | u32 LE header length |
+//! "SKYOBJ01"`). One file holds both, so one `rename` replaces data and metadata together.
+//!
+//! Writes are atomic and durable: the new object is written to `tmp/`, fsynced, renamed over
+//! the old one and the folder fsynced before the write is acknowledged. A reader opens one
+//! file and sees the old object or the new one, never half of either; a `kill -9` mid-upload
+//! leaves a stray file in `tmp/` (removed at the next start) and the old object, or none.
+//!
+//! The keys of a bucket are kept in memory, sorted (built at start from the files' trailers),
+//! for listing; reads always take the metadata from the file they open.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+const MAGIC: &[u8; 8] = b"SKYOBJ01";
+
+/// The flexible checksums S3 keeps with an object (base64, as in the headers).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Checksums {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crc32: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crc32c: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha1: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crc64nvme: Option<String>,
+}
+
+/// What S3 returns about an object besides its bytes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ObjMeta {
+    pub key: String,
+    pub size: u64,
+    /// Without quotes: the MD5 in hex, or `<md5 of the parts' md5s>-<parts>`.
+    pub etag: String,
+    pub last_modified_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_encoding: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_disposition: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_language: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_control: Option<String>,
+    /// `x-amz-meta-*`, names lowercased.
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+    #[serde(default)]
+    pub checksums: Checksums,
+}
+
+/// A bucket's settings (`bucket.json`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BucketInfo {
+    pub name: String,
+    pub created_ms: u64,
+    /// `(stack, resource)` when a stack's `local:Bucket` made it; `None` for `CreateBucket`.
+    #[serde(default)]
+    pub owner: Option<(String, String)>,
+    #[serde(default)]
+    pub force_destroy: bool,
+    #[serde(default)]
+    pub versioning: bool,
+}
+
+/// A multipart upload in progress (`uploads/<id>/upload.json`): the object's metadata to be.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UploadInfo {
+    pub id: String,
+    pub initiated_ms: u64,
+    pub meta: ObjMeta,
+    #[serde(default)]
+    pub checksum_algorithm: Option<String>,
+}
+
+/// A stored part: its number, size, ETag, checksums, when.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PartInfo {
+    pub number: u32,
+    pub meta: ObjMeta,
+}
+
+pub struct BucketData {
+    pub dir: PathBuf,
+    pub info: Mutex<BucketInfo>,
+    objects: Mutex<BTreeMap<String, Arc<ObjMeta>>>,
+}
+
+/// Why a store operation did not happen.
+#[derive(Debug)]
+pub enum StoreError {
+    NoSuchBucket,
+    BucketExists,
+    BucketNotEmpty,
+    NoSuchUpload,
+    /// The precondition closure refused (its message).
+    Precondition(String),
+    Io(io::Error),
+}
+
+impl From<io::Error> for StoreError {
+    fn from(e: io::Error) -> Self {
+        StoreError::Io(e)
+    }
+}
+
+pub struct Store {
+    root: PathBuf,
+    buckets: RwLock<BTreeMap<String, Arc<BucketData>>>,
+}
+
+pub fn now_ms() -> u64 {
+    crate::logs::now_ms()
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}
+
+fn key_file(key: &str) -> String {
+    hex(&Sha256::digest(key.as_bytes()))
+}
+
+fn fsync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Appends the trailer (metadata) after the data already in `f`, then fsyncs.
+pub fn finish_file(f: &mut File, meta: &ObjMeta) -> io::Result<()> {
+    let header = serde_json::to_vec(meta).map_err(io::Error::other)?;
+    let mut tail = header;
+    tail.extend_from_slice(&(tail.len() as u32).to_le_bytes());
+    tail.extend_from_slice(MAGIC);
+    f.write_all(&tail)?;
+    f.sync_all()
+}
+
+/// Reads the metadata from an object file's trailer.
+pub fn read_meta(f: &File) -> io::Result<ObjMeta> {
+    let len = f.metadata()?.len();
+    if len < 12 {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "object file too short"));
+    }
+    let mut tail = [0u8; 12];
+    f.read_exact_at(&mut tail, len - 12)?;
+    if &tail[4..] != MAGIC {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "object file without its trailer"));
+    }
+    let hlen = u32::from_le_bytes(tail[..4].try_into().unwrap()) as u64;
+    if hlen + 12 > len {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "object trailer longer than the file"));
+    }
+    let mut header = vec![0u8; hlen as usize];
+    f.read_exact_at(&mut header, len - 12 - hlen)?;
+    let meta: ObjMeta = serde_json::from_slice(&header).map_err(io::Error::other)?;
+    if meta.size + hlen + 12 != len {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "object size does not match its file"));
+    }
+    Ok(meta)
+}
+
+/// Reads `len` bytes at `offset` of the object's data.
+pub fn read_range(f: &File, offset: u64, len: u64) -> io::Result<Vec<u8>> {
+    let mut buf = vec![0u8; len as usize];
+    f.read_exact_at(&mut buf, offset)?;
+    Ok(buf)
+}
+
+/// Valid bucket names, by S3's rules: 3–63 characters of lowercase letters, digits, `.` and
+/// `-`, starting and ending with a letter or digit, no `..`, not an IP address, none of the
+/// reserved prefixes and suffixes.
+pub fn valid_bucket_name(name: &str) -> Result<(), String> {
+    let b = name.as_bytes();
+    let fail = |why: &str| Err(format!("`{name}` is not a valid bucket name: {why}"));
+    if !(3..=63).contains(&b.len()) {
+        return fail("it must be 3 to 63 characters long");
+    }
+    if !b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'.' || *c == b'-') {
+        return fail("only lowercase letters, digits, `.` and `-` are allowed");
+    }
+    if !b[0].is_ascii_alphanumeric() || !b[b.len() - 1].is_ascii_alphanumeric() {
+        return fail("it must start and end with a letter or digit");
+    }
+    if name.contains("..") || name.contains(".-") || name.contains("-.") {
+        return fail("`..`, `.-` and `-.` are not allowed");
+    }
+    if name.parse::<std::net::Ipv4Addr>().is_ok() {
+        return fail("it must not look like an IP address");
+    }
+    if name.starts_with("xn--")
+        || name.starts_with("sthree-")
+        || name.ends_with("-s3alias")
+        || name.ends_with("--ol-s3")
+    {
+        return fail("the prefixes `xn--`, `sthree-` and suffixes `-s3alias`, `--ol-s3` are reserved");
+    }
+    Ok(())
+}
+
+impl BucketData {
+    fn objects_dir(&self) -> PathBuf {
+        self.dir.join("objects")
+    }
+    fn object_path(&self, key: &str) -> PathBuf {
+        let h = key_file(key);
+        self.objects_dir().join(&h[..2]).join(h)
+    }
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.dir.join("tmp")
+    }
+    pub fn uploads_dir(&self) -> PathBuf {
+        self.dir.join("uploads")
+    }
+    pub fn name(&self) -> String {
+        self.info.lock().unwrap().name.clone()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.objects.lock().unwrap().is_empty()
+    }
+    pub fn len(&self) -> usize {
+        self.objects.lock().unwrap().len()
+    }
+
+    /// A new temporary file in the bucket's `tmp/`.
+    pub fn temp_file(&self) -> io::Result<(PathBuf, File)> {
+        let p =
+            self.tmp_dir().join(format!("{:016x}{:016x}", crate::pool::rand_u64(), crate::pool::rand_u64()));
+        let f = std::fs::OpenOptions::new().read(true).write(true).create_new(true).open(&p)?;
+        Ok((p, f))
+    }
+
+    /// Puts the finished temporary file `tmp` in place as `key`, if `check` accepts the current
+    /// object (or its absence). Durable when it returns `Ok` (the file was fsynced by
+    /// [`finish_file`]; the rename is fsynced here).
+    pub fn commit(
+        &self,
+        tmp: &Path,
+        meta: ObjMeta,
+        check: impl FnOnce(Option<&ObjMeta>) -> Result<(), String>,
+    ) -> Result<Arc<ObjMeta>, StoreError> {
+        let dest = self.object_path(&meta.key);
+        let parent = dest.parent().expect("objects/xx");
+        let meta = Arc::new(meta);
+        {
+            let mut objects = self.objects.lock().unwrap();
+            if let Err(m) = check(objects.get(&meta.key).map(|m| &**m)) {
+                let _ = std::fs::remove_file(tmp);
+                return Err(StoreError::Precondition(m));
+            }
+            if let Err(e) = std::fs::rename(tmp, &dest) {
+                if e.kind() != io::ErrorKind::NotFound {
+                    let _ = std::fs::remove_file(tmp);
+                    return Err(e.into());
+                }
+                std::fs::create_dir_all(parent)?;
+                std::fs::rename(tmp, &dest)?;
+                fsync_dir(&self.objects_dir())?;
+            }
+            objects.insert(meta.key.clone(), meta.clone());
+        }
+        fsync_dir(parent)?;
+        Ok(meta)
+    }
+
+    /// Opens the object `key` and reads its metadata from the file.
+    pub fn open(&self, key: &str) -> io::Result<Option<(File, ObjMeta)>> {
+        let f = match File::open(self.object_path(key)) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let meta = read_meta(&f)?;
+        if meta.key != key {
+            return Err(io::Error::other(format!("object file for `{key}` holds `{}`", meta.key)));
+        }
+        Ok(Some((f, meta)))
+    }
+
+    /// Deletes `key`; the deleted object's metadata, or `None` when there was none.
+    pub fn delete(&self, key: &str) -> io::Result<Option<Arc<ObjMeta>>> {
+        let path = self.object_path(key);
+        let old = {
+            let mut objects = self.objects.lock().unwrap();
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+            objects.remove(key)
+        };
+        if old.is_some() {
+            fsync_dir(path.parent().expect("objects/xx"))?;
+        }
+        Ok(old)
+    }
+
+    /// One page of a listing: keys after `after` starting with `prefix`, keys sharing a
+    /// `delimiter` after the prefix rolled into common prefixes; at most `max` entries
+    /// (objects and prefixes together). Returns (objects, prefixes, truncated, last entry).
+    pub fn list(
+        &self,
+        prefix: &str,
+        delimiter: Option<&str>,
+        after: Option<&str>,
+        max: usize,
+    ) -> (Vec<Arc<ObjMeta>>, Vec<String>, bool, Option<String>) {
+        use std::ops::Bound;
+        let objects = self.objects.lock().unwrap();
+        let start = match after {
+            Some(a) if a >= prefix => Bound::Excluded(a.to_string()),
+            _ => Bound::Included(prefix.to_string()),
+        };
+        let mut out = Vec::new();
+        let mut prefixes: Vec<String> = Vec::new();
+        let mut last = None;
+        let mut truncated = false;
+        for (k, m) in objects.range((start, Bound::Unbounded)) {
+            if !k.starts_with(prefix) {
+                break;
+            }
+            let rolled = delimiter
+                .filter(|d| !d.is_empty())
+                .and_then(|d| k[prefix.len()..].find(d).map(|i| k[..prefix.len() + i + d.len()].to_string()));
+            if let Some(cp) = &rolled
+                && (prefixes.last() == Some(cp) || after.is_some_and(|a| a >= cp.as_str()))
+            {
+                continue;
+            }
+            if out.len() + prefixes.len() >= max {
+                truncated = true;
+                break;
+            }
+            match rolled {
+                Some(cp) => {
+                    last = Some(cp.clone());
+                    prefixes.push(cp);
+                }
+                None => {
+                    last = Some(k.clone());
+                    out.push(m.clone());
+                }
+            }
+        }
+        (out, prefixes, truncated, last)
+    }
+
+    // --- multipart uploads -------------------------------------------------------------
+
+    fn upload_dir(&self, id: &str) -> Option<PathBuf> {
+        // Ids are ours (hex); anything else names no upload and never becomes a path.
+        (id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())).then(|| self.uploads_dir().join(id))
+    }
+
+    pub fn create_upload(&self, meta: ObjMeta, checksum_algorithm: Option<String>) -> io::Result<UploadInfo> {
+        let id = format!("{:016x}{:016x}", crate::pool::rand_u64(), crate::pool::rand_u64());
+        let info = UploadInfo { id: id.clone(), initiated_ms: now_ms(), meta, checksum_algorithm };
+        let dir = self.uploads_dir().join(&id);
+        std::fs::create_dir_all(&dir)?;
+        crate::registry::write_atomic(
+            &dir.join("upload.json"),
+            &serde_json::to_vec(&info).map_err(io::Error::other)?,
+        )?;
+        fsync_dir(&self.uploads_dir())?;
+        Ok(info)
+    }
+
+    pub fn upload(&self, id: &str, key: &str) -> Result<UploadInfo, StoreError> {
+        let dir = self.upload_dir(id).ok_or(StoreError::NoSuchUpload)?;
+        let bytes = match std::fs::read(dir.join("upload.json")) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(StoreError::NoSuchUpload),
+            Err(e) => return Err(e.into()),
+        };
+        let info: UploadInfo = serde_json::from_slice(&bytes).map_err(io::Error::other)?;
+        if info.meta.key != key {
+            return Err(StoreError::NoSuchUpload);
+        }
+        Ok(info)
+    }
+
+    pub fn uploads(&self) -> Vec<UploadInfo> {
+        let mut out = Vec::new();
+        if let Ok(rd) = std::fs::read_dir(self.uploads_dir()) {
+            for e in rd.flatten() {
+                if let Ok(b) = std::fs::read(e.path().join("upload.json"))
+                    && let Ok(i) = serde_json::from_slice::<UploadInfo>(&b)
+                {
+                    out.push(i);
+                }
+            }
+        }
+        out.sort_by(|a, b| (&a.meta.key, a.initiated_ms).cmp(&(&b.meta.key, b.initiated_ms)));
+        out
+    }
+
+    /// Puts a finished part file in place (atomic, durable).
+    pub fn commit_part(&self, id: &str, number: u32, tmp: &Path) -> Result<(), StoreError> {
+        let dir = self.upload_dir(id).ok_or(StoreError::NoSuchUpload)?;
+        if !dir.join("upload.json").exists() {
+            let _ = std::fs::remove_file(tmp);
+            return Err(StoreError::NoSuchUpload);
+        }
+        std::fs::rename(tmp, dir.join(format!("part-{number:05}")))?;
+        fsync_dir(&dir)?;
+        Ok(())
+    }
+
+    pub fn parts(&self, id: &str) -> Result<Vec<PartInfo>, StoreError> {
+        let dir = self.upload_dir(id).ok_or(StoreError::NoSuchUpload)?;
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(&dir)? {
+            let e = e?;
+            let name = e.file_name().to_string_lossy().to_string();
+            let Some(n) = name.strip_prefix("part-").and_then(|n| n.parse::<u32>().ok()) else { continue };
+            let f = File::open(e.path())?;
+            out.push(PartInfo { number: n, meta: read_meta(&f)? });
+        }
+        out.sort_by_key(|p| p.number);
+        Ok(out)
+    }
+
+    pub fn part_file(&self, id: &str, number: u32) -> Result<File, StoreError> {
+        let dir = self.upload_dir(id).ok_or(StoreError::NoSuchUpload)?;
+        Ok(File::open(dir.join(format!("part-{number:05}")))?)
+    }
+
+    pub fn remove_upload(&self, id: &str) -> Result<(), StoreError> {
+        let dir = self.upload_dir(id).ok_or(StoreError::NoSuchUpload)?;
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(StoreError::NoSuchUpload),
+            Err(e) => return Err(e.into()),
+        }
+        fsync_dir(&self.uploads_dir())?;
+        Ok(())
+    }
+}
+
+/// Copies the first `len` bytes of `src` to the end of `dst` (in the kernel where it can:
+/// `std::io::copy` uses `copy_file_range` between files).
+pub fn copy_data(src: &mut File, len: u64, dst: &mut File) -> io::Result<()> {
+    src.seek(SeekFrom::Start(0))?;
+    let n = io::copy(&mut src.take(len), dst)?;
+    if n != len {
+        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "object file shorter than its size"));
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Loads every bucket under `root` (made if missing); clears leftover temporary files.
+    pub fn open(root: &Path) -> io::Result<Store> {
+        std::fs::create_dir_all(root)?;
+        let mut buckets = BTreeMap::new();
+        for e in std::fs::read_dir(root)? {
+            let e = e?;
+            let dir = e.path();
+            let Ok(bytes) = std::fs::read(dir.join("bucket.json")) else { continue };
+            let info: BucketInfo = serde_json::from_slice(&bytes).map_err(|err| {
+                io::Error::other(format!("{} is not valid: {err}", dir.join("bucket.json").display()))
+            })?;
+            let _ = std::fs::remove_dir_all(dir.join("tmp"));
+            std::fs::create_dir_all(dir.join("tmp"))?;
+            let mut objects = BTreeMap::new();
+            if let Ok(rd) = std::fs::read_dir(dir.join("objects")) {
+                for sub in rd.flatten() {
+                    let Ok(files) = std::fs::read_dir(sub.path()) else { continue };
+                    for f in files.flatten() {
+                        let file = File::open(f.path())?;
+                        match read_meta(&file) {
+                            Ok(m) => {
+                                objects.insert(m.key.clone(), Arc::new(m));
+                            }
+                            Err(err) => eprintln!(
+                                "skyform local daemon: ignoring unreadable object file {}: {err}",
+                                f.path().display()
+                            ),
+                        }
+                    }
+                }
+            }
+            let name = info.name.clone();
+            buckets.insert(
+                name,
+                Arc::new(BucketData { dir, info: Mutex::new(info), objects: Mutex::new(objects) }),
+            );
+        }
+        Ok(Store { root: root.to_path_buf(), buckets: RwLock::new(buckets) })
+    }
+
+    pub fn bucket(&self, name: &str) -> Option<Arc<BucketData>> {
+        self.buckets.read().unwrap().get(name).cloned()
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.buckets.read().unwrap().keys().cloned().collect()
+    }
+
+    /// Makes a bucket; `BucketExists` when the name is taken.
+    pub fn create_bucket(&self, info: BucketInfo) -> Result<Arc<BucketData>, StoreError> {
+        let mut buckets = self.buckets.write().unwrap();
+        if buckets.contains_key(&info.name) {
+            return Err(StoreError::BucketExists);
+        }
+        let dir = self.root.join(&info.name);
+        std::fs::create_dir_all(dir.join("tmp"))?;
+        std::fs::create_dir_all(dir.join("objects"))?;
+        std::fs::create_dir_all(dir.join("uploads"))?;
+        crate::registry::write_atomic(
+            &dir.join("bucket.json"),
+            &serde_json::to_vec(&info).map_err(io::Error::other)?,
+        )?;
+        fsync_dir(&self.root)?;
+        let b = Arc::new(BucketData {
+            dir,
+            info: Mutex::new(info.clone()),
+            objects: Mutex::new(BTreeMap::new()),
+        });
+        buckets.insert(info.name, b.clone());
+        Ok(b)
+    }
+
+    /// Rewrites a bucket's settings.
+    pub fn set_info(&self, b: &BucketData, info: BucketInfo) -> io::Result<()> {
+        crate::registry::write_atomic(
+            &b.dir.join("bucket.json"),
+            &serde_json::to_vec(&info).map_err(io::Error::other)?,
+        )?;
+        *b.info.lock().unwrap() = info;
+        Ok(())
+    }
+
+    /// Deletes a bucket: refused while it holds objects unless `force`.
+    pub fn delete_bucket(&self, name: &str, force: bool) -> Result<(), StoreError> {
+        let mut buckets = self.buckets.write().unwrap();
+        let b = buckets.get(name).ok_or(StoreError::NoSuchBucket)?;
+        if !force && !b.is_empty() {
+            return Err(StoreError::BucketNotEmpty);
+        }
+        // bucket.json goes first: a crash half-way leaves a folder that is not loaded.
+        std::fs::remove_file(b.dir.join("bucket.json"))?;
+        fsync_dir(&self.root)?;
+        let _ = std::fs::remove_dir_all(&b.dir);
+        buckets.remove(name);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_names_follow_s3_rules() {
+        for ok in ["abc", "my-bucket.v2", "a1b", &"a".repeat(63)] {
+            assert!(valid_bucket_name(ok).is_ok(), "{ok}");
+        }
+        for bad in
+            ["ab", "ABC", "a_b", "-ab", "ab-", "a..b", "192.168.1.1", "xn--abc", &"a".repeat(64), "a b"]
+        {
+            assert!(valid_bucket_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    fn tmpdir() -> PathBuf {
+        let d = std::env::temp_dir().join(format!("skyform-store-{:x}", crate::pool::rand_u64()));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn put(b: &BucketData, key: &str, data: &[u8]) {
+        let (p, mut f) = b.temp_file().unwrap();
+        f.write_all(data).unwrap();
+        let meta =
+            ObjMeta { key: key.into(), size: data.len() as u64, etag: "e".into(), ..Default::default() };
+        finish_file(&mut f, &meta).unwrap();
+        b.commit(&p, meta, |_| Ok(())).unwrap();
+    }
+
+    #[test]
+    fn keys_never_become_paths_and_survive_a_reload() {
+        let root = tmpdir();
+        let store = Store::open(&root).unwrap();
+        let b = store.create_bucket(BucketInfo { name: "bkt".into(), ..Default::default() }).unwrap();
+        let keys = ["../escape", "/abs", "a/../../b", "sp ace", "ünï/cødé", &"k".repeat(1024)];
+        for k in keys {
+            put(&b, k, k.as_bytes());
+        }
+        // Nothing was written outside the bucket's folder.
+        let mut names: Vec<_> = std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().file_name()).collect();
+        names.sort();
+        assert_eq!(names, vec![std::ffi::OsString::from("bkt")]);
+        drop(store);
+        let store = Store::open(&root).unwrap();
+        let b = store.bucket("bkt").unwrap();
+        for k in keys {
+            let (f, m) = b.open(k).unwrap().unwrap();
+            assert_eq!(read_range(&f, 0, m.size).unwrap(), k.as_bytes());
+        }
+        assert_eq!(b.len(), keys.len());
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn listing_with_delimiter_and_markers() {
+        let root = tmpdir();
+        let store = Store::open(&root).unwrap();
+        let b = store.create_bucket(BucketInfo { name: "bkt".into(), ..Default::default() }).unwrap();
+        for k in ["a/1", "a/2", "b", "c/x/1", "c/y", "d"] {
+            put(&b, k, b"x");
+        }
+        let (o, p, t, _) = b.list("", Some("/"), None, 1000);
+        assert_eq!(o.iter().map(|m| m.key.as_str()).collect::<Vec<_>>(), ["b", "d"]);
+        assert_eq!(p, ["a/", "c/"]);
+        assert!(!t);
+        let (o, p, t, last) = b.list("", Some("/"), None, 2);
+        assert_eq!((o.len(), p.len(), t, last.as_deref()), (1, 1, true, Some("b")));
+        let (o, p, t, _) = b.list("", Some("/"), Some("b"), 2);
+        assert_eq!(o.iter().map(|m| m.key.as_str()).collect::<Vec<_>>(), ["d"]);
+        assert_eq!((p, t), (vec!["c/".to_string()], false));
+        let (o, _, _, _) = b.list("c/", None, None, 10);
+        assert_eq!(o.len(), 2);
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn torn_files_are_refused() {
+        let root = tmpdir();
+        let p = root.join("f");
+        let mut f =
+            std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&p).unwrap();
+        f.write_all(b"hello").unwrap();
+        finish_file(&mut f, &ObjMeta { key: "k".into(), size: 5, ..Default::default() }).unwrap();
+        assert!(read_meta(&f).is_ok());
+        let len = f.metadata().unwrap().len();
+        f.set_len(len - 3).unwrap();
+        assert!(read_meta(&f).is_err());
+        let _ = std::fs::remove_dir_all(&root);
+    }
+}

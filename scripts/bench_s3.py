@@ -1,0 +1,122 @@
+"""The same boto3 script against several S3 servers: PutObject and GetObject of 4 KiB and 1 MiB,
+one client thread, keep-alive; prints ops/s per round and the median, as a Markdown table.
+
+    python scripts/bench_s3.py --ops 300 --rounds 3 \
+        --target local=http://127.0.0.1:P,KEY,SECRET --target moto=http://127.0.0.1:Q,x,x ...
+
+Run by scripts/bench-s3.sh, which starts the servers. `--null-server PORT` instead serves
+canned S3 answers on 127.0.0.1:PORT (the client's own ceiling) until killed.
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+
+def null_server(port):
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    blobs = {"4k": b"x" * 4096, "1m": b"x" * (1 << 20)}
+    etag = '"0123456789abcdef0123456789abcdef"'
+
+    class H(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        # Without it small answers wait ~40 ms on delayed ACKs.
+        disable_nagle_algorithm = True
+
+        def log_message(self, *a):
+            pass
+
+        def _drain(self):
+            n = int(self.headers.get("Content-Length") or 0)
+            while n > 0:
+                n -= len(self.rfile.read(min(n, 1 << 20)))
+
+        def do_PUT(self):
+            self._drain()
+            self.send_response(200)
+            self.send_header("ETag", etag)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def do_GET(self):
+            body = blobs["1m" if "1m" in self.path else "4k"]
+            self.send_response(200)
+            self.send_header("ETag", etag)
+            self.send_header("Content-Type", "binary/octet-stream")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_HEAD = do_GET
+
+    ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
+
+
+def bench(url, key, secret, ops, rounds):
+    import boto3
+    from botocore.config import Config
+
+    s3 = boto3.client("s3", endpoint_url=url, aws_access_key_id=key, aws_secret_access_key=secret,
+                      region_name="us-east-1", config=Config(retries={"max_attempts": 1}))
+    try:
+        s3.create_bucket(Bucket="bench")
+    except Exception:
+        pass
+    out = {}
+    for size_name, size in [("4k", 4096), ("1m", 1 << 20)]:
+        body = os.urandom(size)
+        n = ops if size_name == "4k" else max(ops // 5, 20)
+        for op in ["put", "get"]:
+            rates = []
+            for _ in range(rounds):
+                t = time.perf_counter()
+                for i in range(n):
+                    k = "obj-%s-%d" % (size_name, i)
+                    if op == "put":
+                        s3.put_object(Bucket="bench", Key=k, Body=body)
+                    else:
+                        s3.get_object(Bucket="bench", Key=k)["Body"].read()
+                rates.append(n / (time.perf_counter() - t))
+            out["%s %s" % (op, size_name)] = rates
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--target", action="append", default=[])
+    ap.add_argument("--ops", type=int, default=300)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--null-server", type=int)
+    a = ap.parse_args()
+    if a.null_server:
+        null_server(a.null_server)
+        return
+    results = {}
+    for t in a.target:
+        name, rest = t.split("=", 1)
+        url, key, secret = rest.split(",")
+        print("bench_s3: %s ..." % name, file=sys.stderr, flush=True)
+        results[name] = bench(url, key, secret, a.ops, a.rounds)
+    names = list(results)
+    ops = list(results[names[0]])
+    print("| operation (ops/s, median of %d rounds) | %s |" % (a.rounds, " | ".join(names)))
+    print("|---|" + "---|" * len(names))
+    for op in ops:
+        med = {n: statistics.median(results[n][op]) for n in names}
+        cells = []
+        for n in names:
+            cell = "%.0f" % med[n]
+            if "null" in med and n != "null":
+                cell += " (%.0f%%)" % (100 * med[n] / med["null"])
+            cells.append(cell)
+        print("| %s | %s |" % (op, " | ".join(cells)))
+    print()
+    print("rounds: " + "; ".join("%s %s: %s" % (n, op, "/".join("%.0f" % r for r in results[n][op]))
+                                 for n in names for op in ops))
+
+
+if __name__ == "__main__":
+    main()
