@@ -9,6 +9,8 @@
 //! second time for every service but S3, query parameters are decoded, re-encoded with AWS's
 //! unreserved set and sorted, header values are trimmed with inner spaces collapsed.
 //! Query-string (presigned) signatures are accepted too (`X-Amz-Algorithm` in the query).
+//! The signing key (four HMACs of the secret) changes once a day, so it is derived once per
+//! (secret, date, region, service) and kept, not per request.
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
