@@ -171,7 +171,7 @@ fn handshake_lists_every_type_and_unknown_types_are_refused() {
     let mut p = Provider::spawn(&[]);
     let h = p.call("handshake", json!({"protocol_versions": [1], "engine_version": "test"})).unwrap();
     let types: Vec<&String> = h["resources"].as_object().unwrap().keys().collect();
-    assert_eq!(types.len(), 18, "{types:?}");
+    assert_eq!(types.len(), 19, "{types:?}");
     assert_eq!(
         h["resources"]["aws:dynamodb:Table"]["replace_on_changes"],
         json!(["name", "hash_key", "hash_key_type", "range_key", "range_key_type"])

@@ -426,16 +426,20 @@ impl Wal {
 
     /// Appends a record; the receiver completes once it is written (in the page cache: it
     /// survives `kill -9`, and is synced by the next sync).
-    fn append(&self, record: &Value) -> oneshot::Receiver<std::io::Result<()>> {
+    fn append(&self, record: &impl serde::Serialize) -> oneshot::Receiver<std::io::Result<()>> {
         self.append_with(record, false)
     }
 
     /// Appends a record; the receiver completes once it is synced to disk (`fdatasync`).
-    fn append_synced(&self, record: &Value) -> oneshot::Receiver<std::io::Result<()>> {
+    fn append_synced(&self, record: &impl serde::Serialize) -> oneshot::Receiver<std::io::Result<()>> {
         self.append_with(record, true)
     }
 
-    fn append_with(&self, record: &Value, sync: bool) -> oneshot::Receiver<std::io::Result<()>> {
+    fn append_with(
+        &self,
+        record: &impl serde::Serialize,
+        sync: bool,
+    ) -> oneshot::Receiver<std::io::Result<()>> {
         let mut line = serde_json::to_vec(record).unwrap_or_default();
         line.push(b'\n');
         let (tx, rx) = oneshot::channel();
@@ -891,7 +895,13 @@ impl Queue {
             md5_attributes,
             sequence_number: fifo.then(|| m.sequence_number()),
         };
-        let mut rx = self.wal.append_synced(&json!({"t": "s", "m": m}));
+        // Serialised straight from the message (no intermediate `Value` tree): the hot path.
+        #[derive(serde::Serialize)]
+        struct SendRecord<'a> {
+            t: &'static str,
+            m: &'a Message,
+        }
+        let mut rx = self.wal.append_synced(&SendRecord { t: "s", m: &m });
         if let Some(d) = dedup {
             rx = self.wal.append_synced(&json!({"t": "dd", "id": d, "at": now, "mid": m.id, "seq": seq}));
             st.dedup.insert(d, (now, m.id.clone(), seq));

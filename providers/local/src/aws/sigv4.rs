@@ -9,6 +9,8 @@
 //! second time for every service but S3, query parameters are decoded, re-encoded with AWS's
 //! unreserved set and sorted, header values are trimmed with inner spaces collapsed.
 //! Query-string (presigned) signatures are accepted too (`X-Amz-Algorithm` in the query).
+//! The signing key (four HMACs of the secret) changes once a day, so it is derived once per
+//! (secret, date, region, service) and kept, not per request.
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
@@ -302,16 +304,17 @@ pub fn verify_at(
         canonical_headers.push('\n');
     }
     let payload_hash = match req.headers.get("x-amz-content-sha256").and_then(|v| v.to_str().ok()) {
-        Some(h) => h.to_string(),
+        Some(h) => {
+            // A hash the client declares must be the body's (hashed once, only then).
+            if !h.starts_with("UNSIGNED-PAYLOAD") && !h.starts_with("STREAMING-") && h != sha256_hex(req.body)
+            {
+                return Err(AuthError::Mismatch);
+            }
+            h.to_string()
+        }
         None if presigned => "UNSIGNED-PAYLOAD".to_string(),
         None => sha256_hex(req.body),
     };
-    if !payload_hash.starts_with("UNSIGNED-PAYLOAD")
-        && !payload_hash.starts_with("STREAMING-")
-        && payload_hash != sha256_hex(req.body)
-    {
-        return Err(AuthError::Mismatch);
-    }
     let canonical = format!(
         "{}\n{}\n{}\n{}\n{}\n{}",
         req.method,
@@ -325,10 +328,7 @@ pub fn verify_at(
         "AWS4-HMAC-SHA256\n{amz_date}\n{date}/{region}/{service}/aws4_request\n{}",
         sha256_hex(canonical.as_bytes())
     );
-    let k_date = hmac(format!("AWS4{secret}").as_bytes(), date.as_bytes());
-    let k_region = hmac(&k_date, region.as_bytes());
-    let k_service = hmac(&k_region, service.as_bytes());
-    let k_signing = hmac(&k_service, b"aws4_request");
+    let k_signing = signing_key(secret, date, region, service);
     let expected = hex(&hmac(&k_signing, string_to_sign.as_bytes()));
     if !constant_time_eq(expected.as_bytes(), signature.as_bytes()) {
         return Err(AuthError::Mismatch);
@@ -340,6 +340,38 @@ pub fn verify_at(
         service: service.to_string(),
     })
 }
+
+/// The signing key of a (secret, date, region, service): four HMACs, the same for every
+/// request of a day, so they are derived once and kept (a few entries: one per day, region
+/// and service seen; the cache is emptied when it holds more than [`KEY_CACHE`]).
+fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> Vec<u8> {
+    type Entry = (String, String, String, String, Vec<u8>);
+    static KEYS: std::sync::Mutex<Vec<Entry>> = std::sync::Mutex::new(Vec::new());
+    let mut keys = KEYS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((.., k)) =
+        keys.iter().find(|(s, d, r, v, _)| s == secret && d == date && r == region && v == service)
+    {
+        return k.clone();
+    }
+    let k_date = hmac(format!("AWS4{secret}").as_bytes(), date.as_bytes());
+    let k_region = hmac(&k_date, region.as_bytes());
+    let k_service = hmac(&k_region, service.as_bytes());
+    let k_signing = hmac(&k_service, b"aws4_request");
+    if keys.len() >= KEY_CACHE {
+        keys.clear();
+    }
+    keys.push((
+        secret.to_string(),
+        date.to_string(),
+        region.to_string(),
+        service.to_string(),
+        k_signing.clone(),
+    ));
+    k_signing
+}
+
+/// At most this many signing keys are kept by [`signing_key`].
+const KEY_CACHE: usize = 16;
 
 /// Signs a request as a client does (for benchmarks and tests that speak raw HTTP): answers
 /// the `Authorization` header for `headers` (which must include `host` and `x-amz-date`,
@@ -478,6 +510,44 @@ mod tests {
         };
         assert_eq!(verify(&req(body), "K", "S").unwrap().service, "sqs");
         assert_eq!(verify(&req(b"{}"), "K", "S"), Err(AuthError::Mismatch));
+        // The signing key is cached per secret: another secret with the same scope is refused,
+        // and the right one is still accepted after it.
+        assert_eq!(verify(&req(body), "K", "T"), Err(AuthError::Mismatch));
+        assert_eq!(verify(&req(body), "K", "S").unwrap().service, "sqs");
+    }
+
+    /// A declared payload hash must be the body's; one that is not is refused.
+    #[test]
+    fn a_declared_payload_hash_is_checked() {
+        let date = amz_date_now();
+        let body = br#"{"QueueUrl":"q"}"#;
+        let wrong = sha256_hex(b"other");
+        let hs = [
+            ("host", "127.0.0.1:9"),
+            ("x-amz-content-sha256", wrong.as_str()),
+            ("x-amz-date", date.as_str()),
+        ];
+        let auth = authorization("POST", "/", &hs, body, "K", "S", "us-east-1", "sqs");
+        let mut headers = hyper::HeaderMap::new();
+        for (k, v) in hs {
+            headers.insert(k, v.parse().unwrap());
+        }
+        headers.insert("authorization", auth.parse().unwrap());
+        let req = SignedRequest { method: "POST", raw_path: "/", raw_query: "", headers: &headers, body };
+        assert_eq!(verify(&req, "K", "S"), Err(AuthError::Mismatch));
+        let right = sha256_hex(body);
+        headers.insert("x-amz-content-sha256", right.parse().unwrap());
+        let hs = [
+            ("host", "127.0.0.1:9"),
+            ("x-amz-content-sha256", right.as_str()),
+            ("x-amz-date", date.as_str()),
+        ];
+        headers.insert(
+            "authorization",
+            authorization("POST", "/", &hs, body, "K", "S", "us-east-1", "sqs").parse().unwrap(),
+        );
+        let req = SignedRequest { method: "POST", raw_path: "/", raw_query: "", headers: &headers, body };
+        assert_eq!(verify(&req, "K", "S").unwrap().service, "sqs");
     }
 
     #[test]
