@@ -1,7 +1,7 @@
 //! The engine's operations, one stack at a time: run the program, plan, apply, refresh,
 //! import. The CLI calls these; they report progress through the [`Sink`] and return data.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::process::Stdio;
 use std::time::{Instant, SystemTime};
 
@@ -306,7 +306,25 @@ pub enum DriftKind {
 }
 
 /// Reads every resource (and every pending operation) and returns the updated snapshot.
+///
+/// An interrupted operation is resolved by what the read finds, never by the inputs the
+/// operation carried:
+/// - an interrupted **update** or **delete** of a recorded resource is resolved by reading that
+///   resource as recorded. If it still exists it keeps its *recorded* inputs (with the outputs
+///   read), so the next `up` plans the update (or the delete) again; provider updates are
+///   idempotent, so running one twice is safe, whereas recording the new inputs would make the
+///   engine believe an update happened that may not have.
+/// - an interrupted **create** (also the create of a replacement) is looked up by name and the
+///   inputs it was called with; if found it is recorded (and the copy it replaced becomes an old
+///   copy to delete), otherwise it never happened and the next `up` plans it again.
 pub async fn refresh(snap: &Snapshot, providers: &Providers, salt: &str) -> Result<(Snapshot, Vec<Drift>)> {
+    // Interrupted updates and deletes, by the resource they were working on.
+    let mut interrupted: HashMap<(&str, &str), OpKind> = HashMap::new();
+    for p in &snap.pending_operations {
+        if let (OpKind::Update | OpKind::Delete, Some(id)) = (p.op, &p.id) {
+            interrupted.insert((p.name.as_str(), id.as_str()), p.op);
+        }
+    }
     let mut set = JoinSet::new();
     for (i, r) in snap.resources.iter().enumerate() {
         let provider = providers.get(plan::provider_name(&r.type_))?;
@@ -323,6 +341,9 @@ pub async fn refresh(snap: &Snapshot, providers: &Providers, salt: &str) -> Resu
         });
     }
     for (i, p) in snap.pending_operations.iter().enumerate() {
+        if p.op != OpKind::Create {
+            continue; // resolved by reading the resource itself (above)
+        }
         let provider = providers.get(plan::provider_name(&p.type_))?;
         let req = ReadRequest {
             type_: p.type_.clone(),
@@ -346,18 +367,36 @@ pub async fn refresh(snap: &Snapshot, providers: &Providers, salt: &str) -> Resu
         reads.push((r, p, resp?));
     }
     reads.sort_by_key(|(r, p, _)| (r.is_none(), r.unwrap_or(0), p.unwrap_or(0)));
+    let resolved = |name: &str, type_: &str, kind: DriftKind| Drift {
+        name: name.to_string(),
+        type_: type_.to_string(),
+        kind,
+        properties: vec![],
+    };
     for (r, p, resp) in reads {
         if let Some(i) = r {
             let old = &snap.resources[i];
+            let pending = interrupted.get(&(old.name.as_str(), old.id.as_str())).copied();
             match resp.resource {
                 None => {
                     next.apply(&Mutation::Remove { name: old.name.clone(), id: old.id.clone() });
-                    drift.push(Drift {
-                        name: old.name.clone(),
-                        type_: old.type_.clone(),
-                        kind: DriftKind::Deleted,
-                        properties: vec![],
-                    });
+                    let kind = if pending == Some(OpKind::Delete) {
+                        DriftKind::Resolved
+                    } else {
+                        DriftKind::Deleted
+                    };
+                    drift.push(resolved(&old.name, &old.type_, kind));
+                }
+                Some(real) if pending == Some(OpKind::Update) => {
+                    // Keep the recorded inputs: the update is planned again.
+                    if let Some(slot) =
+                        next.resources.iter_mut().find(|x| x.name == old.name && x.id == old.id)
+                    {
+                        if !real.outputs.is_null() {
+                            slot.outputs = real.outputs.clone();
+                        }
+                    }
+                    drift.push(resolved(&old.name, &old.type_, DriftKind::Resolved));
                 }
                 Some(real) => {
                     let inputs = value::mask_fingerprint(&real.inputs, &[], salt);
@@ -383,75 +422,50 @@ pub async fn refresh(snap: &Snapshot, providers: &Providers, salt: &str) -> Resu
                             properties: props,
                         });
                     }
+                    if pending == Some(OpKind::Delete) {
+                        // Still there: the next `up` (or `destroy`) deletes it again.
+                        drift.push(resolved(&old.name, &old.type_, DriftKind::Resolved));
+                    }
                 }
             }
         } else if let Some(i) = p {
             let op = &snap.pending_operations[i];
-            match (op.op, resp.resource) {
-                (OpKind::Create, Some(real)) => {
-                    let known = next.resources.iter().any(|x| x.id == real.id && x.type_ == op.type_);
-                    if !known {
-                        let replacing = next.live(&op.name).cloned();
-                        if let Some(old) = replacing {
-                            // The interrupted create was a replacement: the old copy goes.
-                            next.apply(&Mutation::Retire { name: old.name.clone(), id: old.id.clone() });
-                        }
-                        next.apply(&Mutation::Put {
-                            resource: ResourceState {
-                                name: op.name.clone(),
-                                type_: op.type_.clone(),
-                                id: real.id.clone(),
-                                inputs: op.inputs.clone(),
-                                outputs: real.outputs.clone(),
-                                dependencies: Vec::new(),
-                                options: Default::default(),
-                                parent: None,
-                                pending_delete: false,
-                            },
-                        });
-                        drift.push(Drift {
+            match resp.resource {
+                Some(real) if !next.resources.iter().any(|x| x.id == real.id && x.type_ == op.type_) => {
+                    // The create happened. If it was a replacement, the copy it replaced becomes
+                    // an old copy to delete, and the new one takes over its recorded metadata.
+                    let replacing = next.live(&op.name).cloned();
+                    if let Some(old) = &replacing {
+                        next.apply(&Mutation::Retire { name: old.name.clone(), id: old.id.clone() });
+                    }
+                    next.apply(&Mutation::Put {
+                        resource: ResourceState {
                             name: op.name.clone(),
                             type_: op.type_.clone(),
-                            kind: DriftKind::Recovered,
-                            properties: vec![],
-                        });
-                    }
-                }
-                (OpKind::Update, Some(real)) => {
-                    // Whether the update happened or not, record what is really there.
-                    if let Some(slot) = next.resources.iter_mut().find(|x| Some(&x.id) == op.id.as_ref()) {
-                        if !real.inputs.is_null() {
-                            slot.inputs = real.inputs;
-                        }
-                        slot.outputs = real.outputs;
-                    }
-                    drift.push(Drift {
-                        name: op.name.clone(),
-                        type_: op.type_.clone(),
-                        kind: DriftKind::Resolved,
-                        properties: vec![],
+                            id: real.id.clone(),
+                            inputs: op.inputs.clone(),
+                            outputs: real.outputs.clone(),
+                            dependencies: replacing
+                                .as_ref()
+                                .map(|o| o.dependencies.clone())
+                                .unwrap_or_default(),
+                            options: replacing.as_ref().map(|o| o.options.clone()).unwrap_or_default(),
+                            parent: replacing.as_ref().and_then(|o| o.parent.clone()),
+                            pending_delete: false,
+                        },
                     });
+                    drift.push(resolved(&op.name, &op.type_, DriftKind::Recovered));
                 }
-                (OpKind::Delete, None) | (OpKind::Update, None) => {
-                    if let Some(id) = &op.id {
-                        next.apply(&Mutation::Remove { name: op.name.clone(), id: id.clone() });
-                    }
-                    drift.push(Drift {
-                        name: op.name.clone(),
-                        type_: op.type_.clone(),
-                        kind: DriftKind::Deleted,
-                        properties: vec![],
-                    });
-                }
-                _ => {
-                    drift.push(Drift {
-                        name: op.name.clone(),
-                        type_: op.type_.clone(),
-                        kind: DriftKind::Resolved,
-                        properties: vec![],
-                    });
-                }
+                _ => drift.push(resolved(&op.name, &op.type_, DriftKind::Resolved)),
             }
+        }
+    }
+    // Interrupted updates and deletes whose resource is not recorded: nothing to read.
+    for p in &snap.pending_operations {
+        let recorded =
+            p.id.as_ref().is_some_and(|id| snap.resources.iter().any(|r| &r.name == &p.name && &r.id == id));
+        if p.op != OpKind::Create && !recorded {
+            drift.push(resolved(&p.name, &p.type_, DriftKind::Resolved));
         }
     }
     next.normalize();

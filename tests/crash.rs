@@ -117,11 +117,7 @@ fn killed_at_random_instants_the_stack_always_recovers() {
             killed_mid_run += 1;
         }
         let _ = child.wait();
-        if !finished {
-            // The dead holder's lock stays until someone removes it, as with Pulumi's `cancel`.
-            let cancel = env.run(&["cancel"]);
-            assert_eq!(cancel.code, 0, "cancel removes a dead holder's lock:\n{}", cancel.text());
-        }
+        // No `cancel`: the killed holder's OS lock died with it.
         let context = format!("round {round} (seed {seed}, {} killed after {delay:?})", args[0]);
 
         // The state loads (state file + journal) whatever the instant.

@@ -43,7 +43,7 @@ const EXIT_CODES: &str = "Exit codes:
   1  error: bad input, a failing program or provider (nothing was changed unless stated)
   2  usage error
   3  some steps failed while applying (the state records what happened)
-  4  the stack is locked by another command
+  4  the stack is locked by a running command (the lock is freed when its process ends)
   5  an earlier run was interrupted: resolve it with `skyform refresh` or `--clear-pending`
   6  a saved plan no longer matches the stack's state
   130 interrupted by Ctrl-C";

@@ -90,7 +90,9 @@ impl TestEnv {
     }
 
     pub fn manifest_with_outputs(&self, resources: Value, outputs: Value) {
-        let m = serde_json::json!({"manifest": 1, "resources": resources, "outputs": outputs});
+        let m = serde_json::json!({
+            "manifest": 1, "project": "demo", "stack": "dev", "resources": resources, "outputs": outputs
+        });
         self.write("manifest.json", &serde_json::to_string_pretty(&m).unwrap());
     }
 
