@@ -20,10 +20,10 @@ fn malformed_manifests_name_the_culprit() {
     insta::assert_snapshot!("bad_json", assert_fails(&env, &["preview"], 1, "did not produce valid JSON"));
 
     env.manifest(json!([
-        {"name": "a", "type": "core:Data"},
-        {"name": "a", "type": "core:Data"},
+        {"name": "a", "type": "core:Data", "inputs": {}},
+        {"name": "a", "type": "core:Data", "inputs": {}},
         {"name": "b", "type": "core:Data", "inputs": {"v": {"$ref": "nope", "output": "value"}}},
-        {"name": "c", "type": "notatype"}
+        {"name": "c", "type": "notatype", "inputs": {}}
     ]));
     insta::assert_snapshot!("bad_names", assert_fails(&env, &["preview"], 1, "two resources are named `a`"));
 
@@ -33,10 +33,10 @@ fn malformed_manifests_name_the_culprit() {
     ]));
     insta::assert_snapshot!("cycle", assert_fails(&env, &["preview"], 1, "a → b → a"));
 
-    env.manifest(json!([{"name": "a", "type": "acme:Thing"}]));
+    env.manifest(json!([{"name": "a", "type": "acme:Thing", "inputs": {}}]));
     insta::assert_snapshot!("unknown_provider", assert_fails(&env, &["preview"], 1, "no provider `acme`"));
 
-    env.manifest(json!([{"name": "a", "type": "core:Nope"}]));
+    env.manifest(json!([{"name": "a", "type": "core:Nope", "inputs": {}}]));
     insta::assert_snapshot!("unknown_type", assert_fails(&env, &["preview"], 1, "does not serve"));
 
     env.manifest(json!([

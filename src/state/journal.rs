@@ -198,14 +198,32 @@ pub fn replay(path: &Path, snap: &mut Snapshot) -> Result<bool> {
     }
     let mut begun: BTreeMap<u64, PendingOp> = BTreeMap::new();
     let mut mutations: Vec<Mutation> = Vec::new();
-    for line in lines {
+    let mut torn: Option<(usize, String)> = None;
+    for (n, line) in lines.enumerate() {
         let line = match line {
             Ok(l) => l,
             Err(_) => break,
         };
+        if let Some((at, why)) = &torn {
+            if line.trim().is_empty() {
+                continue;
+            }
+            // Only the last line can be torn (nothing is appended after a crash): an unreadable
+            // line followed by more is damage, and skipping it would lose what came after.
+            return Err(Error::new(
+                ErrorKind::State,
+                format!("the journal {} is damaged: line {} cannot be read ({why})", path.display(), at + 2),
+            )
+            .with_hint(
+                "nothing was changed; keep the file for a bug report, and restore the state from git",
+            ));
+        }
         let entry: Entry = match serde_json::from_str(&line) {
             Ok(e) => e,
-            Err(_) => break, // torn last line
+            Err(e) => {
+                torn = Some((n, e.to_string())); // a torn last line, unless more follows
+                continue;
+            }
         };
         match entry {
             Entry::Header { .. } => {}
@@ -243,5 +261,42 @@ pub fn remove(path: &Path) -> Result<()> {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(Error::io(format!("removing {}", path.display()), e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn journal_with(lines: &[&str]) -> (PathBuf, Snapshot) {
+        let dir =
+            std::env::temp_dir().join(format!("skyform-journal-{}-{}", std::process::id(), lines.len()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("dev.journal");
+        let snap = Snapshot::new("p", "dev", "l1".into());
+        let mut text =
+            String::from("{\"entry\":\"header\",\"journal\":1,\"lineage\":\"l1\",\"base_serial\":0}\n");
+        for l in lines {
+            text.push_str(l);
+            text.push('\n');
+        }
+        std::fs::write(&path, text).unwrap();
+        (path, snap)
+    }
+
+    const BEGIN: &str =
+        r#"{"entry":"begin","seq":1,"op":{"op":"create","name":"a","type":"fake:R","inputs":{}}}"#;
+
+    #[test]
+    fn a_torn_last_line_is_ignored_but_a_damaged_middle_line_is_an_error() {
+        let (path, mut snap) = journal_with(&[BEGIN, r#"{"entry":"end","se"#]);
+        assert!(replay(&path, &mut snap).unwrap());
+        assert_eq!(snap.pending_operations.len(), 1, "the begin without a readable end is pending");
+
+        let (path, mut snap) = journal_with(&[r#"{"entry":"end","se"#, BEGIN, ""]);
+        let err = replay(&path, &mut snap).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::State);
+        assert!(err.message.contains("line 2 cannot be read"), "{}", err.message);
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
     }
 }

@@ -70,12 +70,23 @@ pub async fn make_plan(
     dry_run: bool,
 ) -> Result<(Plan, crate::providers::Providers)> {
     let manifest = session.run_program().await?;
-    if let Some(s) = &manifest.stack
-        && s != &session.stack
-    {
+    if manifest.stack != session.stack {
         return Err(Error::user(
-            format!("the program wrote a manifest for stack `{s}`, but this is stack `{}`", session.stack),
+            format!(
+                "the program wrote a manifest for stack `{}`, but this is stack `{}`",
+                manifest.stack, session.stack
+            ),
             "the program should take the stack name from SKYFORM_STACK",
+        ));
+    }
+    if manifest.project != session.project.name() {
+        return Err(Error::user(
+            format!(
+                "the program wrote a manifest for project `{}`, but this is project `{}` (Skyform.toml)",
+                manifest.project,
+                session.project.name()
+            ),
+            "the program should take the project name from SKYFORM_PROJECT",
         ));
     }
     let graph = manifest.validate()?;
