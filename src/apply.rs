@@ -194,12 +194,17 @@ pub async fn apply(
         .map(|s| s.deps.iter().filter_map(|d| index.get(d.as_str()).copied()).collect())
         .collect();
     let mut replaced_olds: Vec<Old> = Vec::new();
-    let failed_names = run_dag(&ctx, &phase1, &waits, opts, &mut report, &mut replaced_olds).await;
+    let failed_names =
+        run_dag(&ctx, &phase1, &waits, opts, &mut report, &mut replaced_olds, &HashSet::new()).await;
 
     // Phase 2: deletions, dependents first.
     if !opts.cancel.is_cancelled() {
         let mut deletes: Vec<Step> =
             plan.steps.iter().filter(|s| s.kind == StepKind::Delete).cloned().collect();
+        // The old copies this run's replacements left: their deletion is part of the replace
+        // step already counted, not a delete of its own (the plan does not count it either).
+        let part_of_replace: HashSet<(String, String)> =
+            replaced_olds.iter().map(|o| (o.name.clone(), o.id.clone())).collect();
         for old in replaced_olds {
             deletes.push(Step {
                 name: old.name.clone(),
@@ -262,7 +267,7 @@ pub async fn apply(
             }
         }
         let mut none = Vec::new();
-        run_dag(&ctx, &refs, &waits, opts, &mut report, &mut none).await;
+        run_dag(&ctx, &refs, &waits, opts, &mut report, &mut none, &part_of_replace).await;
     }
 
     // Stack outputs, when everything they refer to is known.
@@ -298,7 +303,8 @@ pub async fn apply(
 }
 
 /// Runs steps as their dependencies finish. Returns the names of steps that failed or were
-/// skipped.
+/// skipped. Steps of the old copies in `uncounted` (by name and id) are not counted in
+/// `report.done`.
 async fn run_dag(
     ctx: &Arc<Ctx>,
     steps: &[&Step],
@@ -306,6 +312,7 @@ async fn run_dag(
     opts: &ApplyOptions,
     report: &mut ApplyReport,
     replaced_olds: &mut Vec<Old>,
+    uncounted: &HashSet<(String, String)>,
 ) -> HashSet<String> {
     let n = steps.len();
     let mut remaining: Vec<usize> = waits.iter().map(|w| w.len()).collect();
@@ -356,8 +363,12 @@ async fn run_dag(
                 if let Some(old) = old {
                     replaced_olds.push(old);
                 }
+                let counted =
+                    !step.old.as_ref().is_some_and(|o| uncounted.contains(&(o.name.clone(), o.id.clone())));
                 if kind != StepKind::Same || step.metadata_changed {
-                    *report.done.entry(kind).or_insert(0) += 1;
+                    if counted {
+                        *report.done.entry(kind).or_insert(0) += 1;
+                    }
                     ctx.sink.event(Event::StepFinished {
                         name: step.name.clone(),
                         type_: step.type_.clone(),

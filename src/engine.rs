@@ -66,6 +66,12 @@ impl Session {
         state::recover(&self.files, self.project.name(), lock)
     }
 
+    /// Loads the state with a leftover journal replayed in memory only: what `preview` reads.
+    /// **Preview never writes the state.**
+    pub fn load(&self, _lock: &Lock) -> Result<Snapshot> {
+        state::load_compacted(&self.files, self.project.name()).map(|(snap, _, _)| snap)
+    }
+
     /// Runs the program and parses its manifest.
     pub async fn run_program(&self) -> Result<Manifest> {
         let command = self.project.program().to_string();

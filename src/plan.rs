@@ -160,6 +160,26 @@ impl Plan {
     pub fn has_changes(&self) -> bool {
         self.steps.iter().any(|s| s.kind != StepKind::Same || s.metadata_changed)
     }
+    /// An update (not a destroy) that deletes every resource of the stack and keeps none: what
+    /// a program that declares nothing produces, often by mistake. `up` refuses it without
+    /// `--allow-delete-all`, as `skyform destroy` is the command for that.
+    pub fn deletes_everything(&self) -> bool {
+        !self.destroy
+            && self
+                .steps
+                .iter()
+                .any(|s| s.kind == StepKind::Delete && !s.old.as_ref().is_some_and(|o| o.pending_delete))
+            && self.steps.iter().all(|s| s.kind == StepKind::Delete)
+    }
+    /// The warning for a plan that [`deletes_everything`](Plan::deletes_everything).
+    pub fn delete_all_warning(&self) -> String {
+        let n = self.steps.iter().filter(|s| !s.old.as_ref().is_some_and(|o| o.pending_delete)).count();
+        format!(
+            "the program declares no resources: this update DELETES ALL {n} resource{} of stack `{}`",
+            if n == 1 { "" } else { "s" },
+            self.stack
+        )
+    }
 }
 
 #[derive(Debug, Clone, Default)]

@@ -201,3 +201,122 @@ fn integers_beyond_2_pow_53_are_refused() {
         json!([9_007_199_254_740_992u64, -9_007_199_254_740_992i64, 1.5])
     );
 }
+
+/// Defect 4: a state file recording another project was accepted, and `up` ran that project's
+/// deletes. It is refused, naming both projects, and nothing is touched.
+#[test]
+fn a_state_file_of_another_project_is_refused() {
+    let env = TestEnv::new("otherproject");
+    env.fake_config("");
+    env.manifest(json!([{"name": "mine", "type": "fake:Resource", "inputs": {}}]));
+    env.run(&["up", "--yes"]).ok();
+    let mut state = env.state();
+    state["project"] = json!("shop");
+    let text = serde_json::to_string_pretty(&state).unwrap();
+    env.write("state/dev.json", &text);
+    for args in [
+        &["up", "--yes"][..],
+        &["preview"],
+        &["destroy", "--yes"],
+        &["refresh", "--yes"],
+        &["stack", "export"],
+    ] {
+        let run = env.run(args);
+        assert_eq!(run.code, 1, "{args:?}: {}", run.text());
+        assert!(
+            run.stderr.contains("records the state of project `shop`, but this is project `demo`"),
+            "{args:?}: {}",
+            run.text()
+        );
+        assert!(run.stderr.contains("set `name = \"shop\"` back"), "{}", run.text());
+    }
+    assert_eq!(env.read("state/dev.json"), text, "untouched");
+    assert_eq!(env.store_counts().len(), 1, "nothing was deleted");
+}
+
+/// Defect 6: a stale or empty journal made a no-change `preview` rewrite the state.
+#[test]
+fn preview_never_writes_the_state() {
+    let env = TestEnv::new("previewro");
+    env.fake_config("");
+    env.manifest(json!([{"name": "a", "type": "fake:Resource", "inputs": {}}]));
+    env.run(&["up", "--yes"]).ok();
+    let before = env.read("state/dev.json");
+    let lineage = env.state()["lineage"].as_str().unwrap().to_string();
+    let stale =
+        format!("{{\"entry\":\"header\",\"journal\":1,\"lineage\":\"{lineage}\",\"base_serial\":0}}\n");
+    let current =
+        format!("{{\"entry\":\"header\",\"journal\":1,\"lineage\":\"{lineage}\",\"base_serial\":1}}\n");
+    for journal in ["", stale.as_str(), current.as_str()] {
+        env.write("state/dev.journal", journal);
+        assert!(env.run(&["preview"]).ok().stdout.contains("no changes"));
+        assert_eq!(env.read("state/dev.json"), before, "preview wrote the state (journal {journal:?})");
+        assert!(env.path().join("state/dev.journal").exists(), "preview leaves the journal alone");
+        // A journal that changes nothing is dropped by the next writer without a new serial.
+        assert!(env.run(&["up", "--yes"]).ok().stdout.contains("no changes"));
+        assert_eq!(env.read("state/dev.json"), before, "up wrote an unchanged state (journal {journal:?})");
+        assert!(!env.path().join("state/dev.journal").exists());
+    }
+}
+
+/// Defect 7: `preview --json` and `up --json` counted the same replacement differently (the
+/// old copy's delete was counted as a delete of its own).
+#[test]
+fn preview_and_up_count_a_replacement_alike() {
+    let env = TestEnv::new("counts");
+    env.fake_config("");
+    let m = |v: &str| {
+        json!([
+            {"name": "r", "type": "fake:Resource", "inputs": {"force_new": v}},
+            {"name": "d", "type": "fake:Resource", "inputs": {"force_new": v}, "options": {"delete_before_replace": true}},
+            {"name": "u", "type": "fake:Resource", "inputs": {"size": v}},
+            {"name": "same", "type": "fake:Resource", "inputs": {}}
+        ])
+    };
+    env.manifest(m("a"));
+    env.run(&["up", "--yes"]).ok();
+    env.manifest(json!([
+        {"name": "r", "type": "fake:Resource", "inputs": {"force_new": "b"}},
+        {"name": "d", "type": "fake:Resource", "inputs": {"force_new": "b"}, "options": {"delete_before_replace": true}},
+        {"name": "u", "type": "fake:Resource", "inputs": {"size": "b"}}
+    ]));
+    let preview: Value = serde_json::from_str(&env.run(&["preview", "--json"]).ok().stdout).unwrap();
+    let up: Value = serde_json::from_str(&env.run(&["up", "--yes", "--json"]).ok().stdout).unwrap();
+    assert_eq!(preview["counts"], json!({"replace": 2, "update": 1, "delete": 1}), "{preview:#}");
+    assert_eq!(up["done"], preview["counts"], "{up:#}");
+    assert_eq!(env.store_counts().len(), 3);
+}
+
+/// Defect 9: an empty manifest deleted the whole stack like any other plan. `preview` warns
+/// loudly; `up` refuses without `--allow-delete-all`, even with `--yes`.
+#[test]
+fn an_empty_program_does_not_delete_the_stack_silently() {
+    let env = TestEnv::new("deleteall");
+    env.fake_config("");
+    env.manifest(json!([
+        {"name": "a", "type": "fake:Resource", "inputs": {}},
+        {"name": "b", "type": "fake:Resource", "inputs": {}}
+    ]));
+    env.run(&["up", "--yes"]).ok();
+    env.manifest(json!([]));
+    let preview = env.run(&["preview"]);
+    preview.ok();
+    assert!(
+        preview.stderr.contains(
+            "warning: the program declares no resources: this update DELETES ALL 2 resources of stack `dev`"
+        ),
+        "{}",
+        preview.text()
+    );
+    let up = env.run(&["up", "--yes"]);
+    assert_eq!(up.code, 1, "{}", up.text());
+    assert!(up.stderr.contains("refusing to apply"), "{}", up.text());
+    assert!(up.stderr.contains("--allow-delete-all"), "{}", up.text());
+    assert_eq!(env.store_counts().len(), 2, "nothing was deleted");
+    let up = env.run(&["up", "--yes", "--allow-delete-all"]);
+    up.ok();
+    assert!(up.stderr.contains("DELETES ALL 2"), "{}", up.text());
+    assert!(env.store_counts().is_empty());
+    // An empty program against an empty stack is no news.
+    assert!(!env.run(&["up", "--yes"]).ok().stderr.contains("warning"));
+}

@@ -381,7 +381,10 @@ pub fn new_lineage() -> String {
 /// Returns the snapshot and whether a journal was replayed.
 pub fn load(files: &StackFiles, project: &str) -> Result<(Snapshot, bool)> {
     let mut snap = match load_file(&files.state())? {
-        Some(s) => s,
+        Some(s) => {
+            check_owner(&s, files, project)?;
+            s
+        }
         // A first run that was interrupted left a journal but no state file: the stack's
         // lineage is the journal's.
         None => Snapshot::new(
@@ -395,16 +398,77 @@ pub fn load(files: &StackFiles, project: &str) -> Result<(Snapshot, bool)> {
     Ok((snap, replayed))
 }
 
+/// A state file records the project and stack it belongs to; one copied from elsewhere would
+/// make `up` delete that other project's resources.
+fn check_owner(snap: &Snapshot, files: &StackFiles, project: &str) -> Result<()> {
+    let path = files.state();
+    if snap.project != project {
+        return Err(Error::new(
+            ErrorKind::State,
+            format!(
+                "{} records the state of project `{}`, but this is project `{project}` (`name` in Skyform.toml)",
+                path.display(),
+                snap.project
+            ),
+        )
+        .with_hint(format!(
+            "nothing was changed. If you renamed the project, set `name = \"{}\"` back in Skyform.toml; \
+             if the file was copied from another project, move it out of state/ (acting on it would \
+             delete that project's resources)",
+            snap.project
+        )));
+    }
+    if snap.stack != files.stack {
+        return Err(Error::new(
+            ErrorKind::State,
+            format!(
+                "{} records the state of stack `{}`, but it is the file of stack `{}`",
+                path.display(),
+                snap.stack,
+                files.stack
+            ),
+        )
+        .with_hint(format!(
+            "nothing was changed; move the file back to state/{}.json, or out of state/",
+            snap.stack
+        )));
+    }
+    Ok(())
+}
+
 /// Loads the state and, if an interrupted run left a journal, compacts it into the state file
-/// (its unfinished operations become `pending_operations`). Needs the stack's lock.
+/// (its unfinished operations become `pending_operations`). Needs the stack's lock. A journal
+/// that changes nothing (stale, empty, or only begun) is removed without writing the state, so
+/// the serial does not move.
 pub fn recover(files: &StackFiles, project: &str, _lock: &lock::Lock) -> Result<Snapshot> {
-    let (mut snap, replayed) = load(files, project)?;
-    if replayed {
-        snap.serial += 1;
+    let (snap, replayed, changed) = load_compacted(files, project)?;
+    if changed {
         write_state(files, &snap)?;
+    }
+    if replayed {
         journal::remove(&files.journal())?;
     }
     Ok(snap)
+}
+
+/// What [`recover`] would make of the state, in memory only (for `preview`, which never
+/// writes): the snapshot with the journal replayed and the serial it would be written with.
+/// Returns the snapshot, whether there was a journal, and whether the state changed.
+pub fn load_compacted(files: &StackFiles, project: &str) -> Result<(Snapshot, bool, bool)> {
+    let (mut snap, replayed) = load(files, project)?;
+    if !replayed {
+        return Ok((snap, false, false));
+    }
+    let mut base = match load_file(&files.state())? {
+        Some(s) => s,
+        None => Snapshot::new(project, &files.stack, snap.lineage.clone()),
+    };
+    base.normalize();
+    let changed = !snap.same_content(&base);
+    if changed {
+        snap.serial = base.serial + 1;
+    }
+    Ok((snap, true, changed))
 }
 
 /// One line of `state/<stack>.history.jsonl`, appended when a command changed the state.

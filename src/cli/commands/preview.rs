@@ -35,7 +35,7 @@ pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
     let sink = Arc::new(TerminalSink::new(g.verbose, args.json));
     let session = g.session(sink.clone())?;
     let lock = session.lock("skyform preview")?;
-    let mut snap = session.recover(&lock)?;
+    let mut snap = session.load(&lock)?;
     if args.clear_pending {
         snap.pending_operations.clear();
     }
@@ -46,6 +46,12 @@ pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
     if let Some(path) = &args.save_plan {
         let bytes = serde_json::to_vec_pretty(&plan).expect("plans serialize");
         crate::state::write_atomic(path, &bytes)?;
+    }
+    if plan.deletes_everything() {
+        eprintln!(
+            "warning: {}; `skyform up` will refuse it without `--allow-delete-all` (use `skyform destroy` to delete a stack's resources)",
+            plan.delete_all_warning()
+        );
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&render::plan_json(&plan)).expect("json"));

@@ -37,6 +37,10 @@ pub struct Args {
     /// Forget operations an interrupted run left unresolved.
     #[arg(long)]
     pub clear_pending: bool,
+    /// Apply a plan that deletes every resource of the stack (the program declares none);
+    /// refused without it, even with --yes. `skyform destroy` is the usual way to do that.
+    #[arg(long)]
+    pub allow_delete_all: bool,
 }
 
 pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
@@ -73,6 +77,17 @@ pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
             );
         }
         return Ok(ExitCode::SUCCESS);
+    }
+    if plan.deletes_everything() {
+        if !args.allow_delete_all {
+            providers.shutdown().await;
+            return Err(Error::user(
+                format!("refusing to apply: {}", plan.delete_all_warning()),
+                "if the program is right to declare nothing, run `skyform destroy` (or pass `--allow-delete-all`); \
+                 otherwise fix the program: nothing was changed",
+            ));
+        }
+        eprintln!("warning: {}", plan.delete_all_warning());
     }
     if !confirm("\nDo you want to perform this update?", args.yes)? {
         providers.shutdown().await;
