@@ -325,10 +325,11 @@ pub enum DriftKind {
 ///   copy to delete), otherwise it never happened and the next `up` plans it again.
 pub async fn refresh(snap: &Snapshot, providers: &Providers, salt: &str) -> Result<(Snapshot, Vec<Drift>)> {
     // Interrupted updates and deletes, by the resource they were working on.
+    // (Not by name: an update may also have been renaming the resource, by an alias.)
     let mut interrupted: HashMap<(&str, &str), OpKind> = HashMap::new();
     for p in &snap.pending_operations {
         if let (OpKind::Update | OpKind::Delete, Some(id)) = (p.op, &p.id) {
-            interrupted.insert((p.name.as_str(), id.as_str()), p.op);
+            interrupted.insert((p.type_.as_str(), id.as_str()), p.op);
         }
     }
     let mut set = JoinSet::new();
@@ -382,7 +383,7 @@ pub async fn refresh(snap: &Snapshot, providers: &Providers, salt: &str) -> Resu
     for (r, p, resp) in reads {
         if let Some(i) = r {
             let old = &snap.resources[i];
-            let pending = interrupted.get(&(old.name.as_str(), old.id.as_str())).copied();
+            let pending = interrupted.get(&(old.type_.as_str(), old.id.as_str())).copied();
             match resp.resource {
                 None => {
                     next.apply(&Mutation::Remove { name: old.name.clone(), id: old.id.clone() });
@@ -397,10 +398,9 @@ pub async fn refresh(snap: &Snapshot, providers: &Providers, salt: &str) -> Resu
                     // Keep the recorded inputs: the update is planned again.
                     if let Some(slot) =
                         next.resources.iter_mut().find(|x| x.name == old.name && x.id == old.id)
+                        && !real.outputs.is_null()
                     {
-                        if !real.outputs.is_null() {
-                            slot.outputs = real.outputs.clone();
-                        }
+                        slot.outputs = real.outputs.clone();
                     }
                     drift.push(resolved(&old.name, &old.type_, DriftKind::Resolved));
                 }
@@ -469,7 +469,7 @@ pub async fn refresh(snap: &Snapshot, providers: &Providers, salt: &str) -> Resu
     // Interrupted updates and deletes whose resource is not recorded: nothing to read.
     for p in &snap.pending_operations {
         let recorded =
-            p.id.as_ref().is_some_and(|id| snap.resources.iter().any(|r| &r.name == &p.name && &r.id == id));
+            p.id.as_ref().is_some_and(|id| snap.resources.iter().any(|r| r.type_ == p.type_ && &r.id == id));
         if p.op != OpKind::Create && !recorded {
             drift.push(resolved(&p.name, &p.type_, DriftKind::Resolved));
         }

@@ -208,6 +208,7 @@ pub fn provider_settings() -> Result<ProviderSettings> {
         search_path,
         default_timeout,
         env: vec![("SKYFORM_EXE".to_string(), self_exe.display().to_string())],
+        transport: Arc::new(crate::host::Processes),
     })
 }
 
