@@ -95,7 +95,6 @@ fn killed_at_random_instants_the_stack_always_recovers() {
 
     let mut version = 1;
     let mut generation = 0;
-    let mut present = true;
     let mut killed_mid_run = 0;
     let mut killed_in: BTreeMap<&str, usize> = BTreeMap::new();
     for round in 0..kills {
@@ -158,7 +157,7 @@ fn killed_at_random_instants_the_stack_always_recovers() {
         assert_eq!(refresh.code, 0, "{context}: refresh resolves the interrupted run:\n{}", refresh.text());
         let rerun = env.run(&args);
         assert_eq!(rerun.code, 0, "{context}: the next run converges:\n{}", rerun.text());
-        present = !destroying;
+        let present = !destroying;
         check_converged(&env, present, version, &context);
         // And it is stable: nothing more to do.
         if present {
