@@ -5,8 +5,8 @@
 //! keep working for the CLI and the tests.
 
 pub use skyform_engine::{
-    Error, ErrorKind, Result, apply, engine, error, events, host, manifest, plan, project, providers, state,
-    util, value,
+    Error, ErrorKind, Result, apply, engine, error, events, host, manifest, ops, plan, project, providers,
+    state, util, value,
 };
 
 pub mod cli;

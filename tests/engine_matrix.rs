@@ -25,9 +25,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use skyform::apply::{self, ApplyOptions, ApplyReport};
-use skyform::engine::{self, Session};
+use skyform::engine::Session;
 use skyform::events::NullSink;
 use skyform::host::InMemory;
+use skyform::ops::{PlanRequest, Program, UpRequest, Yes};
 use skyform::plan::{self, Plan, PlanOptions};
 use skyform::project::Project;
 use skyform::providers::ProviderSettings;
@@ -271,24 +272,20 @@ impl Stack {
         Ok((plan, providers))
     }
 
-    /// `skyform up --yes`: lock, recover, plan, apply, compact.
+    fn request(resources: &Value, opts: &Opts) -> PlanRequest {
+        let m = json!({"manifest": 1, "project": "demo", "stack": "dev", "resources": resources});
+        PlanRequest {
+            program: Program::Inline(m),
+            targets: opts.targets.clone(),
+            clear_pending: opts.clear_pending,
+        }
+    }
+
+    /// `skyform up --yes`, through the engine's use case.
     async fn up(&self, resources: &Value, opts: &Opts) -> skyform::Result<ApplyReport> {
-        let lock = self.session.lock("skyform up")?;
-        let mut snap = self.session.recover(&lock)?;
-        if opts.clear_pending && !snap.pending_operations.is_empty() {
-            let before = snap.clone();
-            snap.pending_operations.clear();
-            snap = self.session.write(&before, snap, "up --clear-pending", Instant::now())?;
-        }
-        engine::ensure_no_pending(&snap)?;
-        let (plan, providers) = self.plan(resources, opts, &snap).await?;
-        if !plan.has_changes() {
-            providers.shutdown().await;
-            return Ok(ApplyReport::default());
-        }
-        let aopts = ApplyOptions { parallel: 1, cancel: Default::default(), salt: snap.lineage.clone() };
-        let (_, report, _) = self.session.apply(&plan, snap, providers, &aopts, "up").await?;
-        Ok(report)
+        let req = UpRequest { plan: Stack::request(resources, opts), parallel: 1, ..Default::default() };
+        let outcome = self.session.up(&req, &mut Yes).await?;
+        Ok(outcome.applied.map(|a| a.report).unwrap_or_default())
     }
 
     /// `up` that stops after applying, before compacting: the journal stays as a crash leaves it.
@@ -306,24 +303,12 @@ impl Stack {
 
     /// `skyform refresh --yes`.
     async fn refresh(&self) -> skyform::Result<()> {
-        let lock = self.session.lock("skyform refresh")?;
-        let snap = self.session.recover(&lock)?;
-        let providers = self.session.start_providers(None, &snap, true).await?;
-        let result = engine::refresh(&snap, &providers, &snap.lineage).await;
-        providers.shutdown().await;
-        let (next, _) = result?;
-        self.session.write(&snap, next, "refresh", Instant::now())?;
-        Ok(())
+        self.session.refresh_state(&mut |_, _| Ok(true)).await.map(|_| ())
     }
 
     /// `skyform preview`: the plan, with nothing written.
     async fn preview(&self, resources: &Value, opts: &Opts) -> skyform::Result<Plan> {
-        let lock = self.session.lock("skyform preview")?;
-        let snap = self.session.load(&lock)?;
-        engine::ensure_no_pending(&snap)?;
-        let (plan, providers) = self.plan(resources, opts, &snap).await?;
-        providers.shutdown().await;
-        Ok(plan)
+        self.session.preview(&Stack::request(resources, opts)).await
     }
 
     fn journal(&self) -> PathBuf {

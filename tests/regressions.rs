@@ -320,3 +320,21 @@ fn an_empty_program_does_not_delete_the_stack_silently() {
     // An empty program against an empty stack is no news.
     assert!(!env.run(&["up", "--yes"]).ok().stderr.contains("warning"));
 }
+
+/// `stack rm` used to skip the lock: it could remove a stack under a running `up`.
+#[test]
+fn stack_rm_waits_for_no_one_and_refuses_a_locked_stack() {
+    let env = TestEnv::new("stackrm");
+    env.fake_config("latency_ms = 1500");
+    env.manifest(json!([{"name": "slow", "type": "fake:Resource", "inputs": {}}]));
+    let mut up = env.command(&["up", "--yes"]).spawn().unwrap();
+    wait_for_journal(&env, r#""op":"create""#, Duration::from_secs(30));
+    let rm = env.run(&["stack", "rm", "dev", "--force"]);
+    assert_eq!(rm.code, 4, "{}", rm.text());
+    assert!(rm.stderr.contains("locked by another command: `skyform up`"), "{}", rm.text());
+    assert!(up.wait().unwrap().success());
+    assert!(env.path().join("Skyform.dev.toml").exists());
+    env.run(&["stack", "rm", "dev", "--force"]).ok();
+    assert!(!env.path().join("Skyform.dev.toml").exists());
+    assert!(!env.path().join("state/dev.json").exists());
+}

@@ -35,7 +35,7 @@ use crate::state::{Mutation, OpKind, PendingOp, ResourceState, Snapshot, StackFi
 use crate::value;
 
 /// Ctrl-C: the first one stops new steps from starting.
-#[derive(Clone, Default)]
+#[derive(Clone, Default, Debug)]
 pub struct Cancel {
     flag: Arc<AtomicBool>,
     notify: Arc<Notify>,

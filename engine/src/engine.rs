@@ -143,8 +143,13 @@ impl Session {
         }
         names.extend(snap.resources.iter().map(|r| plan::provider_name(&r.type_).to_string()));
         names.extend(snap.pending_operations.iter().map(|p| plan::provider_name(&p.type_).to_string()));
+        self.start_providers_named(&names, dry_run).await
+    }
+
+    /// Starts the named providers (for a saved plan, or an import: no manifest to read them from).
+    pub async fn start_providers_named(&self, names: &BTreeSet<String>, dry_run: bool) -> Result<Providers> {
         Providers::start(
-            &names,
+            names,
             &self.project,
             &self.stack,
             &self.stack_file,

@@ -15,6 +15,7 @@ pub mod error;
 pub mod events;
 pub mod host;
 pub mod manifest;
+pub mod ops;
 pub mod plan;
 pub mod project;
 pub mod providers;

@@ -3,6 +3,7 @@
 //! the process environment; it passes what it resolved into the library.
 
 pub mod commands;
+pub mod flags;
 pub mod render;
 
 use std::io::IsTerminal;
@@ -212,7 +213,7 @@ pub fn provider_settings() -> Result<ProviderSettings> {
     })
 }
 
-fn user() -> String {
+pub fn user() -> String {
     std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".into())
 }
 

@@ -4,14 +4,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use crate::cli::Global;
 use crate::cli::render::{self, TerminalSink};
-use crate::engine::{self, Session};
-use crate::error::{Error, Result};
-use crate::plan::{self, Plan, PlanOptions};
-use crate::state::Snapshot;
+use crate::cli::{Global, flags};
+use crate::error::Result;
+use crate::ops::{PlanRequest, Program};
 
 /// Show the changes `up` would make: a tree of resources with `+ ~ - +-`, and a summary.
+/// Changes nothing, not even the state file.
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Show property-level differences.
@@ -23,26 +22,22 @@ pub struct Args {
     /// Save the plan to FILE; `skyform up --plan FILE` applies exactly it.
     #[arg(long, value_name = "FILE")]
     pub save_plan: Option<PathBuf>,
-    /// Only these resources (and what they depend on). Repeatable.
-    #[arg(long = "target", value_name = "NAME")]
-    pub targets: Vec<String>,
-    /// Forget operations an interrupted run left unresolved.
-    #[arg(long)]
-    pub clear_pending: bool,
+    #[command(flatten)]
+    pub targets: flags::Targets,
+    #[command(flatten)]
+    pub pending: flags::ClearPending,
 }
 
 pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
     let sink = Arc::new(TerminalSink::new(g.verbose, args.json));
     let session = g.session(sink.clone())?;
-    let lock = session.lock("skyform preview")?;
-    let mut snap = session.load(&lock)?;
-    if args.clear_pending {
-        snap.pending_operations.clear();
-    }
-    engine::ensure_no_pending(&snap)?;
-    let (plan, providers) = make_plan(&session, &snap, &args.targets, true).await?;
-    providers.shutdown().await;
-    drop(lock);
+    let plan = session
+        .preview(&PlanRequest {
+            program: Program::Project,
+            targets: args.targets.targets.clone(),
+            clear_pending: args.pending.clear_pending,
+        })
+        .await?;
     if let Some(path) = &args.save_plan {
         let bytes = serde_json::to_vec_pretty(&plan).expect("plans serialize");
         crate::state::write_atomic(path, &bytes)?;
@@ -66,43 +61,4 @@ pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Runs the program, starts the providers and plans.
-pub async fn make_plan(
-    session: &Session,
-    snap: &Snapshot,
-    targets: &[String],
-    dry_run: bool,
-) -> Result<(Plan, crate::providers::Providers)> {
-    let manifest = session.run_program().await?;
-    if manifest.stack != session.stack {
-        return Err(Error::user(
-            format!(
-                "the program wrote a manifest for stack `{}`, but this is stack `{}`",
-                manifest.stack, session.stack
-            ),
-            "the program should take the stack name from SKYFORM_STACK",
-        ));
-    }
-    if manifest.project != session.project.name() {
-        return Err(Error::user(
-            format!(
-                "the program wrote a manifest for project `{}`, but this is project `{}` (Skyform.toml)",
-                manifest.project,
-                session.project.name()
-            ),
-            "the program should take the project name from SKYFORM_PROJECT",
-        ));
-    }
-    let graph = manifest.validate()?;
-    let providers = session.start_providers(Some(&manifest), snap, dry_run).await?;
-    let opts = PlanOptions { targets: targets.to_vec(), salt: snap.lineage.clone() };
-    match plan::plan_update(&manifest, &graph, snap, &providers, &opts).await {
-        Ok(p) => Ok((p, providers)),
-        Err(e) => {
-            providers.shutdown().await;
-            Err(e)
-        }
-    }
 }

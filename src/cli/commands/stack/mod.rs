@@ -1,0 +1,41 @@
+//! `skyform stack ...`: create, list, remove, export and import stacks. One file per
+//! subcommand; the work is done by `skyform_engine::ops`.
+
+pub mod export;
+pub mod history;
+pub mod import;
+pub mod init;
+pub mod ls;
+pub mod rm;
+
+use std::process::ExitCode;
+
+use crate::cli::Global;
+use crate::error::Result;
+
+#[derive(clap::Subcommand, Debug)]
+pub enum StackCommand {
+    /// List the project's stacks.
+    Ls,
+    /// Create a stack: writes Skyform.NAME.toml.
+    Init(init::Args),
+    /// Remove a stack that has no resources left (destroy it first).
+    Rm(rm::Args),
+    /// Print the stack's state as JSON.
+    Export,
+    /// Replace the stack's state with the JSON state in FILE (validated first).
+    Import(import::Args),
+    /// The commands that changed the stack's state.
+    History(history::Args),
+}
+
+pub async fn run(g: &Global, cmd: StackCommand) -> Result<ExitCode> {
+    match cmd {
+        StackCommand::Ls => ls::run(g),
+        StackCommand::Init(a) => init::run(g, a),
+        StackCommand::Rm(a) => rm::run(g, a),
+        StackCommand::Export => export::run(g),
+        StackCommand::Import(a) => import::run(g, a),
+        StackCommand::History(a) => history::run(g, a),
+    }
+}
