@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use serde::Serialize;
@@ -18,6 +19,7 @@ use crate::manifest::{self, Manifest};
 use crate::plan::{self, Plan, StepKind};
 use crate::project::{Project, StackFile};
 use crate::providers::{ProviderSettings, Providers};
+use crate::secrets::{KeySource, Sealed, Vault};
 use crate::state::lock::{Lock, LockInfo};
 use crate::state::{self, HistoryEntry, Mutation, OpKind, ResourceState, Snapshot, StackFiles};
 use crate::util;
@@ -33,6 +35,8 @@ pub struct Session {
     pub sink: Sink,
     /// The user name recorded in the lock (the CLI reads `$USER`).
     pub user: String,
+    /// The stack's secrets: its data key, fetched from the key source on first use.
+    pub vault: Arc<Vault>,
 }
 
 impl Session {
@@ -42,10 +46,13 @@ impl Session {
         settings: ProviderSettings,
         sink: Sink,
         user: String,
+        keys: KeySource,
     ) -> Result<Session> {
         let stack_file = project.load_stack(stack)?;
         let files = StackFiles::new(project.state_dir(), stack);
-        Ok(Session { project, stack: stack.to_string(), stack_file, files, settings, sink, user })
+        let vault =
+            Arc::new(Vault::new(stack_file.secrets_config(), keys, Some(project.stack_file_path(stack))));
+        Ok(Session { project, stack: stack.to_string(), stack_file, files, settings, sink, user, vault })
     }
 
     pub fn lock(&self, command: &str) -> Result<Lock> {
@@ -63,14 +70,49 @@ impl Session {
 
     /// Loads the state, compacting a journal left by an interrupted run.
     pub fn recover(&self, lock: &Lock) -> Result<Snapshot> {
-        state::recover(&self.files, self.project.name(), lock)
+        let snap = state::recover(&self.files, self.project.name(), lock)?;
+        let legacy = snap.legacy_fingerprints();
+        if legacy > 0 {
+            self.sink.event(Event::Warning {
+                message: format!(
+                    "the state was written by an older skyform that kept only fingerprints of {legacy} secret \
+                     value{}; the resources holding them are updated once by the next `up` (or re-read by \
+                     `skyform refresh`), after which their secrets are recorded encrypted",
+                    if legacy == 1 { "" } else { "s" }
+                ),
+            });
+        }
+        Ok(snap)
+    }
+
+    /// The plaintexts of the stack's config secrets (to mark what contains them).
+    pub fn config_secret_texts(&self) -> Result<Vec<String>> {
+        let mut texts = Vec::new();
+        value::secret_texts(&Value::Object(self.config()?), &mut texts);
+        texts.retain(|t| !t.is_empty());
+        Ok(texts)
+    }
+
+    /// The stack's `[config]` with its secrets opened into marks.
+    pub fn config(&self) -> Result<serde_json::Map<String, Value>> {
+        match self.vault.open(&Value::Object(self.stack_file.config_json()))? {
+            Value::Object(m) => Ok(m),
+            _ => Ok(Default::default()),
+        }
     }
 
     /// Runs the program and parses its manifest.
     pub async fn run_program(&self) -> Result<Manifest> {
         let command = self.project.program().to_string();
         self.sink.event(Event::ProgramStarted { command: command.clone() });
-        let config = Value::Object(self.stack_file.config_json()).to_string();
+        // The program reads its config in plaintext; the engine then marks every string of the
+        // manifest that contains a config secret, so that what the program built from a
+        // secret stays secret.
+        let opened = Value::Object(self.config()?);
+        let mut config_secrets = Vec::new();
+        value::secret_texts(&opened, &mut config_secrets);
+        config_secrets.retain(|t| !t.is_empty());
+        let config = value::unmark(&opened).to_string();
         let mut child = tokio::process::Command::new("sh")
             .arg("-c")
             .arg(&command)
@@ -121,7 +163,16 @@ impl Session {
         let text = String::from_utf8(out).map_err(|_| {
             Error::user(format!("the program `{command}` printed bytes that are not UTF-8"), "print JSON")
         })?;
-        manifest::parse(&text, &format!("the program `{command}`"))
+        let mut manifest = manifest::parse(&text, &format!("the program `{command}`"))?;
+        if !config_secrets.is_empty() {
+            for r in &mut manifest.resources {
+                r.inputs = value::mark_containing(&r.inputs, &config_secrets);
+            }
+            for v in manifest.outputs.values_mut() {
+                *v = value::mark_containing(v, &config_secrets);
+            }
+        }
+        Ok(manifest)
     }
 
     /// Starts the providers a manifest and a state need.
@@ -306,7 +357,22 @@ pub enum DriftKind {
 }
 
 /// Reads every resource (and every pending operation) and returns the updated snapshot.
-pub async fn refresh(snap: &Snapshot, providers: &Providers, salt: &str) -> Result<(Snapshot, Vec<Drift>)> {
+///
+/// The provider gets the recorded values in plaintext; what it reads back is marked secret
+/// where the recorded inputs were (and wherever it contains a secret), so an unchanged secret
+/// is no drift and a secret that changed is recorded sealed.
+pub async fn refresh(
+    snap: &Snapshot,
+    providers: &Providers,
+    vault: &Vault,
+) -> Result<(Snapshot, Vec<Drift>)> {
+    let opened: Vec<(Value, Value)> = snap
+        .resources
+        .iter()
+        .map(|r| Ok((r.inputs.open(vault)?, r.outputs.open(vault)?)))
+        .collect::<Result<_>>()?;
+    let pending: Vec<Value> =
+        snap.pending_operations.iter().map(|p| p.inputs.open(vault)).collect::<Result<_>>()?;
     let mut set = JoinSet::new();
     for (i, r) in snap.resources.iter().enumerate() {
         let provider = providers.get(plan::provider_name(&r.type_))?;
@@ -314,8 +380,8 @@ pub async fn refresh(snap: &Snapshot, providers: &Providers, salt: &str) -> Resu
             type_: r.type_.clone(),
             name: r.name.clone(),
             id: Some(r.id.clone()),
-            inputs: r.inputs.clone(),
-            outputs: r.outputs.clone(),
+            inputs: value::unmark(&opened[i].0),
+            outputs: value::unmark(&opened[i].1),
         };
         set.spawn(async move {
             let resp: Result<ReadResponse> = provider.call(Call::Read(req), "").await;
@@ -328,7 +394,7 @@ pub async fn refresh(snap: &Snapshot, providers: &Providers, salt: &str) -> Resu
             type_: p.type_.clone(),
             name: p.name.clone(),
             id: p.id.clone(),
-            inputs: p.inputs.clone(),
+            inputs: value::unmark(&pending[i]),
             outputs: Value::Null,
         };
         set.spawn(async move {
@@ -349,6 +415,7 @@ pub async fn refresh(snap: &Snapshot, providers: &Providers, salt: &str) -> Resu
     for (r, p, resp) in reads {
         if let Some(i) = r {
             let old = &snap.resources[i];
+            let (old_inputs, old_outputs) = &opened[i];
             match resp.resource {
                 None => {
                     next.apply(&Mutation::Remove { name: old.name.clone(), id: old.id.clone() });
@@ -360,16 +427,20 @@ pub async fn refresh(snap: &Snapshot, providers: &Providers, salt: &str) -> Resu
                     });
                 }
                 Some(real) => {
-                    let inputs = value::mask_fingerprint(&real.inputs, &[], salt);
+                    let inputs = if real.inputs.is_null() {
+                        old_inputs.clone()
+                    } else {
+                        value::remark(&real.inputs, old_inputs)
+                    };
+                    let outputs = value::remark_also(&real.outputs, old_outputs, old_inputs);
                     let mut props = Vec::new();
-                    diff_values("", &old.inputs, &inputs, &mut props);
+                    diff_values("", old_inputs, &inputs, &mut props);
                     let mut out_props = Vec::new();
-                    diff_values("", &old.outputs, &real.outputs, &mut out_props);
+                    diff_values("", old_outputs, &outputs, &mut out_props);
                     if !props.is_empty() || !out_props.is_empty() {
                         let mut updated = old.clone();
-                        updated.inputs =
-                            if real.inputs.is_null() { old.inputs.clone() } else { real.inputs.clone() };
-                        updated.outputs = real.outputs.clone();
+                        updated.inputs = Sealed::seal(&inputs, vault)?;
+                        updated.outputs = Sealed::seal(&outputs, vault)?;
                         if let Some(slot) =
                             next.resources.iter_mut().find(|x| x.name == old.name && x.id == old.id)
                         {
@@ -387,6 +458,7 @@ pub async fn refresh(snap: &Snapshot, providers: &Providers, salt: &str) -> Resu
             }
         } else if let Some(i) = p {
             let op = &snap.pending_operations[i];
+            let op_inputs = &pending[i];
             match (op.op, resp.resource) {
                 (OpKind::Create, Some(real)) => {
                     let known = next.resources.iter().any(|x| x.id == real.id && x.type_ == op.type_);
@@ -396,13 +468,14 @@ pub async fn refresh(snap: &Snapshot, providers: &Providers, salt: &str) -> Resu
                             // The interrupted create was a replacement: the old copy goes.
                             next.apply(&Mutation::Retire { name: old.name.clone(), id: old.id.clone() });
                         }
+                        let outputs = value::remark(&real.outputs, op_inputs);
                         next.apply(&Mutation::Put {
                             resource: ResourceState {
                                 name: op.name.clone(),
                                 type_: op.type_.clone(),
                                 id: real.id.clone(),
                                 inputs: op.inputs.clone(),
-                                outputs: real.outputs.clone(),
+                                outputs: Sealed::seal(&outputs, vault)?,
                                 dependencies: Vec::new(),
                                 options: Default::default(),
                                 parent: None,
@@ -421,9 +494,9 @@ pub async fn refresh(snap: &Snapshot, providers: &Providers, salt: &str) -> Resu
                     // Whether the update happened or not, record what is really there.
                     if let Some(slot) = next.resources.iter_mut().find(|x| Some(&x.id) == op.id.as_ref()) {
                         if !real.inputs.is_null() {
-                            slot.inputs = real.inputs;
+                            slot.inputs = Sealed::seal(&value::remark(&real.inputs, op_inputs), vault)?;
                         }
-                        slot.outputs = real.outputs;
+                        slot.outputs = Sealed::seal(&value::remark(&real.outputs, op_inputs), vault)?;
                     }
                     drift.push(Drift {
                         name: op.name.clone(),
@@ -480,6 +553,8 @@ pub async fn import(
     type_: &str,
     name: &str,
     id: &str,
+    vault: &Vault,
+    secret_texts: &[String],
 ) -> Result<(Snapshot, ResourceState)> {
     if snap.live(name).is_some() {
         return Err(Error::user(
@@ -512,12 +587,18 @@ pub async fn import(
             "check the id (for AWS: the physical name or ARN the provider documents)",
         ));
     };
+    // A resource read for the first time: what is known to be secret is the stack's config
+    // secrets (any string containing one is marked); the program's declaration marks the rest
+    // at the next `up`.
+    let inputs = value::mark_containing(&real.inputs, secret_texts);
+    let outputs =
+        value::remark_also(&value::mark_containing(&real.outputs, secret_texts), &Value::Null, &inputs);
     let resource = ResourceState {
         name: name.to_string(),
         type_: type_.to_string(),
         id: real.id,
-        inputs: real.inputs,
-        outputs: real.outputs,
+        inputs: Sealed::seal(&inputs, vault)?,
+        outputs: Sealed::seal(&outputs, vault)?,
         dependencies: Vec::new(),
         options: Default::default(),
         parent: None,

@@ -14,6 +14,7 @@ pub mod manifest;
 pub mod plan;
 pub mod project;
 pub mod providers;
+pub mod secrets;
 pub mod state;
 pub mod util;
 pub mod value;

@@ -42,9 +42,9 @@ pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
     }
     engine::ensure_no_pending(&snap)?;
     let started = Instant::now();
-    let plan = plan::plan_destroy(&snap, &args.targets)?;
+    let plan = plan::plan_destroy(&snap, &args.targets, &session.vault)?;
     if !args.json {
-        print!("{}", render::plan_text(&plan, false, "Destroying"));
+        print!("{}", render::plan_text(&plan, false, "Destroying", false));
     }
     if !plan.has_changes() {
         stop_idle_local_cloud(&session.project.dir);
@@ -64,7 +64,7 @@ pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
         snap,
         providers,
         args.parallel,
-        args.json,
+        super::up::View { json: args.json, show_secrets: false },
         "destroy",
         started,
     )

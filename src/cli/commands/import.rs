@@ -37,10 +37,12 @@ pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
         name: args.name.clone(),
         type_: args.type_.clone(),
         id: None,
-        inputs: serde_json::Value::Null,
+        inputs: Default::default(),
     });
     let providers = session.start_providers(None, &probe, false).await?;
-    let result = engine::import(&snap, &providers, &args.type_, &args.name, &args.id).await;
+    let texts = session.config_secret_texts()?;
+    let result =
+        engine::import(&snap, &providers, &args.type_, &args.name, &args.id, &session.vault, &texts).await;
     providers.shutdown().await;
     let (next, resource) = result?;
     let written = session.write(&snap, next, "import", started)?;
@@ -49,6 +51,7 @@ pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
         args.type_, args.name, resource.id, session.stack, written.serial
     );
     println!("declare it in the program with these inputs so that `skyform up` keeps it:");
-    println!("{}", serde_json::to_string_pretty(&resource.inputs).unwrap());
+    // Secrets it holds (strings containing a config secret) are shown masked.
+    println!("{}", serde_json::to_string_pretty(&crate::value::mask(resource.inputs.sealed())).unwrap());
     Ok(ExitCode::SUCCESS)
 }

@@ -29,6 +29,9 @@ pub struct Args {
     /// Forget operations an interrupted run left unresolved.
     #[arg(long)]
     pub clear_pending: bool,
+    /// Show secret values in plaintext instead of `[secret]`.
+    #[arg(long)]
+    pub show_secrets: bool,
 }
 
 pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
@@ -44,13 +47,17 @@ pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
     providers.shutdown().await;
     drop(lock);
     if let Some(path) = &args.save_plan {
-        let bytes = serde_json::to_vec_pretty(&plan).expect("plans serialize");
-        crate::state::write_atomic(path, &bytes)?;
+        // Secrets sealed with the stack's key, and the file readable by its owner only.
+        let bytes = session.vault.seal_json(&plan)?;
+        crate::state::write_private(path, &bytes)?;
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&render::plan_json(&plan)).expect("json"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&render::plan_json(&plan, args.show_secrets)).expect("json")
+        );
     } else {
-        print!("{}", render::plan_text(&plan, args.diff, "Previewing update"));
+        print!("{}", render::plan_text(&plan, args.diff, "Previewing update", args.show_secrets));
         if let Some(path) = &args.save_plan {
             println!(
                 "\nSaved the plan to {}; apply it with `skyform up --plan {}`",
@@ -80,7 +87,7 @@ pub async fn make_plan(
     }
     let graph = manifest.validate()?;
     let providers = session.start_providers(Some(&manifest), snap, dry_run).await?;
-    let opts = PlanOptions { targets: targets.to_vec(), salt: snap.lineage.clone() };
+    let opts = PlanOptions { targets: targets.to_vec(), vault: session.vault.clone() };
     match plan::plan_update(&manifest, &graph, snap, &providers, &opts).await {
         Ok(p) => Ok((p, providers)),
         Err(e) => {

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use serde_json::json;
 
-use crate::cli::render::{TerminalSink, show};
+use crate::cli::render::{TerminalSink, people, show};
 use crate::cli::{Global, confirm};
 use crate::engine::{self, DriftKind};
 use crate::error::Result;
@@ -24,6 +24,9 @@ pub struct Args {
     /// Print the drift as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Show secret values in plaintext instead of `[secret]`.
+    #[arg(long)]
+    pub show_secrets: bool,
 }
 
 pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
@@ -33,13 +36,17 @@ pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
     let snap = session.recover(&lock)?;
     let started = Instant::now();
     let providers = session.start_providers(None, &snap, true).await?;
-    let result = engine::refresh(&snap, &providers, &snap.lineage).await;
+    let result = engine::refresh(&snap, &providers, &session.vault).await;
     providers.shutdown().await;
     let (next, drift) = result?;
     if args.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&json!({"stack": session.stack, "drift": drift})).unwrap()
+            serde_json::to_string_pretty(&people(
+                &json!({"stack": session.stack, "drift": drift}),
+                args.show_secrets
+            ))
+            .unwrap()
         );
     } else {
         println!("Refreshing ({}):\n", session.stack);
@@ -63,7 +70,11 @@ pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
                 DriftKind::Changed => {
                     println!(" ~   {}  {}  changed outside skyform", d.type_, d.name);
                     for (path, old, new) in &d.properties {
-                        println!("         ~ {path}: {} => {}", show(old, &[]), show(new, &[]));
+                        println!(
+                            "         ~ {path}: {} => {}",
+                            show(old, args.show_secrets),
+                            show(new, args.show_secrets)
+                        );
                     }
                 }
             }

@@ -37,6 +37,9 @@ pub struct Args {
     /// Forget operations an interrupted run left unresolved.
     #[arg(long)]
     pub clear_pending: bool,
+    /// Show secret values in plaintext instead of `[secret]`.
+    #[arg(long)]
+    pub show_secrets: bool,
 }
 
 pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
@@ -54,22 +57,32 @@ pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
     let (plan, providers) = match &args.plan {
         None => super::preview::make_plan(&session, &snap, &args.targets, false).await?,
         Some(path) => {
-            let plan = load_plan(path, &mut snap)?;
+            let plan = load_plan(path, &mut snap, &session.vault)?;
             let providers = session.start_providers(None, &snap_with_plan_types(&snap, &plan), false).await?;
             (plan, providers)
         }
     };
     if !args.json {
-        print!("{}", render::plan_text(&plan, args.diff, "Updating"));
+        print!("{}", render::plan_text(&plan, args.diff, "Updating", args.show_secrets));
     }
     if !plan.has_changes() {
         providers.shutdown().await;
         if args.json {
             let stats = engine::CommitStats { serial: snap.serial, ..Default::default() };
-            let report = crate::apply::ApplyReport { outputs: outputs_of(&snap), ..Default::default() };
+            let report = crate::apply::ApplyReport {
+                outputs: outputs_of(&snap, &session.vault)?,
+                ..Default::default()
+            };
             println!(
                 "{}",
-                serde_json::to_string_pretty(&render::report_json(&plan, &report, &stats, 0)).unwrap()
+                serde_json::to_string_pretty(&render::report_json(
+                    &plan,
+                    &report,
+                    &stats,
+                    0,
+                    args.show_secrets
+                ))
+                .unwrap()
             );
         }
         return Ok(ExitCode::SUCCESS);
@@ -82,7 +95,8 @@ pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
     if !args.json {
         println!();
     }
-    apply_and_report(&session, plan, snap, providers, args.parallel, args.json, "up", started).await
+    let view = View { json: args.json, show_secrets: args.show_secrets };
+    apply_and_report(&session, plan, snap, providers, args.parallel, view, "up", started).await
 }
 
 /// Applies, writes the state and prints the summary. Shared by `up` and `destroy`.
@@ -93,22 +107,24 @@ pub async fn apply_and_report(
     snap: Snapshot,
     providers: crate::providers::Providers,
     parallel: usize,
-    json: bool,
+    view: View,
     command: &str,
     started: Instant,
 ) -> Result<ExitCode> {
+    let View { json, show_secrets } = view;
     let cancel = Cancel::default();
     install_interrupt(cancel.clone());
-    let opts = ApplyOptions { parallel, cancel, salt: snap.lineage.clone() };
+    let opts = ApplyOptions { parallel, cancel, vault: session.vault.clone() };
     let (_snap, report, stats) = session.apply(&plan, snap, providers, &opts, command).await?;
     let millis = started.elapsed().as_millis() as u64;
     if json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&render::report_json(&plan, &report, &stats, millis)).unwrap()
+            serde_json::to_string_pretty(&render::report_json(&plan, &report, &stats, millis, show_secrets))
+                .unwrap()
         );
     } else {
-        print!("{}", render::report_text(&plan, &report, millis));
+        print!("{}", render::report_text(&plan, &report, millis, show_secrets));
     }
     if report.interrupted {
         let e = Error::new(
@@ -139,18 +155,32 @@ pub async fn apply_and_report(
     Ok(ExitCode::SUCCESS)
 }
 
-fn outputs_of(snap: &Snapshot) -> std::collections::BTreeMap<String, serde_json::Value> {
-    snap.outputs.clone()
+/// How the result is shown.
+#[derive(Clone, Copy)]
+pub struct View {
+    pub json: bool,
+    pub show_secrets: bool,
 }
 
-fn load_plan(path: &std::path::Path, snap: &mut Snapshot) -> Result<Plan> {
+fn outputs_of(
+    snap: &Snapshot,
+    vault: &crate::secrets::Vault,
+) -> Result<std::collections::BTreeMap<String, serde_json::Value>> {
+    snap.outputs.iter().map(|(k, v)| Ok((k.clone(), v.open(vault)?))).collect()
+}
+
+fn load_plan(path: &std::path::Path, snap: &mut Snapshot, vault: &crate::secrets::Vault) -> Result<Plan> {
     let bytes =
         std::fs::read(path).map_err(|e| Error::io(format!("reading the plan {}", path.display()), e))?;
-    let plan: Plan = serde_json::from_slice(&bytes).map_err(|e| {
-        Error::user(
-            format!("{} is not a skyform plan: {e}", path.display()),
-            "save one with `skyform preview --save-plan FILE`",
-        )
+    let plan: Plan = vault.open_json(&bytes, &path.display().to_string()).map_err(|e| {
+        if e.kind == ErrorKind::User && e.hint.is_none() {
+            Error::user(
+                format!("{} is not a skyform plan: {}", path.display(), e.message),
+                "save one with `skyform preview --save-plan FILE`",
+            )
+        } else {
+            e
+        }
     })?;
     if plan.plan != crate::plan::PLAN_FORMAT {
         return Err(Error::user(
@@ -190,7 +220,7 @@ fn snap_with_plan_types(snap: &Snapshot, plan: &Plan) -> Snapshot {
                 name: step.name.clone(),
                 type_: step.type_.clone(),
                 id: None,
-                inputs: serde_json::Value::Null,
+                inputs: Default::default(),
             });
         }
     }
