@@ -11,7 +11,9 @@ use crate::error::Result;
 use crate::state::{OpKind, PendingOp};
 
 /// Read an existing resource by its provider id and record it in the stack's state under NAME.
-/// Declare it in the program with the printed inputs so that the next `up` keeps it.
+/// Declare it in the program with the printed inputs so that the next `up` keeps it. Strings
+/// that contain a secret the stack knows (a config secret, a secret its state records) are
+/// recorded encrypted and printed masked; declare the rest of its secrets with `$secret`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// The resource type, e.g. `aws:sqs:Queue`.
@@ -40,7 +42,14 @@ pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
         inputs: Default::default(),
     });
     let providers = session.start_providers(None, &probe, false).await?;
-    let texts = session.config_secret_texts()?;
+    // What the stack knows to be secret (its config secrets and the secrets its state records)
+    // is marked wherever the imported resource holds it.
+    let mut texts = session.config_secret_texts()?;
+    for r in &snap.resources {
+        crate::value::secret_texts(&r.inputs.open(&session.vault)?, &mut texts);
+        crate::value::secret_texts(&r.outputs.open(&session.vault)?, &mut texts);
+    }
+    texts.retain(|t| !t.is_empty());
     let result =
         engine::import(&snap, &providers, &args.type_, &args.name, &args.id, &session.vault, &texts).await;
     providers.shutdown().await;
