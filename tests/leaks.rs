@@ -325,6 +325,10 @@ fn no_command_leaks_a_secret_on_aws_with_a_kms_key() {
             {"name": "fn", "type": "aws:lambda:Function", "inputs": {
                 "code": "functions/env", "handler": "app.handler", "runtime": "python3.12",
                 "role": {"$ref": "role", "output": "arn"}, "environment": environment()
+            }},
+            // Its policy statement is a JSON string that refresh must not report as drift.
+            {"name": "perm", "type": "aws:lambda:Permission", "inputs": {
+                "function": {"$ref": "fn", "output": "name"}, "principal": "apigateway.amazonaws.com"
             }}
         ])),
         &creds,
