@@ -354,6 +354,31 @@ fn no_command_leaks_a_secret_on_aws_with_a_kms_key() {
     let no_pass: Vec<(&str, &str)> = creds.to_vec();
     let out = stack.env.run_with(&["outputs", "--show-secrets", "--json"], &no_pass);
     assert!(out.ok().stdout.contains(REF), "{}", out.text());
+    // `stack init --secrets-provider` makes the data key at once, wrapped by KMS.
+    // (A new stack has no [providers.aws] yet: the region is in the URL, the endpoint in the
+    // environment.)
+    let mut with_endpoint = no_pass.clone();
+    with_endpoint.push(("AWS_ENDPOINT_URL", moto.endpoint.as_str()));
+    let url = "awskms://alias/skyform?region=us-east-1";
+    stack.env.run_with(&["stack", "init", "prod", "--secrets-provider", url], &with_endpoint).ok();
+    let prod = stack.env.read("Skyform.prod.toml");
+    assert!(prod.contains(&format!("provider = \"{url}\"")) && prod.contains("key = "), "{prod}");
+    let bad = stack.env.run_with(
+        &["stack", "init", "qa", "--secrets-provider", "awskms://alias/nope?region=us-east-1"],
+        &with_endpoint,
+    );
+    assert_eq!(bad.code, 1, "{}", bad.text());
+    assert!(
+        bad.stderr.contains("alias/nope") && !stack.path().join("Skyform.qa.toml").exists(),
+        "{}",
+        bad.text()
+    );
+    // From KMS to a passphrase: every secret re-encrypted; then no AWS is needed to read them.
+    stack.reveal(&["stack", "change-secrets-provider", "passphrase"]).ok();
+    assert!(stack.env.read("Skyform.dev.toml").contains("provider = \"passphrase\""));
+    let out = stack.env.run_with(&["outputs", "--show-secrets", "--json"], &[("SKYFORM_PASSPHRASE", PASS)]);
+    assert!(out.ok().stdout.contains(REF), "{}", out.text());
+    assert!(stack.reveal(&["preview"]).ok().stdout.contains("no changes"));
     stack.reveal(&["destroy", "--yes"]).ok();
 }
 
