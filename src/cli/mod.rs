@@ -58,10 +58,12 @@ pub enum Command {
     Destroy(commands::destroy::Args),
     Refresh(commands::refresh::Args),
     Outputs(commands::outputs::Args),
+    /// Stacks: ls, init, rm, export, import, history, change-secrets-provider.
     #[command(subcommand)]
     Stack(commands::stack::StackCommand),
     Import(commands::import::Args),
     Graph(commands::graph::Args),
+    /// The stack's config: ls, get, set (`--secret`: encrypted), rm.
     #[command(subcommand)]
     Config(commands::config::ConfigCommand),
     Synth(commands::synth::Args),

@@ -11,8 +11,9 @@ use crate::error::Result;
 use crate::state::{OpKind, PendingOp};
 
 /// Read an existing resource by its provider id and record it in the stack's state under NAME.
-/// Declare it in the program with the printed inputs so that the next `up` keeps it. Strings
-/// that contain a secret the stack knows (a config secret, a secret its state records) are
+/// Declare it in the program with the printed inputs so that the next `up` keeps it.
+///
+/// Strings that contain a secret the stack knows (a config secret, a secret its state records) are
 /// recorded encrypted and printed masked; declare the rest of its secrets with `$secret`.
 #[derive(clap::Args, Debug)]
 pub struct Args {

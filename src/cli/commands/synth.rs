@@ -8,7 +8,9 @@ use crate::cli::render::TerminalSink;
 use crate::error::Result;
 
 /// Run the program and print the manifest it produces (validated), without contacting any
-/// provider. Secrets (`$secret` values, and strings built from config secrets) are printed as
+/// provider.
+///
+/// Secrets (`$secret` values, and strings built from config secrets) are printed as
 /// `[secret]` unless --show-secrets is given.
 #[derive(clap::Args, Debug)]
 pub struct Args {
