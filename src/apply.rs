@@ -389,6 +389,10 @@ async fn run_dag(
                 if let Some(h) = &e.hint {
                     message.push_str(&format!(" (hint: {h})"));
                 }
+                // A provider's error may quote what it was given: its secrets are scrubbed.
+                let old = step.old.as_ref().map(|o| Value::Array(vec![o.inputs.clone(), o.outputs.clone()]));
+                let given = Value::Array(vec![step.inputs.clone(), old.unwrap_or(Value::Null)]);
+                let message = value::scrub(&message, &given);
                 report.failed.push((step.name.clone(), message.clone()));
                 bad.insert(step.name.clone());
                 ctx.sink.event(Event::StepFinished {

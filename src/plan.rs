@@ -735,8 +735,12 @@ pub async fn check(
         )
         .await?;
     if !resp.failures.is_empty() {
-        let list: Vec<String> =
-            resp.failures.iter().map(|f| format!("`{}`: {}", f.property, f.reason)).collect();
+        // A provider's reason may quote the value it was given: secrets are scrubbed from it.
+        let list: Vec<String> = resp
+            .failures
+            .iter()
+            .map(|f| format!("`{}`: {}", f.property, value::scrub(&f.reason, &inputs)))
+            .collect();
         return Err(Error::user(
             format!("`{}` ({}) has invalid inputs: {}", decl.name, decl.type_, list.join("; ")),
             "fix the inputs in the program",

@@ -354,6 +354,21 @@ fn secret_texts_plain(v: &Value, out: &mut Vec<String>) {
     }
 }
 
+/// `text` with every occurrence of a secret of `v` replaced by `[secret]`: for messages that
+/// quote what a provider was given (a provider's error may echo an input).
+pub fn scrub(text: &str, v: &Value) -> String {
+    let mut texts = Vec::new();
+    secret_texts(v, &mut texts);
+    texts.retain(|t| !t.is_empty());
+    // Longest first, so that a secret containing another is replaced whole.
+    texts.sort_by_key(|t| std::cmp::Reverse(t.len()));
+    let mut out = text.to_string();
+    for t in texts {
+        out = out.replace(&t, MASK);
+    }
+    out
+}
+
 /// Marks the secret parts of a provider's answer. `like` is what the provider was given (or
 /// what was recorded), with its marks: a property that was secret there is secret here, and
 /// any string that contains a secret's plaintext is secret (a provider may echo a secret into

@@ -599,3 +599,33 @@ fn config_secrets_are_encrypted_in_the_stack_file_and_masked_by_synth() {
     let rm_again = env.run_with(&["config", "rm", "nope"], &pass);
     assert_eq!(rm_again.code, 1, "{}", rm_again.text());
 }
+
+/// A provider's error that quotes a secret it was given (a command's stderr) is scrubbed.
+#[test]
+fn a_provider_error_quoting_a_secret_is_scrubbed() {
+    let env = TestEnv::new("secrets-error");
+    let pass = [("SKYFORM_PASSPHRASE", PASS)];
+    env.manifest(json!([{"name": "c", "type": "core:Command", "inputs": {
+        "create": "echo \"connecting with $V failed\" >&2; exit 3",
+        "environment": {"V": {"$secret": LIT}}
+    }}]));
+    let up = env.run_with(&["up", "--yes"], &pass);
+    assert_eq!(up.code, 3, "{}", up.text());
+    assert!(!up.text().contains(LIT), "{}", up.text());
+    assert!(up.text().contains("connecting with [secret] failed"), "{}", up.text());
+}
+
+/// Every example and the scaffolded projects ignore `.skyform/` (the local cloud's registry
+/// holds function environments in plaintext).
+#[test]
+fn examples_and_templates_ignore_the_local_data() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = vec![root.join("templates/common/.gitignore.hbs")];
+    for e in std::fs::read_dir(root.join("examples")).unwrap().flatten() {
+        files.push(e.path().join(".gitignore"));
+    }
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        assert!(text.lines().any(|l| l.trim() == ".skyform/"), "{} does not ignore .skyform/", f.display());
+    }
+}
