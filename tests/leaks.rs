@@ -629,3 +629,38 @@ fn examples_and_templates_ignore_the_local_data() {
         assert!(text.lines().any(|l| l.trim() == ".skyform/"), "{} does not ignore .skyform/", f.display());
     }
 }
+
+/// A format-1 state kept only a fingerprint of a secret: the upgrade says so, the next `up`
+/// updates the resource once (the provider gets the value), and the state then holds it
+/// encrypted.
+#[test]
+fn a_format_1_fingerprint_is_migrated_by_the_next_up() {
+    let env = TestEnv::new("secrets-v1");
+    let pass = [("SKYFORM_PASSPHRASE", PASS)];
+    env.write(
+        "state/dev.json",
+        &serde_json::to_string_pretty(&json!({
+            "format": 1, "lineage": "0f1e2d3c4b5a69788796a5b4c3d2e1f0", "serial": 3, "project": "demo", "stack": "dev",
+            "resources": [{"name": "d", "type": "core:Data", "id": "0011223344556677",
+                "inputs": {"value": "[secret:0123456789abcdef]"}, "outputs": {"value": "[secret:0123456789abcdef]"}}],
+            "outputs": {}
+        }))
+        .unwrap(),
+    );
+    env.manifest(json!([{"name": "d", "type": "core:Data", "inputs": {"value": {"$secret": LIT}}}]));
+    let preview = env.run_with(&["preview", "--diff"], &pass);
+    assert!(preview.ok().stderr.contains("kept only fingerprints of 2 secret values"), "{}", preview.text());
+    assert!(preview.stdout.contains("update") && !preview.text().contains(LIT), "{}", preview.text());
+    env.run_with(&["up", "--yes"], &pass).ok();
+    let state = env.read("state/dev.json");
+    assert!(
+        state.contains("\"format\": 2") && !state.contains("fingerprint:") && !state.contains(LIT),
+        "{state}"
+    );
+    let again = env.run_with(&["up", "--yes"], &pass);
+    assert!(
+        again.ok().stdout.contains("no changes") && !again.stderr.contains("fingerprints"),
+        "{}",
+        again.text()
+    );
+}
