@@ -255,6 +255,16 @@ pub fn edit_stack_file(
     Ok(())
 }
 
+/// The `[secrets]` table of a stack file as it is on disk now.
+pub fn read_secrets_config(path: &Path) -> Result<Option<crate::secrets::SecretsConfig>> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    let file: StackFile = toml::from_str(&text).map_err(|e| {
+        Error::user(format!("{} is not valid: {e}", path.display()), "fix the file and run the command again")
+    })?;
+    Ok(file.secrets)
+}
+
 /// Records the stack's secrets provider and wrapped data key.
 pub fn write_secrets_config(path: &Path, config: &crate::secrets::SecretsConfig) -> Result<()> {
     edit_stack_file(path, |doc| {

@@ -250,7 +250,12 @@ impl Vault {
             Error::new(ErrorKind::User, "this command has no secrets provider to open secrets with")
         })?;
         let wrap = source(&self.config.provider)?;
-        let crypter = match &self.config.key {
+        // Another command may have made the stack's key since this one read the stack file.
+        let recorded = match (&self.config.key, &self.stack_file) {
+            (None, Some(path)) => crate::project::read_secrets_config(path)?.and_then(|c| c.key),
+            (key, _) => key.clone(),
+        };
+        let crypter = match &recorded {
             Some(wrapped) => {
                 let bytes = B64.decode(wrapped.trim()).map_err(|_| {
                     Error::new(ErrorKind::User, "`[secrets] key` in the stack file is not base64")
