@@ -136,10 +136,14 @@ impl Session {
         let mut stdout = child.stdout.take().expect("piped");
         let stderr = child.stderr.take().expect("piped");
         let sink = self.sink.clone();
+        // What the program prints is shown (`-v`, errors) with its config secrets scrubbed.
+        let scrub_with =
+            value::mark(Value::Array(config_secrets.iter().cloned().map(Value::String).collect()));
         let errs = tokio::spawn(async move {
             let mut tail: Vec<String> = Vec::new();
             let mut lines = BufReader::new(stderr).lines();
             while let Ok(Some(line)) = lines.next_line().await {
+                let line = value::scrub(&line, &scrub_with);
                 sink.event(Event::ProgramLog { line: line.clone() });
                 tail.push(line);
                 if tail.len() > 20 {

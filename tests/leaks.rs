@@ -43,7 +43,8 @@ impl Stack {
         env.write("Skyform.dev.toml", stack_toml);
         env.write(
             "program.py",
-            "import json, os\ncfg = json.loads(os.environ.get('SKYFORM_CONFIG') or '{}')\n\
+            "import json, os, sys\ncfg = json.loads(os.environ.get('SKYFORM_CONFIG') or '{}')\n\
+             print('program: using key', cfg.get('api_key', ''), file=sys.stderr)\n\
              print(open('manifest.json').read().replace('@@CFG@@', cfg.get('api_key', '')))\n",
         );
         env.write("manifest.json", &serde_json::to_string_pretty(&manifest).unwrap());
