@@ -100,7 +100,9 @@ impl Stack {
         self.run(&["preview"]).ok();
         self.run(&["preview", "--diff"]).ok();
         self.run(&["preview", "--json"]).ok();
-        self.run(&["-v", "preview", "--diff"]).ok();
+        let verbose = self.run(&["-v", "preview", "--diff"]);
+        // The program printed its config secret on stderr: `-v` shows the line, scrubbed.
+        assert!(verbose.ok().stderr.contains("[program] program: using key [secret]"), "{}", verbose.text());
         self.run(&["preview", "--save-plan", "plan.json"]).ok();
         self.run(&["-v", "up", "--plan", "plan.json", "--yes", "--diff"]).ok();
         // A no-change up changes nothing, whatever the secrets.
