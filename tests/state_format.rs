@@ -60,12 +60,16 @@ fn the_schema_names_every_field_the_engine_writes() {
 
 #[test]
 fn an_unknown_field_or_newer_format_is_refused() {
-    let newer = format!(r#"{{"format": {}, "lineage": "x", "serial": 1, "project": "p", "stack": "s"}}"#, STATE_FORMAT + 1);
+    let newer = format!(
+        r#"{{"format": {}, "lineage": "x", "serial": 1, "project": "p", "stack": "s"}}"#,
+        STATE_FORMAT + 1
+    );
     let err = parse_state(newer.as_bytes(), "f").unwrap_err();
     assert!(err.message.contains("newer skyform"), "{}", err.message);
     for version in 1..=STATE_FORMAT {
-        let extra =
-            format!(r#"{{"format": {version}, "lineage": "x", "serial": 1, "project": "p", "stack": "s", "surprise": 1}}"#);
+        let extra = format!(
+            r#"{{"format": {version}, "lineage": "x", "serial": 1, "project": "p", "stack": "s", "surprise": 1}}"#
+        );
         assert!(parse_state(extra.as_bytes(), "f").unwrap_err().message.contains("corrupt"));
     }
 }
@@ -83,7 +87,10 @@ fn format_1_is_upgraded_and_its_fingerprints_become_legacy_secrets() {
     assert_eq!(opened["token"], serde_json::json!({"$secret": "[secret:0123456789abcdef]"}));
     // Written back, it is format 2, and it holds no plaintext mark.
     let text = String::from_utf8(snap.to_bytes()).unwrap();
-    assert!(text.contains("\"format\": 2") && text.contains("\"$encrypted\": \"fingerprint:0123456789abcdef\""), "{text}");
+    assert!(
+        text.contains("\"format\": 2") && text.contains("\"$encrypted\": \"fingerprint:0123456789abcdef\""),
+        "{text}"
+    );
 }
 
 #[test]
