@@ -136,6 +136,9 @@ impl Step {
     }
 }
 
+/// A plan. Its values carry their secrets as plaintext marks (it is what providers will be
+/// given), so it is written only through `Vault::seal_json`, which encrypts them (`preview
+/// --save-plan`), and shown only through the CLI's renderers, which mask them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
     pub plan: u64,

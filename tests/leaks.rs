@@ -120,6 +120,9 @@ impl Stack {
         let refresh = self.run(&["-v", "refresh", "--json", "--preview-only"]);
         let drift: Value = serde_json::from_str(&refresh.ok().stdout).unwrap();
         assert_eq!(drift["drift"], json!([]), "{}", refresh.text());
+        // And no phantom update after the refresh.
+        let after = self.run(&["up", "--yes"]);
+        assert!(after.ok().stdout.contains("no changes"), "{}", after.text());
         self.run(&["stack", "export"]).ok();
         self.run(&["stack", "history"]).ok();
         self.run(&["stack", "history", "--json"]).ok();
