@@ -6,7 +6,7 @@
 
 pub use skyform_engine::{
     Error, ErrorKind, Result, apply, engine, error, events, host, manifest, ops, plan, project, providers,
-    state, util, value,
+    secrets, state, util, value,
 };
 
 pub mod cli;

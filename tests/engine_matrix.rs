@@ -248,7 +248,9 @@ impl Stack {
             transport: Arc::new(InMemory::new().with("mock", move || Mock(c.clone()))),
         };
         let project = Project::load(&dir).unwrap();
-        let session = Session::open(project, "dev", settings, Arc::new(NullSink), "tester".into()).unwrap();
+        let keys = skyform::secrets::passphrase_source("matrix", "the test");
+        let session =
+            Session::open(project, "dev", settings, Arc::new(NullSink), "tester".into(), keys).unwrap();
         Arc::new(Stack { dir, session, cloud })
     }
 
@@ -267,7 +269,7 @@ impl Stack {
         let m = manifest(resources);
         let graph = m.validate()?;
         let providers = self.session.start_providers(Some(&m), snap, false).await?;
-        let popts = PlanOptions { targets: opts.targets.clone(), salt: snap.lineage.clone() };
+        let popts = PlanOptions { targets: opts.targets.clone(), vault: self.session.vault.clone() };
         let plan = plan::plan_update(&m, &graph, snap, &providers, &popts).await?;
         Ok((plan, providers))
     }
@@ -293,7 +295,8 @@ impl Stack {
         let lock = self.session.lock("skyform up")?;
         let snap = self.session.recover(&lock)?;
         let (plan, providers) = self.plan(resources, opts, &snap).await?;
-        let aopts = ApplyOptions { parallel: 1, cancel: Default::default(), salt: snap.lineage.clone() };
+        let aopts =
+            ApplyOptions { parallel: 1, cancel: Default::default(), vault: self.session.vault.clone() };
         let (_, _, providers) =
             apply::apply(&plan, snap, &self.session.files, providers, &aopts, Arc::new(NullSink)).await?;
         providers.shutdown().await;
@@ -634,11 +637,13 @@ async fn run_case(case: &Case, point: Point, recovery: Recovery) -> Result<(), S
     let live = stack.cloud.live();
     for r in &state.resources {
         match live.get(&r.id) {
-            Some((_, inputs)) if *inputs == r.inputs => {}
+            Some((_, inputs)) if inputs == r.inputs.sealed() => {}
             other => {
                 return Err(format!(
                     "`{}` is recorded as {} {} but the cloud has {other:?}",
-                    r.name, r.id, r.inputs
+                    r.name,
+                    r.id,
+                    r.inputs.sealed()
                 ));
             }
         }

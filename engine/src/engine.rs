@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use serde::Serialize;
@@ -18,6 +19,7 @@ use crate::manifest::{self, Manifest};
 use crate::plan::{self, Plan, StepKind};
 use crate::project::{Project, StackFile};
 use crate::providers::{ProviderSettings, Providers};
+use crate::secrets::{KeySource, Sealed, Vault};
 use crate::state::lock::{Lock, LockInfo};
 use crate::state::{self, HistoryEntry, Mutation, OpKind, ResourceState, Snapshot, StackFiles};
 use crate::util;
@@ -33,6 +35,8 @@ pub struct Session {
     pub sink: Sink,
     /// The user name recorded in the lock (the CLI reads `$USER`).
     pub user: String,
+    /// The stack's secrets: its data key, fetched from the key source on first use.
+    pub vault: Arc<Vault>,
 }
 
 impl Session {
@@ -42,10 +46,13 @@ impl Session {
         settings: ProviderSettings,
         sink: Sink,
         user: String,
+        keys: KeySource,
     ) -> Result<Session> {
         let stack_file = project.load_stack(stack)?;
         let files = StackFiles::new(project.state_dir(), stack);
-        Ok(Session { project, stack: stack.to_string(), stack_file, files, settings, sink, user })
+        let vault =
+            Arc::new(Vault::new(stack_file.secrets_config(), keys, Some(project.stack_file_path(stack))));
+        Ok(Session { project, stack: stack.to_string(), stack_file, files, settings, sink, user, vault })
     }
 
     pub fn lock(&self, command: &str) -> Result<Lock> {
@@ -63,20 +70,62 @@ impl Session {
 
     /// Loads the state, compacting a journal left by an interrupted run.
     pub fn recover(&self, lock: &Lock) -> Result<Snapshot> {
-        state::recover(&self.files, self.project.name(), lock)
+        let snap = state::recover(&self.files, self.project.name(), lock)?;
+        self.warn_legacy(&snap);
+        Ok(snap)
+    }
+
+    /// A state upgraded from format 1 holds fingerprints of secrets: say what happens to them.
+    fn warn_legacy(&self, snap: &Snapshot) {
+        let legacy = snap.legacy_fingerprints();
+        if legacy > 0 {
+            self.sink.event(Event::Warning {
+                message: format!(
+                    "the state was written by an older skyform that kept only fingerprints of {legacy} secret \
+                     value{}; the resources holding them are updated once by the next `up` (or re-read by \
+                     `skyform refresh`), after which their secrets are recorded encrypted",
+                    if legacy == 1 { "" } else { "s" }
+                ),
+            });
+        }
+    }
+
+    /// The plaintexts of the stack's config secrets (to mark what contains them).
+    pub fn config_secret_texts(&self) -> Result<Vec<String>> {
+        let mut texts = Vec::new();
+        value::secret_texts(&Value::Object(self.config()?), &mut texts);
+        texts.retain(|t| !t.is_empty());
+        Ok(texts)
+    }
+
+    /// The stack's `[config]` with its secrets opened into marks.
+    pub fn config(&self) -> Result<serde_json::Map<String, Value>> {
+        match self.vault.open(&Value::Object(self.stack_file.config_json()))? {
+            Value::Object(m) => Ok(m),
+            _ => Ok(Default::default()),
+        }
     }
 
     /// Loads the state with a leftover journal replayed in memory only: what `preview` reads.
     /// **Preview never writes the state.**
     pub fn load(&self, _lock: &Lock) -> Result<Snapshot> {
-        state::load_compacted(&self.files, self.project.name()).map(|(snap, _, _)| snap)
+        let (snap, _, _) = state::load_compacted(&self.files, self.project.name())?;
+        self.warn_legacy(&snap);
+        Ok(snap)
     }
 
     /// Runs the program and parses its manifest.
     pub async fn run_program(&self) -> Result<Manifest> {
         let command = self.project.program().to_string();
         self.sink.event(Event::ProgramStarted { command: command.clone() });
-        let config = Value::Object(self.stack_file.config_json()).to_string();
+        // The program reads its config in plaintext; the engine then marks every string of the
+        // manifest that contains a config secret, so that what the program built from a
+        // secret stays secret.
+        let opened = Value::Object(self.config()?);
+        let mut config_secrets = Vec::new();
+        value::secret_texts(&opened, &mut config_secrets);
+        config_secrets.retain(|t| !t.is_empty());
+        let config = value::unmark(&opened).to_string();
         let mut child = tokio::process::Command::new("sh")
             .arg("-c")
             .arg(&command)
@@ -100,10 +149,14 @@ impl Session {
         let mut stdout = child.stdout.take().expect("piped");
         let stderr = child.stderr.take().expect("piped");
         let sink = self.sink.clone();
+        // What the program prints is shown (`-v`, errors) with its config secrets scrubbed.
+        let scrub_with =
+            value::mark(Value::Array(config_secrets.iter().cloned().map(Value::String).collect()));
         let errs = tokio::spawn(async move {
             let mut tail: Vec<String> = Vec::new();
             let mut lines = BufReader::new(stderr).lines();
             while let Ok(Some(line)) = lines.next_line().await {
+                let line = value::scrub(&line, &scrub_with);
                 sink.event(Event::ProgramLog { line: line.clone() });
                 tail.push(line);
                 if tail.len() > 20 {
@@ -127,7 +180,16 @@ impl Session {
         let text = String::from_utf8(out).map_err(|_| {
             Error::user(format!("the program `{command}` printed bytes that are not UTF-8"), "print JSON")
         })?;
-        manifest::parse(&text, &format!("the program `{command}`"))
+        let mut manifest = manifest::parse(&text, &format!("the program `{command}`"))?;
+        if !config_secrets.is_empty() {
+            for r in &mut manifest.resources {
+                r.inputs = value::mark_containing(&r.inputs, &config_secrets);
+            }
+            for v in manifest.outputs.values_mut() {
+                *v = value::mark_containing(v, &config_secrets);
+            }
+        }
+        Ok(manifest)
     }
 
     /// Starts the providers a manifest and a state need.
@@ -328,7 +390,22 @@ pub enum DriftKind {
 /// - an interrupted **create** (also the create of a replacement) is looked up by name and the
 ///   inputs it was called with; if found it is recorded (and the copy it replaced becomes an old
 ///   copy to delete), otherwise it never happened and the next `up` plans it again.
-pub async fn refresh(snap: &Snapshot, providers: &Providers, salt: &str) -> Result<(Snapshot, Vec<Drift>)> {
+///
+/// The provider gets the recorded values in plaintext; what it reads back is marked secret
+/// where the recorded inputs were (and wherever it contains a secret), so an unchanged secret
+/// is no drift and a secret that changed is recorded sealed.
+pub async fn refresh(
+    snap: &Snapshot,
+    providers: &Providers,
+    vault: &Vault,
+) -> Result<(Snapshot, Vec<Drift>)> {
+    let opened: Vec<(Value, Value)> = snap
+        .resources
+        .iter()
+        .map(|r| Ok((r.inputs.open(vault)?, r.outputs.open(vault)?)))
+        .collect::<Result<_>>()?;
+    let pending: Vec<Value> =
+        snap.pending_operations.iter().map(|p| p.inputs.open(vault)).collect::<Result<_>>()?;
     // Interrupted updates and deletes, by the resource they were working on.
     // (Not by name: an update may also have been renaming the resource, by an alias.)
     let mut interrupted: HashMap<(&str, &str), OpKind> = HashMap::new();
@@ -344,8 +421,8 @@ pub async fn refresh(snap: &Snapshot, providers: &Providers, salt: &str) -> Resu
             type_: r.type_.clone(),
             name: r.name.clone(),
             id: Some(r.id.clone()),
-            inputs: r.inputs.clone(),
-            outputs: r.outputs.clone(),
+            inputs: value::unmark(&opened[i].0),
+            outputs: value::unmark(&opened[i].1),
         };
         set.spawn(async move {
             let resp: Result<ReadResponse> = provider.call(Call::Read(req), "").await;
@@ -361,7 +438,7 @@ pub async fn refresh(snap: &Snapshot, providers: &Providers, salt: &str) -> Resu
             type_: p.type_.clone(),
             name: p.name.clone(),
             id: p.id.clone(),
-            inputs: p.inputs.clone(),
+            inputs: value::unmark(&pending[i]),
             outputs: Value::Null,
         };
         set.spawn(async move {
@@ -388,6 +465,7 @@ pub async fn refresh(snap: &Snapshot, providers: &Providers, salt: &str) -> Resu
     for (r, p, resp) in reads {
         if let Some(i) = r {
             let old = &snap.resources[i];
+            let (old_inputs, old_outputs) = &opened[i];
             let pending = interrupted.get(&(old.type_.as_str(), old.id.as_str())).copied();
             match resp.resource {
                 None => {
@@ -405,21 +483,26 @@ pub async fn refresh(snap: &Snapshot, providers: &Providers, salt: &str) -> Resu
                         next.resources.iter_mut().find(|x| x.name == old.name && x.id == old.id)
                         && !real.outputs.is_null()
                     {
-                        slot.outputs = real.outputs.clone();
+                        slot.outputs =
+                            Sealed::seal(&value::remark_also(&real.outputs, old_outputs, old_inputs), vault)?;
                     }
                     drift.push(resolved(&old.name, &old.type_, DriftKind::Resolved));
                 }
                 Some(real) => {
-                    let inputs = value::mask_fingerprint(&real.inputs, &[], salt);
+                    let inputs = if real.inputs.is_null() {
+                        old_inputs.clone()
+                    } else {
+                        value::remark(&real.inputs, old_inputs)
+                    };
+                    let outputs = value::remark_also(&real.outputs, old_outputs, old_inputs);
                     let mut props = Vec::new();
-                    diff_values("", &old.inputs, &inputs, &mut props);
+                    diff_values("", old_inputs, &inputs, &mut props);
                     let mut out_props = Vec::new();
-                    diff_values("", &old.outputs, &real.outputs, &mut out_props);
+                    diff_values("", old_outputs, &outputs, &mut out_props);
                     if !props.is_empty() || !out_props.is_empty() {
                         let mut updated = old.clone();
-                        updated.inputs =
-                            if real.inputs.is_null() { old.inputs.clone() } else { real.inputs.clone() };
-                        updated.outputs = real.outputs.clone();
+                        updated.inputs = Sealed::seal(&inputs, vault)?;
+                        updated.outputs = Sealed::seal(&outputs, vault)?;
                         if let Some(slot) =
                             next.resources.iter_mut().find(|x| x.name == old.name && x.id == old.id)
                         {
@@ -441,6 +524,7 @@ pub async fn refresh(snap: &Snapshot, providers: &Providers, salt: &str) -> Resu
             }
         } else if let Some(i) = p {
             let op = &snap.pending_operations[i];
+            let op_inputs = &pending[i];
             match resp.resource {
                 Some(real) if !next.resources.iter().any(|x| x.id == real.id && x.type_ == op.type_) => {
                     // The create happened. If it was a replacement, the copy it replaced becomes
@@ -455,7 +539,7 @@ pub async fn refresh(snap: &Snapshot, providers: &Providers, salt: &str) -> Resu
                             type_: op.type_.clone(),
                             id: real.id.clone(),
                             inputs: op.inputs.clone(),
-                            outputs: real.outputs.clone(),
+                            outputs: Sealed::seal(&value::remark(&real.outputs, op_inputs), vault)?,
                             dependencies: replacing
                                 .as_ref()
                                 .map(|o| o.dependencies.clone())
@@ -505,6 +589,8 @@ pub async fn import(
     type_: &str,
     name: &str,
     id: &str,
+    vault: &Vault,
+    secret_texts: &[String],
 ) -> Result<(Snapshot, ResourceState)> {
     if snap.live(name).is_some() {
         return Err(Error::user(
@@ -537,12 +623,18 @@ pub async fn import(
             "check the id (for AWS: the physical name or ARN the provider documents)",
         ));
     };
+    // A resource read for the first time: what is known to be secret is the stack's config
+    // secrets (any string containing one is marked); the program's declaration marks the rest
+    // at the next `up`.
+    let inputs = value::mark_containing(&real.inputs, secret_texts);
+    let outputs =
+        value::remark_also(&value::mark_containing(&real.outputs, secret_texts), &Value::Null, &inputs);
     let resource = ResourceState {
         name: name.to_string(),
         type_: type_.to_string(),
         id: real.id,
-        inputs: real.inputs,
-        outputs: real.outputs,
+        inputs: Sealed::seal(&inputs, vault)?,
+        outputs: Sealed::seal(&outputs, vault)?,
         dependencies: Vec::new(),
         options: Default::default(),
         parent: None,

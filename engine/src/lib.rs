@@ -19,6 +19,7 @@ pub mod ops;
 pub mod plan;
 pub mod project;
 pub mod providers;
+pub mod secrets;
 pub mod state;
 pub mod util;
 pub mod value;

@@ -13,8 +13,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -24,11 +27,13 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::events::Event;
 use crate::manifest::{self, Manifest};
 use crate::plan::{self, Plan, PlanOptions};
-use crate::project::{Project, valid_name};
+use crate::project::{self, Project, valid_name};
 use crate::providers::Providers;
+use crate::secrets::{Crypter, KeyWrap, SecretsConfig, Vault};
 use crate::state::lock::{Lock, LockInfo};
 use crate::state::{self, HistoryEntry, ResourceState, Snapshot, StackFiles};
 use crate::util;
+use crate::value;
 
 /// Where the manifest comes from.
 #[derive(Debug, Clone)]
@@ -177,7 +182,7 @@ impl Session {
         let manifest = self.manifest(program).await?;
         let graph = manifest.validate()?;
         let providers = self.start_providers(Some(&manifest), snap, dry_run).await?;
-        let opts = PlanOptions { targets: targets.to_vec(), salt: snap.lineage.clone() };
+        let opts = PlanOptions { targets: targets.to_vec(), vault: self.vault.clone() };
         match plan::plan_update(&manifest, &graph, snap, &providers, &opts).await {
             Ok(p) => Ok((p, providers)),
             Err(e) => {
@@ -227,10 +232,10 @@ impl Session {
         let started = Instant::now();
         let lock = self.lock("skyform destroy")?;
         let snap = self.recover_clearing(&lock, req.plan.clear_pending, "destroy --clear-pending")?;
-        let plan = plan::plan_destroy(&snap, &req.plan.targets)?;
+        let plan = plan::plan_destroy(&snap, &req.plan.targets, &self.vault)?;
         approve.planned(&plan);
         if !plan.has_changes() || !approve.approve(&plan)? {
-            return Ok(not_applied(plan, &snap, started));
+            return not_applied(plan, &snap, &self.vault, started);
         }
         let providers = self.start_providers(None, &snap, false).await?;
         self.apply_plan(plan, snap, providers, req, "destroy", started).await
@@ -250,7 +255,7 @@ impl Session {
         approve.planned(&plan);
         if !plan.has_changes() {
             providers.shutdown().await;
-            return Ok(not_applied(plan, &snap, started));
+            return not_applied(plan, &snap, &self.vault, started);
         }
         if plan.deletes_everything() {
             if !req.allow_delete_all {
@@ -268,7 +273,7 @@ impl Session {
             other => {
                 providers.shutdown().await;
                 other?;
-                return Ok(not_applied(plan, &snap, started));
+                return not_applied(plan, &snap, &self.vault, started);
             }
         }
         self.apply_plan(plan, snap, providers, req, command, started).await
@@ -284,10 +289,10 @@ impl Session {
         started: Instant,
     ) -> Result<Outcome> {
         let opts =
-            ApplyOptions { parallel: req.parallel, cancel: req.cancel.clone(), salt: snap.lineage.clone() };
+            ApplyOptions { parallel: req.parallel, cancel: req.cancel.clone(), vault: self.vault.clone() };
         let (after, report, stats) = self.apply(&plan, snap, providers, &opts, command).await?;
         Ok(Outcome {
-            outputs: if plan.destroy { after.outputs.clone() } else { report.outputs.clone() },
+            outputs: if plan.destroy { open_outputs(&after, &self.vault)? } else { report.outputs.clone() },
             serial: stats.serial,
             millis: started.elapsed().as_millis() as u64,
             applied: Some(Applied { report, stats }),
@@ -317,7 +322,7 @@ impl Session {
         let lock = self.lock("skyform refresh")?;
         let snap = self.recover(&lock)?;
         let providers = self.start_providers(None, &snap, true).await?;
-        let result = engine::refresh(&snap, &providers, &snap.lineage).await;
+        let result = engine::refresh(&snap, &providers, &self.vault).await;
         providers.shutdown().await;
         let (next, drift) = result?;
         let changed = !next.same_content(&snap);
@@ -336,8 +341,16 @@ impl Session {
         let snap = self.recover(&lock)?;
         engine::ensure_no_pending(&snap)?;
         let names = BTreeSet::from([plan::provider_name(type_).to_string()]);
+        // What the stack knows to be secret (its config secrets and the secrets its state
+        // records) is marked wherever the imported resource holds it.
+        let mut texts = self.config_secret_texts()?;
+        for r in &snap.resources {
+            value::secret_texts(&r.inputs.open(&self.vault)?, &mut texts);
+            value::secret_texts(&r.outputs.open(&self.vault)?, &mut texts);
+        }
+        texts.retain(|t| !t.is_empty());
         let providers = self.start_providers_named(&names, false).await?;
-        let result = engine::import(&snap, &providers, type_, name, id).await;
+        let result = engine::import(&snap, &providers, type_, name, id, &self.vault, &texts).await;
         providers.shutdown().await;
         let (next, resource) = result?;
         let written = self.write(&snap, next, "import", started)?;
@@ -345,13 +358,15 @@ impl Session {
     }
 
     /// The stack's state as recorded, with a leftover journal replayed in memory (read-only).
+    /// Its secrets stay sealed.
     pub fn export(&self) -> Result<Snapshot> {
         state::load_compacted(&self.files, self.project.name()).map(|(snap, _, _)| snap)
     }
 
-    /// The stack outputs.
+    /// The stack outputs, opened: secrets are marks (`{"$secret": ...}`), for the caller to mask
+    /// or show. Needs the stack's key only when an output is secret.
     pub fn outputs(&self) -> Result<BTreeMap<String, Value>> {
-        Ok(self.export()?.outputs)
+        open_outputs(&self.export()?, &self.vault)
     }
 
     /// The commands that changed the state, oldest first.
@@ -368,6 +383,16 @@ impl Session {
                 format!("import it with `-s {}`", snap.stack),
             ));
         }
+        // Its secrets must open with this stack's key, or the stack could not use them.
+        snap.check_opens(&self.vault).map_err(|e| {
+            Error::user(
+                format!(
+                    "the secrets in {origin} do not open with stack `{}`'s key: {}",
+                    self.stack, e.message
+                ),
+                "import a state exported from this stack (each stack has its own key); nothing was changed",
+            )
+        })?;
         let _lock = self.lock("skyform stack import")?;
         if let Some(cur) = state::load_file(&self.files.state())? {
             snap.serial = snap.serial.max(cur.serial + 1);
@@ -379,14 +404,180 @@ impl Session {
     }
 }
 
-fn not_applied(plan: Plan, snap: &Snapshot, started: Instant) -> Outcome {
-    Outcome {
+impl Session {
+    /// Writes a plan for `up --plan`: its secrets sealed with the stack's key, the file readable
+    /// by its owner only.
+    pub fn save_plan(&self, plan: &Plan, path: &Path) -> Result<()> {
+        let bytes = self.vault.seal_json(plan)?;
+        state::write_private(path, &bytes)?;
+        Ok(())
+    }
+
+    /// Reads a plan written by [`Session::save_plan`] (opening its secrets with the stack's key).
+    pub fn load_plan(&self, path: &Path) -> Result<SavedPlan> {
+        let bytes =
+            std::fs::read(path).map_err(|e| Error::io(format!("reading the plan {}", path.display()), e))?;
+        let plan: Plan = self.vault.open_json(&bytes, &path.display().to_string()).map_err(|e| {
+            if e.kind == ErrorKind::User && e.hint.is_none() {
+                Error::user(
+                    format!("{} is not a skyform plan: {}", path.display(), e.message),
+                    "save one with `skyform preview --save-plan FILE`",
+                )
+            } else {
+                e
+            }
+        })?;
+        Ok(SavedPlan { plan, origin: path.display().to_string() })
+    }
+
+    /// `stack change-secrets-provider`: every secret of the stack (state and config) re-encrypted
+    /// under a new data key wrapped by `wrap`, under the lock. Everything is opened with the old
+    /// key first, so a wrong passphrase changes nothing; if the stack file cannot be written, the
+    /// state is put back. Returns the new `[secrets]` table.
+    pub fn change_secrets_provider(&self, wrap: Arc<dyn KeyWrap>) -> Result<SecretsConfig> {
+        let path = self.project.stack_file_path(&self.stack);
+        let old = &self.vault;
+        let lock = self.lock("skyform stack change-secrets-provider")?;
+        let snap = self.recover(&lock)?;
+        snap.check_opens(old)?;
+        let config = old.open(&Value::Object(self.project.load_stack(&self.stack)?.config_json()))?;
+        let (crypter, key) = Crypter::generate()?;
+        let secrets = SecretsConfig { provider: wrap.provider(), key: Some(B64.encode(wrap.wrap(&key)?)) };
+        let new = Vault::with_crypter(secrets.clone(), crypter);
+        let resealed = snap.reseal(old, &new)?;
+        // The config's secrets, re-encrypted, in the same places.
+        let mut secure: Vec<(Vec<String>, String)> = Vec::new();
+        collect_secure(&config, &mut Vec::new(), &new, &mut secure)?;
+        let before_state = std::fs::read(self.files.state()).ok();
+        let before_file =
+            std::fs::read(&path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+        self.write(&snap, resealed, "change-secrets-provider", Instant::now())?;
+        let result = project::edit_stack_file(&path, |doc| {
+            for (segs, text) in &secure {
+                let mut item =
+                    doc.get_mut("config").ok_or_else(|| Error::user("no [config]", "restore the file"))?;
+                for s in segs {
+                    item = item
+                        .get_mut(s)
+                        .ok_or_else(|| Error::user(format!("no config `{s}`"), "restore the file"))?;
+                }
+                let mut t = toml_edit::InlineTable::new();
+                t.insert("secure", text.clone().into());
+                *item = toml_edit::value(t);
+            }
+            let mut t = toml_edit::Table::new();
+            t.insert("provider", toml_edit::value(secrets.provider.clone()));
+            t.insert("key", toml_edit::value(secrets.key.clone().unwrap_or_default()));
+            doc.insert("secrets", toml_edit::Item::Table(t));
+            Ok(())
+        });
+        if let Err(e) = result {
+            // Put the state back as it was: the stack file still names the old key.
+            if let Some(bytes) = before_state {
+                state::write_atomic(&self.files.state(), &bytes)?;
+            }
+            state::write_atomic(&path, &before_file)?;
+            return Err(e);
+        }
+        drop(lock);
+        Ok(secrets)
+    }
+
+    /// `config set`: `segs` is the key's path into nested tables. A secret is stored as
+    /// `{ secure = "v1:..." }`, encrypted with the stack's data key (made and recorded if this is
+    /// the stack's first secret). The file is edited in place: comments and layout survive.
+    pub fn config_set(&self, segs: &[String], text: String, secret: bool) -> Result<()> {
+        check_config_key(segs)?;
+        let item = if secret {
+            let crypter = self.vault.crypter()?;
+            let mut t = toml_edit::InlineTable::new();
+            t.insert("secure", crypter.encrypt(&Value::String(text)).into());
+            toml_edit::value(t)
+        } else {
+            toml_edit::value(text)
+        };
+        project::edit_stack_file(&self.project.stack_file_path(&self.stack), |doc| {
+            let mut table =
+                doc.entry("config").or_insert(toml_edit::table()).as_table_like_mut().ok_or_else(|| {
+                    Error::user("`config` in the stack file is not a table", "fix the file")
+                })?;
+            for s in &segs[..segs.len() - 1] {
+                table =
+                    table.entry(s).or_insert(toml_edit::table()).as_table_like_mut().ok_or_else(|| {
+                        Error::user(format!("config `{s}` is not a table"), "pick another key")
+                    })?;
+            }
+            table.insert(&segs[segs.len() - 1], item);
+            Ok(())
+        })
+    }
+
+    /// `config rm`: whether the value was there.
+    pub fn config_rm(&self, segs: &[String]) -> Result<bool> {
+        check_config_key(segs)?;
+        let mut removed = false;
+        project::edit_stack_file(&self.project.stack_file_path(&self.stack), |doc| {
+            let mut table = match doc.get_mut("config").and_then(|c| c.as_table_like_mut()) {
+                Some(t) => t,
+                None => return Ok(()),
+            };
+            for s in &segs[..segs.len() - 1] {
+                table = match table.get_mut(s).and_then(|c| c.as_table_like_mut()) {
+                    Some(t) => t,
+                    None => return Ok(()),
+                };
+            }
+            removed = table.remove(&segs[segs.len() - 1]).is_some();
+            Ok(())
+        })?;
+        Ok(removed)
+    }
+}
+
+fn check_config_key(segs: &[String]) -> Result<()> {
+    if segs.is_empty() || segs.iter().any(|s| s.is_empty()) {
+        return Err(Error::user(
+            format!("`{}` is not a config key", segs.join(".")),
+            "use names like `stripe_key` or, with --path, `db.password`",
+        ));
+    }
+    Ok(())
+}
+
+/// The paths of every secret in the opened config, with their new ciphertext.
+fn collect_secure(
+    v: &Value,
+    path: &mut Vec<String>,
+    vault: &Vault,
+    out: &mut Vec<(Vec<String>, String)>,
+) -> Result<()> {
+    if let Some(inner) = value::as_mark(v) {
+        out.push((path.clone(), vault.crypter()?.encrypt(inner)));
+        return Ok(());
+    }
+    if let Value::Object(map) = v {
+        for (k, c) in map {
+            path.push(k.clone());
+            collect_secure(c, path, vault, out)?;
+            path.pop();
+        }
+    }
+    Ok(())
+}
+
+fn not_applied(plan: Plan, snap: &Snapshot, vault: &Vault, started: Instant) -> Result<Outcome> {
+    Ok(Outcome {
         plan,
         applied: None,
-        outputs: snap.outputs.clone(),
+        outputs: open_outputs(snap, vault)?,
         serial: snap.serial,
         millis: started.elapsed().as_millis() as u64,
-    }
+    })
+}
+
+/// A state's outputs, opened (secrets as marks).
+fn open_outputs(snap: &Snapshot, vault: &Vault) -> Result<BTreeMap<String, Value>> {
+    snap.outputs.iter().map(|(k, v)| Ok((k.clone(), v.open(vault)?))).collect()
 }
 
 /// A saved plan applies only to the state it was made against.
@@ -435,7 +626,17 @@ pub fn stack_ls(project: &Project) -> Result<Vec<StackSummary>> {
 }
 
 /// `stack init`: writes `Skyform.<name>.toml`. Returns its path.
-pub fn stack_init(project: &Project, name: &str, provider: &str) -> Result<PathBuf> {
+///
+/// `secrets`, when given, is called once the file exists and returns the key wrapper of the
+/// stack's secrets provider (a KMS key, say): the stack's data key is made and recorded now, so
+/// that a bad key is found at once rather than at the first secret; if that fails the file is
+/// removed again. Without it the stack uses a passphrase, asked for at its first secret.
+pub fn stack_init(
+    project: &Project,
+    name: &str,
+    provider: &str,
+    secrets: Option<&dyn Fn() -> Result<Arc<dyn KeyWrap>>>,
+) -> Result<PathBuf> {
     if !valid_name(name) {
         return Err(Error::user(
             format!("`{name}` is not a valid stack name"),
@@ -454,6 +655,17 @@ pub fn stack_init(project: &Project, name: &str, provider: &str) -> Result<PathB
         project.name()
     );
     state::write_atomic(&path, text.as_bytes())?;
+    if let Some(secrets) = secrets {
+        let result = secrets().and_then(|wrap| {
+            let (_, key) = Crypter::generate()?;
+            let config = SecretsConfig { provider: wrap.provider(), key: Some(B64.encode(wrap.wrap(&key)?)) };
+            project::write_secrets_config(&path, &config)
+        });
+        if let Err(e) = result {
+            let _ = std::fs::remove_file(&path);
+            return Err(e);
+        }
+    }
     Ok(path)
 }
 

@@ -4,6 +4,8 @@
 //!   absent); it also makes the resource depend on NAME.
 //! - `{"$concat": [part, ...]}`: string interpolation of literals and references.
 //! - `{"$secret": value}`: a value that must never be written in plaintext to state or output.
+//!   The mark stays on the value through resolution, planning and applying (see "secret marks"
+//!   below); only providers receive it unmarked.
 //!
 //! The engine resolves markers just before a value reaches a provider. During planning a
 //! reference to a resource that is yet to be created or updated resolves to
@@ -91,7 +93,10 @@ fn walk_markers<'a>(v: &'a Value, root: &str, segs: &mut Vec<Seg<'a>>, errors: &
                 match parts.as_array() {
                     Some(parts) if map.len() == 1 => {
                         for (i, p) in parts.iter().enumerate() {
-                            let ok = p.is_string() || p.is_number() || as_reference(p).is_some();
+                            let ok = p.is_string()
+                                || p.is_number()
+                                || as_reference(p).is_some()
+                                || as_mark(p).is_some();
                             if !ok {
                                 errors.push(format!(
                                     "{}.$concat[{i}]: parts must be strings, numbers or references",
@@ -142,8 +147,12 @@ pub enum Lookup {
     Missing,
 }
 
-/// Replaces every marker by its value. `lookup(resource, output)` answers references.
-/// Returns the names of missing outputs in `missing`.
+/// Replaces every reference and interpolation by its value. `lookup(resource, output)` answers
+/// references. Returns the names of missing outputs in `missing`.
+///
+/// Secret marks survive resolution: `{"$secret": x}` resolves to `{"$secret": resolved x}`, a
+/// reference to a secret output resolves to a mark, and an interpolation with a secret part is
+/// a secret string. Providers get [`unmark`]ed values; nothing else ever sees plaintext.
 pub fn resolve(v: &Value, lookup: &dyn Fn(&Reference) -> Lookup, missing: &mut Vec<Reference>) -> Value {
     if let Some(r) = as_reference(v) {
         return match lookup(&r) {
@@ -159,20 +168,25 @@ pub fn resolve(v: &Value, lookup: &dyn Fn(&Reference) -> Lookup, missing: &mut V
         Value::Object(map) => {
             if let Some(Value::Array(parts)) = map.get("$concat") {
                 let mut s = String::new();
+                let mut secret = false;
                 for p in parts {
-                    match resolve(p, lookup, missing) {
+                    let resolved = resolve(p, lookup, missing);
+                    let (part, is_secret) = match as_mark(&resolved) {
+                        Some(inner) => (inner.clone(), true),
+                        None => (resolved, false),
+                    };
+                    secret |= is_secret || has_marks(&part);
+                    match unmark(&part) {
                         Value::String(x) if x == UNKNOWN => return Value::String(UNKNOWN.into()),
                         Value::String(x) => s.push_str(&x),
                         Value::Null => {}
                         other => s.push_str(&other.to_string()),
                     }
                 }
-                return Value::String(s);
+                return if secret { mark(Value::String(s)) } else { Value::String(s) };
             }
-            if let Some(secret) = map.get("$secret")
-                && map.len() == 1
-            {
-                return resolve(secret, lookup, missing);
+            if let Some(secret) = as_mark(v) {
+                return mark(resolve(secret, lookup, missing));
             }
             let mut out = Map::new();
             for (k, child) in map {
@@ -185,23 +199,31 @@ pub fn resolve(v: &Value, lookup: &dyn Fn(&Reference) -> Lookup, missing: &mut V
     }
 }
 
-/// Follows a dotted path (`a.b.0`) into a value.
-pub fn get_path<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
+/// Follows a dotted path (`a.b.0`) into a value. A path that enters a secret yields a secret.
+pub fn get_path(v: &Value, path: &str) -> Option<Value> {
     let mut cur = v;
+    let mut secret = false;
     for seg in path.split('.') {
+        if let Some(inner) = as_mark(cur) {
+            secret = true;
+            cur = inner;
+        }
         cur = match cur {
             Value::Object(m) => m.get(seg)?,
             Value::Array(a) => a.get(seg.parse::<usize>().ok()?)?,
             _ => return None,
         };
     }
-    Some(cur)
+    Some(if secret { mark(cur.clone()) } else { cur.clone() })
 }
 
 /// True when following `path` into `v` runs into an unknown value before it ends.
 pub fn path_crosses_unknown(v: &Value, path: &str) -> bool {
     let mut cur = v;
     for seg in path.split('.') {
+        if let Some(inner) = as_mark(cur) {
+            cur = inner;
+        }
         if cur.as_str() == Some(UNKNOWN) {
             return true;
         }
@@ -217,70 +239,205 @@ pub fn path_crosses_unknown(v: &Value, path: &str) -> bool {
             _ => return false,
         };
     }
+    let cur = as_mark(cur).unwrap_or(cur);
     cur.as_str() == Some(UNKNOWN)
 }
 
-/// The plaintext values of every `$secret` inside `v` (strings only; other secret values are
-/// rendered as JSON text), so that output and state can mask them.
-pub fn secrets(v: &Value, out: &mut Vec<String>) {
+// ----- secret marks -----
+//
+// In memory a secret is a *mark*, `{"$secret": plaintext}`, wherever it sits in a value: in a
+// manifest, a resolved input, a provider's answer, a plan, a snapshot's opened values. A mark
+// travels with its value, so no side list has to be kept in step. On disk a mark is *sealed*
+// into `{"$encrypted": "CIPHERTEXT"}` (see `crate::secrets`); for people it is *masked* into
+// `[secret]`; for providers it is *unmarked* into the plaintext.
+
+/// The key of a secret mark.
+pub const SECRET: &str = "$secret";
+/// The key of a sealed secret (on disk).
+pub const ENCRYPTED: &str = "$encrypted";
+/// What people see instead of a secret.
+pub const MASK: &str = "[secret]";
+
+/// The plaintext inside a mark, if `v` is one.
+pub fn as_mark(v: &Value) -> Option<&Value> {
+    match v {
+        Value::Object(map) if map.len() == 1 => map.get(SECRET),
+        _ => None,
+    }
+}
+
+/// The ciphertext inside a sealed secret, if `v` is one.
+pub fn as_sealed(v: &Value) -> Option<&str> {
+    match v {
+        Value::Object(map) if map.len() == 1 => map.get(ENCRYPTED)?.as_str(),
+        _ => None,
+    }
+}
+
+/// Marks `v` as secret (once: marks inside it are folded into the one outside).
+pub fn mark(v: Value) -> Value {
+    if as_mark(&v).is_some() {
+        return v;
+    }
+    let mut map = Map::new();
+    map.insert(SECRET.to_string(), unmark(&v));
+    Value::Object(map)
+}
+
+/// True when `v` holds a mark (or a sealed secret) anywhere.
+pub fn has_marks(v: &Value) -> bool {
+    match v {
+        Value::Object(map) => as_mark(v).is_some() || as_sealed(v).is_some() || map.values().any(has_marks),
+        Value::Array(items) => items.iter().any(has_marks),
+        _ => false,
+    }
+}
+
+/// The plaintext value: every mark replaced by what it holds. Only what a provider receives.
+pub fn unmark(v: &Value) -> Value {
     match v {
         Value::Object(map) => {
-            if let (Some(s), 1) = (map.get("$secret"), map.len()) {
-                match s {
-                    Value::String(s) => out.push(s.clone()),
-                    other => out.push(other.to_string()),
+            if let Some(inner) = as_mark(v) {
+                return unmark(inner);
+            }
+            Value::Object(map.iter().map(|(k, c)| (k.clone(), unmark(c))).collect())
+        }
+        Value::Array(items) => Value::Array(items.iter().map(unmark).collect()),
+        other => other.clone(),
+    }
+}
+
+/// The value as people may see it: every secret (marked or sealed) replaced by `[secret]`.
+pub fn mask(v: &Value) -> Value {
+    match v {
+        Value::Object(map) => {
+            if as_mark(v).is_some() || as_sealed(v).is_some() {
+                return Value::String(MASK.to_string());
+            }
+            Value::Object(map.iter().map(|(k, c)| (k.clone(), mask(c))).collect())
+        }
+        Value::Array(items) => Value::Array(items.iter().map(mask).collect()),
+        other => other.clone(),
+    }
+}
+
+/// The plaintexts of every mark inside `v` (strings as they are, other values as JSON text):
+/// what [`remark`] looks for in a provider's answer.
+pub fn secret_texts(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(map) => {
+            if let Some(inner) = as_mark(v) {
+                match unmark(inner) {
+                    Value::String(s) => out.push(s),
+                    Value::Null => {}
+                    other => {
+                        out.push(other.to_string());
+                        secret_texts_plain(&other, out);
+                    }
                 }
                 return;
             }
-            map.values().for_each(|c| secrets(c, out));
+            map.values().for_each(|c| secret_texts(c, out));
         }
-        Value::Array(items) => items.iter().for_each(|c| secrets(c, out)),
+        Value::Array(items) => items.iter().for_each(|c| secret_texts(c, out)),
         _ => {}
     }
 }
 
-/// Replaces every string equal to (or containing) a secret by `[secret]`, for people to read.
-pub fn mask(v: &Value, secrets: &[String]) -> Value {
-    mask_with(v, secrets, &|_| MASK.to_string())
-}
-
-/// Replaces every string containing a secret by `[secret:FINGERPRINT]`, a salted hash of the
-/// whole string: what the state file records, so that a changed secret still shows as a
-/// change while its plaintext is never written.
-pub fn mask_fingerprint(v: &Value, secrets: &[String], salt: &str) -> Value {
-    mask_with(v, secrets, &|s| {
-        let mut h = crate::util::Fnv::new();
-        h.write(salt.as_bytes());
-        h.write(&[0]);
-        h.write(s.as_bytes());
-        format!("[secret:{:016x}]", h.finish())
-    })
-}
-
-fn mask_with(v: &Value, secrets: &[String], replace: &dyn Fn(&str) -> String) -> Value {
-    if secrets.is_empty() {
-        return v.clone();
-    }
+/// The strings inside a secret object or array are secret too.
+fn secret_texts_plain(v: &Value, out: &mut Vec<String>) {
     match v {
+        Value::String(s) => out.push(s.clone()),
+        Value::Object(map) => map.values().for_each(|c| secret_texts_plain(c, out)),
+        Value::Array(items) => items.iter().for_each(|c| secret_texts_plain(c, out)),
+        _ => {}
+    }
+}
+
+/// `text` with every occurrence of a secret of `v` replaced by `[secret]`: for messages that
+/// quote what a provider was given (a provider's error may echo an input).
+pub fn scrub(text: &str, v: &Value) -> String {
+    let mut texts = Vec::new();
+    secret_texts(v, &mut texts);
+    texts.retain(|t| !t.is_empty());
+    // Longest first, so that a secret containing another is replaced whole.
+    texts.sort_by_key(|t| std::cmp::Reverse(t.len()));
+    let mut out = text.to_string();
+    for t in texts {
+        out = out.replace(&t, MASK);
+    }
+    out
+}
+
+/// Marks the secret parts of a provider's answer. `like` is what the provider was given (or
+/// what was recorded), with its marks: a property that was secret there is secret here, and
+/// any string that contains a secret's plaintext is secret (a provider may echo a secret into
+/// an output, an ARN, a URL).
+pub fn remark(answer: &Value, like: &Value) -> Value {
+    remark_also(answer, like, &Value::Null)
+}
+
+/// [`remark`], also marking strings that contain a secret of `also` (a resource's inputs, when
+/// remarking what a provider read of its outputs).
+pub fn remark_also(answer: &Value, like: &Value, also: &Value) -> Value {
+    let mut texts = Vec::new();
+    secret_texts(like, &mut texts);
+    secret_texts(also, &mut texts);
+    texts.retain(|t| !t.is_empty());
+    texts.sort();
+    texts.dedup();
+    remark_with(answer, Some(like), &texts)
+}
+
+/// Marks every string that contains one of `texts` (the plaintexts of config secrets).
+pub fn mark_containing(v: &Value, texts: &[String]) -> Value {
+    remark_with(v, None, texts)
+}
+
+fn remark_with(answer: &Value, like: Option<&Value>, texts: &[String]) -> Value {
+    if let Some(l) = like
+        && as_mark(l).is_some()
+    {
+        return mark(answer.clone());
+    }
+    if texts.is_empty() && like.is_none_or(|l| !has_marks(l)) {
+        return answer.clone();
+    }
+    match answer {
         Value::String(s) => {
-            if secrets.iter().any(|x| !x.is_empty() && s.contains(x.as_str())) {
-                Value::String(replace(s))
+            if texts.iter().any(|t| s.contains(t.as_str())) {
+                mark(answer.clone())
             } else {
-                v.clone()
+                answer.clone()
             }
         }
-        Value::Array(items) => Value::Array(items.iter().map(|i| mask_with(i, secrets, replace)).collect()),
         Value::Object(map) => {
-            Value::Object(map.iter().map(|(k, c)| (k.clone(), mask_with(c, secrets, replace))).collect())
+            if as_mark(answer).is_some() {
+                return answer.clone();
+            }
+            Value::Object(
+                map.iter()
+                    .map(|(k, c)| (k.clone(), remark_with(c, like.and_then(|l| l.get(k)), texts)))
+                    .collect(),
+            )
         }
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, c)| remark_with(c, like.and_then(|l| l.get(i)), texts))
+                .collect(),
+        ),
+        Value::Null => answer.clone(),
         other => {
-            let text = other.to_string();
-            if secrets.contains(&text) { Value::String(replace(&text)) } else { other.clone() }
+            if texts.contains(&other.to_string()) {
+                mark(other.clone())
+            } else {
+                other.clone()
+            }
         }
     }
 }
-
-pub const MASK: &str = "[secret]";
 
 #[cfg(test)]
 mod tests {
@@ -314,13 +471,33 @@ mod tests {
     }
 
     #[test]
-    fn secrets_are_unwrapped_for_providers_and_masked_for_people() {
+    fn secrets_stay_marked_until_a_provider_gets_them() {
         let v = json!({"password": {"$secret": "hunter2"}, "note": "pw is hunter2"});
         let out = resolve(&v, &|_| Lookup::Unknown, &mut Vec::new());
-        assert_eq!(out["password"], "hunter2");
-        let mut s = Vec::new();
-        secrets(&v, &mut s);
-        assert_eq!(mask(&out, &s), json!({"password": MASK, "note": MASK}));
+        assert_eq!(out["password"], json!({"$secret": "hunter2"}));
+        assert_eq!(unmark(&out), json!({"password": "hunter2", "note": "pw is hunter2"}));
+        assert_eq!(mask(&out), json!({"password": MASK, "note": "pw is hunter2"}));
+        // A provider's answer that echoes the secret is secret where it echoes it.
+        let answer = json!({"password": "hunter2", "note": "pw is hunter2", "n": 1});
+        assert_eq!(
+            remark(&answer, &out),
+            json!({"password": {"$secret": "hunter2"}, "note": {"$secret": "pw is hunter2"}, "n": 1})
+        );
+    }
+
+    #[test]
+    fn a_string_built_from_a_secret_is_secret() {
+        let v = json!({"url": {"$concat": ["postgres://app:", {"$ref": "pw", "output": "value"}, "@db"]}});
+        let secret = json!({"value": {"$secret": "hunter2"}});
+        let lookup = |r: &Reference| match get_path(&secret, r.output.as_deref().unwrap()) {
+            Some(v) => Lookup::Known(v),
+            None => Lookup::Missing,
+        };
+        let out = resolve(&v, &lookup, &mut Vec::new());
+        assert_eq!(out["url"], json!({"$secret": "postgres://app:hunter2@db"}));
+        // Into a secret object: the part is secret too.
+        let obj = json!({"cfg": {"$secret": {"a": {"b": "x"}}}});
+        assert_eq!(get_path(&obj, "cfg.a.b"), Some(json!({"$secret": "x"})));
     }
 
     #[test]

@@ -23,6 +23,7 @@ use skyform_engine::ops::{self, PlanRequest, Program, UpRequest, Yes};
 use skyform_engine::plan::StepKind;
 use skyform_engine::project::Project;
 use skyform_engine::providers::ProviderSettings;
+use skyform_engine::secrets;
 use skyform_sdk::{Function, HttpApi, Runtime, Target};
 
 /// The `skyform` executable: the one this repository builds, or the one on PATH.
@@ -96,7 +97,7 @@ async fn an_ephemeral_stack_serves_requests_and_is_destroyed() {
     let guard = Ephemeral(dir.clone());
     let project = Project::load(&dir).unwrap();
     let stack = format!("test-{}", std::process::id());
-    ops::stack_init(&project, &stack, "local").unwrap();
+    ops::stack_init(&project, &stack, "local", None).unwrap();
 
     // The engine reads no environment: say where skyform is, how long a provider may take.
     let exe = skyform_exe();
@@ -108,8 +109,11 @@ async fn an_ephemeral_stack_serves_requests_and_is_destroyed() {
         transport: Arc::new(Processes),
     };
     let events = Arc::new(Events::default());
+    // Where the stack's data key comes from if the app has secrets (this one has none, so it is
+    // never asked): a passphrase the program holds, not the environment.
+    let keys = secrets::passphrase_source("automation example", "the automation test");
     let session =
-        Session::open(project.clone(), &stack, settings, events.clone(), "automation".into()).unwrap();
+        Session::open(project.clone(), &stack, settings, events.clone(), "automation".into(), keys).unwrap();
 
     // Up, with the program inline.
     let manifest = app("automation", &stack, &dir);

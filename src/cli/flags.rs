@@ -29,3 +29,11 @@ pub struct Apply {
     #[arg(long, default_value_t = 32)]
     pub parallel: usize,
 }
+
+/// `--show-secrets`: print secret values in plaintext.
+#[derive(clap::Args, Debug, Clone, Copy, Default)]
+pub struct ShowSecrets {
+    /// Show secret values in plaintext (decrypted with the stack's key) instead of `[secret]`.
+    #[arg(long)]
+    pub show_secrets: bool,
+}

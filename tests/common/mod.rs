@@ -150,6 +150,15 @@ impl TestEnv {
         Run::from(out, self.path())
     }
 
+    /// Runs with extra environment variables (`SKYFORM_PASSPHRASE`, ...).
+    pub fn run_with(&self, args: &[&str], vars: &[(&str, &str)]) -> Run {
+        let mut cmd = self.command(args);
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        Run::from(cmd.output().expect("run skyform"), self.path())
+    }
+
     pub fn state(&self) -> Value {
         serde_json::from_str(&self.read("state/dev.json")).unwrap()
     }

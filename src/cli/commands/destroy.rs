@@ -9,7 +9,7 @@ use crate::cli::{Global, flags, install_interrupt};
 use crate::error::Result;
 use crate::ops::{PlanRequest, UpRequest};
 
-use super::up::{Prompt, report};
+use super::up::{Prompt, View, report};
 
 /// Delete all of the stack's resources, dependents first.
 #[derive(clap::Args, Debug)]
@@ -23,6 +23,8 @@ pub struct Args {
     pub targets: flags::Targets,
     #[command(flatten)]
     pub pending: flags::ClearPending,
+    #[command(flatten)]
+    pub secrets: flags::ShowSecrets,
 }
 
 pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
@@ -46,10 +48,11 @@ pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
         yes: args.apply.yes,
         verb: "Destroying",
         question: "\nDo you want to delete these resources?",
+        show_secrets: args.secrets.show_secrets,
     };
     let outcome = session.destroy(&req, &mut prompt).await?;
     let touched = outcome.applied.is_some() || !outcome.plan.has_changes();
-    let code = report(outcome, args.json, false)?;
+    let code = report(outcome, View { json: args.json, show_secrets: args.secrets.show_secrets }, false)?;
     if touched {
         stop_idle_local_cloud(&session.project.dir);
     }

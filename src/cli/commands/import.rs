@@ -9,6 +9,9 @@ use crate::error::Result;
 
 /// Read an existing resource by its provider id and record it in the stack's state under NAME.
 /// Declare it in the program with the printed inputs so that the next `up` keeps it.
+///
+/// Strings that contain a secret the stack knows (a config secret, a secret its state records) are
+/// recorded encrypted and printed masked; declare the rest of its secrets with `$secret`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// The resource type, e.g. `aws:sqs:Queue`.
@@ -29,6 +32,7 @@ pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
         args.type_, args.name, resource.id, session.stack
     );
     println!("declare it in the program with these inputs so that `skyform up` keeps it:");
-    println!("{}", serde_json::to_string_pretty(&resource.inputs).unwrap());
+    // Secrets it holds (strings containing a secret the stack knows) are shown masked.
+    println!("{}", serde_json::to_string_pretty(&crate::value::mask(resource.inputs.sealed())).unwrap());
     Ok(ExitCode::SUCCESS)
 }

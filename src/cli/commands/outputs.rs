@@ -3,7 +3,8 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use crate::cli::Global;
+use crate::cli::render::people;
+use crate::cli::{Global, flags};
 use crate::error::{Error, Result};
 use crate::events::NullSink;
 
@@ -15,12 +16,19 @@ pub struct Args {
     /// Print as JSON.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub secrets: flags::ShowSecrets,
 }
 
 pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
     let session = g.session(Arc::new(NullSink))?;
     let stack = session.stack.clone();
-    let outputs = session.outputs()?;
+    // Secret outputs are `[secret]` unless --show-secrets; only then is the stack's key needed.
+    let outputs: std::collections::BTreeMap<String, serde_json::Value> = if args.secrets.show_secrets {
+        session.outputs()?.into_iter().map(|(k, v)| (k, people(&v, true))).collect()
+    } else {
+        session.export()?.outputs.into_iter().map(|(k, v)| (k, crate::value::mask(v.sealed()))).collect()
+    };
     match args.name {
         Some(name) => {
             let v = outputs.get(&name).ok_or_else(|| {

@@ -26,6 +26,8 @@ pub struct Args {
     pub targets: flags::Targets,
     #[command(flatten)]
     pub pending: flags::ClearPending,
+    #[command(flatten)]
+    pub secrets: flags::ShowSecrets,
 }
 
 pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
@@ -39,8 +41,8 @@ pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
         })
         .await?;
     if let Some(path) = &args.save_plan {
-        let bytes = serde_json::to_vec_pretty(&plan).expect("plans serialize");
-        crate::state::write_atomic(path, &bytes)?;
+        // Secrets sealed with the stack's key, and the file readable by its owner only.
+        session.save_plan(&plan, path)?;
     }
     if plan.deletes_everything() {
         eprintln!(
@@ -49,9 +51,10 @@ pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
         );
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&render::plan_json(&plan)).expect("json"));
+        let reveal = args.secrets.show_secrets;
+        println!("{}", serde_json::to_string_pretty(&render::plan_json(&plan, reveal)).expect("json"));
     } else {
-        print!("{}", render::plan_text(&plan, args.diff, "Previewing update"));
+        print!("{}", render::plan_text(&plan, args.diff, "Previewing update", args.secrets.show_secrets));
         if let Some(path) = &args.save_plan {
             println!(
                 "\nSaved the plan to {}; apply it with `skyform up --plan {}`",

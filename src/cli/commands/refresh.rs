@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use crate::cli::render::{TerminalSink, show};
-use crate::cli::{Global, confirm};
+use crate::cli::render::{TerminalSink, people, show};
+use crate::cli::{Global, confirm, flags};
 use crate::engine::{Drift, DriftKind};
 use crate::error::Result;
 
@@ -23,6 +23,8 @@ pub struct Args {
     /// Print the drift as JSON.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub secrets: flags::ShowSecrets,
 }
 
 pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
@@ -31,7 +33,7 @@ pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
     let stack = session.stack.clone();
     let refreshed = session
         .refresh_state(&mut |drift, changed| {
-            show_drift(&stack, drift, args.json);
+            show_drift(&stack, drift, args.json, args.secrets.show_secrets);
             if !changed || args.preview_only {
                 return Ok(false);
             }
@@ -50,9 +52,11 @@ pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn show_drift(stack: &str, drift: &[Drift], json: bool) {
+/// The drift, with secrets masked unless `reveal` (`--show-secrets`).
+fn show_drift(stack: &str, drift: &[Drift], json: bool, reveal: bool) {
     if json {
-        println!("{}", serde_json::to_string_pretty(&json!({"stack": stack, "drift": drift})).unwrap());
+        let doc = people(&json!({"stack": stack, "drift": drift}), reveal);
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap());
         return;
     }
     println!("Refreshing ({stack}):\n");
@@ -73,7 +77,7 @@ fn show_drift(stack: &str, drift: &[Drift], json: bool) {
             DriftKind::Changed => {
                 println!(" ~   {}  {}  changed outside skyform", d.type_, d.name);
                 for (path, old, new) in &d.properties {
-                    println!("         ~ {path}: {} => {}", show(old, &[]), show(new, &[]));
+                    println!("         ~ {path}: {} => {}", show(old, reveal), show(new, reveal));
                 }
             }
         }

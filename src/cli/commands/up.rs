@@ -9,7 +9,7 @@ use crate::cli::render::{self, TerminalSink};
 use crate::cli::{Global, confirm, flags, install_interrupt};
 use crate::engine::CommitStats;
 use crate::error::{Error, ErrorKind, Result};
-use crate::ops::{Approve, Outcome, PlanRequest, Program, SavedPlan, UpRequest};
+use crate::ops::{Approve, Outcome, PlanRequest, Program, UpRequest};
 use crate::plan::Plan;
 
 /// Create or update the stack's resources to match the program.
@@ -34,13 +34,15 @@ pub struct Args {
     /// refused without it, even with --yes. `skyform destroy` is the usual way to do that.
     #[arg(long)]
     pub allow_delete_all: bool,
+    #[command(flatten)]
+    pub secrets: flags::ShowSecrets,
 }
 
 pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
     let sink = Arc::new(TerminalSink::new(g.verbose, args.json));
     let session = g.session(sink.clone())?;
     let saved_plan = match &args.plan {
-        Some(path) => Some(SavedPlan { plan: load_plan(path)?, origin: path.display().to_string() }),
+        Some(path) => Some(session.load_plan(path)?),
         None => None,
     };
     let cancel = Cancel::default();
@@ -62,9 +64,10 @@ pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
         yes: args.apply.yes,
         verb: "Updating",
         question: "\nDo you want to perform this update?",
+        show_secrets: args.secrets.show_secrets,
     };
     let outcome = session.up(&req, &mut approve).await?;
-    report(outcome, args.json, true)
+    report(outcome, View { json: args.json, show_secrets: args.secrets.show_secrets }, true)
 }
 
 /// Shows the plan and asks (or takes `--yes`).
@@ -74,12 +77,14 @@ pub struct Prompt {
     pub yes: bool,
     pub verb: &'static str,
     pub question: &'static str,
+    /// `--show-secrets`: the plan shows secrets in plaintext.
+    pub show_secrets: bool,
 }
 
 impl Approve for Prompt {
     fn planned(&mut self, plan: &Plan) {
         if !self.json {
-            print!("{}", render::plan_text(plan, self.diff, self.verb));
+            print!("{}", render::plan_text(plan, self.diff, self.verb, self.show_secrets));
         }
     }
     fn approve(&mut self, _plan: &Plan) -> Result<bool> {
@@ -94,8 +99,17 @@ impl Approve for Prompt {
     }
 }
 
+/// How the result is shown.
+#[derive(Clone, Copy)]
+pub struct View {
+    pub json: bool,
+    /// `--show-secrets`: secret outputs in plaintext instead of `[secret]`.
+    pub show_secrets: bool,
+}
+
 /// Prints what `up` or `destroy` did and maps it to an exit code. Shared by `up` and `destroy`.
-pub fn report(outcome: Outcome, json: bool, json_when_unchanged: bool) -> Result<ExitCode> {
+pub fn report(outcome: Outcome, view: View, json_when_unchanged: bool) -> Result<ExitCode> {
+    let View { json, show_secrets } = view;
     let Outcome { plan, applied, outputs, serial, millis } = outcome;
     let Some(applied) = applied else {
         if json && json_when_unchanged && !plan.has_changes() {
@@ -103,7 +117,8 @@ pub fn report(outcome: Outcome, json: bool, json_when_unchanged: bool) -> Result
             let report = ApplyReport { outputs, ..Default::default() };
             println!(
                 "{}",
-                serde_json::to_string_pretty(&render::report_json(&plan, &report, &stats, 0)).unwrap()
+                serde_json::to_string_pretty(&render::report_json(&plan, &report, &stats, 0, show_secrets))
+                    .unwrap()
             );
         }
         return Ok(ExitCode::SUCCESS);
@@ -112,11 +127,17 @@ pub fn report(outcome: Outcome, json: bool, json_when_unchanged: bool) -> Result
     if json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&render::report_json(&plan, &report, &applied.stats, millis))
-                .unwrap()
+            serde_json::to_string_pretty(&render::report_json(
+                &plan,
+                &report,
+                &applied.stats,
+                millis,
+                show_secrets
+            ))
+            .unwrap()
         );
     } else {
-        print!("{}", render::report_text(&plan, &report, millis));
+        print!("{}", render::report_text(&plan, &report, millis, show_secrets));
     }
     if report.interrupted {
         let e = Error::new(
@@ -145,15 +166,4 @@ pub fn report(outcome: Outcome, json: bool, json_when_unchanged: bool) -> Result
         return Ok(crate::cli::report(&e));
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn load_plan(path: &std::path::Path) -> Result<Plan> {
-    let bytes =
-        std::fs::read(path).map_err(|e| Error::io(format!("reading the plan {}", path.display()), e))?;
-    serde_json::from_slice(&bytes).map_err(|e| {
-        Error::user(
-            format!("{} is not a skyform plan: {e}", path.display()),
-            "save one with `skyform preview --save-plan FILE`",
-        )
-    })
 }
