@@ -745,3 +745,65 @@ async fn every_step_kind_applies_with_exactly_its_calls() {
         assert!(!stack.preview(&case.after, &opts).await.unwrap().has_changes(), "{}: converged", case.name);
     }
 }
+
+/// Secrets through the engine's use cases (the merge of the secrets work into `ops`): the
+/// provider gets the plaintext; the state, the journal-compacted state file and a saved plan
+/// hold it sealed; a saved plan reads back with its secret as a mark; an update of a secret
+/// interrupted after the provider acted, then refreshed, is planned again and converges, and
+/// nothing recorded on the way holds the plaintext.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_through_the_use_cases_stay_sealed() {
+    const OLD: &str = "matrix-old-secret-7d1c";
+    const NEW: &str = "matrix-new-secret-9e2f";
+    let stack = Stack::new();
+    let at = |v: &str| json!([thing("s", json!({"v": 1, "token": {"$secret": v}}))]);
+    let no_plaintext = |what: &str| {
+        let dir = &stack.dir;
+        for f in
+            [dir.join("state/dev.json"), dir.join("state/dev.history.jsonl"), dir.join("Skyform.dev.toml")]
+        {
+            let text = std::fs::read_to_string(&f).unwrap_or_default();
+            assert!(
+                !text.contains(OLD) && !text.contains(NEW),
+                "{what}: {} holds a plaintext secret",
+                f.display()
+            );
+        }
+    };
+    stack.up(&at(OLD), &Opts::default()).await.unwrap();
+    let live = stack.cloud.live();
+    assert_eq!(live.values().next().unwrap().1["token"], json!(OLD), "the provider gets the plaintext");
+    no_plaintext("after up");
+    let recorded = stack.state();
+    assert!(recorded.resources[0].inputs.sealed()["token"].get("$encrypted").is_some(), "sealed in state");
+    assert!(std::fs::read_to_string(stack.dir.join("Skyform.dev.toml")).unwrap().contains("[secrets]"));
+
+    // A saved plan: sealed on disk, a mark once loaded.
+    let plan = stack.preview(&at(NEW), &Opts::default()).await.unwrap();
+    let path = stack.dir.join("plan.json");
+    stack.session.save_plan(&plan, &path).unwrap();
+    let saved = std::fs::read_to_string(&path).unwrap();
+    assert!(!saved.contains(NEW) && saved.contains("$encrypted"), "{saved}");
+    let loaded = stack.session.load_plan(&path).unwrap().plan;
+    let step = loaded.steps.iter().find(|s| s.name == "s").unwrap();
+    assert_eq!(step.inputs["token"], json!({"$secret": NEW}), "a saved plan reads back with its mark");
+
+    // An update of the secret, interrupted after the provider acted: refresh keeps the recorded
+    // (old, sealed) inputs, so the next up updates again and converges.
+    *stack.cloud.gate.lock().unwrap() = Some(Gate { call: "update s".into(), stop: Stop::AfterActing });
+    let s = stack.clone();
+    let task = tokio::spawn(async move { s.up_uncompacted(&at(NEW), &Opts::default()).await });
+    tokio::time::timeout(Duration::from_secs(10), stack.cloud.reached.notified()).await.expect("the gate");
+    task.abort();
+    let _ = task.await;
+    let journal = std::fs::read_to_string(stack.journal()).unwrap();
+    assert!(journal.contains("\"begin\"") && !journal.contains(NEW), "the journal: {journal}");
+    stack.refresh().await.unwrap();
+    no_plaintext("after refresh");
+    assert!(stack.state().pending_operations.is_empty());
+    assert!(stack.preview(&at(NEW), &Opts::default()).await.unwrap().has_changes(), "planned again");
+    stack.up(&at(NEW), &Opts::default()).await.unwrap();
+    no_plaintext("after the second up");
+    assert_eq!(stack.cloud.live().values().next().unwrap().1["token"], json!(NEW));
+    assert!(!stack.preview(&at(NEW), &Opts::default()).await.unwrap().has_changes(), "converged");
+}

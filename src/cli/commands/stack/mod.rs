@@ -28,8 +28,10 @@ pub enum StackCommand {
     Import(import::Args),
     /// The commands that changed the stack's state.
     History(history::Args),
-    /// Re-encrypt every secret of the stack (state and config) under a new data key wrapped by
-    /// PROVIDER: `passphrase` or `awskms://KEY[?region=R]`. To rotate a passphrase, set the old
+    /// Re-encrypt the stack's secrets under a new data key wrapped by PROVIDER.
+    ///
+    /// Every secret of the stack (state and config) is re-encrypted under a new data key wrapped
+    /// by PROVIDER: `passphrase` or `awskms://KEY[?region=R]`. To rotate a passphrase, set the old
     /// one in SKYFORM_PASSPHRASE and the new one in SKYFORM_NEW_PASSPHRASE (or
     /// SKYFORM_NEW_PASSPHRASE_FILE) and run `skyform stack change-secrets-provider passphrase`.
     ChangeSecretsProvider(change_secrets_provider::Args),
