@@ -208,16 +208,10 @@ pub async fn plan_update(
     opts: &PlanOptions,
 ) -> Result<Plan> {
     check_types(manifest, providers)?;
-    // The recorded resources with their secrets opened: planning compares plaintext marks.
-    let opened: HashMap<(&str, &str, bool), Old> = snap
-        .resources
-        .iter()
-        .map(|r| Ok(((r.name.as_str(), r.id.as_str(), r.pending_delete), Old::open(r, &opts.vault)?)))
-        .collect::<Result<_>>()?;
-    let open = |r: &ResourceState| opened[&(r.name.as_str(), r.id.as_str(), r.pending_delete)].clone();
 
     // Which state entry each declared resource takes over (its own name, or an alias).
     let mut claimed: BTreeSet<String> = BTreeSet::new();
+    // The recorded resources with their secrets opened: planning compares plaintext marks.
     let mut olds: Vec<Option<Old>> = Vec::with_capacity(manifest.resources.len());
     let declared: BTreeSet<&str> = manifest.resources.iter().map(|r| r.name.as_str()).collect();
     let live: HashMap<&str, &ResourceState> =
@@ -235,7 +229,7 @@ pub async fn plan_update(
         if let Some(o) = old {
             claimed.insert(o.name.clone());
         }
-        olds.push(old.map(open));
+        olds.push(old.map(|r| Old::open(r, &opts.vault)).transpose()?);
     }
 
     // Targets: the targeted resources and everything they depend on.
@@ -275,7 +269,7 @@ pub async fn plan_update(
         let mut set = JoinSet::new();
         for i in layer {
             let decl = manifest.resources[i].clone();
-            let old = olds[i].clone();
+            let old = olds[i].take();
             let deps = graph.deps[i].clone();
             if let Some(scope) = &in_scope
                 && !scope.contains(&i)
@@ -390,7 +384,7 @@ pub async fn plan_update(
                 "declare it again, or set `protect` to false (and run `skyform up`) before removing it",
             ));
         }
-        steps.push(delete_step(r, open(r)));
+        steps.push(delete_step(r, Old::open(r, &opts.vault)?));
     }
     for s in &steps {
         if s.kind == StepKind::Replace && s.options.protect {
@@ -746,13 +740,17 @@ pub async fn check(
     inputs: Value,
     olds: Option<Value>,
 ) -> Result<Value> {
+    // Without secrets (the common case) the values are moved, not copied.
+    let (send, secret) =
+        if value::has_marks(&inputs) { (value::unmark(&inputs), Some(inputs)) } else { (inputs, None) };
+    let olds = olds.map(|o| if value::has_marks(&o) { value::unmark(&o) } else { o });
     let resp: CheckResponse = provider
         .call(
             Call::Check(CheckRequest {
                 type_: decl.type_.clone(),
                 name: decl.name.clone(),
-                inputs: value::unmark(&inputs),
-                olds: olds.as_ref().map(value::unmark),
+                inputs: send,
+                olds,
             }),
             &decl.name,
         )
@@ -762,14 +760,20 @@ pub async fn check(
         let list: Vec<String> = resp
             .failures
             .iter()
-            .map(|f| format!("`{}`: {}", f.property, value::scrub(&f.reason, &inputs)))
+            .map(|f| match &secret {
+                Some(like) => format!("`{}`: {}", f.property, value::scrub(&f.reason, like)),
+                None => format!("`{}`: {}", f.property, f.reason),
+            })
             .collect();
         return Err(Error::user(
             format!("`{}` ({}) has invalid inputs: {}", decl.name, decl.type_, list.join("; ")),
             "fix the inputs in the program",
         ));
     }
-    Ok(value::remark(&resp.inputs, &inputs))
+    Ok(match &secret {
+        Some(like) => value::remark(&resp.inputs, like),
+        None => resp.inputs,
+    })
 }
 
 /// Asks the provider what changed; it gets plaintext, like every provider call.
