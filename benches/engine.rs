@@ -56,7 +56,7 @@ impl Project {
                 json!({"name": format!("r{i:05}"), "type": "fake:Resource", "inputs": inputs})
             })
             .collect();
-        let manifest = json!({"manifest": 1, "resources": resources});
+        let manifest = json!({"manifest": 1, "project": "bench", "stack": "dev", "resources": resources});
         std::fs::write(dir.join("manifest.json"), serde_json::to_vec(&manifest).unwrap()).unwrap();
         Project { dir }
     }

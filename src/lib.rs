@@ -1,21 +1,12 @@
 //! skyform: infrastructure as code for serverless applications.
 //!
-//! The library is the engine: program → manifest → graph → plan → apply → journal → state.
-//! See ARCHITECTURE.md for the bird's-eye view. The `skyform` binary (src/main.rs, src/cli)
-//! is a thin layer that resolves configuration, calls into this library and renders events.
+//! The engine is the `skyform-engine` crate (`engine/`); this crate is the command-line front end
+//! (`cli`). The engine's modules are re-exported so that `skyform::engine::Session` and the like
+//! keep working for the CLI and the tests.
 
-pub mod apply;
+pub use skyform_engine::{
+    Error, ErrorKind, Result, apply, engine, error, events, host, manifest, ops, plan, project, providers,
+    secrets, state, util, value,
+};
+
 pub mod cli;
-pub mod engine;
-pub mod error;
-pub mod events;
-pub mod host;
-pub mod manifest;
-pub mod plan;
-pub mod project;
-pub mod providers;
-pub mod state;
-pub mod util;
-pub mod value;
-
-pub use error::{Error, ErrorKind, Result};

@@ -290,14 +290,15 @@ fn secrets_never_reach_state_or_output_in_plaintext() {
         json!([{"name": "db", "type": "fake:Resource", "inputs": {"password": {"$secret": "hunter2-very-secret"}}}]),
         json!({"pw": {"$ref": "db", "output": "password"}}),
     );
-    let preview = env.run(&["preview", "--diff"]);
-    let up = env.run(&["up", "--yes"]);
+    let pass = [("SKYFORM_PASSPHRASE", "correct horse battery staple")];
+    let preview = env.run_with(&["preview", "--diff"], &pass);
+    let up = env.run_with(&["up", "--yes"], &pass);
     up.ok();
     let state = env.read("state/dev.json");
     for text in [&preview.stdout, &preview.stderr, &up.stdout, &up.stderr, &state] {
         assert!(!text.contains("hunter2"), "plaintext secret leaked:\n{text}");
     }
-    assert!(state.contains("[secret:"), "{state}");
+    assert!(state.contains("\"$encrypted\": \"v1:"), "{state}");
     // The provider did get the plaintext.
     let stored: Vec<String> = std::fs::read_dir(env.store())
         .unwrap()
@@ -305,12 +306,18 @@ fn secrets_never_reach_state_or_output_in_plaintext() {
         .map(|e| std::fs::read_to_string(e.path()).unwrap())
         .collect();
     assert!(stored.iter().any(|s| s.contains("hunter2-very-secret")));
+    // The secret output reads back only when asked for.
+    assert_eq!(env.run_with(&["outputs", "pw"], &pass).ok().stdout, "[secret]\n");
+    assert_eq!(
+        env.run_with(&["outputs", "pw", "--show-secrets"], &pass).ok().stdout,
+        "hunter2-very-secret\n"
+    );
     // Unchanged secret: no change. Changed secret: an update.
-    assert!(env.run(&["preview"]).ok().stdout.contains("no changes"));
+    assert!(env.run_with(&["preview"], &pass).ok().stdout.contains("no changes"));
     env.manifest(
         json!([{"name": "db", "type": "fake:Resource", "inputs": {"password": {"$secret": "another-one"}}}]),
     );
-    let changed = env.run(&["preview"]);
+    let changed = env.run_with(&["preview"], &pass);
     assert!(changed.stdout.contains("~   fake:Resource  db    update"), "{}", changed.text());
 }
 

@@ -3,6 +3,8 @@
 //! the process environment; it passes what it resolved into the library.
 
 pub mod commands;
+pub mod flags;
+pub mod kms;
 pub mod render;
 
 use std::io::IsTerminal;
@@ -17,6 +19,7 @@ use crate::engine::Session;
 use crate::error::{Error, ErrorKind, Result};
 use crate::project::Project;
 use crate::providers::ProviderSettings;
+use crate::secrets::{KeySource, KeyWrap, Passphrase, Vault};
 
 /// skyform: infrastructure as code for serverless applications.
 ///
@@ -43,7 +46,7 @@ const EXIT_CODES: &str = "Exit codes:
   1  error: bad input, a failing program or provider (nothing was changed unless stated)
   2  usage error
   3  some steps failed while applying (the state records what happened)
-  4  the stack is locked by another command
+  4  the stack is locked by a running command (the lock is freed when its process ends)
   5  an earlier run was interrupted: resolve it with `skyform refresh` or `--clear-pending`
   6  a saved plan no longer matches the stack's state
   130 interrupted by Ctrl-C";
@@ -56,10 +59,14 @@ pub enum Command {
     Destroy(commands::destroy::Args),
     Refresh(commands::refresh::Args),
     Outputs(commands::outputs::Args),
+    /// Stacks: ls, init, rm, export, import, history, change-secrets-provider.
     #[command(subcommand)]
     Stack(commands::stack::StackCommand),
     Import(commands::import::Args),
     Graph(commands::graph::Args),
+    /// The stack's config: ls, get, set (`--secret`: encrypted), rm.
+    #[command(subcommand)]
+    Config(commands::config::ConfigCommand),
     Synth(commands::synth::Args),
     Cancel(commands::cancel::Args),
     /// The local cloud: status, start, stop.
@@ -110,6 +117,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Stack(c) => commands::stack::run(&g, c).await,
         Command::Import(a) => commands::import::run(&g, a).await,
         Command::Graph(a) => commands::graph::run(&g, a).await,
+        Command::Config(c) => commands::config::run(&g, c).await,
         Command::Synth(a) => commands::synth::run(&g, a).await,
         Command::Cancel(a) => commands::cancel::run(&g, a).await,
         Command::Local(c) => commands::local::run(&g, c).await,
@@ -186,8 +194,79 @@ impl Global {
     pub fn session(&self, sink: crate::events::Sink) -> Result<Session> {
         let project = self.project()?;
         let stack = self.stack_name(&project)?;
-        Session::open(project, &stack, provider_settings()?, sink, user())
+        let keys = key_source(&project, &stack);
+        Session::open(project, &stack, provider_settings()?, sink, user(), keys)
     }
+
+    /// The stack's vault, for commands that read state without a session.
+    pub fn vault(&self, project: &Project, stack: &str) -> Result<Arc<Vault>> {
+        let file = project.load_stack(stack)?;
+        Ok(Arc::new(Vault::new(
+            file.secrets_config(),
+            key_source(project, stack),
+            Some(project.stack_file_path(stack)),
+        )))
+    }
+}
+
+/// The environment variables that hold a stack's passphrase.
+pub const PASSPHRASE_VAR: &str = "SKYFORM_PASSPHRASE";
+pub const PASSPHRASE_FILE_VAR: &str = "SKYFORM_PASSPHRASE_FILE";
+
+/// How the library gets a stack's key wrapper: the CLI reads the passphrase from the
+/// environment, or builds a KMS client from the stack's `[providers.aws]` settings. Called only
+/// when a secret must be sealed or opened.
+pub fn key_source(project: &Project, stack: &str) -> KeySource {
+    let stack = stack.to_string();
+    let aws_config = project.load_stack(&stack).map(|f| f.provider_config("aws")).unwrap_or_default();
+    Arc::new(move |provider: &str| -> Result<Arc<dyn KeyWrap>> {
+        if provider == crate::secrets::DEFAULT_PROVIDER {
+            return Ok(Arc::new(passphrase_from_env(&stack, PASSPHRASE_VAR, PASSPHRASE_FILE_VAR)?));
+        }
+        if provider.starts_with("awskms://") {
+            return Ok(Arc::new(kms::KmsWrap::new(provider, &aws_config)?));
+        }
+        Err(Error::user(
+            format!("stack `{stack}` names the secrets provider `{provider}`, which skyform does not know"),
+            "use `passphrase` or `awskms://KEY?region=REGION` under [secrets] provider (see `skyform stack change-secrets-provider`)",
+        ))
+    })
+}
+
+/// The passphrase from `var`, or from the file named by `file_var`.
+pub fn passphrase_from_env(stack: &str, var: &str, file_var: &str) -> Result<Passphrase> {
+    if let Ok(p) = std::env::var(var) {
+        if p.is_empty() {
+            return Err(Error::user(
+                format!("{var} is set but empty"),
+                format!("set {var} to the passphrase of stack `{stack}`"),
+            ));
+        }
+        return Ok(Passphrase::new(p, var));
+    }
+    if let Some(path) = std::env::var_os(file_var) {
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            Error::user(
+                format!("{file_var} names {}, which cannot be read: {e}", PathBuf::from(&path).display()),
+                format!("point {file_var} at a file holding the passphrase, or set {var}"),
+            )
+        })?;
+        let p = text.trim_end_matches(['\n', '\r']).to_string();
+        if p.is_empty() {
+            return Err(Error::user(
+                format!("the file named by {file_var} is empty"),
+                "write the passphrase into it",
+            ));
+        }
+        return Ok(Passphrase::new(p, file_var));
+    }
+    Err(Error::user(
+        format!("stack `{stack}` has secrets, which are encrypted with a passphrase, but {var} is not set"),
+        format!(
+            "set {var} to the stack's passphrase (or {file_var} to a file holding it); a stack's first secret \
+             takes the passphrase set at that time"
+        ),
+    ))
 }
 
 pub fn provider_settings() -> Result<ProviderSettings> {
@@ -208,10 +287,11 @@ pub fn provider_settings() -> Result<ProviderSettings> {
         search_path,
         default_timeout,
         env: vec![("SKYFORM_EXE".to_string(), self_exe.display().to_string())],
+        transport: Arc::new(crate::host::Processes),
     })
 }
 
-fn user() -> String {
+pub fn user() -> String {
     std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".into())
 }
 

@@ -141,12 +141,13 @@ fn seconds(millis: u64) -> String {
     format!("{:.1}s", millis as f64 / 1000.0)
 }
 
-/// A value as people read it: unknowns as `(known after up)`, secrets masked.
-pub fn show(v: &Value, secrets: &[String]) -> String {
+/// A value as people read it: unknowns as `(known after up)`, secrets masked as `[secret]`
+/// (shown only when `reveal`: `--show-secrets`).
+pub fn show(v: &Value, reveal: bool) -> String {
     if v.as_str() == Some(UNKNOWN) {
         return "(known after up)".to_string();
     }
-    let masked = value::mask(v, secrets);
+    let masked = people(v, reveal);
     let text = serde_json::to_string(&masked).unwrap_or_default();
     let text = text.replace(&format!("\"{UNKNOWN}\""), "(known after up)");
     if text.chars().count() > 120 {
@@ -157,7 +158,12 @@ pub fn show(v: &Value, secrets: &[String]) -> String {
 }
 
 /// The plan as a tree of resources (components first, their resources indented).
-pub fn plan_text(plan: &Plan, show_diff: bool, verb: &str) -> String {
+/// What people may see of a value: secrets masked, or (`--show-secrets`) in plaintext.
+pub fn people(v: &Value, reveal: bool) -> Value {
+    if reveal { value::unmark(v) } else { value::mask(v) }
+}
+
+pub fn plan_text(plan: &Plan, show_diff: bool, verb: &str, reveal: bool) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{verb} ({}):\n", plan.stack);
     let visible: Vec<&Step> =
@@ -198,7 +204,7 @@ pub fn plan_text(plan: &Plan, show_diff: bool, verb: &str) -> String {
             }
             let _ = writeln!(out, "{}", line.trim_end());
             if show_diff {
-                out.push_str(&step_diff(s, &plan.secrets));
+                out.push_str(&step_diff(s, reveal));
             }
         }
         out.push('\n');
@@ -207,7 +213,7 @@ pub fn plan_text(plan: &Plan, show_diff: bool, verb: &str) -> String {
         let _ = writeln!(out, "Outputs:");
         for k in plan.outputs.keys() {
             let text = match plan.output_preview.get(k) {
-                Some(v) => show(v, &plan.secrets),
+                Some(v) => show(v, reveal),
                 None => "(known after up)".into(),
             };
             let _ = writeln!(out, "    {k}: {text}");
@@ -262,14 +268,14 @@ fn ancestors<'a>(plan: &'a Plan, name: &str) -> Vec<&'a crate::manifest::Compone
     chain
 }
 
-fn step_diff(s: &Step, secrets: &[String]) -> String {
+fn step_diff(s: &Step, reveal: bool) -> String {
     let mut out = String::new();
     let pad = "         ";
     match s.kind {
         StepKind::Create => {
             if let Some(map) = s.inputs.as_object() {
                 for (k, v) in map {
-                    let _ = writeln!(out, "{pad}+ {k}: {}", show(v, secrets));
+                    let _ = writeln!(out, "{pad}+ {k}: {}", show(v, reveal));
                 }
             }
         }
@@ -280,7 +286,7 @@ fn step_diff(s: &Step, secrets: &[String]) -> String {
                 let after = s.inputs.get(c).cloned().unwrap_or(Value::Null);
                 let sym = if s.replaces.contains(c) { "+-" } else { "~" };
                 let _ =
-                    writeln!(out, "{pad}{sym} {c}: {} => {}", show(&before, secrets), show(&after, secrets));
+                    writeln!(out, "{pad}{sym} {c}: {} => {}", show(&before, reveal), show(&after, reveal));
             }
         }
         StepKind::Delete => {
@@ -316,12 +322,12 @@ fn counts_text(counts: &BTreeMap<StepKind, usize>, prefix: &str, plan: &Plan) ->
 }
 
 /// The summary after applying.
-pub fn report_text(plan: &Plan, report: &ApplyReport, millis: u64) -> String {
+pub fn report_text(plan: &Plan, report: &ApplyReport, millis: u64, reveal: bool) -> String {
     let mut out = String::new();
     if !report.outputs.is_empty() {
         let _ = writeln!(out, "\nOutputs:");
         for (k, v) in &report.outputs {
-            let _ = writeln!(out, "    {k}: {}", show(v, &plan.secrets));
+            let _ = writeln!(out, "    {k}: {}", show(v, reveal));
         }
     }
     let _ = writeln!(out, "\nResources:");
@@ -349,7 +355,7 @@ pub fn report_text(plan: &Plan, report: &ApplyReport, millis: u64) -> String {
     out
 }
 
-pub fn plan_json(plan: &Plan) -> Value {
+pub fn plan_json(plan: &Plan, reveal: bool) -> Value {
     let steps: Vec<Value> = plan
         .steps
         .iter()
@@ -362,7 +368,7 @@ pub fn plan_json(plan: &Plan) -> Value {
                 "replaces": s.replaces,
                 "delete_before_replace": s.delete_before_replace,
                 "parent": s.parent,
-                "inputs": value::mask(&s.inputs, &plan.secrets),
+                "inputs": people(&s.inputs, reveal),
             })
         })
         .collect();
@@ -375,7 +381,10 @@ pub fn report_json(
     report: &ApplyReport,
     stats: &crate::engine::CommitStats,
     millis: u64,
+    reveal: bool,
 ) -> Value {
+    let outputs: BTreeMap<&String, Value> =
+        report.outputs.iter().map(|(k, v)| (k, people(v, reveal))).collect();
     let done: BTreeMap<&str, usize> = report.done.iter().map(|(k, v)| (k.verb(), *v)).collect();
     let failed: Vec<Value> = report.failed.iter().map(|(n, e)| json!({"name": n, "error": e})).collect();
     json!({
@@ -385,7 +394,7 @@ pub fn report_json(
         "unchanged": plan.steps.iter().filter(|s| s.kind == StepKind::Same && !s.metadata_changed).count(),
         "failed": failed,
         "skipped": report.skipped,
-        "outputs": report.outputs,
+        "outputs": outputs,
         "journal_bytes": stats.journal_bytes,
         "state_bytes": stats.state_bytes,
         "serial": stats.serial,

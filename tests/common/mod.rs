@@ -90,7 +90,9 @@ impl TestEnv {
     }
 
     pub fn manifest_with_outputs(&self, resources: Value, outputs: Value) {
-        let m = serde_json::json!({"manifest": 1, "resources": resources, "outputs": outputs});
+        let m = serde_json::json!({
+            "manifest": 1, "project": "demo", "stack": "dev", "resources": resources, "outputs": outputs
+        });
         self.write("manifest.json", &serde_json::to_string_pretty(&m).unwrap());
     }
 
@@ -146,6 +148,15 @@ impl TestEnv {
     pub fn run(&self, args: &[&str]) -> Run {
         let out = self.command(args).output().expect("run skyform");
         Run::from(out, self.path())
+    }
+
+    /// Runs with extra environment variables (`SKYFORM_PASSPHRASE`, ...).
+    pub fn run_with(&self, args: &[&str], vars: &[(&str, &str)]) -> Run {
+        let mut cmd = self.command(args);
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        Run::from(cmd.output().expect("run skyform"), self.path())
     }
 
     pub fn state(&self) -> Value {

@@ -47,9 +47,26 @@ pub fn policy_string(v: &Value) -> String {
 /// A policy document as AWS returns it (a string, maybe URL-encoded), as a JSON value so that
 /// formatting differences do not show as drift.
 pub fn policy_value(s: &str) -> Value {
-    let decoded =
-        if s.trim_start().starts_with('%') || s.contains("%22") { url_decode(s) } else { s.to_string() };
+    let decoded = url_decode_if_encoded(s);
     serde_json::from_str(&decoded).unwrap_or(Value::String(decoded))
+}
+
+/// A JSON document held in a string (a policy statement AWS answers), in one canonical form:
+/// compact, keys sorted. AWS formats the same document differently from call to call (spaces,
+/// key order), and comparing the raw strings would show drift where nothing changed.
+pub fn canonical_json_string(v: &Value) -> Value {
+    match v {
+        Value::String(s) => match serde_json::from_str::<Value>(&url_decode_if_encoded(s)) {
+            Ok(doc) => Value::String(doc.to_string()),
+            Err(_) => v.clone(),
+        },
+        Value::Null => Value::Null,
+        other => Value::String(other.to_string()),
+    }
+}
+
+fn url_decode_if_encoded(s: &str) -> String {
+    if s.trim_start().starts_with('%') || s.contains("%22") { url_decode(s) } else { s.to_string() }
 }
 
 /// Accessors on an input object that treat a missing key and `null` alike.
@@ -98,6 +115,18 @@ pub fn set(target: &mut Value, key: &str, value: Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_strings_compare_by_their_document() {
+        let a = canonical_json_string(&Value::String("{\"Effect\": \"Allow\", \"Action\": \"x\"}".into()));
+        let b = canonical_json_string(&serde_json::json!({"Action": "x", "Effect": "Allow"}));
+        assert_eq!(a, b);
+        assert_eq!(a, Value::String("{\"Action\":\"x\",\"Effect\":\"Allow\"}".into()));
+        assert_eq!(
+            canonical_json_string(&Value::String("not json".into())),
+            Value::String("not json".into())
+        );
+    }
 
     #[test]
     fn base64_and_url_decoding() {

@@ -95,7 +95,9 @@ impl Registry {
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
         let mut bytes = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
         bytes.push(b'\n');
-        write_atomic(path, &bytes)
+        // The registry holds every function's environment, secrets included, in plaintext (the
+        // daemon must hand them to the functions after a restart): only the owner may read it.
+        write_atomic_mode(path, &bytes, 0o600)
     }
 
     pub fn stack_mut(&mut self, stack: &str) -> &mut StackRecord {
@@ -105,6 +107,12 @@ impl Registry {
 
 /// Writes `bytes` to `path` so that a crash at any instant leaves the old or the new content.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_atomic_mode(path, bytes, 0o644)
+}
+
+/// [`write_atomic`] with the file's permission bits (0600 for a file that holds secrets).
+pub fn write_atomic_mode(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let tmp = dir.join(format!(
@@ -113,7 +121,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         std::process::id()
     ));
     {
-        let mut f = std::fs::File::create(&tmp)?;
+        let mut f =
+            std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(mode).open(&tmp)?;
+        f.set_permissions(std::fs::Permissions::from_mode(mode))?;
         f.write_all(bytes)?;
         f.sync_all()?;
     }

@@ -23,7 +23,7 @@ mod diff;
 mod serve;
 
 pub use diff::{default_diff, has_unknown};
-pub use serve::{Provider, ProviderError, serve, serve_blocking};
+pub use serve::{Provider, ProviderError, serve, serve_blocking, serve_io};
 
 /// The protocol versions this crate speaks. The engine offers all of them in the handshake;
 /// the provider answers with the one it picked.

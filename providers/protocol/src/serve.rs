@@ -88,12 +88,24 @@ pub trait Provider: Send + Sync + 'static {
 /// Serves the protocol on stdin/stdout until stdin closes, then waits for the requests in
 /// flight to finish.
 pub async fn serve<P: Provider>(provider: P) -> std::io::Result<()> {
+    serve_io(provider, tokio::io::stdin(), tokio::io::stdout()).await
+}
+
+/// [`serve`] over any byte streams: requests are read from `input`, answers written to
+/// `output`. The engine uses it to run a provider in its own process (tests, embedding) over
+/// an in-memory pipe, through exactly the code path a provider process runs.
+pub async fn serve_io<P, R, W>(provider: P, input: R, output: W) -> std::io::Result<()>
+where
+    P: Provider,
+    R: tokio::io::AsyncRead + Unpin + Send + 'static,
+    W: tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let provider = Arc::new(provider);
     let schemas = Arc::new(provider.schemas());
     let (tx, mut rx) = mpsc::unbounded_channel::<String>();
 
     let writer = tokio::spawn(async move {
-        let mut out = BufWriter::new(tokio::io::stdout());
+        let mut out = BufWriter::new(output);
         while let Some(line) = rx.recv().await {
             out.write_all(line.as_bytes()).await?;
             while let Ok(more) = rx.try_recv() {
@@ -104,7 +116,7 @@ pub async fn serve<P: Provider>(provider: P) -> std::io::Result<()> {
         out.flush().await
     });
 
-    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    let mut lines = BufReader::new(input).lines();
     let mut tasks = JoinSet::new();
     while let Some(line) = lines.next_line().await? {
         if line.trim().is_empty() {

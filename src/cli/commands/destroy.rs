@@ -2,74 +2,60 @@
 
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Instant;
 
-use crate::cli::render::{self, TerminalSink};
-use crate::cli::{Global, confirm};
-use crate::engine;
+use crate::apply::Cancel;
+use crate::cli::render::TerminalSink;
+use crate::cli::{Global, flags, install_interrupt};
 use crate::error::Result;
-use crate::plan;
+use crate::ops::{PlanRequest, UpRequest};
+
+use super::up::{Prompt, View, report};
 
 /// Delete all of the stack's resources, dependents first.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Delete without asking for confirmation.
-    #[arg(short, long)]
-    pub yes: bool,
+    #[command(flatten)]
+    pub apply: flags::Apply,
     /// Print the result as JSON (needs --yes).
     #[arg(long)]
     pub json: bool,
-    /// Only these resources and whatever depends on them. Repeatable.
-    #[arg(long = "target", value_name = "NAME")]
-    pub targets: Vec<String>,
-    /// How many steps may run at once.
-    #[arg(long, default_value_t = 32)]
-    pub parallel: usize,
-    /// Forget operations an interrupted run left unresolved.
-    #[arg(long)]
-    pub clear_pending: bool,
+    #[command(flatten)]
+    pub targets: flags::Targets,
+    #[command(flatten)]
+    pub pending: flags::ClearPending,
+    #[command(flatten)]
+    pub secrets: flags::ShowSecrets,
 }
 
 pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
     let sink = Arc::new(TerminalSink::new(g.verbose, args.json));
     let session = g.session(sink.clone())?;
-    let lock = session.lock("skyform destroy")?;
-    let mut snap = session.recover(&lock)?;
-    if args.clear_pending && !snap.pending_operations.is_empty() {
-        let before = snap.clone();
-        snap.pending_operations.clear();
-        snap = session.write(&before, snap, "destroy --clear-pending", Instant::now())?;
-    }
-    engine::ensure_no_pending(&snap)?;
-    let started = Instant::now();
-    let plan = plan::plan_destroy(&snap, &args.targets)?;
-    if !args.json {
-        print!("{}", render::plan_text(&plan, false, "Destroying"));
-    }
-    if !plan.has_changes() {
+    let cancel = Cancel::default();
+    install_interrupt(cancel.clone());
+    let req = UpRequest {
+        plan: PlanRequest {
+            targets: args.targets.targets.clone(),
+            clear_pending: args.pending.clear_pending,
+            ..Default::default()
+        },
+        parallel: args.apply.parallel,
+        cancel,
+        ..Default::default()
+    };
+    let mut prompt = Prompt {
+        json: args.json,
+        diff: false,
+        yes: args.apply.yes,
+        verb: "Destroying",
+        question: "\nDo you want to delete these resources?",
+        show_secrets: args.secrets.show_secrets,
+    };
+    let outcome = session.destroy(&req, &mut prompt).await?;
+    let touched = outcome.applied.is_some() || !outcome.plan.has_changes();
+    let code = report(outcome, View { json: args.json, show_secrets: args.secrets.show_secrets }, false)?;
+    if touched {
         stop_idle_local_cloud(&session.project.dir);
-        return Ok(ExitCode::SUCCESS);
     }
-    if !confirm("\nDo you want to delete these resources?", args.yes)? {
-        println!("cancelled: nothing was changed");
-        return Ok(ExitCode::SUCCESS);
-    }
-    let providers = session.start_providers(None, &snap, false).await?;
-    if !args.json {
-        println!();
-    }
-    let code = super::up::apply_and_report(
-        &session,
-        plan,
-        snap,
-        providers,
-        args.parallel,
-        args.json,
-        "destroy",
-        started,
-    )
-    .await?;
-    stop_idle_local_cloud(&session.project.dir);
     Ok(code)
 }
 

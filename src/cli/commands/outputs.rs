@@ -1,10 +1,12 @@
 //! `skyform outputs`: the stack's outputs.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
-use crate::cli::Global;
+use crate::cli::render::people;
+use crate::cli::{Global, flags};
 use crate::error::{Error, Result};
-use crate::state;
+use crate::events::NullSink;
 
 /// Print the stack's outputs (or one of them, bare, for use in scripts).
 #[derive(clap::Args, Debug)]
@@ -14,18 +16,23 @@ pub struct Args {
     /// Print as JSON.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub secrets: flags::ShowSecrets,
 }
 
 pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
-    let project = g.project()?;
-    let stack = g.stack_name(&project)?;
-    project.load_stack(&stack)?;
-    let files = state::StackFiles::new(project.state_dir(), &stack);
-    let (snap, _) = state::load(&files, project.name())?;
+    let session = g.session(Arc::new(NullSink))?;
+    let stack = session.stack.clone();
+    // Secret outputs are `[secret]` unless --show-secrets; only then is the stack's key needed.
+    let outputs: std::collections::BTreeMap<String, serde_json::Value> = if args.secrets.show_secrets {
+        session.outputs()?.into_iter().map(|(k, v)| (k, people(&v, true))).collect()
+    } else {
+        session.export()?.outputs.into_iter().map(|(k, v)| (k, crate::value::mask(v.sealed()))).collect()
+    };
     match args.name {
         Some(name) => {
-            let v = snap.outputs.get(&name).ok_or_else(|| {
-                let known: Vec<&String> = snap.outputs.keys().collect();
+            let v = outputs.get(&name).ok_or_else(|| {
+                let known: Vec<&String> = outputs.keys().collect();
                 Error::user(
                     format!("stack `{stack}` has no output `{name}`"),
                     if known.is_empty() {
@@ -43,12 +50,12 @@ pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
                 _ => println!("{}", serde_json::to_string_pretty(v).unwrap()),
             }
         }
-        None if args.json => println!("{}", serde_json::to_string_pretty(&snap.outputs).unwrap()),
+        None if args.json => println!("{}", serde_json::to_string_pretty(&outputs).unwrap()),
         None => {
-            if snap.outputs.is_empty() {
+            if outputs.is_empty() {
                 println!("stack `{stack}` has no outputs");
             }
-            for (k, v) in &snap.outputs {
+            for (k, v) in &outputs {
                 match v {
                     serde_json::Value::String(s) => println!("{k}: {s}"),
                     other => println!("{k}: {other}"),

@@ -4,14 +4,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use crate::cli::Global;
 use crate::cli::render::{self, TerminalSink};
-use crate::engine::{self, Session};
-use crate::error::{Error, Result};
-use crate::plan::{self, Plan, PlanOptions};
-use crate::state::Snapshot;
+use crate::cli::{Global, flags};
+use crate::error::Result;
+use crate::ops::{PlanRequest, Program};
 
 /// Show the changes `up` would make: a tree of resources with `+ ~ - +-`, and a summary.
+/// Changes nothing, not even the state file.
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Show property-level differences.
@@ -23,34 +22,39 @@ pub struct Args {
     /// Save the plan to FILE; `skyform up --plan FILE` applies exactly it.
     #[arg(long, value_name = "FILE")]
     pub save_plan: Option<PathBuf>,
-    /// Only these resources (and what they depend on). Repeatable.
-    #[arg(long = "target", value_name = "NAME")]
-    pub targets: Vec<String>,
-    /// Forget operations an interrupted run left unresolved.
-    #[arg(long)]
-    pub clear_pending: bool,
+    #[command(flatten)]
+    pub targets: flags::Targets,
+    #[command(flatten)]
+    pub pending: flags::ClearPending,
+    #[command(flatten)]
+    pub secrets: flags::ShowSecrets,
 }
 
 pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
     let sink = Arc::new(TerminalSink::new(g.verbose, args.json));
     let session = g.session(sink.clone())?;
-    let lock = session.lock("skyform preview")?;
-    let mut snap = session.recover(&lock)?;
-    if args.clear_pending {
-        snap.pending_operations.clear();
-    }
-    engine::ensure_no_pending(&snap)?;
-    let (plan, providers) = make_plan(&session, &snap, &args.targets, true).await?;
-    providers.shutdown().await;
-    drop(lock);
+    let plan = session
+        .preview(&PlanRequest {
+            program: Program::Project,
+            targets: args.targets.targets.clone(),
+            clear_pending: args.pending.clear_pending,
+        })
+        .await?;
     if let Some(path) = &args.save_plan {
-        let bytes = serde_json::to_vec_pretty(&plan).expect("plans serialize");
-        crate::state::write_atomic(path, &bytes)?;
+        // Secrets sealed with the stack's key, and the file readable by its owner only.
+        session.save_plan(&plan, path)?;
+    }
+    if plan.deletes_everything() {
+        eprintln!(
+            "warning: {}; `skyform up` will refuse it without `--allow-delete-all` (use `skyform destroy` to delete a stack's resources)",
+            plan.delete_all_warning()
+        );
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&render::plan_json(&plan)).expect("json"));
+        let reveal = args.secrets.show_secrets;
+        println!("{}", serde_json::to_string_pretty(&render::plan_json(&plan, reveal)).expect("json"));
     } else {
-        print!("{}", render::plan_text(&plan, args.diff, "Previewing update"));
+        print!("{}", render::plan_text(&plan, args.diff, "Previewing update", args.secrets.show_secrets));
         if let Some(path) = &args.save_plan {
             println!(
                 "\nSaved the plan to {}; apply it with `skyform up --plan {}`",
@@ -60,32 +64,4 @@ pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Runs the program, starts the providers and plans.
-pub async fn make_plan(
-    session: &Session,
-    snap: &Snapshot,
-    targets: &[String],
-    dry_run: bool,
-) -> Result<(Plan, crate::providers::Providers)> {
-    let manifest = session.run_program().await?;
-    if let Some(s) = &manifest.stack
-        && s != &session.stack
-    {
-        return Err(Error::user(
-            format!("the program wrote a manifest for stack `{s}`, but this is stack `{}`", session.stack),
-            "the program should take the stack name from SKYFORM_STACK",
-        ));
-    }
-    let graph = manifest.validate()?;
-    let providers = session.start_providers(Some(&manifest), snap, dry_run).await?;
-    let opts = PlanOptions { targets: targets.to_vec(), salt: snap.lineage.clone() };
-    match plan::plan_update(&manifest, &graph, snap, &providers, &opts).await {
-        Ok(p) => Ok((p, providers)),
-        Err(e) => {
-            providers.shutdown().await;
-            Err(e)
-        }
-    }
 }

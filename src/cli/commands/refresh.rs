@@ -2,13 +2,12 @@
 
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Instant;
 
 use serde_json::json;
 
-use crate::cli::render::{TerminalSink, show};
-use crate::cli::{Global, confirm};
-use crate::engine::{self, DriftKind};
+use crate::cli::render::{TerminalSink, people, show};
+use crate::cli::{Global, confirm, flags};
+use crate::engine::{Drift, DriftKind};
 use crate::error::Result;
 
 /// Read every resource, show drift property by property, and update the state to match.
@@ -24,64 +23,64 @@ pub struct Args {
     /// Print the drift as JSON.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub secrets: flags::ShowSecrets,
 }
 
 pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
     let sink = Arc::new(TerminalSink::new(g.verbose, args.json));
     let session = g.session(sink.clone())?;
-    let lock = session.lock("skyform refresh")?;
-    let snap = session.recover(&lock)?;
-    let started = Instant::now();
-    let providers = session.start_providers(None, &snap, true).await?;
-    let result = engine::refresh(&snap, &providers, &snap.lineage).await;
-    providers.shutdown().await;
-    let (next, drift) = result?;
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({"stack": session.stack, "drift": drift})).unwrap()
-        );
-    } else {
-        println!("Refreshing ({}):\n", session.stack);
-        if drift.is_empty() {
-            println!("  no drift: every resource matches the state");
-        }
-        for d in &drift {
-            match d.kind {
-                DriftKind::Deleted => {
-                    println!(" -   {}  {}  deleted outside skyform (or never created)", d.type_, d.name)
-                }
-                DriftKind::Recovered => {
-                    println!(
-                        " +   {}  {}  an interrupted create had succeeded: now recorded",
-                        d.type_, d.name
-                    )
-                }
-                DriftKind::Resolved => {
-                    println!("     {}  {}  interrupted operation resolved", d.type_, d.name)
-                }
-                DriftKind::Changed => {
-                    println!(" ~   {}  {}  changed outside skyform", d.type_, d.name);
-                    for (path, old, new) in &d.properties {
-                        println!("         ~ {path}: {} => {}", show(old, &[]), show(new, &[]));
-                    }
+    let stack = session.stack.clone();
+    let refreshed = session
+        .refresh_state(&mut |drift, changed| {
+            show_drift(&stack, drift, args.json, args.secrets.show_secrets);
+            if !changed || args.preview_only {
+                return Ok(false);
+            }
+            if !confirm("Do you want to record these changes in the state?", args.yes)? {
+                println!("cancelled: the state was not changed");
+                return Ok(false);
+            }
+            Ok(true)
+        })
+        .await?;
+    if let Some(serial) = refreshed.written
+        && !args.json
+    {
+        println!("the state is updated (serial {serial})");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The drift, with secrets masked unless `reveal` (`--show-secrets`).
+fn show_drift(stack: &str, drift: &[Drift], json: bool, reveal: bool) {
+    if json {
+        let doc = people(&json!({"stack": stack, "drift": drift}), reveal);
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap());
+        return;
+    }
+    println!("Refreshing ({stack}):\n");
+    if drift.is_empty() {
+        println!("  no drift: every resource matches the state");
+    }
+    for d in drift {
+        match d.kind {
+            DriftKind::Deleted => {
+                println!(" -   {}  {}  deleted outside skyform (or never created)", d.type_, d.name)
+            }
+            DriftKind::Recovered => {
+                println!(" +   {}  {}  an interrupted create had succeeded: now recorded", d.type_, d.name)
+            }
+            DriftKind::Resolved => {
+                println!("     {}  {}  interrupted operation resolved", d.type_, d.name)
+            }
+            DriftKind::Changed => {
+                println!(" ~   {}  {}  changed outside skyform", d.type_, d.name);
+                for (path, old, new) in &d.properties {
+                    println!("         ~ {path}: {} => {}", show(old, reveal), show(new, reveal));
                 }
             }
         }
-        println!();
     }
-    let changed = !next.same_content(&snap);
-    if !changed || args.preview_only {
-        return Ok(ExitCode::SUCCESS);
-    }
-    if !confirm("Do you want to record these changes in the state?", args.yes)? {
-        println!("cancelled: the state was not changed");
-        return Ok(ExitCode::SUCCESS);
-    }
-    let written = session.write(&snap, next, "refresh", started)?;
-    drop(lock);
-    if !args.json {
-        println!("the state is updated (serial {})", written.serial);
-    }
-    Ok(ExitCode::SUCCESS)
+    println!();
 }

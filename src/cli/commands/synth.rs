@@ -3,20 +3,44 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use crate::cli::Global;
 use crate::cli::render::TerminalSink;
+use crate::cli::{Global, flags};
 use crate::error::Result;
 
 /// Run the program and print the manifest it produces (validated), without contacting any
 /// provider.
+///
+/// Secrets (`$secret` values, and strings built from config secrets) are printed as
+/// `[secret]` unless --show-secrets is given.
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    #[command(flatten)]
+    pub secrets: flags::ShowSecrets,
+}
 
-pub async fn run(g: &Global, _args: Args) -> Result<ExitCode> {
+pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
     let sink = Arc::new(TerminalSink::new(g.verbose, true));
     let session = g.session(sink)?;
     let manifest = session.run_program().await?;
     manifest.validate()?;
-    println!("{}", serde_json::to_string_pretty(&manifest).expect("manifests serialize"));
+    let doc = serde_json::to_value(&manifest).expect("manifests serialize");
+    // Masked, a secret keeps its marker so the manifest still reads as one.
+    let doc = if args.secrets.show_secrets { doc } else { mask_marks(&doc) };
+    println!("{}", serde_json::to_string_pretty(&doc).expect("json"));
     Ok(ExitCode::SUCCESS)
+}
+
+/// `{"$secret": x}` becomes `{"$secret": "[secret]"}`.
+fn mask_marks(v: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::Object(map) => {
+            if crate::value::as_mark(v).is_some() {
+                return serde_json::json!({ crate::value::SECRET: crate::value::MASK });
+            }
+            Value::Object(map.iter().map(|(k, c)| (k.clone(), mask_marks(c))).collect())
+        }
+        Value::Array(items) => Value::Array(items.iter().map(mask_marks).collect()),
+        other => other.clone(),
+    }
 }

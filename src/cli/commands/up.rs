@@ -3,22 +3,20 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Instant;
 
-use crate::apply::{ApplyOptions, Cancel};
+use crate::apply::{ApplyReport, Cancel};
 use crate::cli::render::{self, TerminalSink};
-use crate::cli::{Global, confirm, install_interrupt};
-use crate::engine::{self, Session};
+use crate::cli::{Global, confirm, flags, install_interrupt};
+use crate::engine::CommitStats;
 use crate::error::{Error, ErrorKind, Result};
+use crate::ops::{Approve, Outcome, PlanRequest, Program, UpRequest};
 use crate::plan::Plan;
-use crate::state::Snapshot;
 
 /// Create or update the stack's resources to match the program.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Apply without asking for confirmation.
-    #[arg(short, long)]
-    pub yes: bool,
+    #[command(flatten)]
+    pub apply: flags::Apply,
     /// Show property-level differences.
     #[arg(long)]
     pub diff: bool,
@@ -28,87 +26,118 @@ pub struct Args {
     /// Apply a plan saved by `skyform preview --save-plan FILE`; refused if the state moved.
     #[arg(long, value_name = "FILE")]
     pub plan: Option<PathBuf>,
-    /// Only these resources (and what they depend on). Repeatable.
-    #[arg(long = "target", value_name = "NAME")]
-    pub targets: Vec<String>,
-    /// How many steps may run at once.
-    #[arg(long, default_value_t = 32)]
-    pub parallel: usize,
-    /// Forget operations an interrupted run left unresolved.
+    #[command(flatten)]
+    pub targets: flags::Targets,
+    #[command(flatten)]
+    pub pending: flags::ClearPending,
+    /// Apply a plan that deletes every resource of the stack (the program declares none);
+    /// refused without it, even with --yes. `skyform destroy` is the usual way to do that.
     #[arg(long)]
-    pub clear_pending: bool,
+    pub allow_delete_all: bool,
+    #[command(flatten)]
+    pub secrets: flags::ShowSecrets,
 }
 
 pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
     let sink = Arc::new(TerminalSink::new(g.verbose, args.json));
     let session = g.session(sink.clone())?;
-    let lock = session.lock("skyform up")?;
-    let mut snap = session.recover(&lock)?;
-    if args.clear_pending && !snap.pending_operations.is_empty() {
-        let before = snap.clone();
-        snap.pending_operations.clear();
-        snap = session.write(&before, snap, "up --clear-pending", Instant::now())?;
-    }
-    engine::ensure_no_pending(&snap)?;
-    let started = Instant::now();
-    let (plan, providers) = match &args.plan {
-        None => super::preview::make_plan(&session, &snap, &args.targets, false).await?,
-        Some(path) => {
-            let plan = load_plan(path, &mut snap)?;
-            let providers = session.start_providers(None, &snap_with_plan_types(&snap, &plan), false).await?;
-            (plan, providers)
-        }
+    let saved_plan = match &args.plan {
+        Some(path) => Some(session.load_plan(path)?),
+        None => None,
     };
-    if !args.json {
-        print!("{}", render::plan_text(&plan, args.diff, "Updating"));
+    let cancel = Cancel::default();
+    install_interrupt(cancel.clone());
+    let req = UpRequest {
+        plan: PlanRequest {
+            program: Program::Project,
+            targets: args.targets.targets.clone(),
+            clear_pending: args.pending.clear_pending,
+        },
+        saved_plan,
+        parallel: args.apply.parallel,
+        allow_delete_all: args.allow_delete_all,
+        cancel,
+    };
+    let mut approve = Prompt {
+        json: args.json,
+        diff: args.diff,
+        yes: args.apply.yes,
+        verb: "Updating",
+        question: "\nDo you want to perform this update?",
+        show_secrets: args.secrets.show_secrets,
+    };
+    let outcome = session.up(&req, &mut approve).await?;
+    report(outcome, View { json: args.json, show_secrets: args.secrets.show_secrets }, true)
+}
+
+/// Shows the plan and asks (or takes `--yes`).
+pub struct Prompt {
+    pub json: bool,
+    pub diff: bool,
+    pub yes: bool,
+    pub verb: &'static str,
+    pub question: &'static str,
+    /// `--show-secrets`: the plan shows secrets in plaintext.
+    pub show_secrets: bool,
+}
+
+impl Approve for Prompt {
+    fn planned(&mut self, plan: &Plan) {
+        if !self.json {
+            print!("{}", render::plan_text(plan, self.diff, self.verb, self.show_secrets));
+        }
     }
-    if !plan.has_changes() {
-        providers.shutdown().await;
-        if args.json {
-            let stats = engine::CommitStats { serial: snap.serial, ..Default::default() };
-            let report = crate::apply::ApplyReport { outputs: outputs_of(&snap), ..Default::default() };
+    fn approve(&mut self, _plan: &Plan) -> Result<bool> {
+        if !confirm(self.question, self.yes)? {
+            println!("cancelled: nothing was changed");
+            return Ok(false);
+        }
+        if !self.json {
+            println!();
+        }
+        Ok(true)
+    }
+}
+
+/// How the result is shown.
+#[derive(Clone, Copy)]
+pub struct View {
+    pub json: bool,
+    /// `--show-secrets`: secret outputs in plaintext instead of `[secret]`.
+    pub show_secrets: bool,
+}
+
+/// Prints what `up` or `destroy` did and maps it to an exit code. Shared by `up` and `destroy`.
+pub fn report(outcome: Outcome, view: View, json_when_unchanged: bool) -> Result<ExitCode> {
+    let View { json, show_secrets } = view;
+    let Outcome { plan, applied, outputs, serial, millis } = outcome;
+    let Some(applied) = applied else {
+        if json && json_when_unchanged && !plan.has_changes() {
+            let stats = CommitStats { serial, ..Default::default() };
+            let report = ApplyReport { outputs, ..Default::default() };
             println!(
                 "{}",
-                serde_json::to_string_pretty(&render::report_json(&plan, &report, &stats, 0)).unwrap()
+                serde_json::to_string_pretty(&render::report_json(&plan, &report, &stats, 0, show_secrets))
+                    .unwrap()
             );
         }
         return Ok(ExitCode::SUCCESS);
-    }
-    if !confirm("\nDo you want to perform this update?", args.yes)? {
-        providers.shutdown().await;
-        println!("cancelled: nothing was changed");
-        return Ok(ExitCode::SUCCESS);
-    }
-    if !args.json {
-        println!();
-    }
-    apply_and_report(&session, plan, snap, providers, args.parallel, args.json, "up", started).await
-}
-
-/// Applies, writes the state and prints the summary. Shared by `up` and `destroy`.
-#[allow(clippy::too_many_arguments)]
-pub async fn apply_and_report(
-    session: &Session,
-    plan: Plan,
-    snap: Snapshot,
-    providers: crate::providers::Providers,
-    parallel: usize,
-    json: bool,
-    command: &str,
-    started: Instant,
-) -> Result<ExitCode> {
-    let cancel = Cancel::default();
-    install_interrupt(cancel.clone());
-    let opts = ApplyOptions { parallel, cancel, salt: snap.lineage.clone() };
-    let (_snap, report, stats) = session.apply(&plan, snap, providers, &opts, command).await?;
-    let millis = started.elapsed().as_millis() as u64;
+    };
+    let report = applied.report;
     if json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&render::report_json(&plan, &report, &stats, millis)).unwrap()
+            serde_json::to_string_pretty(&render::report_json(
+                &plan,
+                &report,
+                &applied.stats,
+                millis,
+                show_secrets
+            ))
+            .unwrap()
         );
     } else {
-        print!("{}", render::report_text(&plan, &report, millis));
+        print!("{}", render::report_text(&plan, &report, millis, show_secrets));
     }
     if report.interrupted {
         let e = Error::new(
@@ -137,62 +166,4 @@ pub async fn apply_and_report(
         return Ok(crate::cli::report(&e));
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn outputs_of(snap: &Snapshot) -> std::collections::BTreeMap<String, serde_json::Value> {
-    snap.outputs.clone()
-}
-
-fn load_plan(path: &std::path::Path, snap: &mut Snapshot) -> Result<Plan> {
-    let bytes =
-        std::fs::read(path).map_err(|e| Error::io(format!("reading the plan {}", path.display()), e))?;
-    let plan: Plan = serde_json::from_slice(&bytes).map_err(|e| {
-        Error::user(
-            format!("{} is not a skyform plan: {e}", path.display()),
-            "save one with `skyform preview --save-plan FILE`",
-        )
-    })?;
-    if plan.plan != crate::plan::PLAN_FORMAT {
-        return Err(Error::user(
-            format!("{} has plan format {}", path.display(), plan.plan),
-            "make a new plan",
-        ));
-    }
-    // A plan for a stack that had no state yet: the stack takes the plan's lineage.
-    if plan.stack == snap.stack && plan.serial == 0 && snap.serial == 0 && snap.resources.is_empty() {
-        snap.lineage = plan.lineage.clone();
-    }
-    if plan.stack != snap.stack || plan.lineage != snap.lineage || plan.serial != snap.serial {
-        return Err(Error::new(
-            ErrorKind::StalePlan,
-            format!(
-                "the plan in {} was made for stack `{}` at state serial {}, but the stack is now at serial {}{}",
-                path.display(),
-                plan.stack,
-                plan.serial,
-                snap.serial,
-                if plan.lineage != snap.lineage { " of another lineage" } else { "" }
-            ),
-        )
-        .with_hint("the state moved since the plan was made; run `skyform preview --save-plan` again"));
-    }
-    Ok(plan)
-}
-
-/// A snapshot listing the plan's types too, so that `start_providers` starts every provider
-/// the plan needs without running the program.
-fn snap_with_plan_types(snap: &Snapshot, plan: &Plan) -> Snapshot {
-    let mut s = snap.clone();
-    for step in &plan.steps {
-        if s.live(&step.name).is_none() {
-            s.pending_operations.push(crate::state::PendingOp {
-                op: crate::state::OpKind::Create,
-                name: step.name.clone(),
-                type_: step.type_.clone(),
-                id: None,
-                inputs: serde_json::Value::Null,
-            });
-        }
-    }
-    s
 }

@@ -23,7 +23,7 @@ use skyform_protocol::{CheckFailure, ProviderError, UNKNOWN};
 use crate::http::{Error, Result};
 use crate::resource::{CheckCtx, Created, Ctx, Found, Kind, NAME, Spec, retry_iam_propagation};
 use crate::sigv4::uri_encode;
-use crate::util::{Inputs, base64, set};
+use crate::util::{Inputs, base64, canonical_json_string, set};
 
 const FUNCTIONS: &str = "/2015-03-31/functions";
 
@@ -330,7 +330,7 @@ impl Kind for Permission {
         let v = lambda(ctx, Method::POST, &format!("{}/policy", fn_path(function)), Some(body)).await?;
         Ok(Created {
             id: format!("{function}/{sid}"),
-            outputs: json!({"statement_id": sid, "statement": v["Statement"]}),
+            outputs: json!({"statement_id": sid, "statement": canonical_json_string(&v["Statement"])}),
         })
     }
 
@@ -371,7 +371,10 @@ impl Kind for Permission {
             "function_url_auth_type",
             cond["StringEquals"]["lambda:FunctionUrlAuthType"].clone(),
         );
-        Ok(Some(Found { inputs, outputs: json!({"statement_id": sid, "statement": st.to_string()}) }))
+        Ok(Some(Found {
+            inputs,
+            outputs: json!({"statement_id": sid, "statement": canonical_json_string(&st)}),
+        }))
     }
 
     async fn update(&self, _ctx: &Ctx, id: &str, _olds: &Value, _news: &Value) -> Result<Value> {

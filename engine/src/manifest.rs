@@ -16,15 +16,26 @@ use crate::value;
 
 pub const MANIFEST_VERSION: u64 = 1;
 
+/// How deeply arrays and objects may nest inside one value (a resource's inputs, a stack
+/// output). The journal and the state file wrap a value in a few more levels, and every one of
+/// them must stay readable by a JSON parser with a recursion limit (serde_json's is 128).
+pub const MAX_VALUE_DEPTH: usize = 64;
+
+/// The largest integer magnitude a value may hold: 2^53, what every JSON implementation
+/// carries exactly (RFC 7493). Larger integers are refused rather than silently rounded;
+/// write them as strings.
+pub const MAX_SAFE_INTEGER: u64 = 1 << 53;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
     pub manifest: u64,
-    #[serde(default)]
-    pub project: Option<String>,
-    #[serde(default)]
-    pub stack: Option<String>,
-    #[serde(default)]
+    /// Required: a manifest names the project and stack it was made for, so that one printed
+    /// for another stack is refused instead of planned.
+    pub project: String,
+    pub stack: String,
+    /// Required: a manifest without `resources` is a broken program, not an empty stack
+    /// (taking it as empty would delete everything).
     pub resources: Vec<ResourceDecl>,
     #[serde(default)]
     pub components: Vec<ComponentDecl>,
@@ -38,16 +49,11 @@ pub struct ResourceDecl {
     pub name: String,
     #[serde(rename = "type")]
     pub type_: String,
-    #[serde(default = "empty_object")]
     pub inputs: Value,
     #[serde(default)]
     pub options: ResourceOptions,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<String>,
-}
-
-fn empty_object() -> Value {
-    Value::Object(Default::default())
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -120,12 +126,41 @@ pub fn parse(text: &str, origin: &str) -> Result<Manifest> {
             ));
         }
     }
-    serde_json::from_str(text).map_err(|e| {
-        Error::user(
-            format!("the manifest from {origin} is not valid: {e}"),
-            "see sdk/MANIFEST.md for the format",
-        )
+    // The fast path first; only a manifest that fails is parsed again, tracking the path of
+    // what failed (a 10,000-resource manifest is parsed on every preview).
+    serde_json::from_str(text).or_else(|_| {
+        let mut de = serde_json::Deserializer::from_str(text);
+        serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            Error::user(
+                format!("the manifest from {origin} is not valid: {}: {inner}", culprit(text, &path)),
+                "see sdk/MANIFEST.md for the format",
+            )
+        })
     })
+}
+
+/// Names what a deserialization error is about: the resource (by name, when it has one) and
+/// the field, from a path like `resources[3].options.protect`.
+fn culprit(text: &str, path: &str) -> String {
+    let Some(rest) = path.strip_prefix("resources[") else {
+        return match path {
+            "." | "" => "the manifest object".to_string(),
+            p => format!("field `{p}`"),
+        };
+    };
+    let (index, field) = rest.split_once(']').unwrap_or((rest, ""));
+    let field = field.trim_start_matches('.');
+    let name = index.parse::<usize>().ok().and_then(|i| {
+        let v: Value = serde_json::from_str(text).ok()?;
+        v.get("resources")?.get(i)?.get("name")?.as_str().map(str::to_string)
+    });
+    let who = match name {
+        Some(n) => format!("resource `{n}` (resources[{index}])"),
+        None => format!("resources[{index}]"),
+    };
+    if field.is_empty() { who } else { format!("{who}, field `{field}`") }
 }
 
 /// The validated dependency graph of a manifest. Edges go from a dependency to its dependent.
@@ -163,6 +198,7 @@ impl Manifest {
         let mut deps = Vec::with_capacity(self.resources.len());
         for r in &self.resources {
             value::check_markers(&r.inputs, &format!("resource `{}` inputs", r.name), &mut errors);
+            check_value(&r.inputs, &format!("resource `{}`: inputs", r.name), &mut errors);
             if !r.inputs.is_object() {
                 errors.push(format!("resource `{}`: inputs must be a JSON object", r.name));
             }
@@ -208,6 +244,7 @@ impl Manifest {
         }
         for (name, v) in &self.outputs {
             value::check_markers(v, &format!("output `{name}`"), &mut errors);
+            check_value(v, &format!("stack output `{name}`"), &mut errors);
             let mut refs = Vec::new();
             value::references(v, &mut refs);
             for reference in refs {
@@ -244,6 +281,67 @@ impl Manifest {
         }
         Ok(Graph { graph, nodes, index, deps })
     }
+}
+
+/// What every value must be to cross the protocol, the journal and the state file unchanged:
+/// nested at most [`MAX_VALUE_DEPTH`] levels, integers within ±2^53.
+fn check_value(v: &Value, what: &str, errors: &mut Vec<String>) {
+    fn walk(v: &Value, depth: usize, path: &mut String, what: &str, errors: &mut Vec<String>) -> bool {
+        let here = |path: &str| if path.is_empty() { what.to_string() } else { format!("{what}{path}") };
+        match v {
+            Value::Number(n) => {
+                let too_big = match (n.as_u64(), n.as_i64(), n.as_f64()) {
+                    (Some(u), _, _) => u > MAX_SAFE_INTEGER,
+                    (None, Some(i), _) => i.unsigned_abs() > MAX_SAFE_INTEGER,
+                    // A float that is an integer this large was an integer literal beyond u64
+                    // or i64 (or one written with an exponent): it cannot be carried exactly.
+                    (None, None, Some(f)) => f.fract() == 0.0 && f.abs() > MAX_SAFE_INTEGER as f64,
+                    _ => false,
+                };
+                if too_big {
+                    errors.push(format!(
+                        "{}: the number {n} is beyond ±2^53 ({MAX_SAFE_INTEGER}) and would not be carried exactly; write it as a string",
+                        here(path)
+                    ));
+                }
+                true
+            }
+            Value::Array(_) | Value::Object(_) if depth >= MAX_VALUE_DEPTH => {
+                errors.push(format!(
+                    "{}: nested more than {MAX_VALUE_DEPTH} levels deep (arrays and objects); flatten the value or pass it as a JSON string",
+                    here(path)
+                ));
+                false
+            }
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    let len = path.len();
+                    let _ = std::fmt::Write::write_fmt(path, format_args!("[{i}]"));
+                    let go_on = walk(item, depth + 1, path, what, errors);
+                    path.truncate(len);
+                    if !go_on {
+                        return false;
+                    }
+                }
+                true
+            }
+            Value::Object(map) => {
+                for (k, item) in map {
+                    let len = path.len();
+                    path.push('.');
+                    path.push_str(k);
+                    let go_on = walk(item, depth + 1, path, what, errors);
+                    path.truncate(len);
+                    if !go_on {
+                        return false;
+                    }
+                }
+                true
+            }
+            _ => true,
+        }
+    }
+    walk(v, 0, &mut String::new(), what, errors);
 }
 
 fn invalid(errors: Vec<String>) -> Error {
@@ -326,7 +424,12 @@ mod tests {
     use super::*;
 
     fn manifest(resources: serde_json::Value) -> Manifest {
-        parse(&serde_json::json!({"manifest": 1, "resources": resources}).to_string(), "test").unwrap()
+        parse(
+            &serde_json::json!({"manifest": 1, "project": "p", "stack": "s", "resources": resources})
+                .to_string(),
+            "test",
+        )
+        .unwrap()
     }
 
     #[test]
@@ -343,8 +446,8 @@ mod tests {
     #[test]
     fn reports_duplicates_and_dangling_references() {
         let m = manifest(serde_json::json!([
-            {"name": "a", "type": "core:Data"},
-            {"name": "a", "type": "core:Data"},
+            {"name": "a", "type": "core:Data", "inputs": {}},
+            {"name": "a", "type": "core:Data", "inputs": {}},
             {"name": "b", "type": "core:Data", "inputs": {"v": {"$ref": "aa", "output": "value"}}},
         ]));
         let err = m.validate().err().unwrap();

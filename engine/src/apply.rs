@@ -30,12 +30,13 @@ use crate::events::{Event, Sink};
 use crate::manifest::ResourceDecl;
 use crate::plan::{self, Old, Plan, Step, StepKind};
 use crate::providers::Providers;
+use crate::secrets::{Sealed, Vault};
 use crate::state::journal::{Entry, Journal};
 use crate::state::{Mutation, OpKind, PendingOp, ResourceState, Snapshot, StackFiles};
 use crate::value;
 
 /// Ctrl-C: the first one stops new steps from starting.
-#[derive(Clone, Default)]
+#[derive(Clone, Default, Debug)]
 pub struct Cancel {
     flag: Arc<AtomicBool>,
     notify: Arc<Notify>,
@@ -55,8 +56,8 @@ impl Cancel {
 pub struct ApplyOptions {
     pub parallel: usize,
     pub cancel: Cancel,
-    /// Salt for secret fingerprints (the stack's lineage).
-    pub salt: String,
+    /// Seals what the journal records (and opens nothing: the plan carries opened values).
+    pub vault: Arc<Vault>,
 }
 
 /// What happened.
@@ -68,6 +69,7 @@ pub struct ApplyReport {
     /// Steps not started because of Ctrl-C.
     pub not_started: usize,
     pub interrupted: bool,
+    /// The stack outputs, secrets marked (the CLI masks them).
     pub outputs: BTreeMap<String, Value>,
     pub journal_bytes: u64,
 }
@@ -76,11 +78,10 @@ struct Ctx {
     providers: Providers,
     files: StackFiles,
     snap: Mutex<Snapshot>,
-    /// id and plaintext outputs of every resource known so far, for resolving references.
+    /// id and outputs (secrets marked) of every resource known so far, for resolving references.
     known: Mutex<HashMap<String, Option<(String, Value)>>>,
     journal: OnceCell<Journal>,
-    secrets: Vec<String>,
-    salt: String,
+    vault: Arc<Vault>,
     sink: Sink,
 }
 
@@ -97,8 +98,11 @@ impl Ctx {
             .await
     }
 
-    fn mask(&self, v: &Value) -> Value {
-        value::mask_fingerprint(v, &self.secrets, &self.salt)
+    /// What the journal records for a value. The key was fetched before the run started (see
+    /// [`apply`]), so sealing cannot fail here; if it ever did, the secret is masked, never
+    /// written in plaintext.
+    fn seal(&self, v: &Value) -> Sealed {
+        Sealed::seal(v, &self.vault).unwrap_or_else(|_| Sealed::public(v))
     }
 
     /// The in-memory snapshot is not kept up to date step by step: the journal is the record,
@@ -174,14 +178,20 @@ pub async fn apply(
             known.insert(s.name.clone(), Some((o.id.clone(), o.outputs.clone())));
         }
     }
+    // A plan with secrets needs the stack's key to record them: fetch it (or fail) before any
+    // provider call, so that nothing is created that could not be recorded.
+    let has_secrets = plan.steps.iter().any(|s| value::has_marks(&s.inputs) || value::has_marks(&s.declared))
+        || plan.outputs.values().any(value::has_marks);
+    if has_secrets {
+        opts.vault.crypter()?;
+    }
     let ctx = Arc::new(Ctx {
         providers,
         files: files.clone(),
         snap: Mutex::new(snap),
         known: Mutex::new(known),
         journal: OnceCell::new(),
-        secrets: plan.secrets.clone(),
-        salt: opts.salt.clone(),
+        vault: opts.vault.clone(),
         sink: sink.clone(),
     });
     let mut report = ApplyReport::default();
@@ -194,12 +204,17 @@ pub async fn apply(
         .map(|s| s.deps.iter().filter_map(|d| index.get(d.as_str()).copied()).collect())
         .collect();
     let mut replaced_olds: Vec<Old> = Vec::new();
-    let failed_names = run_dag(&ctx, &phase1, &waits, opts, &mut report, &mut replaced_olds).await;
+    let failed_names =
+        run_dag(&ctx, &phase1, &waits, opts, &mut report, &mut replaced_olds, &HashSet::new()).await;
 
     // Phase 2: deletions, dependents first.
     if !opts.cancel.is_cancelled() {
         let mut deletes: Vec<Step> =
             plan.steps.iter().filter(|s| s.kind == StepKind::Delete).cloned().collect();
+        // The old copies this run's replacements left: their deletion is part of the replace
+        // step already counted, not a delete of its own (the plan does not count it either).
+        let part_of_replace: HashSet<(String, String)> =
+            replaced_olds.iter().map(|o| (o.name.clone(), o.id.clone())).collect();
         for old in replaced_olds {
             deletes.push(Step {
                 name: old.name.clone(),
@@ -262,7 +277,7 @@ pub async fn apply(
             }
         }
         let mut none = Vec::new();
-        run_dag(&ctx, &refs, &waits, opts, &mut report, &mut none).await;
+        run_dag(&ctx, &refs, &waits, opts, &mut report, &mut none, &part_of_replace).await;
     }
 
     // Stack outputs, when everything they refer to is known.
@@ -276,12 +291,13 @@ pub async fn apply(
                 outputs.insert(name.clone(), v);
             }
         }
-        let masked: BTreeMap<String, Value> = outputs.iter().map(|(k, v)| (k.clone(), ctx.mask(v))).collect();
+        let sealed: BTreeMap<String, Sealed> =
+            outputs.iter().map(|(k, v)| (k.clone(), ctx.seal(v))).collect();
         let current = ctx.snap.lock().unwrap().outputs.clone();
-        if masked != current && report.failed.is_empty() && !opts.cancel.is_cancelled() {
-            ctx.record(vec![Mutation::Outputs { outputs: masked }]).await?;
+        if sealed != current && report.failed.is_empty() && !opts.cancel.is_cancelled() {
+            ctx.record(vec![Mutation::Outputs { outputs: sealed }]).await?;
         }
-        report.outputs = outputs.iter().map(|(k, v)| (k.clone(), value::mask(v, &ctx.secrets))).collect();
+        report.outputs = outputs;
     } else if !ctx.snap.lock().unwrap().outputs.is_empty() && report.failed.is_empty() {
         ctx.record(vec![Mutation::Outputs { outputs: BTreeMap::new() }]).await?;
     }
@@ -298,7 +314,8 @@ pub async fn apply(
 }
 
 /// Runs steps as their dependencies finish. Returns the names of steps that failed or were
-/// skipped.
+/// skipped. Steps of the old copies in `uncounted` (by name and id) are not counted in
+/// `report.done`.
 async fn run_dag(
     ctx: &Arc<Ctx>,
     steps: &[&Step],
@@ -306,6 +323,7 @@ async fn run_dag(
     opts: &ApplyOptions,
     report: &mut ApplyReport,
     replaced_olds: &mut Vec<Old>,
+    uncounted: &HashSet<(String, String)>,
 ) -> HashSet<String> {
     let n = steps.len();
     let mut remaining: Vec<usize> = waits.iter().map(|w| w.len()).collect();
@@ -356,8 +374,12 @@ async fn run_dag(
                 if let Some(old) = old {
                     replaced_olds.push(old);
                 }
+                let counted =
+                    !step.old.as_ref().is_some_and(|o| uncounted.contains(&(o.name.clone(), o.id.clone())));
                 if kind != StepKind::Same || step.metadata_changed {
-                    *report.done.entry(kind).or_insert(0) += 1;
+                    if counted {
+                        *report.done.entry(kind).or_insert(0) += 1;
+                    }
                     ctx.sink.event(Event::StepFinished {
                         name: step.name.clone(),
                         type_: step.type_.clone(),
@@ -378,6 +400,10 @@ async fn run_dag(
                 if let Some(h) = &e.hint {
                     message.push_str(&format!(" (hint: {h})"));
                 }
+                // A provider's error may quote what it was given: its secrets are scrubbed.
+                let old = step.old.as_ref().map(|o| Value::Array(vec![o.inputs.clone(), o.outputs.clone()]));
+                let given = Value::Array(vec![step.inputs.clone(), old.unwrap_or(Value::Null)]);
+                let message = value::scrub(&message, &given);
                 report.failed.push((step.name.clone(), message.clone()));
                 bad.insert(step.name.clone());
                 ctx.sink.event(Event::StepFinished {
@@ -425,7 +451,7 @@ async fn run_step(ctx: &Ctx, step: &Step) -> Result<(StepKind, Option<Old>)> {
                     mutations.push(Mutation::Remove { name: old.name.clone(), id: old.id.clone() });
                 }
                 mutations.push(Mutation::Put {
-                    resource: resource_state(step, &old.id, &old.inputs, &old.outputs),
+                    resource: resource_state(ctx, step, &old.id, &old.inputs, &old.outputs),
                 });
                 ctx.record(mutations).await?;
             }
@@ -443,7 +469,7 @@ async fn run_step(ctx: &Ctx, step: &Step) -> Result<(StepKind, Option<Old>)> {
                         mutations.push(Mutation::Remove { name: old.name.clone(), id: old.id.clone() });
                     }
                     mutations.push(Mutation::Put {
-                        resource: resource_state(step, &old.id, &old.inputs, &old.outputs),
+                        resource: resource_state(ctx, step, &old.id, &old.inputs, &old.outputs),
                     });
                     ctx.record(mutations).await?;
                     ctx.known
@@ -459,37 +485,38 @@ async fn run_step(ctx: &Ctx, step: &Step) -> Result<(StepKind, Option<Old>)> {
                 }
                 StepKind::Update => {
                     let old = old.expect("update has an old");
-                    let masked = ctx.mask(&inputs);
                     let op = PendingOp {
                         op: OpKind::Update,
                         name: step.name.clone(),
                         type_: step.type_.clone(),
                         id: Some(old.id.clone()),
-                        inputs: masked.clone(),
+                        inputs: ctx.seal(&inputs),
                     };
+                    // The provider gets plaintext; its answer is marked where it echoes a secret.
                     let request = UpdateRequest {
                         type_: step.type_.clone(),
                         name: step.name.clone(),
                         id: old.id.clone(),
-                        olds: old.inputs.clone(),
-                        news: inputs.clone(),
-                        old_outputs: old.outputs.clone(),
+                        olds: value::unmark(&old.inputs),
+                        news: value::unmark(&inputs),
+                        old_outputs: value::unmark(&old.outputs),
+                    };
+                    let call = || async {
+                        let mut r: UpdateResponse = provider.call(Call::Update(request), &step.name).await?;
+                        r.outputs = value::remark(&r.outputs, &inputs);
+                        Ok(r)
                     };
                     let resp: UpdateResponse = ctx
-                        .mutate(
-                            op,
-                            || provider.call(Call::Update(request), &step.name),
-                            |r: &UpdateResponse| {
-                                let mut m = Vec::new();
-                                if old.name != step.name {
-                                    m.push(Mutation::Remove { name: old.name.clone(), id: old.id.clone() });
-                                }
-                                m.push(Mutation::Put {
-                                    resource: resource_state(step, &old.id, &masked, &ctx.mask(&r.outputs)),
-                                });
-                                m
-                            },
-                        )
+                        .mutate(op, call, |r: &UpdateResponse| {
+                            let mut m = Vec::new();
+                            if old.name != step.name {
+                                m.push(Mutation::Remove { name: old.name.clone(), id: old.id.clone() });
+                            }
+                            m.push(Mutation::Put {
+                                resource: resource_state(ctx, step, &old.id, &inputs, &r.outputs),
+                            });
+                            m
+                        })
                         .await?;
                     ctx.known.lock().unwrap().insert(step.name.clone(), Some((old.id.clone(), resp.outputs)));
                     Ok((StepKind::Update, None))
@@ -556,21 +583,14 @@ async fn settle(ctx: &Ctx, provider: &crate::host::ProviderHandle, step: &Step) 
     let old = step.old.as_ref();
     let checked = plan::check(provider, &decl, resolved, old.map(|o| o.inputs.clone())).await?;
     let Some(old) = old else { return Ok((StepKind::Create, checked)) };
-    let old_state = ResourceState {
-        name: old.name.clone(),
-        type_: step.type_.clone(),
-        id: old.id.clone(),
-        inputs: old.inputs.clone(),
-        outputs: old.outputs.clone(),
-        dependencies: Vec::new(),
-        options: old.options.clone(),
-        parent: None,
-        pending_delete: false,
-    };
     if step.kind == StepKind::Replace && step.replaces.iter().any(|r| r == "type") {
         return Ok((StepKind::Replace, checked));
     }
-    let d = plan::diff(provider, &decl, &old_state, ctx.mask(&checked)).await?;
+    let d = if checked == old.inputs {
+        skyform_protocol::DiffResponse::default()
+    } else {
+        plan::diff(provider, &decl, old, checked.clone()).await?
+    };
     let (changed, replaces, inputs) =
         plan::apply_options(&step.options, &old.inputs, checked, d.changed, d.replaces);
     let kind = if changed.is_empty() {
@@ -601,26 +621,25 @@ async fn create(
     inputs: &Value,
     mut before: Vec<Mutation>,
 ) -> Result<CreateResponse> {
-    let masked = ctx.mask(inputs);
     let op = PendingOp {
         op: OpKind::Create,
         name: step.name.clone(),
         type_: step.type_.clone(),
         id: None,
-        inputs: masked.clone(),
+        inputs: ctx.seal(inputs),
     };
+    // The provider gets plaintext; its answer is marked where it echoes a secret.
     let request =
-        CreateRequest { type_: step.type_.clone(), name: step.name.clone(), inputs: inputs.clone() };
-    ctx.mutate(
-        op,
-        || provider.call(Call::Create(request), &step.name),
-        |r: &CreateResponse| {
-            before.push(Mutation::Put {
-                resource: resource_state(step, &r.id, &masked, &ctx.mask(&r.outputs)),
-            });
-            before
-        },
-    )
+        CreateRequest { type_: step.type_.clone(), name: step.name.clone(), inputs: value::unmark(inputs) };
+    let call = || async {
+        let mut r: CreateResponse = provider.call(Call::Create(request), &step.name).await?;
+        r.outputs = value::remark(&r.outputs, inputs);
+        Ok(r)
+    };
+    ctx.mutate(op, call, |r: &CreateResponse| {
+        before.push(Mutation::Put { resource: resource_state(ctx, step, &r.id, inputs, &r.outputs) });
+        before
+    })
     .await
 }
 
@@ -630,14 +649,14 @@ async fn delete(ctx: &Ctx, provider: &crate::host::ProviderHandle, type_: &str, 
         name: old.name.clone(),
         type_: type_.to_string(),
         id: Some(old.id.clone()),
-        inputs: old.inputs.clone(),
+        inputs: ctx.seal(&old.inputs),
     };
     let request = DeleteRequest {
         type_: type_.to_string(),
         name: old.name.clone(),
         id: old.id.clone(),
-        inputs: old.inputs.clone(),
-        outputs: old.outputs.clone(),
+        inputs: value::unmark(&old.inputs),
+        outputs: value::unmark(&old.outputs),
     };
     let remove = vec![Mutation::Remove { name: old.name.clone(), id: old.id.clone() }];
     let result = ctx
@@ -654,13 +673,14 @@ async fn delete(ctx: &Ctx, provider: &crate::host::ProviderHandle, type_: &str, 
     }
 }
 
-fn resource_state(step: &Step, id: &str, inputs: &Value, outputs: &Value) -> ResourceState {
+/// The state record of a resource: its inputs and outputs sealed.
+fn resource_state(ctx: &Ctx, step: &Step, id: &str, inputs: &Value, outputs: &Value) -> ResourceState {
     ResourceState {
         name: step.name.clone(),
         type_: step.type_.clone(),
         id: id.to_string(),
-        inputs: inputs.clone(),
-        outputs: outputs.clone(),
+        inputs: ctx.seal(inputs),
+        outputs: ctx.seal(outputs),
         dependencies: step.deps.clone(),
         options: step.options.clone(),
         parent: step.parent.clone(),

@@ -1,8 +1,9 @@
 //! The engine's operations, one stack at a time: run the program, plan, apply, refresh,
 //! import. The CLI calls these; they report progress through the [`Sink`] and return data.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use serde::Serialize;
@@ -18,6 +19,7 @@ use crate::manifest::{self, Manifest};
 use crate::plan::{self, Plan, StepKind};
 use crate::project::{Project, StackFile};
 use crate::providers::{ProviderSettings, Providers};
+use crate::secrets::{KeySource, Sealed, Vault};
 use crate::state::lock::{Lock, LockInfo};
 use crate::state::{self, HistoryEntry, Mutation, OpKind, ResourceState, Snapshot, StackFiles};
 use crate::util;
@@ -33,6 +35,8 @@ pub struct Session {
     pub sink: Sink,
     /// The user name recorded in the lock (the CLI reads `$USER`).
     pub user: String,
+    /// The stack's secrets: its data key, fetched from the key source on first use.
+    pub vault: Arc<Vault>,
 }
 
 impl Session {
@@ -42,10 +46,13 @@ impl Session {
         settings: ProviderSettings,
         sink: Sink,
         user: String,
+        keys: KeySource,
     ) -> Result<Session> {
         let stack_file = project.load_stack(stack)?;
         let files = StackFiles::new(project.state_dir(), stack);
-        Ok(Session { project, stack: stack.to_string(), stack_file, files, settings, sink, user })
+        let vault =
+            Arc::new(Vault::new(stack_file.secrets_config(), keys, Some(project.stack_file_path(stack))));
+        Ok(Session { project, stack: stack.to_string(), stack_file, files, settings, sink, user, vault })
     }
 
     pub fn lock(&self, command: &str) -> Result<Lock> {
@@ -63,14 +70,62 @@ impl Session {
 
     /// Loads the state, compacting a journal left by an interrupted run.
     pub fn recover(&self, lock: &Lock) -> Result<Snapshot> {
-        state::recover(&self.files, self.project.name(), lock)
+        let snap = state::recover(&self.files, self.project.name(), lock)?;
+        self.warn_legacy(&snap);
+        Ok(snap)
+    }
+
+    /// A state upgraded from format 1 holds fingerprints of secrets: say what happens to them.
+    fn warn_legacy(&self, snap: &Snapshot) {
+        let legacy = snap.legacy_fingerprints();
+        if legacy > 0 {
+            self.sink.event(Event::Warning {
+                message: format!(
+                    "the state was written by an older skyform that kept only fingerprints of {legacy} secret \
+                     value{}; the resources holding them are updated once by the next `up` (or re-read by \
+                     `skyform refresh`), after which their secrets are recorded encrypted",
+                    if legacy == 1 { "" } else { "s" }
+                ),
+            });
+        }
+    }
+
+    /// The plaintexts of the stack's config secrets (to mark what contains them).
+    pub fn config_secret_texts(&self) -> Result<Vec<String>> {
+        let mut texts = Vec::new();
+        value::secret_texts(&Value::Object(self.config()?), &mut texts);
+        texts.retain(|t| !t.is_empty());
+        Ok(texts)
+    }
+
+    /// The stack's `[config]` with its secrets opened into marks.
+    pub fn config(&self) -> Result<serde_json::Map<String, Value>> {
+        match self.vault.open(&Value::Object(self.stack_file.config_json()))? {
+            Value::Object(m) => Ok(m),
+            _ => Ok(Default::default()),
+        }
+    }
+
+    /// Loads the state with a leftover journal replayed in memory only: what `preview` reads.
+    /// **Preview never writes the state.**
+    pub fn load(&self, _lock: &Lock) -> Result<Snapshot> {
+        let (snap, _, _) = state::load_compacted(&self.files, self.project.name())?;
+        self.warn_legacy(&snap);
+        Ok(snap)
     }
 
     /// Runs the program and parses its manifest.
     pub async fn run_program(&self) -> Result<Manifest> {
         let command = self.project.program().to_string();
         self.sink.event(Event::ProgramStarted { command: command.clone() });
-        let config = Value::Object(self.stack_file.config_json()).to_string();
+        // The program reads its config in plaintext; the engine then marks every string of the
+        // manifest that contains a config secret, so that what the program built from a
+        // secret stays secret.
+        let opened = Value::Object(self.config()?);
+        let mut config_secrets = Vec::new();
+        value::secret_texts(&opened, &mut config_secrets);
+        config_secrets.retain(|t| !t.is_empty());
+        let config = value::unmark(&opened).to_string();
         let mut child = tokio::process::Command::new("sh")
             .arg("-c")
             .arg(&command)
@@ -94,10 +149,14 @@ impl Session {
         let mut stdout = child.stdout.take().expect("piped");
         let stderr = child.stderr.take().expect("piped");
         let sink = self.sink.clone();
+        // What the program prints is shown (`-v`, errors) with its config secrets scrubbed.
+        let scrub_with =
+            value::mark(Value::Array(config_secrets.iter().cloned().map(Value::String).collect()));
         let errs = tokio::spawn(async move {
             let mut tail: Vec<String> = Vec::new();
             let mut lines = BufReader::new(stderr).lines();
             while let Ok(Some(line)) = lines.next_line().await {
+                let line = value::scrub(&line, &scrub_with);
                 sink.event(Event::ProgramLog { line: line.clone() });
                 tail.push(line);
                 if tail.len() > 20 {
@@ -121,7 +180,16 @@ impl Session {
         let text = String::from_utf8(out).map_err(|_| {
             Error::user(format!("the program `{command}` printed bytes that are not UTF-8"), "print JSON")
         })?;
-        manifest::parse(&text, &format!("the program `{command}`"))
+        let mut manifest = manifest::parse(&text, &format!("the program `{command}`"))?;
+        if !config_secrets.is_empty() {
+            for r in &mut manifest.resources {
+                r.inputs = value::mark_containing(&r.inputs, &config_secrets);
+            }
+            for v in manifest.outputs.values_mut() {
+                *v = value::mark_containing(v, &config_secrets);
+            }
+        }
+        Ok(manifest)
     }
 
     /// Starts the providers a manifest and a state need.
@@ -137,8 +205,13 @@ impl Session {
         }
         names.extend(snap.resources.iter().map(|r| plan::provider_name(&r.type_).to_string()));
         names.extend(snap.pending_operations.iter().map(|p| plan::provider_name(&p.type_).to_string()));
+        self.start_providers_named(&names, dry_run).await
+    }
+
+    /// Starts the named providers (for a saved plan, or an import: no manifest to read them from).
+    pub async fn start_providers_named(&self, names: &BTreeSet<String>, dry_run: bool) -> Result<Providers> {
         Providers::start(
-            &names,
+            names,
             &self.project,
             &self.stack,
             &self.stack_file,
@@ -306,7 +379,41 @@ pub enum DriftKind {
 }
 
 /// Reads every resource (and every pending operation) and returns the updated snapshot.
-pub async fn refresh(snap: &Snapshot, providers: &Providers, salt: &str) -> Result<(Snapshot, Vec<Drift>)> {
+///
+/// An interrupted operation is resolved by what the read finds, never by the inputs the
+/// operation carried:
+/// - an interrupted **update** or **delete** of a recorded resource is resolved by reading that
+///   resource as recorded. If it still exists it keeps its *recorded* inputs (with the outputs
+///   read), so the next `up` plans the update (or the delete) again; provider updates are
+///   idempotent, so running one twice is safe, whereas recording the new inputs would make the
+///   engine believe an update happened that may not have.
+/// - an interrupted **create** (also the create of a replacement) is looked up by name and the
+///   inputs it was called with; if found it is recorded (and the copy it replaced becomes an old
+///   copy to delete), otherwise it never happened and the next `up` plans it again.
+///
+/// The provider gets the recorded values in plaintext; what it reads back is marked secret
+/// where the recorded inputs were (and wherever it contains a secret), so an unchanged secret
+/// is no drift and a secret that changed is recorded sealed.
+pub async fn refresh(
+    snap: &Snapshot,
+    providers: &Providers,
+    vault: &Vault,
+) -> Result<(Snapshot, Vec<Drift>)> {
+    let opened: Vec<(Value, Value)> = snap
+        .resources
+        .iter()
+        .map(|r| Ok((r.inputs.open(vault)?, r.outputs.open(vault)?)))
+        .collect::<Result<_>>()?;
+    let pending: Vec<Value> =
+        snap.pending_operations.iter().map(|p| p.inputs.open(vault)).collect::<Result<_>>()?;
+    // Interrupted updates and deletes, by the resource they were working on.
+    // (Not by name: an update may also have been renaming the resource, by an alias.)
+    let mut interrupted: HashMap<(&str, &str), OpKind> = HashMap::new();
+    for p in &snap.pending_operations {
+        if let (OpKind::Update | OpKind::Delete, Some(id)) = (p.op, &p.id) {
+            interrupted.insert((p.type_.as_str(), id.as_str()), p.op);
+        }
+    }
     let mut set = JoinSet::new();
     for (i, r) in snap.resources.iter().enumerate() {
         let provider = providers.get(plan::provider_name(&r.type_))?;
@@ -314,8 +421,8 @@ pub async fn refresh(snap: &Snapshot, providers: &Providers, salt: &str) -> Resu
             type_: r.type_.clone(),
             name: r.name.clone(),
             id: Some(r.id.clone()),
-            inputs: r.inputs.clone(),
-            outputs: r.outputs.clone(),
+            inputs: value::unmark(&opened[i].0),
+            outputs: value::unmark(&opened[i].1),
         };
         set.spawn(async move {
             let resp: Result<ReadResponse> = provider.call(Call::Read(req), "").await;
@@ -323,12 +430,15 @@ pub async fn refresh(snap: &Snapshot, providers: &Providers, salt: &str) -> Resu
         });
     }
     for (i, p) in snap.pending_operations.iter().enumerate() {
+        if p.op != OpKind::Create {
+            continue; // resolved by reading the resource itself (above)
+        }
         let provider = providers.get(plan::provider_name(&p.type_))?;
         let req = ReadRequest {
             type_: p.type_.clone(),
             name: p.name.clone(),
             id: p.id.clone(),
-            inputs: p.inputs.clone(),
+            inputs: value::unmark(&pending[i]),
             outputs: Value::Null,
         };
         set.spawn(async move {
@@ -346,30 +456,53 @@ pub async fn refresh(snap: &Snapshot, providers: &Providers, salt: &str) -> Resu
         reads.push((r, p, resp?));
     }
     reads.sort_by_key(|(r, p, _)| (r.is_none(), r.unwrap_or(0), p.unwrap_or(0)));
+    let resolved = |name: &str, type_: &str, kind: DriftKind| Drift {
+        name: name.to_string(),
+        type_: type_.to_string(),
+        kind,
+        properties: vec![],
+    };
     for (r, p, resp) in reads {
         if let Some(i) = r {
             let old = &snap.resources[i];
+            let (old_inputs, old_outputs) = &opened[i];
+            let pending = interrupted.get(&(old.type_.as_str(), old.id.as_str())).copied();
             match resp.resource {
                 None => {
                     next.apply(&Mutation::Remove { name: old.name.clone(), id: old.id.clone() });
-                    drift.push(Drift {
-                        name: old.name.clone(),
-                        type_: old.type_.clone(),
-                        kind: DriftKind::Deleted,
-                        properties: vec![],
-                    });
+                    let kind = if pending == Some(OpKind::Delete) {
+                        DriftKind::Resolved
+                    } else {
+                        DriftKind::Deleted
+                    };
+                    drift.push(resolved(&old.name, &old.type_, kind));
+                }
+                Some(real) if pending == Some(OpKind::Update) => {
+                    // Keep the recorded inputs: the update is planned again.
+                    if let Some(slot) =
+                        next.resources.iter_mut().find(|x| x.name == old.name && x.id == old.id)
+                        && !real.outputs.is_null()
+                    {
+                        slot.outputs =
+                            Sealed::seal(&value::remark_also(&real.outputs, old_outputs, old_inputs), vault)?;
+                    }
+                    drift.push(resolved(&old.name, &old.type_, DriftKind::Resolved));
                 }
                 Some(real) => {
-                    let inputs = value::mask_fingerprint(&real.inputs, &[], salt);
+                    let inputs = if real.inputs.is_null() {
+                        old_inputs.clone()
+                    } else {
+                        value::remark(&real.inputs, old_inputs)
+                    };
+                    let outputs = value::remark_also(&real.outputs, old_outputs, old_inputs);
                     let mut props = Vec::new();
-                    diff_values("", &old.inputs, &inputs, &mut props);
+                    diff_values("", old_inputs, &inputs, &mut props);
                     let mut out_props = Vec::new();
-                    diff_values("", &old.outputs, &real.outputs, &mut out_props);
+                    diff_values("", old_outputs, &outputs, &mut out_props);
                     if !props.is_empty() || !out_props.is_empty() {
                         let mut updated = old.clone();
-                        updated.inputs =
-                            if real.inputs.is_null() { old.inputs.clone() } else { real.inputs.clone() };
-                        updated.outputs = real.outputs.clone();
+                        updated.inputs = Sealed::seal(&inputs, vault)?;
+                        updated.outputs = Sealed::seal(&outputs, vault)?;
                         if let Some(slot) =
                             next.resources.iter_mut().find(|x| x.name == old.name && x.id == old.id)
                         {
@@ -383,75 +516,51 @@ pub async fn refresh(snap: &Snapshot, providers: &Providers, salt: &str) -> Resu
                             properties: props,
                         });
                     }
+                    if pending == Some(OpKind::Delete) {
+                        // Still there: the next `up` (or `destroy`) deletes it again.
+                        drift.push(resolved(&old.name, &old.type_, DriftKind::Resolved));
+                    }
                 }
             }
         } else if let Some(i) = p {
             let op = &snap.pending_operations[i];
-            match (op.op, resp.resource) {
-                (OpKind::Create, Some(real)) => {
-                    let known = next.resources.iter().any(|x| x.id == real.id && x.type_ == op.type_);
-                    if !known {
-                        let replacing = next.live(&op.name).cloned();
-                        if let Some(old) = replacing {
-                            // The interrupted create was a replacement: the old copy goes.
-                            next.apply(&Mutation::Retire { name: old.name.clone(), id: old.id.clone() });
-                        }
-                        next.apply(&Mutation::Put {
-                            resource: ResourceState {
-                                name: op.name.clone(),
-                                type_: op.type_.clone(),
-                                id: real.id.clone(),
-                                inputs: op.inputs.clone(),
-                                outputs: real.outputs.clone(),
-                                dependencies: Vec::new(),
-                                options: Default::default(),
-                                parent: None,
-                                pending_delete: false,
-                            },
-                        });
-                        drift.push(Drift {
+            let op_inputs = &pending[i];
+            match resp.resource {
+                Some(real) if !next.resources.iter().any(|x| x.id == real.id && x.type_ == op.type_) => {
+                    // The create happened. If it was a replacement, the copy it replaced becomes
+                    // an old copy to delete, and the new one takes over its recorded metadata.
+                    let replacing = next.live(&op.name).cloned();
+                    if let Some(old) = &replacing {
+                        next.apply(&Mutation::Retire { name: old.name.clone(), id: old.id.clone() });
+                    }
+                    next.apply(&Mutation::Put {
+                        resource: ResourceState {
                             name: op.name.clone(),
                             type_: op.type_.clone(),
-                            kind: DriftKind::Recovered,
-                            properties: vec![],
-                        });
-                    }
-                }
-                (OpKind::Update, Some(real)) => {
-                    // Whether the update happened or not, record what is really there.
-                    if let Some(slot) = next.resources.iter_mut().find(|x| Some(&x.id) == op.id.as_ref()) {
-                        if !real.inputs.is_null() {
-                            slot.inputs = real.inputs;
-                        }
-                        slot.outputs = real.outputs;
-                    }
-                    drift.push(Drift {
-                        name: op.name.clone(),
-                        type_: op.type_.clone(),
-                        kind: DriftKind::Resolved,
-                        properties: vec![],
+                            id: real.id.clone(),
+                            inputs: op.inputs.clone(),
+                            outputs: Sealed::seal(&value::remark(&real.outputs, op_inputs), vault)?,
+                            dependencies: replacing
+                                .as_ref()
+                                .map(|o| o.dependencies.clone())
+                                .unwrap_or_default(),
+                            options: replacing.as_ref().map(|o| o.options.clone()).unwrap_or_default(),
+                            parent: replacing.as_ref().and_then(|o| o.parent.clone()),
+                            pending_delete: false,
+                        },
                     });
+                    drift.push(resolved(&op.name, &op.type_, DriftKind::Recovered));
                 }
-                (OpKind::Delete, None) | (OpKind::Update, None) => {
-                    if let Some(id) = &op.id {
-                        next.apply(&Mutation::Remove { name: op.name.clone(), id: id.clone() });
-                    }
-                    drift.push(Drift {
-                        name: op.name.clone(),
-                        type_: op.type_.clone(),
-                        kind: DriftKind::Deleted,
-                        properties: vec![],
-                    });
-                }
-                _ => {
-                    drift.push(Drift {
-                        name: op.name.clone(),
-                        type_: op.type_.clone(),
-                        kind: DriftKind::Resolved,
-                        properties: vec![],
-                    });
-                }
+                _ => drift.push(resolved(&op.name, &op.type_, DriftKind::Resolved)),
             }
+        }
+    }
+    // Interrupted updates and deletes whose resource is not recorded: nothing to read.
+    for p in &snap.pending_operations {
+        let recorded =
+            p.id.as_ref().is_some_and(|id| snap.resources.iter().any(|r| r.type_ == p.type_ && &r.id == id));
+        if p.op != OpKind::Create && !recorded {
+            drift.push(resolved(&p.name, &p.type_, DriftKind::Resolved));
         }
     }
     next.normalize();
@@ -480,6 +589,8 @@ pub async fn import(
     type_: &str,
     name: &str,
     id: &str,
+    vault: &Vault,
+    secret_texts: &[String],
 ) -> Result<(Snapshot, ResourceState)> {
     if snap.live(name).is_some() {
         return Err(Error::user(
@@ -512,12 +623,18 @@ pub async fn import(
             "check the id (for AWS: the physical name or ARN the provider documents)",
         ));
     };
+    // A resource read for the first time: what is known to be secret is the stack's config
+    // secrets (any string containing one is marked); the program's declaration marks the rest
+    // at the next `up`.
+    let inputs = value::mark_containing(&real.inputs, secret_texts);
+    let outputs =
+        value::remark_also(&value::mark_containing(&real.outputs, secret_texts), &Value::Null, &inputs);
     let resource = ResourceState {
         name: name.to_string(),
         type_: type_.to_string(),
         id: real.id,
-        inputs: real.inputs,
-        outputs: real.outputs,
+        inputs: Sealed::seal(&inputs, vault)?,
+        outputs: Sealed::seal(&outputs, vault)?,
         dependencies: Vec::new(),
         options: Default::default(),
         parent: None,

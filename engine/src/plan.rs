@@ -21,6 +21,7 @@ use tokio::task::JoinSet;
 use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::{ComponentDecl, Graph, Manifest, ResourceDecl, ResourceOptions};
 use crate::providers::Providers;
+use crate::secrets::Vault;
 use crate::state::{ResourceState, Snapshot};
 use crate::value::{self, Lookup, Reference};
 
@@ -57,10 +58,13 @@ impl StepKind {
     }
 }
 
-/// The resource as it is recorded in state before the step.
+/// The resource as it is recorded in state before the step, its secrets opened into marks
+/// (a saved plan seals them again: see `Vault::seal_json`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Old {
     pub name: String,
+    #[serde(rename = "type", default)]
+    pub type_: String,
     pub id: String,
     pub inputs: Value,
     pub outputs: Value,
@@ -70,19 +74,24 @@ pub struct Old {
     pub options: ResourceOptions,
     #[serde(default)]
     pub pending_delete: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
 }
 
 impl Old {
-    fn of(r: &ResourceState) -> Old {
-        Old {
+    /// The recorded resource with its secrets opened.
+    pub fn open(r: &ResourceState, vault: &Vault) -> Result<Old> {
+        Ok(Old {
             name: r.name.clone(),
+            type_: r.type_.clone(),
             id: r.id.clone(),
-            inputs: r.inputs.clone(),
-            outputs: r.outputs.clone(),
+            inputs: r.inputs.open(vault)?,
+            outputs: r.outputs.open(vault)?,
             dependencies: r.dependencies.clone(),
             options: r.options.clone(),
             pending_delete: r.pending_delete,
-        }
+            parent: r.parent.clone(),
+        })
     }
 }
 
@@ -127,6 +136,9 @@ impl Step {
     }
 }
 
+/// A plan. Its values carry their secrets as plaintext marks (it is what providers will be
+/// given), so it is written only through `Vault::seal_json`, which encrypts them (`preview
+/// --save-plan`), and shown only through the CLI's renderers, which mask them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
     pub plan: u64,
@@ -141,9 +153,6 @@ pub struct Plan {
     pub outputs: BTreeMap<String, Value>,
     #[serde(default)]
     pub components: Vec<ComponentDecl>,
-    /// The plaintext secrets never leave memory: a saved plan does not contain them.
-    #[serde(default, skip)]
-    pub secrets: Vec<String>,
     /// Stack outputs as far as they are known before applying (unknown parts are UNKNOWN).
     #[serde(default)]
     pub output_preview: BTreeMap<String, Value>,
@@ -160,14 +169,34 @@ impl Plan {
     pub fn has_changes(&self) -> bool {
         self.steps.iter().any(|s| s.kind != StepKind::Same || s.metadata_changed)
     }
+    /// An update (not a destroy) that deletes every resource of the stack and keeps none: what
+    /// a program that declares nothing produces, often by mistake. `up` refuses it without
+    /// `--allow-delete-all`, as `skyform destroy` is the command for that.
+    pub fn deletes_everything(&self) -> bool {
+        !self.destroy
+            && self
+                .steps
+                .iter()
+                .any(|s| s.kind == StepKind::Delete && !s.old.as_ref().is_some_and(|o| o.pending_delete))
+            && self.steps.iter().all(|s| s.kind == StepKind::Delete)
+    }
+    /// The warning for a plan that [`deletes_everything`](Plan::deletes_everything).
+    pub fn delete_all_warning(&self) -> String {
+        let n = self.steps.iter().filter(|s| !s.old.as_ref().is_some_and(|o| o.pending_delete)).count();
+        format!(
+            "the program declares no resources: this update DELETES ALL {n} resource{} of stack `{}`",
+            if n == 1 { "" } else { "s" },
+            self.stack
+        )
+    }
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct PlanOptions {
     /// Only these resources (and what they depend on; for destroy, what depends on them).
     pub targets: Vec<String>,
-    /// Salt for secret fingerprints (the stack's lineage).
-    pub salt: String,
+    /// Opens the secrets recorded in state (the old inputs and outputs).
+    pub vault: Arc<Vault>,
 }
 
 /// Plans an update: make the stack look like the manifest.
@@ -179,18 +208,11 @@ pub async fn plan_update(
     opts: &PlanOptions,
 ) -> Result<Plan> {
     check_types(manifest, providers)?;
-    let mut secrets = Vec::new();
-    for r in &manifest.resources {
-        value::secrets(&r.inputs, &mut secrets);
-    }
-    for v in manifest.outputs.values() {
-        value::secrets(v, &mut secrets);
-    }
-    let secrets = Arc::new(secrets);
 
     // Which state entry each declared resource takes over (its own name, or an alias).
     let mut claimed: BTreeSet<String> = BTreeSet::new();
-    let mut olds: Vec<Option<&ResourceState>> = Vec::with_capacity(manifest.resources.len());
+    // The recorded resources with their secrets opened: planning compares plaintext marks.
+    let mut olds: Vec<Option<Old>> = Vec::with_capacity(manifest.resources.len());
     let declared: BTreeSet<&str> = manifest.resources.iter().map(|r| r.name.as_str()).collect();
     let live: HashMap<&str, &ResourceState> =
         snap.resources.iter().filter(|r| !r.pending_delete).map(|r| (r.name.as_str(), r)).collect();
@@ -207,7 +229,7 @@ pub async fn plan_update(
         if let Some(o) = old {
             claimed.insert(o.name.clone());
         }
-        olds.push(old);
+        olds.push(old.map(|r| Old::open(r, &opts.vault)).transpose()?);
     }
 
     // Targets: the targeted resources and everything they depend on.
@@ -247,7 +269,7 @@ pub async fn plan_update(
         let mut set = JoinSet::new();
         for i in layer {
             let decl = manifest.resources[i].clone();
-            let old = olds[i].cloned();
+            let old = olds[i].take();
             let deps = graph.deps[i].clone();
             if let Some(scope) = &in_scope
                 && !scope.contains(&i)
@@ -294,11 +316,9 @@ pub async fn plan_update(
             }
             let provider = providers.get(provider_name(&decl.type_))?;
             let sem = sem.clone();
-            let secrets = secrets.clone();
-            let salt = opts.salt.clone();
             set.spawn(async move {
                 let _permit = sem.acquire_owned().await.expect("semaphore open");
-                let step = plan_resource(&provider, decl, old, deps, &known, &secrets, &salt).await;
+                let step = plan_resource(&provider, decl, old, deps, &known).await;
                 (i, step)
             });
         }
@@ -364,7 +384,7 @@ pub async fn plan_update(
                 "declare it again, or set `protect` to false (and run `skyform up`) before removing it",
             ));
         }
-        steps.push(delete_step(r));
+        steps.push(delete_step(r, Old::open(r, &opts.vault)?));
     }
     for s in &steps {
         if s.kind == StepKind::Replace && s.options.protect {
@@ -389,13 +409,12 @@ pub async fn plan_update(
         steps,
         outputs: manifest.outputs.clone(),
         components: manifest.components.clone(),
-        secrets: (*secrets).clone(),
         output_preview,
     })
 }
 
 /// Plans a destroy: delete everything recorded (or the targets and what depends on them).
-pub fn plan_destroy(snap: &Snapshot, targets: &[String]) -> Result<Plan> {
+pub fn plan_destroy(snap: &Snapshot, targets: &[String], vault: &Vault) -> Result<Plan> {
     let mut chosen: BTreeSet<String> = BTreeSet::new();
     if targets.is_empty() {
         chosen.extend(snap.resources.iter().map(|r| r.name.clone()));
@@ -433,7 +452,7 @@ pub fn plan_destroy(snap: &Snapshot, targets: &[String]) -> Result<Plan> {
                 "set `protect` to false and run `skyform up` first, or leave it out with --target",
             ));
         }
-        steps.push(delete_step(r));
+        steps.push(delete_step(r, Old::open(r, vault)?));
     }
     Ok(Plan {
         plan: PLAN_FORMAT,
@@ -445,19 +464,18 @@ pub fn plan_destroy(snap: &Snapshot, targets: &[String]) -> Result<Plan> {
         steps,
         outputs: BTreeMap::new(),
         components: Vec::new(),
-        secrets: Vec::new(),
         output_preview: BTreeMap::new(),
     })
 }
 
-fn delete_step(r: &ResourceState) -> Step {
+fn delete_step(r: &ResourceState, old: Old) -> Step {
     Step {
         name: r.name.clone(),
         type_: r.type_.clone(),
         kind: StepKind::Delete,
         declared: Value::Null,
         inputs: Value::Null,
-        old: Some(Old::of(r)),
+        old: Some(old),
         changed: Vec::new(),
         replaces: Vec::new(),
         delete_before_replace: false,
@@ -469,7 +487,7 @@ fn delete_step(r: &ResourceState) -> Step {
     }
 }
 
-fn same_step(decl: &ResourceDecl, old: &ResourceState, deps: Vec<String>, in_scope: bool) -> Step {
+fn same_step(decl: &ResourceDecl, old: &Old, deps: Vec<String>, in_scope: bool) -> Step {
     let metadata_changed = in_scope
         && (old.name != decl.name
             || old.dependencies != deps
@@ -481,7 +499,7 @@ fn same_step(decl: &ResourceDecl, old: &ResourceState, deps: Vec<String>, in_sco
         kind: StepKind::Same,
         declared: decl.inputs.clone(),
         inputs: old.inputs.clone(),
-        old: Some(Old::of(old)),
+        old: Some(old.clone()),
         changed: Vec::new(),
         replaces: Vec::new(),
         delete_before_replace: false,
@@ -578,7 +596,7 @@ pub fn resolve_inputs(
             Some(Some((id, outputs))) => match &r.output {
                 None => Lookup::Known(Value::String(id.clone())),
                 Some(path) => match value::get_path(outputs, path) {
-                    Some(v) => Lookup::Known(v.clone()),
+                    Some(v) => Lookup::Known(v),
                     None if value::path_crosses_unknown(outputs, path) => Lookup::Unknown,
                     None => Lookup::Missing,
                 },
@@ -592,11 +610,9 @@ pub fn resolve_inputs(
 async fn plan_resource(
     provider: &crate::host::ProviderHandle,
     decl: ResourceDecl,
-    old: Option<ResourceState>,
+    old: Option<Old>,
     deps: Vec<String>,
     known: &HashMap<String, Option<(String, Value)>>,
-    secrets: &[String],
-    salt: &str,
 ) -> Result<Step> {
     let mut missing = Vec::new();
     let resolved = resolve_inputs(&decl.inputs, known, &mut missing);
@@ -642,13 +658,13 @@ async fn plan_resource(
             checked,
         )
     } else {
-        let masked = value::mask_fingerprint(&checked, secrets, salt);
         // Identical inputs are no change: the provider is not asked. This halves the round
         // trips of a preview where little changed (10,000 unchanged resources: 10,000 calls).
-        let d = if masked == old.inputs {
+        // Both sides carry their secret marks, so a secret compares by its plaintext.
+        let d = if checked == old.inputs {
             DiffResponse::default()
         } else {
-            diff(provider, &decl, &old, masked).await?
+            diff(provider, &decl, &old, checked.clone()).await?
         };
         let (changed, replaces, inputs) =
             apply_options(&decl.options, &old.inputs, checked, d.changed, d.replaces);
@@ -672,7 +688,7 @@ async fn plan_resource(
         kind,
         declared: decl.inputs,
         inputs,
-        old: Some(Old::of(&old)),
+        old: Some(old),
         changed,
         replaces,
         delete_before_replace: dbr,
@@ -716,33 +732,55 @@ pub fn apply_options(
     (changed, replaces, news)
 }
 
+/// Asks the provider to check inputs. `inputs` and `olds` carry secret marks: the provider gets
+/// plaintext, and the checked inputs it answers are marked where the inputs were secret.
 pub async fn check(
     provider: &crate::host::ProviderHandle,
     decl: &ResourceDecl,
     inputs: Value,
     olds: Option<Value>,
 ) -> Result<Value> {
+    // Without secrets (the common case) the values are moved, not copied.
+    let (send, secret) =
+        if value::has_marks(&inputs) { (value::unmark(&inputs), Some(inputs)) } else { (inputs, None) };
+    let olds = olds.map(|o| if value::has_marks(&o) { value::unmark(&o) } else { o });
     let resp: CheckResponse = provider
         .call(
-            Call::Check(CheckRequest { type_: decl.type_.clone(), name: decl.name.clone(), inputs, olds }),
+            Call::Check(CheckRequest {
+                type_: decl.type_.clone(),
+                name: decl.name.clone(),
+                inputs: send,
+                olds,
+            }),
             &decl.name,
         )
         .await?;
     if !resp.failures.is_empty() {
-        let list: Vec<String> =
-            resp.failures.iter().map(|f| format!("`{}`: {}", f.property, f.reason)).collect();
+        // A provider's reason may quote the value it was given: secrets are scrubbed from it.
+        let list: Vec<String> = resp
+            .failures
+            .iter()
+            .map(|f| match &secret {
+                Some(like) => format!("`{}`: {}", f.property, value::scrub(&f.reason, like)),
+                None => format!("`{}`: {}", f.property, f.reason),
+            })
+            .collect();
         return Err(Error::user(
             format!("`{}` ({}) has invalid inputs: {}", decl.name, decl.type_, list.join("; ")),
             "fix the inputs in the program",
         ));
     }
-    Ok(resp.inputs)
+    Ok(match &secret {
+        Some(like) => value::remark(&resp.inputs, like),
+        None => resp.inputs,
+    })
 }
 
+/// Asks the provider what changed; it gets plaintext, like every provider call.
 pub async fn diff(
     provider: &crate::host::ProviderHandle,
     decl: &ResourceDecl,
-    old: &ResourceState,
+    old: &Old,
     news: Value,
 ) -> Result<DiffResponse> {
     provider
@@ -751,9 +789,9 @@ pub async fn diff(
                 type_: decl.type_.clone(),
                 name: decl.name.clone(),
                 id: old.id.clone(),
-                olds: old.inputs.clone(),
-                news,
-                old_outputs: old.outputs.clone(),
+                olds: value::unmark(&old.inputs),
+                news: value::unmark(&news),
+                old_outputs: value::unmark(&old.outputs),
             }),
             &decl.name,
         )

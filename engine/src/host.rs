@@ -9,9 +9,17 @@
 //! within its timeout is marked broken: every waiting caller gets an error naming the provider
 //! and the request, and the process is killed so that it cannot finish an operation behind
 //! the engine's back.
+//!
+//! How the host reaches a provider is a [`Transport`]: [`Processes`] starts provider processes
+//! and talks over their stdio (what users run); [`InMemory`] runs any
+//! [`skyform_protocol::Provider`] as a task of this process, over in-memory pipes, through the
+//! same `serve` loop and the same NDJSON — so the engine's own tests (and programs embedding the
+//! engine) exercise the real protocol path without spawning anything.
 
 use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -23,7 +31,7 @@ use skyform_protocol::{
     Call, ErrorBody, ErrorCode, HandshakeRequest, HandshakeResponse, PROTOCOL_VERSION, Request,
     ResourceSchema, Response,
 };
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::{mpsc, oneshot};
 
@@ -43,41 +51,62 @@ pub struct ProviderSpec {
     pub env: Vec<(String, String)>,
 }
 
-type Answer = std::result::Result<Value, Failure>;
-
-#[derive(Debug, Clone)]
-enum Failure {
-    /// The provider answered with an error.
-    Answered(ErrorBody),
-    /// The provider is broken (exited, garbage, hung).
-    Broken(String),
+/// A provider's end of the protocol, as a transport connected it.
+pub struct Connection {
+    /// What the provider writes (its stdout): one response per line.
+    pub reader: Box<dyn AsyncRead + Send + Unpin>,
+    /// What the provider reads (its stdin): one request per line.
+    pub writer: Box<dyn AsyncWrite + Send + Unpin>,
+    /// Its log lines (stderr), if it has any.
+    pub stderr: Option<Box<dyn AsyncRead + Send + Unpin>>,
+    pub peer: Box<dyn Peer>,
 }
 
-struct Inner {
-    name: String,
-    next_id: AtomicU64,
-    pending: Mutex<HashMap<u64, oneshot::Sender<Answer>>>,
-    broken: Mutex<Option<String>>,
-    tx: Mutex<Option<mpsc::UnboundedSender<Vec<u8>>>>,
-    child: Mutex<Option<Child>>,
-    timeout: Duration,
-    log_path: PathBuf,
+/// The running provider behind a connection: stopped when it breaks, awaited at shutdown.
+pub trait Peer: Send {
+    /// Stops it at once, so that it cannot finish an operation behind the engine's back.
+    fn kill(&mut self);
+    /// Waits for it to end; says how it ended.
+    fn wait(&mut self) -> Pin<Box<dyn Future<Output = String> + Send + '_>>;
 }
 
-/// A running provider. Cheap to clone.
-#[derive(Clone)]
-pub struct ProviderHandle {
-    inner: Arc<Inner>,
-    pub version: String,
-    pub schemas: Arc<BTreeMap<String, ResourceSchema>>,
+/// How the host reaches providers.
+pub trait Transport: Send + Sync {
+    fn connect(&self, spec: &ProviderSpec) -> Result<Connection>;
+    /// Whether this transport knows the provider by name alone, with no executable to find.
+    fn knows(&self, _name: &str) -> bool {
+        false
+    }
 }
 
-impl ProviderHandle {
-    /// Starts the provider and performs the handshake.
-    pub async fn start(spec: ProviderSpec, sink: Sink) -> Result<ProviderHandle> {
-        if let Some(dir) = spec.log_path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
-        }
+impl std::fmt::Debug for dyn Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Transport")
+    }
+}
+
+/// Provider processes, spoken to over stdio: what users run.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Processes;
+
+struct ProcessPeer(Child);
+
+impl Peer for ProcessPeer {
+    fn kill(&mut self) {
+        let _ = self.0.start_kill();
+    }
+    fn wait(&mut self) -> Pin<Box<dyn Future<Output = String> + Send + '_>> {
+        Box::pin(async move {
+            match self.0.wait().await {
+                Ok(s) => s.to_string(),
+                Err(e) => format!("cannot be waited for: {e}"),
+            }
+        })
+    }
+}
+
+impl Transport for Processes {
+    fn connect(&self, spec: &ProviderSpec) -> Result<Connection> {
         let mut cmd = Command::new(&spec.program);
         cmd.args(&spec.args)
             .envs(spec.env.iter().map(|(k, v)| (k, v)))
@@ -103,6 +132,136 @@ impl ProviderHandle {
         let stdin = child.stdin.take().expect("piped");
         let stdout = child.stdout.take().expect("piped");
         let stderr = child.stderr.take().expect("piped");
+        Ok(Connection {
+            reader: Box::new(stdout),
+            writer: Box::new(stdin),
+            stderr: Some(Box::new(stderr)),
+            peer: Box::new(ProcessPeer(child)),
+        })
+    }
+}
+
+type Serve = Arc<
+    dyn Fn(tokio::io::DuplexStream, tokio::io::DuplexStream) -> tokio::task::JoinHandle<()> + Send + Sync,
+>;
+
+/// Providers run in this process, each connection a `serve` task over in-memory pipes.
+/// Providers not registered here are started as processes.
+#[derive(Clone, Default)]
+pub struct InMemory {
+    providers: HashMap<String, Serve>,
+}
+
+impl InMemory {
+    pub fn new() -> InMemory {
+        InMemory::default()
+    }
+
+    /// Registers a provider: `make` builds a fresh instance for every connection.
+    pub fn with<P, F>(mut self, name: &str, make: F) -> InMemory
+    where
+        P: skyform_protocol::Provider,
+        F: Fn() -> P + Send + Sync + 'static,
+    {
+        let serve: Serve = Arc::new(move |input, output| {
+            let provider = make();
+            tokio::spawn(async move {
+                let _ = skyform_protocol::serve_io(provider, input, output).await;
+            })
+        });
+        self.providers.insert(name.to_string(), serve);
+        self
+    }
+}
+
+struct TaskPeer(Option<tokio::task::JoinHandle<()>>);
+
+impl Peer for TaskPeer {
+    fn kill(&mut self) {
+        if let Some(t) = &self.0 {
+            t.abort();
+        }
+    }
+    fn wait(&mut self) -> Pin<Box<dyn Future<Output = String> + Send + '_>> {
+        Box::pin(async move {
+            match self.0.take() {
+                Some(t) => match t.await {
+                    Ok(()) => "ended".to_string(),
+                    Err(e) if e.is_cancelled() => "stopped".to_string(),
+                    Err(e) => format!("panicked: {e}"),
+                },
+                None => "ended".to_string(),
+            }
+        })
+    }
+}
+
+impl Transport for InMemory {
+    fn connect(&self, spec: &ProviderSpec) -> Result<Connection> {
+        let Some(serve) = self.providers.get(&spec.name) else {
+            return Processes.connect(spec);
+        };
+        // Generous buffers: a burst of requests must not wait on the provider reading them.
+        let (engine_out, provider_in) = tokio::io::duplex(1 << 20);
+        let (provider_out, engine_in) = tokio::io::duplex(1 << 20);
+        let task = serve(provider_in, provider_out);
+        Ok(Connection {
+            reader: Box::new(engine_in),
+            writer: Box::new(engine_out),
+            stderr: None,
+            peer: Box::new(TaskPeer(Some(task))),
+        })
+    }
+    fn knows(&self, name: &str) -> bool {
+        self.providers.contains_key(name)
+    }
+}
+
+type Answer = std::result::Result<Value, Failure>;
+
+#[derive(Debug, Clone)]
+enum Failure {
+    /// The provider answered with an error.
+    Answered(ErrorBody),
+    /// The provider is broken (exited, garbage, hung).
+    Broken(String),
+}
+
+struct Inner {
+    name: String,
+    next_id: AtomicU64,
+    pending: Mutex<HashMap<u64, oneshot::Sender<Answer>>>,
+    broken: Mutex<Option<String>>,
+    tx: Mutex<Option<mpsc::UnboundedSender<Vec<u8>>>>,
+    child: Mutex<Option<Box<dyn Peer>>>,
+    timeout: Duration,
+    log_path: PathBuf,
+}
+
+/// A running provider. Cheap to clone.
+#[derive(Clone)]
+pub struct ProviderHandle {
+    inner: Arc<Inner>,
+    pub version: String,
+    pub schemas: Arc<BTreeMap<String, ResourceSchema>>,
+}
+
+impl ProviderHandle {
+    /// Starts the provider as a process and performs the handshake.
+    pub async fn start(spec: ProviderSpec, sink: Sink) -> Result<ProviderHandle> {
+        ProviderHandle::connect(&Processes, spec, sink).await
+    }
+
+    /// Connects to the provider through `transport` and performs the handshake.
+    pub async fn connect(
+        transport: &dyn Transport,
+        spec: ProviderSpec,
+        sink: Sink,
+    ) -> Result<ProviderHandle> {
+        if let Some(dir) = spec.log_path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+        }
+        let Connection { reader: stdout, writer: stdin, stderr, peer: child } = transport.connect(&spec)?;
 
         let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
         let inner = Arc::new(Inner {
@@ -139,17 +298,19 @@ impl ProviderHandle {
         let log_path = spec.log_path.clone();
         let provider = spec.name.clone();
         let log_sink = sink.clone();
-        tokio::spawn(async move {
-            let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&log_path).ok();
-            let mut lines = BufReader::new(stderr).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                if let Some(f) = file.as_mut() {
-                    use std::io::Write;
-                    let _ = writeln!(f, "{line}");
+        if let Some(stderr) = stderr {
+            tokio::spawn(async move {
+                let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&log_path).ok();
+                let mut lines = BufReader::new(stderr).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if let Some(f) = file.as_mut() {
+                        use std::io::Write;
+                        let _ = writeln!(f, "{line}");
+                    }
+                    log_sink.event(Event::ProviderLog { provider: provider.clone(), line });
                 }
-                log_sink.event(Event::ProviderLog { provider: provider.clone(), line });
-            }
-        });
+            });
+        }
 
         // Reader: route answers by id.
         let reader_inner = inner.clone();
@@ -188,7 +349,7 @@ impl ProviderHandle {
                             // Give the process a moment to be reaped, to say how it ended.
                             Some(mut c) => {
                                 match tokio::time::timeout(Duration::from_millis(200), c.wait()).await {
-                                    Ok(Ok(s)) => s.to_string(),
+                                    Ok(s) => s,
                                     _ => "its output closed".into(),
                                 }
                             }
@@ -316,7 +477,7 @@ impl ProviderHandle {
         if let Some(mut child) = child
             && tokio::time::timeout(Duration::from_secs(5), child.wait()).await.is_err()
         {
-            let _ = child.kill().await;
+            child.kill();
         }
     }
 }
@@ -331,7 +492,7 @@ impl Inner {
         }
         self.tx.lock().unwrap().take();
         if let Some(mut child) = self.child.lock().unwrap().take() {
-            let _ = child.start_kill();
+            child.kill();
         }
         let waiters: Vec<_> = self.pending.lock().unwrap().drain().collect();
         for (_, w) in waiters {

@@ -25,7 +25,10 @@ use tokio::sync::oneshot;
 use super::{Mutation, PendingOp, Snapshot};
 use crate::error::{Error, ErrorKind, Result};
 
-pub const JOURNAL_FORMAT: u64 = 1;
+/// Format 2 records secrets sealed (`$encrypted`), like state format 2; a format-1 journal (left
+/// by an older skyform that was killed) is replayed with its `[secret:...]` fingerprints turned
+/// into legacy secrets, as the state upgrade does.
+pub const JOURNAL_FORMAT: u64 = 2;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "entry", rename_all = "snake_case")]
@@ -185,27 +188,52 @@ pub fn replay(path: &Path, snap: &mut Snapshot) -> Result<bool> {
         None => return Ok(true), // created, header never written: nothing happened
         Some(line) => line.map_err(|e| Error::io(format!("reading {}", path.display()), e))?,
     };
-    match serde_json::from_str::<Entry>(&header) {
-        Ok(Entry::Header { lineage, base_serial, .. }) => {
+    let version = match serde_json::from_str::<Entry>(&header) {
+        Ok(Entry::Header { lineage, base_serial, journal }) => {
             if lineage != snap.lineage || base_serial != snap.serial {
                 // The journal belongs to a state that was already compacted (the run died
                 // between writing the state and removing the journal), or to another stack.
                 return Ok(true);
             }
+            journal
         }
         // A torn header: the run died before it started anything.
         _ => return Ok(true),
-    }
+    };
     let mut begun: BTreeMap<u64, PendingOp> = BTreeMap::new();
     let mut mutations: Vec<Mutation> = Vec::new();
-    for line in lines {
+    let mut torn: Option<(usize, String)> = None;
+    for (n, line) in lines.enumerate() {
         let line = match line {
             Ok(l) => l,
             Err(_) => break,
         };
-        let entry: Entry = match serde_json::from_str(&line) {
+        if let Some((at, why)) = &torn {
+            if line.trim().is_empty() {
+                continue;
+            }
+            // Only the last line can be torn (nothing is appended after a crash): an unreadable
+            // line followed by more is damage, and skipping it would lose what came after.
+            return Err(Error::new(
+                ErrorKind::State,
+                format!("the journal {} is damaged: line {} cannot be read ({why})", path.display(), at + 2),
+            )
+            .with_hint(
+                "nothing was changed; keep the file for a bug report, and restore the state from git",
+            ));
+        }
+        let parsed = if version < 2 {
+            serde_json::from_str::<serde_json::Value>(&line)
+                .and_then(|v| serde_json::from_value(crate::secrets::Sealed::from_v1(v).sealed().clone()))
+        } else {
+            serde_json::from_str(&line)
+        };
+        let entry: Entry = match parsed {
             Ok(e) => e,
-            Err(_) => break, // torn last line
+            Err(e) => {
+                torn = Some((n, e.to_string())); // a torn last line, unless more follows
+                continue;
+            }
         };
         match entry {
             Entry::Header { .. } => {}
@@ -243,5 +271,60 @@ pub fn remove(path: &Path) -> Result<()> {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(Error::io(format!("removing {}", path.display()), e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn journal_with(lines: &[&str]) -> (PathBuf, Snapshot) {
+        let dir =
+            std::env::temp_dir().join(format!("skyform-journal-{}-{}", std::process::id(), lines.len()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("dev.journal");
+        let snap = Snapshot::new("p", "dev", "l1".into());
+        let mut text =
+            String::from("{\"entry\":\"header\",\"journal\":1,\"lineage\":\"l1\",\"base_serial\":0}\n");
+        for l in lines {
+            text.push_str(l);
+            text.push('\n');
+        }
+        std::fs::write(&path, text).unwrap();
+        (path, snap)
+    }
+
+    const BEGIN: &str =
+        r#"{"entry":"begin","seq":1,"op":{"op":"create","name":"a","type":"fake:R","inputs":{}}}"#;
+
+    #[test]
+    fn a_torn_last_line_is_ignored_but_a_damaged_middle_line_is_an_error() {
+        let (path, mut snap) = journal_with(&[BEGIN, r#"{"entry":"end","se"#]);
+        assert!(replay(&path, &mut snap).unwrap());
+        assert_eq!(snap.pending_operations.len(), 1, "the begin without a readable end is pending");
+
+        let (path, mut snap) = journal_with(&[r#"{"entry":"end","se"#, BEGIN, ""]);
+        let err = replay(&path, &mut snap).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::State);
+        assert!(err.message.contains("line 2 cannot be read"), "{}", err.message);
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    #[test]
+    fn a_format_1_journal_replays_with_its_fingerprints_as_legacy_secrets() {
+        let dir = std::env::temp_dir().join(format!("skyform-journal-v1-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("dev.journal");
+        let lines = [
+            r#"{"entry":"header","journal":1,"lineage":"l","base_serial":0}"#,
+            r#"{"entry":"begin","seq":1,"op":{"op":"create","name":"d","type":"core:Data","inputs":{"value":"[secret:00ff00ff00ff00ff]"}}}"#,
+            r#"{"entry":"end","seq":1,"mutations":[{"kind":"put","resource":{"name":"d","type":"core:Data","id":"1","inputs":{"value":"[secret:00ff00ff00ff00ff]"},"outputs":{}}}]}"#,
+        ];
+        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+        let mut snap = Snapshot::new("p", "dev", "l".into());
+        assert!(replay(&path, &mut snap).unwrap());
+        assert_eq!(snap.resources.len(), 1);
+        assert_eq!(snap.legacy_fingerprints(), 1);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

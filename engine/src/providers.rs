@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use skyform_protocol::{Call, ConfigureRequest, ConfigureResponse};
@@ -14,7 +15,7 @@ use tokio::task::JoinSet;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::Sink;
-use crate::host::{ProviderHandle, ProviderSpec};
+use crate::host::{ProviderHandle, ProviderSpec, Transport};
 use crate::project::{Project, StackFile};
 
 /// The providers built into the `skyform` binary.
@@ -30,6 +31,8 @@ pub struct ProviderSettings {
     pub default_timeout: Duration,
     /// Extra environment for provider processes.
     pub env: Vec<(String, String)>,
+    /// How providers are reached: processes (what the CLI uses), or in this process.
+    pub transport: Arc<dyn Transport>,
 }
 
 pub struct Providers {
@@ -53,7 +56,19 @@ impl Providers {
     ) -> Result<Providers> {
         let mut set = JoinSet::new();
         for name in names {
-            let spec = resolve(name, project, settings)?;
+            let spec = if settings.transport.knows(name) {
+                ProviderSpec {
+                    name: name.clone(),
+                    program: PathBuf::new(),
+                    args: Vec::new(),
+                    timeout: project.provider_timeout(name)?.unwrap_or(settings.default_timeout),
+                    log_path: project.work_dir().join("logs").join(format!("{name}.log")),
+                    env: Vec::new(),
+                }
+            } else {
+                resolve(name, project, settings)?
+            };
+            let transport = settings.transport.clone();
             let request = ConfigureRequest {
                 project: project.name().to_string(),
                 stack: stack.to_string(),
@@ -63,7 +78,7 @@ impl Providers {
             };
             let sink = sink.clone();
             set.spawn(async move {
-                let handle = ProviderHandle::start(spec, sink).await?;
+                let handle = ProviderHandle::connect(&*transport, spec, sink).await?;
                 let _: ConfigureResponse = handle.call(Call::Configure(request), "").await?;
                 Ok::<_, Error>(handle)
             });

@@ -12,8 +12,12 @@
 //! provider = "local"                    # the stack's target provider
 //! [config]                              # values the program reads
 //! greeting = "hello"
+//! stripe_key = { secure = "v1:BASE64" } # a secret: `skyform config set --secret`
 //! [providers.aws]                       # configuration passed to the provider
 //! region = "eu-west-1"
+//! [secrets]                             # the stack's data key (see `crate::secrets`)
+//! provider = "passphrase"               # or "awskms://alias/NAME?region=R"
+//! key = "BASE64"                        # the data key, wrapped by the provider
 //! ```
 
 use std::collections::BTreeMap;
@@ -59,6 +63,9 @@ pub struct StackFile {
     pub config: toml::Table,
     #[serde(default)]
     pub providers: BTreeMap<String, toml::Table>,
+    /// Absent until the stack's first secret; then it records the wrapped data key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secrets: Option<crate::secrets::SecretsConfig>,
 }
 
 fn default_provider() -> String {
@@ -191,13 +198,84 @@ impl Project {
 }
 
 impl StackFile {
+    /// The `[config]` table as JSON; secret values stay sealed (`{"$encrypted": ...}`) until
+    /// the stack's vault opens them.
     pub fn config_json(&self) -> Map<String, Value> {
-        toml_to_json(&self.config)
+        let mut m = toml_to_json(&self.config);
+        for v in m.values_mut() {
+            seal_secure(v);
+        }
+        m
+    }
+
+    pub fn secrets_config(&self) -> crate::secrets::SecretsConfig {
+        self.secrets.clone().unwrap_or_default()
     }
 
     pub fn provider_config(&self, provider: &str) -> Map<String, Value> {
         self.providers.get(provider).map(toml_to_json).unwrap_or_default()
     }
+}
+
+/// `{ secure = "v1:..." }` in the stack file is a sealed secret.
+fn seal_secure(v: &mut Value) {
+    if let Value::Object(map) = v {
+        if map.len() == 1
+            && let Some(Value::String(c)) = map.get("secure")
+        {
+            let mut m = Map::new();
+            m.insert(crate::value::ENCRYPTED.to_string(), Value::String(c.clone()));
+            *v = Value::Object(m);
+            return;
+        }
+        map.values_mut().for_each(seal_secure);
+    } else if let Value::Array(items) = v {
+        items.iter_mut().for_each(seal_secure);
+    }
+}
+
+/// Edits `Skyform.<stack>.toml` in place, keeping the user's comments and layout, and writes
+/// it back atomically (mode 0600 when it holds a secret).
+pub fn edit_stack_file(
+    path: &Path,
+    edit: impl FnOnce(&mut toml_edit::DocumentMut) -> Result<()>,
+) -> Result<()> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    let mut doc: toml_edit::DocumentMut = text.parse().map_err(|e| {
+        Error::user(format!("{} is not valid: {e}", path.display()), "fix the file and run the command again")
+    })?;
+    edit(&mut doc)?;
+    let out = doc.to_string();
+    // Check what we are about to write reads back as a stack file.
+    toml::from_str::<StackFile>(&out).map_err(|e| {
+        Error::user(format!("refusing to write {}: {e}", path.display()), "nothing was changed")
+    })?;
+    crate::state::write_atomic(path, out.as_bytes())?;
+    Ok(())
+}
+
+/// The `[secrets]` table of a stack file as it is on disk now.
+pub fn read_secrets_config(path: &Path) -> Result<Option<crate::secrets::SecretsConfig>> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    let file: StackFile = toml::from_str(&text).map_err(|e| {
+        Error::user(format!("{} is not valid: {e}", path.display()), "fix the file and run the command again")
+    })?;
+    Ok(file.secrets)
+}
+
+/// Records the stack's secrets provider and wrapped data key.
+pub fn write_secrets_config(path: &Path, config: &crate::secrets::SecretsConfig) -> Result<()> {
+    edit_stack_file(path, |doc| {
+        let mut t = toml_edit::Table::new();
+        t.insert("provider", toml_edit::value(config.provider.clone()));
+        if let Some(k) = &config.key {
+            t.insert("key", toml_edit::value(k.clone()));
+        }
+        doc.insert("secrets", toml_edit::Item::Table(t));
+        Ok(())
+    })
 }
 
 fn toml_to_json(t: &toml::Table) -> Map<String, Value> {

@@ -26,9 +26,11 @@ use serde_json::Value;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::manifest::ResourceOptions;
+use crate::secrets::Sealed;
 
-/// The state format this binary writes (and the newest it reads).
-pub const STATE_FORMAT: u64 = 1;
+/// The state format this binary writes (and the newest it reads). Format 2 records secrets
+/// encrypted (`{"$encrypted": "v1:..."}`); format 1 kept fingerprints (`[secret:...]`).
+pub const STATE_FORMAT: u64 = 2;
 
 /// One resource as recorded in state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -38,9 +40,9 @@ pub struct ResourceState {
     #[serde(rename = "type")]
     pub type_: String,
     pub id: String,
-    /// The checked inputs the resource was last created or updated with.
-    pub inputs: Value,
-    pub outputs: Value,
+    /// The checked inputs the resource was last created or updated with (secrets sealed).
+    pub inputs: Sealed,
+    pub outputs: Sealed,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dependencies: Vec<String>,
     #[serde(default, skip_serializing_if = "ResourceOptions::is_default")]
@@ -77,9 +79,9 @@ pub struct PendingOp {
     /// The resource's id, known for update and delete.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
-    /// The inputs of the call (for create: what a lookup by name needs).
+    /// The inputs of the call (for create: what a lookup by name needs), secrets sealed.
     #[serde(default)]
-    pub inputs: Value,
+    pub inputs: Sealed,
 }
 
 /// A stack's state in memory.
@@ -94,7 +96,7 @@ pub struct Snapshot {
     #[serde(default)]
     pub resources: Vec<ResourceState>,
     #[serde(default)]
-    pub outputs: BTreeMap<String, Value>,
+    pub outputs: BTreeMap<String, Sealed>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pending_operations: Vec<PendingOp>,
 }
@@ -111,7 +113,7 @@ pub enum Mutation {
     /// Mark the entry with this name and id as an old copy awaiting deletion.
     Retire { name: String, id: String },
     /// Replace the stack outputs.
-    Outputs { outputs: BTreeMap<String, Value> },
+    Outputs { outputs: BTreeMap<String, Sealed> },
 }
 
 impl Snapshot {
@@ -220,9 +222,17 @@ impl Snapshot {
             if r.id.is_empty() {
                 problems.push(format!("resource `{}` has an empty id", r.name));
             }
-            if !r.inputs.is_object() && !r.inputs.is_null() {
+            if !r.inputs.sealed().is_object() && !r.inputs.is_null() {
                 problems.push(format!("resource `{}` has inputs that are not an object", r.name));
             }
+            if r.inputs.has_plaintext() || r.outputs.has_plaintext() {
+                problems.push(format!("resource `{}` holds an unsealed secret", r.name));
+            }
+        }
+        if self.outputs.values().any(Sealed::has_plaintext)
+            || self.pending_operations.iter().any(|p| p.inputs.has_plaintext())
+        {
+            problems.push("the stack outputs or a pending operation hold an unsealed secret".into());
         }
         if self.format != STATE_FORMAT {
             problems.push(format!("format is {} instead of {STATE_FORMAT}", self.format));
@@ -243,6 +253,47 @@ impl Snapshot {
         let mut out = serde_json::to_vec_pretty(self).expect("a snapshot always serializes");
         out.push(b'\n');
         out
+    }
+
+    /// How many secrets are still format-1 fingerprints (their values were never recorded).
+    pub fn legacy_fingerprints(&self) -> usize {
+        self.resources
+            .iter()
+            .map(|r| r.inputs.legacy_fingerprints() + r.outputs.legacy_fingerprints())
+            .sum::<usize>()
+            + self.outputs.values().map(Sealed::legacy_fingerprints).sum::<usize>()
+    }
+
+    /// Every recorded value opened with `from` and sealed again with `to` (a new data key).
+    pub fn reseal(&self, from: &crate::secrets::Vault, to: &crate::secrets::Vault) -> Result<Snapshot> {
+        let re = |v: &Sealed| -> Result<Sealed> { Sealed::seal(&v.open(from)?, to) };
+        let mut next = self.clone();
+        for r in &mut next.resources {
+            r.inputs = re(&r.inputs)?;
+            r.outputs = re(&r.outputs)?;
+        }
+        for v in next.outputs.values_mut() {
+            *v = re(v)?;
+        }
+        for p in &mut next.pending_operations {
+            p.inputs = re(&p.inputs)?;
+        }
+        Ok(next)
+    }
+
+    /// Fails unless every recorded secret opens with this vault's key.
+    pub fn check_opens(&self, vault: &crate::secrets::Vault) -> Result<()> {
+        for r in &self.resources {
+            r.inputs.open(vault)?;
+            r.outputs.open(vault)?;
+        }
+        for v in self.outputs.values() {
+            v.open(vault)?;
+        }
+        for p in &self.pending_operations {
+            p.inputs.open(vault)?;
+        }
+        Ok(())
     }
 
     /// Equal but for the serial: nothing to write.
@@ -315,7 +366,15 @@ pub fn parse_state(bytes: &[u8], origin: &str) -> Result<Snapshot> {
         .with_hint("upgrade skyform; nothing was changed"));
     }
     if format == STATE_FORMAT {
-        return serde_json::from_slice(bytes).map_err(|e| corrupt(e.to_string()));
+        let snap: Snapshot = serde_json::from_slice(bytes).map_err(|e| corrupt(e.to_string()))?;
+        let plaintext = snap.resources.iter().any(|r| r.inputs.has_plaintext() || r.outputs.has_plaintext())
+            || snap.outputs.values().any(Sealed::has_plaintext);
+        if plaintext {
+            return Err(corrupt(
+                "it holds a `$secret` in plaintext; secrets are recorded as `$encrypted`".into(),
+            ));
+        }
+        return Ok(snap);
     }
     let raw: Value = serde_json::from_slice(bytes).map_err(|e| corrupt(e.to_string()))?;
     let raw = upgrade(raw, format)?;
@@ -323,17 +382,59 @@ pub fn parse_state(bytes: &[u8], origin: &str) -> Result<Snapshot> {
     Ok(snap)
 }
 
-/// Upgrades an older format, one version at a time. There is only format 1 so far.
+/// Upgrades an older format, one version at a time.
 fn upgrade(raw: Value, format: u64) -> Result<Value> {
     match format {
         STATE_FORMAT => Ok(raw),
+        1 => upgrade(v1_to_v2(raw), 2),
         other => Err(Error::new(ErrorKind::State, format!("unknown state format {other}"))),
     }
+}
+
+/// Format 1 recorded a secret as `[secret:FINGERPRINT]`, a salted hash: its value is gone.
+/// Format 2 records it sealed; an upgraded fingerprint becomes a sealed *legacy* secret that
+/// compares unequal to any value, so the next `up` re-records it (or `refresh` re-reads it).
+fn v1_to_v2(mut raw: Value) -> Value {
+    let up = |v: &mut Value| {
+        let old = std::mem::take(v);
+        *v = Sealed::from_v1(old).sealed().clone();
+    };
+    if let Some(resources) = raw.get_mut("resources").and_then(Value::as_array_mut) {
+        for r in resources {
+            for key in ["inputs", "outputs"] {
+                if let Some(v) = r.get_mut(key) {
+                    up(v);
+                }
+            }
+        }
+    }
+    if let Some(outputs) = raw.get_mut("outputs").and_then(Value::as_object_mut) {
+        outputs.values_mut().for_each(up);
+    }
+    if let Some(ops) = raw.get_mut("pending_operations").and_then(Value::as_array_mut) {
+        for op in ops {
+            if let Some(v) = op.get_mut("inputs") {
+                up(v);
+            }
+        }
+    }
+    raw["format"] = Value::from(2u64);
+    raw
 }
 
 /// Writes a file atomically: a temporary file in the same folder, fsync, rename, fsync the
 /// folder. Returns the bytes written.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<u64> {
+    write_atomic_mode(path, bytes, 0o644)
+}
+
+/// [`write_atomic`] for a file only its owner may read (mode 0600): a saved plan, a file that
+/// holds a secret.
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<u64> {
+    write_atomic_mode(path, bytes, 0o600)
+}
+
+fn write_atomic_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<u64> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
     let tmp = dir.join(format!(
@@ -342,7 +443,15 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<u64> {
         std::process::id()
     ));
     let result = (|| -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
+        let mut f = {
+            let mut o = std::fs::OpenOptions::new();
+            o.write(true).create(true).truncate(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut o, mode);
+            o.open(&tmp)?
+        };
+        #[cfg(unix)]
+        f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(mode))?;
         f.write_all(bytes)?;
         f.sync_all()?;
         std::fs::rename(&tmp, path)?;
@@ -381,7 +490,10 @@ pub fn new_lineage() -> String {
 /// Returns the snapshot and whether a journal was replayed.
 pub fn load(files: &StackFiles, project: &str) -> Result<(Snapshot, bool)> {
     let mut snap = match load_file(&files.state())? {
-        Some(s) => s,
+        Some(s) => {
+            check_owner(&s, files, project)?;
+            s
+        }
         // A first run that was interrupted left a journal but no state file: the stack's
         // lineage is the journal's.
         None => Snapshot::new(
@@ -395,16 +507,77 @@ pub fn load(files: &StackFiles, project: &str) -> Result<(Snapshot, bool)> {
     Ok((snap, replayed))
 }
 
+/// A state file records the project and stack it belongs to; one copied from elsewhere would
+/// make `up` delete that other project's resources.
+fn check_owner(snap: &Snapshot, files: &StackFiles, project: &str) -> Result<()> {
+    let path = files.state();
+    if snap.project != project {
+        return Err(Error::new(
+            ErrorKind::State,
+            format!(
+                "{} records the state of project `{}`, but this is project `{project}` (`name` in Skyform.toml)",
+                path.display(),
+                snap.project
+            ),
+        )
+        .with_hint(format!(
+            "nothing was changed. If you renamed the project, set `name = \"{}\"` back in Skyform.toml; \
+             if the file was copied from another project, move it out of state/ (acting on it would \
+             delete that project's resources)",
+            snap.project
+        )));
+    }
+    if snap.stack != files.stack {
+        return Err(Error::new(
+            ErrorKind::State,
+            format!(
+                "{} records the state of stack `{}`, but it is the file of stack `{}`",
+                path.display(),
+                snap.stack,
+                files.stack
+            ),
+        )
+        .with_hint(format!(
+            "nothing was changed; move the file back to state/{}.json, or out of state/",
+            snap.stack
+        )));
+    }
+    Ok(())
+}
+
 /// Loads the state and, if an interrupted run left a journal, compacts it into the state file
-/// (its unfinished operations become `pending_operations`). Needs the stack's lock.
+/// (its unfinished operations become `pending_operations`). Needs the stack's lock. A journal
+/// that changes nothing (stale, empty, or only begun) is removed without writing the state, so
+/// the serial does not move.
 pub fn recover(files: &StackFiles, project: &str, _lock: &lock::Lock) -> Result<Snapshot> {
-    let (mut snap, replayed) = load(files, project)?;
-    if replayed {
-        snap.serial += 1;
+    let (snap, replayed, changed) = load_compacted(files, project)?;
+    if changed {
         write_state(files, &snap)?;
+    }
+    if replayed {
         journal::remove(&files.journal())?;
     }
     Ok(snap)
+}
+
+/// What [`recover`] would make of the state, in memory only (for `preview`, which never
+/// writes): the snapshot with the journal replayed and the serial it would be written with.
+/// Returns the snapshot, whether there was a journal, and whether the state changed.
+pub fn load_compacted(files: &StackFiles, project: &str) -> Result<(Snapshot, bool, bool)> {
+    let (mut snap, replayed) = load(files, project)?;
+    if !replayed {
+        return Ok((snap, false, false));
+    }
+    let mut base = match load_file(&files.state())? {
+        Some(s) => s,
+        None => Snapshot::new(project, &files.stack, snap.lineage.clone()),
+    };
+    base.normalize();
+    let changed = !snap.same_content(&base);
+    if changed {
+        snap.serial = base.serial + 1;
+    }
+    Ok((snap, true, changed))
 }
 
 /// One line of `state/<stack>.history.jsonl`, appended when a command changed the state.

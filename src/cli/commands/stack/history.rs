@@ -1,0 +1,38 @@
+//! `skyform stack history`.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use crate::cli::Global;
+use crate::error::Result;
+use crate::events::NullSink;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(g: &Global, args: Args) -> Result<ExitCode> {
+    let session = g.session(Arc::new(NullSink))?;
+    let entries = session.history()?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&entries).unwrap());
+    } else if entries.is_empty() {
+        println!("stack `{}` has no history yet", session.stack);
+    } else {
+        for e in entries.iter().rev() {
+            let changes: Vec<String> = e.changes.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            println!(
+                "serial {:<4} {}  {:<12} {:<11} {:>6}ms  {}",
+                e.serial,
+                e.started,
+                e.command,
+                e.result,
+                e.duration_ms,
+                changes.join(", ")
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,50 @@
+//! `skyform stack ...`: create, list, remove, export and import stacks. One file per
+//! subcommand; the work is done by `skyform_engine::ops`.
+
+pub mod change_secrets_provider;
+pub mod export;
+pub mod history;
+pub mod import;
+pub mod init;
+pub mod ls;
+pub mod rm;
+
+use std::process::ExitCode;
+
+use crate::cli::Global;
+use crate::error::Result;
+
+#[derive(clap::Subcommand, Debug)]
+pub enum StackCommand {
+    /// List the project's stacks.
+    Ls,
+    /// Create a stack: writes Skyform.NAME.toml.
+    Init(init::Args),
+    /// Remove a stack that has no resources left (destroy it first).
+    Rm(rm::Args),
+    /// Print the stack's state as JSON (secrets stay encrypted).
+    Export,
+    /// Replace the stack's state with the JSON state in FILE (validated first).
+    Import(import::Args),
+    /// The commands that changed the stack's state.
+    History(history::Args),
+    /// Re-encrypt the stack's secrets under a new data key wrapped by PROVIDER.
+    ///
+    /// Every secret of the stack (state and config) is re-encrypted under a new data key wrapped
+    /// by PROVIDER: `passphrase` or `awskms://KEY[?region=R]`. To rotate a passphrase, set the old
+    /// one in SKYFORM_PASSPHRASE and the new one in SKYFORM_NEW_PASSPHRASE (or
+    /// SKYFORM_NEW_PASSPHRASE_FILE) and run `skyform stack change-secrets-provider passphrase`.
+    ChangeSecretsProvider(change_secrets_provider::Args),
+}
+
+pub async fn run(g: &Global, cmd: StackCommand) -> Result<ExitCode> {
+    match cmd {
+        StackCommand::Ls => ls::run(g),
+        StackCommand::Init(a) => init::run(g, a),
+        StackCommand::Rm(a) => rm::run(g, a),
+        StackCommand::Export => export::run(g),
+        StackCommand::Import(a) => import::run(g, a),
+        StackCommand::History(a) => history::run(g, a),
+        StackCommand::ChangeSecretsProvider(a) => change_secrets_provider::run(g, a),
+    }
+}
