@@ -177,6 +177,39 @@ pub struct DaemonStatus {
     pub queue_subscriptions: Vec<serde_json::Value>,
     #[serde(default)]
     pub topics: Vec<TopicStatus>,
+    /// `{"buckets": [{"name", "objects"}], "notifications": [...], "pending_events"}`.
+    #[serde(default)]
+    pub buckets: serde_json::Value,
+    /// `[{"name", "arn", "items", "stream"}]`.
+    #[serde(default)]
+    pub tables: Vec<serde_json::Value>,
+}
+
+impl DaemonStatus {
+    /// The buckets the daemon serves, as `(name, object count)`.
+    pub fn bucket_list(&self) -> Vec<(String, u64)> {
+        self.buckets["buckets"]
+            .as_array()
+            .map(|bs| {
+                bs.iter()
+                    .map(|b| {
+                        (b["name"].as_str().unwrap_or("").to_string(), b["objects"].as_u64().unwrap_or(0))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Nothing at all is deployed or made on this local cloud, by any stack or through its APIs.
+    pub fn is_idle(&self) -> bool {
+        self.functions.is_empty()
+            && self.apis.is_empty()
+            && self.schedules.is_empty()
+            && self.queues.is_empty()
+            && self.topics.is_empty()
+            && self.tables.is_empty()
+            && self.bucket_list().is_empty()
+    }
 }
 
 /// A topic and its subscriptions, as `skyform local status` shows it.

@@ -63,9 +63,7 @@ pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
 /// (by any stack), its daemon is stopped. It comes back on the next `up`.
 fn stop_idle_local_cloud(project_dir: &std::path::Path) {
     if let Ok(Some(status)) = skyform_local::status(project_dir)
-        && status.functions.is_empty()
-        && status.apis.is_empty()
-        && status.schedules.is_empty()
+        && status.is_idle()
         && let Ok(true) = skyform_local::stop(project_dir)
     {
         eprintln!(

@@ -111,12 +111,7 @@ fn print_status(s: &skyform_local::DaemonStatus) {
     if let Some(e) = &s.endpoint {
         println!("  AWS endpoint {e}  (`eval \"$(skyform local env)\"` points the AWS CLI at it)");
     }
-    if s.functions.is_empty()
-        && s.apis.is_empty()
-        && s.schedules.is_empty()
-        && s.queues.is_empty()
-        && s.topics.is_empty()
-    {
+    if s.is_idle() {
         println!("  nothing is deployed");
     }
     for f in &s.functions {
@@ -139,6 +134,18 @@ fn print_status(s: &skyform_local::DaemonStatus) {
             t.subscriptions.join(", ")
         };
         println!("  topic    {}  -> {subs}  {}", t.name, t.arn);
+    }
+    for (name, objects) in s.bucket_list() {
+        println!("  bucket   {name}  {objects} objects");
+    }
+    for t in &s.tables {
+        println!(
+            "  table    {}  {} items{}  {}",
+            t["name"].as_str().unwrap_or(""),
+            t["items"],
+            if t["stream"].as_bool() == Some(true) { ", change stream" } else { "" },
+            t["arn"].as_str().unwrap_or(""),
+        );
     }
     for t in &s.queue_subscriptions {
         println!(
