@@ -218,6 +218,26 @@ fn request_ids(logs: &str) -> Vec<String> {
     ids
 }
 
+/// `skyform logs FUNCTION` once it shows `n` invocations, each with its END and REPORT lines:
+/// the local cloud writes those lines after the answer has gone back, so a request's log can
+/// trail its response by a moment (as CloudWatch's does). Waits at most 10 s.
+fn settled_logs(p: &Project, function: &str, n: usize) -> String {
+    let start = regex::Regex::new(r"START RequestId: ([0-9a-f-]{36})").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let logs = raw_logs(p, function);
+        let ids: Vec<String> = start.captures_iter(&logs).map(|c| c[1].to_string()).collect();
+        let complete = ids.iter().all(|id| {
+            logs.contains(&format!("END RequestId: {id}"))
+                && logs.contains(&format!("REPORT RequestId: {id}"))
+        });
+        if (ids.len() >= n && complete) || Instant::now() > deadline {
+            return logs;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Raw `skyform logs FUNCTION` (the request ids must stay as they are).
 fn raw_logs(p: &Project, function: &str) -> String {
     let out = p.command_in(p.path(), &["logs", function]).output().unwrap();
@@ -263,14 +283,14 @@ fn lifecycle(p: &Project, l: Lifecycle) {
     let (status, body) = http_get(&url, l.path);
     (l.check_after)(status, &body);
 
-    let logs = raw_logs(p, l.function);
+    let logs = settled_logs(p, l.function, 2);
     assert_eq!(request_ids(&logs).len(), 2, "two requests were served:\n{logs}");
 
     let invoke = p.run(&["invoke", l.function, "--data", &l.event.to_string()]);
     invoke.ok();
     let result: Value = serde_json::from_str(invoke.stdout.trim()).expect("invoke prints JSON");
     insta::assert_json_snapshot!(format!("{}_invoke", l.name), result);
-    let logs = raw_logs(p, l.function);
+    let logs = settled_logs(p, l.function, 3);
     assert_eq!(request_ids(&logs).len(), 3, "the invocation is logged:\n{logs}");
 
     let destroy = p.run(&["destroy", "--yes"]);
@@ -386,7 +406,7 @@ fn scaffold_http_api_serves() {
     let url = p.output("url");
     assert_eq!(http_get(&url, "/hello/ada"), (200, "Hello, ada!".to_string()));
     assert_eq!(http_get(&url, "/hello"), (200, "Hello, world!".to_string()));
-    let logs = raw_logs(&p, "hello");
+    let logs = settled_logs(&p, "hello", 2);
     assert_eq!(request_ids(&logs).len(), 2, "{logs}");
     assert!(logs.contains("greeting ada"), "what the function printed is logged:\n{logs}");
     p.run_in(&parent, &["-C", "shop", "destroy", "--yes"]).ok();
@@ -535,7 +555,7 @@ fn function_failures() {
 
     let mut logs = String::new();
     for f in ["boom", "slow", "crash", "broken"] {
-        let ids = request_ids(&raw_logs(&p, f));
+        let ids = request_ids(&settled_logs(&p, f, 2));
         assert_eq!(ids.len(), 2, "{f}: one request over HTTP, one invocation");
         logs.push_str(&format!("=== skyform logs {f}\n{}", p.run(&["logs", f]).ok().stdout));
     }

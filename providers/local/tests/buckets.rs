@@ -165,6 +165,12 @@ fn aws_cli_copies_syncs_lists_and_removes_including_a_100_mib_multipart_upload()
     std::fs::write(tmp.join("tree/a.txt"), "a").unwrap();
     std::fs::write(tmp.join("tree/sub/b.txt"), "bb").unwrap();
     std::fs::write(tmp.join("tree/with space.txt"), "c").unwrap();
+    // `aws s3 sync` uploads a file whose mtime is newer than the object's LastModified, which S3
+    // gives in whole seconds: files written in the second of their upload would look newer.
+    let before = std::time::SystemTime::now() - std::time::Duration::from_secs(10);
+    for f in ["tree/a.txt", "tree/sub/b.txt", "tree/with space.txt"] {
+        std::fs::File::options().write(true).open(tmp.join(f)).unwrap().set_modified(before).unwrap();
+    }
     let tree = tmp.join("tree").to_string_lossy().into_owned();
     cli(&venv, &env, &["s3", "sync", &tree, "s3://cli/tree", "--only-show-errors"]);
     let ls = cli(&venv, &env, &["s3", "ls", "s3://cli/tree/"]);

@@ -123,9 +123,22 @@ impl Buckets {
     /// Serves one S3 request.
     pub async fn serve(&self, req: Request<Incoming>) -> Resp {
         let service = self.service.get().expect("set in load");
-        match service.call(req.map(s3s::Body::from)).await {
+        // s3s may answer (an error such as `NoSuchUpload`) without reading the request's body.
+        // The unread bytes must not stay on a keep-alive connection, where they would be taken
+        // for the start of the next request (seen as a `SignatureDoesNotMatch` on it): such an
+        // answer closes the connection.
+        let read_to_end =
+            Arc::new(std::sync::atomic::AtomicBool::new(hyper::body::Body::is_end_stream(req.body())));
+        let tracked =
+            req.map(|body| s3s::Body::http_body(Tracked { inner: body, read_to_end: read_to_end.clone() }));
+        match service.call(tracked).await {
             Ok(resp) => {
-                let (parts, body) = resp.into_parts();
+                let (mut parts, body) = resp.into_parts();
+                if !read_to_end.load(std::sync::atomic::Ordering::SeqCst) {
+                    parts
+                        .headers
+                        .insert(hyper::header::CONNECTION, hyper::header::HeaderValue::from_static("close"));
+                }
                 match body.collect().await {
                     Ok(b) => hyper::Response::from_parts(parts, http_body_util::Full::new(b.to_bytes())),
                     Err(e) => http::message(
@@ -319,5 +332,35 @@ mod tests {
             .method("POST")
             .uri("/")
             .header("x-amz-target", "DynamoDB_20120810.PutItem"))));
+    }
+}
+
+/// A request body that records whether it was read to its end.
+struct Tracked {
+    inner: Incoming,
+    read_to_end: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl hyper::body::Body for Tracked {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, hyper::Error>>> {
+        let polled = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
+        if matches!(polled, std::task::Poll::Ready(None)) || self.inner.is_end_stream() {
+            self.read_to_end.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
     }
 }
