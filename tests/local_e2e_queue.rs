@@ -6,10 +6,9 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use common::TestEnv;
+use common::{StopDaemon, TestEnv};
 use serde_json::{Value, json};
 
 const PY_WORKER: &str = r#"
@@ -21,26 +20,6 @@ def handler(event, context):
             f.write(r["body"] + "\n")
     return {}
 "#;
-
-struct StopDaemon<'a>(&'a TestEnv);
-
-impl Drop for StopDaemon<'_> {
-    fn drop(&mut self) {
-        let _ = self.0.command(&["local", "stop"]).stdout(Stdio::null()).stderr(Stdio::null()).status();
-    }
-}
-
-fn venv() -> String {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    if let Ok(v) = std::env::var("SKYFORM_PEERS_VENV")
-        && Path::new(&v).join("bin/python").exists()
-    {
-        return v;
-    }
-    let out = Command::new("bash").arg(root.join("tests/peers/setup.sh")).output().unwrap();
-    assert!(out.status.success(), "tests/peers/setup.sh failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
 
 fn resources(env: &TestEnv, visibility: u64) -> Value {
     let out = env.path().join("handled.txt");
@@ -62,7 +41,7 @@ fn resources(env: &TestEnv, visibility: u64) -> Value {
 
 #[test]
 fn queues_through_the_cli() {
-    let venv = venv();
+    let venv = common::peers_venv();
     let env = TestEnv::new("e2e-queue");
     let _stop = StopDaemon(&env);
     env.write("functions/worker/app.py", PY_WORKER);

@@ -216,3 +216,26 @@ fn regex_lite_replace(s: &str, pat: &str, rep: &str) -> String {
 pub fn normalize_state(text: &str, dir: &Path) -> String {
     normalize(text, dir)
 }
+
+/// Stops the project's local cloud when a test ends, however it ends.
+pub struct StopDaemon<'a>(pub &'a TestEnv);
+
+impl Drop for StopDaemon<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.command(&["local", "stop"]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+    }
+}
+
+/// The peers venv (boto3, the AWS CLI, moto): `SKYFORM_PEERS_VENV`, or made by
+/// `tests/peers/setup.sh` on first use.
+pub fn peers_venv() -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    if let Ok(v) = std::env::var("SKYFORM_PEERS_VENV")
+        && Path::new(&v).join("bin/python").exists()
+    {
+        return v;
+    }
+    let out = Command::new("bash").arg(root.join("tests/peers/setup.sh")).output().unwrap();
+    assert!(out.status.success(), "tests/peers/setup.sh failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
