@@ -515,3 +515,90 @@ print(json.dumps({{
     );
     assert_eq!(left, json!([0, 0]));
 }
+
+/// `examples/upload-pipeline`, unchanged, on `aws` (moto): preview creates nothing, `up` makes a
+/// bucket with its Lambda notification, a table with its stream and the mappings of both
+/// triggers, the topic's queue subscription and the schedule; a second `up` changes nothing, and
+/// `destroy` leaves moto as it was.
+#[test]
+fn upload_pipeline_example_on_aws() {
+    let moto = Moto::start();
+    let before = moto.inventory();
+    let tables_before = moto.py_json("print(json.dumps(client('dynamodb').list_tables()['TableNames']))");
+    let p = Project::new("upload-pipeline", &moto);
+
+    let preview = p.prod(&["preview", "--json"]);
+    preview.ok();
+    let plan = json_of(&preview);
+    let creates = steps_by_kind(&plan).remove("create").unwrap_or_default();
+    for name in [
+        "uploads",
+        "jobs",
+        "jobs-failed",
+        "files",
+        "processed",
+        "feed",
+        "presign",
+        "enqueue",
+        "worker",
+        "announce",
+        "sweep",
+        "jobs-worker",
+        "cleanup",
+        "api",
+    ] {
+        assert!(creates.iter().any(|c| c == name), "preview does not create `{name}`: {creates:?}");
+    }
+    assert_eq!(moto.inventory(), before, "preview creates nothing");
+
+    p.prod(&["up", "--yes"]).ok();
+    let outputs = json_of(&p.prod(&["outputs", "--json"]));
+    let (bucket, table) = (&outputs["bucket"], &outputs["table"]);
+    let real = moto.py_json(&format!(
+        r#"
+lam = client('lambda'); s3 = client('s3'); ddb = client('dynamodb'); sns = client('sns'); sch = client('scheduler'); iam = client('iam')
+names = {{f['FunctionName'].rsplit('-', 1)[0]: f for f in lam.list_functions()['Functions']}}
+arn_of = {{f['FunctionArn']: n for n, f in names.items()}}
+notes = s3.get_bucket_notification_configuration(Bucket={bucket})['LambdaFunctionConfigurations']
+desc = ddb.describe_table(TableName={table})['Table']
+esm = lam.list_event_source_mappings()['EventSourceMappings']
+def statements(role_name):
+    out = []
+    for p in iam.list_role_policies(RoleName=role_name)['PolicyNames']:
+        out += [s['Action'] for s in iam.get_role_policy(RoleName=role_name, PolicyName=p)['PolicyDocument']['Statement']]
+    return sorted(a for acts in out for a in (acts if isinstance(acts, list) else [acts]))
+role = lambda f: names[f]['Role'].rsplit('/', 1)[-1]
+print(json.dumps({{
+  'notifications': [[arn_of.get(n['LambdaFunctionArn']), n['Events'], n['Filter']['Key']['FilterRules']] for n in notes],
+  'stream': desc['StreamSpecification'],
+  'mappings': sorted([arn_of.get(m['FunctionArn']), m['EventSourceArn'].split(':')[2]] for m in esm),
+  'topics': len(sns.list_topics()['Topics']),
+  'subscriptions': sorted(s['Protocol'] for s in sns.list_subscriptions()['Subscriptions']),
+  'presign': statements(role('presign')), 'sweep': statements(role('sweep')),
+  'schedules': [sch.get_schedule(Name=s['Name'])['ScheduleExpression'] for s in sch.list_schedules()['Schedules']],
+}}))
+"#
+    ));
+    assert_eq!(
+        real,
+        json!({
+            "notifications": [["enqueue", ["s3:ObjectCreated:*"], [{"Name": "prefix", "Value": "incoming/"}]]],
+            "stream": {"StreamEnabled": true, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+            "mappings": [["announce", "dynamodb"], ["worker", "sqs"]],
+            "topics": 1,
+            "subscriptions": ["sqs"],
+            "presign": ["s3:PutObject"],
+            "sweep": ["s3:DeleteObject", "s3:ListBucket"],
+            "schedules": ["rate(1 day)"],
+        })
+    );
+
+    let again = p.prod(&["up", "--yes"]);
+    again.ok();
+    assert!(again.stdout.contains("no changes"), "{}", again.text());
+
+    p.prod(&["destroy", "--yes"]).ok();
+    assert_eq!(moto.inventory(), before);
+    let tables = moto.py_json("print(json.dumps(client('dynamodb').list_tables()['TableNames']))");
+    assert_eq!(tables, tables_before);
+}

@@ -7,6 +7,8 @@ use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
+pub mod example;
+
 pub struct TestEnv {
     pub dir: tempdir::TempDir,
 }
