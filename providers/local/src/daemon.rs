@@ -332,6 +332,7 @@ async fn run(layout: Layout) -> ExitCode {
     daemon.schedules.spawn();
     daemon.triggers.spawn_all();
     daemon.aws.buckets.start();
+    daemon.aws.topics.start(daemon.aws.functions.clone());
     daemon.table_triggers.spawn_all();
 
     let d = daemon.clone();

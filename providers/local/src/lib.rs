@@ -35,6 +35,7 @@ pub mod gateway;
 pub mod http;
 pub mod layout;
 pub mod logs;
+pub mod outbox;
 pub mod pool;
 pub mod provider;
 pub mod queue;

@@ -16,6 +16,7 @@ pub mod control;
 pub mod filter;
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::RwLock;
 
@@ -426,6 +427,21 @@ pub struct Topics {
     region: String,
     account: String,
     state: RwLock<State>,
+    /// Deliveries to subscribed functions, on disk until delivered ([`crate::outbox`]).
+    pub outbox: std::sync::Arc<crate::outbox::Outbox>,
+    /// `topics_dedup.log`: one line per FIFO message first published with its deduplication
+    /// id, fsynced before Publish answers, so the window survives a restart or `kill -9`.
+    dedup_path: PathBuf,
+}
+
+/// One line of `topics_dedup.log`.
+#[derive(Serialize, Deserialize)]
+struct DedupRecord {
+    topic: String,
+    id: String,
+    expiry: u64,
+    mid: String,
+    seq: Option<String>,
 }
 
 #[derive(Default)]
@@ -437,8 +453,10 @@ struct State {
     /// and restart above the wall clock, so they still grow across restarts).
     sequence: u64,
     /// FIFO deduplication: `(topic, deduplication id)` → (expiry ms, message id, sequence
-    /// number) of the message first published with it. In memory: a restart forgets it.
+    /// number) of the message first published with it; also in `topics_dedup.log`.
     dedup: std::collections::HashMap<(String, String), (u64, String, Option<String>)>,
+    /// `topics_dedup.log`, open for appending.
+    dedup_log: Option<std::fs::File>,
 }
 
 impl State {
@@ -518,7 +536,60 @@ impl Topics {
             state.rebuild(&n);
         }
         state.sequence = crate::logs::now_ms() * 1000;
-        Ok(Topics { path, region: region.into(), account: account.into(), state: RwLock::new(state) })
+        let dir = path.parent().map(std::path::Path::to_path_buf).unwrap_or_default();
+        let outbox = crate::outbox::Outbox::open(
+            dir.join("sns_deliveries"),
+            "SNS delivery",
+            &crate::outbox::ASYNC_RETRY_DELAYS,
+        )?;
+        let dedup_path = dir.join("topics_dedup.log");
+        // The window's live entries; a torn last line (a crash mid-write) is skipped.
+        let now = crate::logs::now_ms();
+        if let Ok(text) = std::fs::read_to_string(&dedup_path) {
+            for r in text.lines().filter_map(|l| serde_json::from_str::<DedupRecord>(l).ok()) {
+                if r.expiry > now {
+                    state.dedup.insert((r.topic, r.id), (r.expiry, r.mid, r.seq));
+                }
+            }
+        }
+        let topics = Topics {
+            path,
+            region: region.into(),
+            account: account.into(),
+            state: RwLock::new(state),
+            outbox: std::sync::Arc::new(outbox),
+            dedup_path,
+        };
+        let mut state = topics.state.write().unwrap();
+        topics.rewrite_dedup_log(&mut state)?;
+        drop(state);
+        Ok(topics)
+    }
+
+    /// Starts delivering to subscribed functions (what the outbox holds from before, then new
+    /// deliveries).
+    pub fn start(&self, functions: std::sync::Arc<dyn crate::aws::FunctionLookup>) {
+        self.outbox.spawn(functions);
+    }
+
+    /// Rewrites `topics_dedup.log` with the window's live entries only (atomically), and opens
+    /// it for appending.
+    fn rewrite_dedup_log(&self, state: &mut State) -> std::io::Result<()> {
+        let mut bytes = Vec::new();
+        for ((topic, id), (expiry, mid, seq)) in &state.dedup {
+            let r = DedupRecord {
+                topic: topic.clone(),
+                id: id.clone(),
+                expiry: *expiry,
+                mid: mid.clone(),
+                seq: seq.clone(),
+            };
+            serde_json::to_writer(&mut bytes, &r).map_err(std::io::Error::other)?;
+            bytes.push(b'\n');
+        }
+        crate::registry::write_atomic(&self.dedup_path, &bytes)?;
+        state.dedup_log = Some(std::fs::OpenOptions::new().append(true).open(&self.dedup_path)?);
+        Ok(())
     }
 
     pub fn topic_arn(&self, name: &str) -> String {
@@ -951,6 +1022,9 @@ impl Topics {
             let mut s = self.state.write().unwrap();
             if s.dedup.len() > 10_000 {
                 s.dedup.retain(|_, (expiry, _, _)| *expiry > now);
+                self.rewrite_dedup_log(&mut s).map_err(|e| {
+                    TopicError::Internal(format!("cannot rewrite {}: {e}", self.dedup_path.display()))
+                })?;
             }
             let key = (name.to_string(), dedup_id);
             if let Some((expiry, id, seq)) = s.dedup.get(&key)
@@ -963,7 +1037,20 @@ impl Topics {
             }
             s.sequence += 1;
             m.sequence_number = Some(format!("{:020}", s.sequence));
-            s.dedup.insert(key, (now + DEDUP_WINDOW_MS, m.message_id.clone(), m.sequence_number.clone()));
+            let record = DedupRecord {
+                topic: key.0.clone(),
+                id: key.1.clone(),
+                expiry: now + DEDUP_WINDOW_MS,
+                mid: m.message_id.clone(),
+                seq: m.sequence_number.clone(),
+            };
+            let mut line = serde_json::to_vec(&record).map_err(|e| TopicError::Internal(e.to_string()))?;
+            line.push(b'\n');
+            let log = s.dedup_log.as_mut().expect("opened at load");
+            log.write_all(&line).and_then(|()| log.sync_data()).map_err(|e| {
+                TopicError::Internal(format!("cannot write {}: {e}", self.dedup_path.display()))
+            })?;
+            s.dedup.insert(key, (record.expiry, record.mid, record.seq));
         } else if m.group_id.is_some() {
             return Err(TopicError::InvalidParameter(
                 "Invalid parameter: MessageGroupId: The request includes MessageGroupId parameter that is not valid for this topic type".into(),

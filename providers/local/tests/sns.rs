@@ -341,3 +341,136 @@ fn replacements_delete_only_the_old_copy() {
         "a topic's subscriptions go with it"
     );
 }
+
+/// Fails each message's first delivery, so its retry waits (1 s) when the daemon is killed.
+const FAIL_FIRST: &str = r#"
+import os
+
+def handler(event, context):
+    msg = event["Records"][0]["Sns"]["Message"]
+    d = os.environ["RECORD_DIR"]
+    attempts, done = os.path.join(d, "attempts"), os.path.join(d, "done")
+    os.makedirs(attempts, exist_ok=True)
+    os.makedirs(done, exist_ok=True)
+    seen = len([f for f in os.listdir(attempts) if f.startswith(msg + ".")])
+    open(os.path.join(attempts, "%s.%d" % (msg, seen)), "w").close()
+    if seen == 0:
+        raise RuntimeError("the first attempt fails")
+    open(os.path.join(done, msg), "w").close()
+    return {}
+"#;
+
+fn files(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().to_string()).collect())
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// `kill -9` of the daemon while deliveries to a function wait for their retry loses none of
+/// them (they are in the outbox, delivered after the restart), and FIFO deduplication windows
+/// (a topic's and a queue's) outlive the daemon: the same deduplication id after the restart
+/// gets the first message's id and delivers nothing new.
+#[test]
+fn deliveries_and_deduplication_survive_kill_9() {
+    let venv = venv();
+    let p = Project::new("sns-kill9");
+    let record_dir = p.dir.join("records");
+    p.write("functions/ff/app.py", FAIL_FIRST);
+    let mut prov = Provider::start(&p, "dev");
+    let env = json!({"environment": {"RECORD_DIR": record_dir.to_string_lossy()}});
+    prov.function("failfirst", "functions/ff", "python3", "app.handler", env);
+    let (_, _, topic) = prov.create("local:Topic", "events", json!({"fifo": false}));
+    let topic_arn = topic["arn"].as_str().unwrap().to_string();
+    prov.create(
+        "local:TopicSubscription",
+        "events-failfirst",
+        json!({"topic": topic_arn, "function": "failfirst"}),
+    );
+    let (_, _, fifo) = prov.create("local:Topic", "orders.fifo", json!({"fifo": true}));
+    let fifo_arn = fifo["arn"].as_str().unwrap().to_string();
+    let queue_url = queue(&mut prov, "orders.fifo", true)["url"].as_str().unwrap().to_string();
+    let aws = aws_env(&p);
+    // The AWS CLI v1 reads AWS_ENDPOINT_URL for some services only.
+    let endpoint = aws[0].1.clone();
+
+    let publish_fifo = || {
+        cli_json(
+            &venv,
+            &aws,
+            &["sns", "publish", "--topic-arn", &fifo_arn, "--message", "one order"]
+                .into_iter()
+                .chain(["--message-group-id", "g", "--message-deduplication-id", "order-1"])
+                .collect::<Vec<_>>(),
+        )["MessageId"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let send_fifo = || {
+        cli_json(
+            &venv,
+            &aws,
+            &["sqs", "send-message", "--queue-url", &queue_url, "--message-body", "one job"]
+                .into_iter()
+                .chain(["--message-group-id", "g", "--message-deduplication-id", "job-1"])
+                .chain(["--endpoint-url", &endpoint])
+                .collect::<Vec<_>>(),
+        )["MessageId"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (order_id, job_id) = (publish_fifo(), send_fifo());
+
+    const N: usize = 5;
+    let script = format!(
+        "import boto3\nsns = boto3.client('sns')\nfor i in range({N}):\n    sns.publish(TopicArn='{topic_arn}', Message='m%d' % i)\n"
+    );
+    let py = Command::new(format!("{venv}/bin/python"))
+        .args(["-c", &script])
+        .envs(aws.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .output()
+        .unwrap();
+    assert!(py.status.success(), "{}", String::from_utf8_lossy(&py.stderr));
+    // Every first attempt has failed: the retries wait; kill the daemon now.
+    let attempts = record_dir.join("attempts");
+    assert!(
+        eventually(20, || files(&attempts).iter().filter(|f| f.ends_with(".0")).count() == N),
+        "first attempts: {:?}",
+        files(&attempts)
+    );
+    let pid = p.daemon_pid().unwrap();
+    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    assert!(eventually(5, || !alive(pid)));
+
+    // The provider starts the daemon again; the outbox delivers what the last run left.
+    prov.call(
+        "read",
+        json!({"type": "local:Topic", "name": "events", "id": topic_arn, "inputs": {"fifo": false}}),
+    )
+    .unwrap();
+    assert_ne!(p.daemon_pid(), Some(pid));
+    let done = record_dir.join("done");
+    let want: Vec<String> = (0..N).map(|i| format!("m{i}")).collect();
+    assert!(
+        eventually(30, || files(&done) == want),
+        "delivered: {:?}, attempts: {:?}",
+        files(&done),
+        files(&attempts)
+    );
+
+    // The deduplication windows: the same ids get the first messages' ids, and nothing new.
+    assert_eq!(publish_fifo(), order_id, "the topic's deduplication window outlives the daemon");
+    assert_eq!(send_fifo(), job_id, "the queue's deduplication window outlives the daemon");
+    let received = cli_json(
+        &venv,
+        &aws,
+        &["sqs", "receive-message", "--queue-url", &queue_url, "--max-number-of-messages", "10"]
+            .into_iter()
+            .chain(["--endpoint-url", &endpoint])
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(received["Messages"].as_array().map(Vec::len), Some(1), "{received}");
+}

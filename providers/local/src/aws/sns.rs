@@ -16,15 +16,12 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use base64::Engine;
-use bytes::Bytes;
 use hyper::StatusCode;
 
 use super::{AwsContext, AwsError, AwsRequest, xml_escape};
 use crate::http::{self, Resp};
-use crate::pool::InvokeResult;
 use crate::queue::{MessageAttribute as SqsAttribute, SendInput};
 use crate::topics::{
     Attributes, Message, MessageAttribute, Protocol, Subscriber, TopicError, TopicSettings, Urls,
@@ -35,8 +32,6 @@ const XMLNS: &str = "http://sns.amazonaws.com/doc/2010-03-31/";
 const PAGE: usize = 100;
 /// PublishBatch takes at most 10 entries.
 pub const MAX_BATCH: usize = 10;
-/// Retries of a failed asynchronous function delivery, and the wait before each.
-pub const RETRY_DELAYS: [Duration; 2] = [Duration::from_secs(1), Duration::from_secs(2)];
 
 impl From<TopicError> for AwsError {
     fn from(e: TopicError) -> AwsError {
@@ -339,13 +334,15 @@ async fn publish_batch(ctx: &AwsContext, req: &AwsRequest) -> Result<String> {
 }
 
 /// Delivers `m` to every subscriber whose filter policy accepts it: queues before this returns,
-/// functions in the background.
+/// functions through the topics' outbox ([`crate::outbox`]): on disk before this returns,
+/// invoked in the background.
 async fn fan_out(ctx: &AwsContext, m: &Message, bodies: &Bodies, subs: &Arc<Vec<Subscriber>>) {
     if subs.is_empty() {
         return;
     }
     let urls = Urls { endpoint: ctx.endpoint() };
     let mut sends = tokio::task::JoinSet::new();
+    let mut invocations = Vec::new();
     for s in subs.iter().filter(|s| s.accepts(m)) {
         let r = &s.record;
         match r.protocol {
@@ -366,10 +363,19 @@ async fn fan_out(ctx: &AwsContext, m: &Message, bodies: &Bodies, subs: &Arc<Vec<
             Protocol::Lambda => {
                 let mut msg = m.clone();
                 msg.message = bodies.lambda.clone();
-                let event = crate::topics::lambda_event(&msg, &r.arn, &urls);
-                deliver_to_function(ctx, &r.endpoint, &r.arn, Bytes::from(event.to_string()));
+                invocations.push((r.endpoint.clone(), crate::topics::lambda_event(&msg, &r.arn, &urls)));
             }
         }
+    }
+    if !invocations.is_empty() {
+        let (outbox, id) = (ctx.topics.outbox.clone(), m.message_id.clone());
+        sends.spawn_blocking(move || {
+            if let Err(e) = outbox.write(&invocations) {
+                eprintln!(
+                    "skyform local daemon: cannot keep message {id}'s deliveries to functions in the outbox: {e}"
+                );
+            }
+        });
     }
     // Every queue has the message (on disk) before Publish answers.
     while sends.join_next().await.is_some() {}
@@ -413,35 +419,6 @@ async fn deliver_to_queue(
             m.message_id, e.code, e.message
         );
     }
-}
-
-/// Invokes the function in the background with Lambda's asynchronous retries.
-fn deliver_to_function(ctx: &AwsContext, function_arn: &str, sub_arn: &str, event: Bytes) {
-    let Some(pool) = ctx.function(function_arn) else {
-        eprintln!(
-            "skyform local daemon: SNS subscription {sub_arn}: function {function_arn} is not deployed; message dropped"
-        );
-        return;
-    };
-    let sub_arn = sub_arn.to_string();
-    tokio::spawn(async move {
-        for attempt in 0..=RETRY_DELAYS.len() {
-            if attempt > 0 {
-                tokio::time::sleep(RETRY_DELAYS[attempt - 1]).await;
-            }
-            match pool.invoke(event.clone()).await.result {
-                InvokeResult::Ok(_) => return,
-                InvokeResult::Error { .. } if attempt < RETRY_DELAYS.len() => {}
-                InvokeResult::Error { body, .. } => {
-                    eprintln!(
-                        "skyform local daemon: SNS subscription {sub_arn}: the function failed {} times; message dropped: {}",
-                        attempt + 1,
-                        String::from_utf8_lossy(&body)
-                    );
-                }
-            }
-        }
-    });
 }
 
 fn create_topic(ctx: &AwsContext, req: &AwsRequest) -> Result<String> {
@@ -609,6 +586,7 @@ fn list_tags(ctx: &AwsContext, req: &AwsRequest) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
 
     fn request(params: &[(&str, &str)]) -> AwsRequest {
         AwsRequest {

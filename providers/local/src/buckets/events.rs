@@ -6,30 +6,26 @@
 //!   `:CompleteMultipartUpload`, `s3:ObjectRemoved:Delete`) and optional key `prefix` and
 //!   `suffix` filters.
 //! - **At least once, across `kill -9`:** before a write is acknowledged, each event it causes
-//!   is written to the outbox (`.skyform/local/bucket_events/`, one fsynced file per event and
-//!   function). A deliverer invokes the function and removes the file when the invocation
-//!   ends; at start it delivers whatever the last run left. A failed invocation is retried
-//!   twice (after 1 s and 2 s) as Lambda retries asynchronous invocations, then dropped with a
-//!   line in the daemon's log. An event whose function is not deployed waits for it up to 5
-//!   minutes.
+//!   is written to the [outbox](crate::outbox) (`.skyform/local/bucket_events/`, one fsynced
+//!   file per event and function). A deliverer invokes the function and removes the file when
+//!   the invocation ends; at start it delivers whatever the last run left. A failed invocation
+//!   is retried twice (after 1 s and 2 s) as Lambda retries asynchronous invocations, then
+//!   dropped with a line in the daemon's log. An event whose function is not deployed waits for
+//!   it up to 5 minutes.
 //! - Notifications are kept in `.skyform/local/bucket_notifications.json`. Control routes:
 //!   `PUT`/`GET`/`DELETE /v1/stacks/{stack}/bucket-notifications/{name}` with a
 //!   [`NotificationSpec`].
 
-use std::collections::{BTreeMap, HashSet};
-use std::io::Write;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use tokio::sync::Notify;
 
 use crate::aws::{FunctionLookup, REGION};
-use crate::pool::InvokeResult;
+use crate::outbox::{ASYNC_RETRY_DELAYS, Outbox};
 
 /// A notification, as the control API takes it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -148,36 +144,19 @@ pub fn record(ev: &ObjectEvent<'_>, configuration_id: &str, sequencer: &str, tim
     })
 }
 
-/// A pending delivery, as the outbox file holds it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Pending {
-    function: String,
-    created_ms: u64,
-    payload: Value,
-}
-
 pub struct Events {
-    outbox: PathBuf,
+    outbox: Arc<Outbox>,
     config_path: PathBuf,
     functions: Arc<dyn FunctionLookup>,
     specs: Mutex<BTreeMap<(String, String), NotificationSpec>>,
     seq: AtomicU64,
-    wake: Notify,
-    in_flight: Mutex<HashSet<String>>,
     /// Serialises changes to the notifications and their file.
     change: tokio::sync::Mutex<()>,
-    pub delivered: AtomicU64,
-    pub failed: AtomicU64,
-}
-
-fn fsync_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::File::open(dir)?.sync_all()
 }
 
 impl Events {
     pub fn load(root: &Path, functions: Arc<dyn FunctionLookup>) -> std::io::Result<Events> {
-        let outbox = root.join("bucket_events");
-        std::fs::create_dir_all(&outbox)?;
+        let outbox = Arc::new(Outbox::open(root.join("bucket_events"), "bucket event", &ASYNC_RETRY_DELAYS)?);
         let config_path = root.join("bucket_notifications.json");
         let specs: BTreeMap<String, NotificationSpec> = match std::fs::read(&config_path) {
             Ok(b) => serde_json::from_slice(&b)
@@ -200,11 +179,7 @@ impl Events {
             functions,
             specs: Mutex::new(specs),
             seq: AtomicU64::new(start),
-            wake: Notify::new(),
-            in_flight: Mutex::new(HashSet::new()),
             change: tokio::sync::Mutex::new(()),
-            delivered: AtomicU64::new(0),
-            failed: AtomicU64::new(0),
         })
     }
 
@@ -266,104 +241,23 @@ impl Events {
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         let sequencer = format!("{seq:016X}");
         let now = crate::logs::now_ms();
-        for (i, ((_, name), spec)) in targets.iter().enumerate() {
-            let p = Pending {
-                function: spec.function.clone(),
-                created_ms: now,
-                payload: json!({"Records": [record(ev, name, &sequencer, now)]}),
-            };
-            let file = format!("{seq:020}-{i:03}.json");
-            let tmp = self.outbox.join(format!(".{file}.tmp"));
-            {
-                let mut f = std::fs::File::create(&tmp)?;
-                f.write_all(&serde_json::to_vec(&p).map_err(std::io::Error::other)?)?;
-                f.sync_all()?;
-            }
-            std::fs::rename(&tmp, self.outbox.join(&file))?;
-        }
-        fsync_dir(&self.outbox)?;
-        self.wake.notify_one();
-        Ok(())
+        let deliveries: Vec<(String, Value)> = targets
+            .iter()
+            .map(|((_, name), spec)| {
+                (spec.function.clone(), json!({"Records": [record(ev, name, &sequencer, now)]}))
+            })
+            .collect();
+        self.outbox.write(&deliveries)
     }
 
     /// Events waiting in the outbox.
     pub fn pending(&self) -> usize {
-        std::fs::read_dir(&self.outbox)
-            .map(|rd| rd.flatten().filter(|e| !e.file_name().to_string_lossy().starts_with('.')).count())
-            .unwrap_or(0)
+        self.outbox.pending()
     }
 
-    /// Delivers the outbox, forever: on every [`Events::emit`] and every second.
-    pub fn spawn(self: &Arc<Self>) {
-        let this = self.clone();
-        tokio::spawn(async move {
-            let limit = Arc::new(tokio::sync::Semaphore::new(16));
-            loop {
-                let mut names: Vec<String> = match std::fs::read_dir(&this.outbox) {
-                    Ok(rd) => rd
-                        .flatten()
-                        .map(|e| e.file_name().to_string_lossy().to_string())
-                        .filter(|n| n.ends_with(".json") && !n.starts_with('.'))
-                        .collect(),
-                    Err(_) => Vec::new(),
-                };
-                names.sort();
-                for name in names {
-                    if !this.in_flight.lock().unwrap().insert(name.clone()) {
-                        continue;
-                    }
-                    let permit = limit.clone().acquire_owned().await.expect("never closed");
-                    let this = this.clone();
-                    tokio::spawn(async move {
-                        this.deliver(&name).await;
-                        this.in_flight.lock().unwrap().remove(&name);
-                        drop(permit);
-                    });
-                }
-                tokio::select! {
-                    _ = this.wake.notified() => {}
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                }
-            }
-        });
-    }
-
-    async fn deliver(&self, name: &str) {
-        let path = self.outbox.join(name);
-        let Ok(bytes) = std::fs::read(&path) else { return };
-        let Ok(p) = serde_json::from_slice::<Pending>(&bytes) else {
-            eprintln!("skyform local daemon: dropping unreadable bucket event {}", path.display());
-            let _ = std::fs::remove_file(&path);
-            return;
-        };
-        let Some(pool) = self.functions.find(crate::aws::function_name(&p.function)) else {
-            if crate::logs::now_ms().saturating_sub(p.created_ms) > 5 * 60 * 1000 {
-                eprintln!(
-                    "skyform local daemon: dropping a bucket event for `{}`: no such function for 5 minutes",
-                    p.function
-                );
-                self.failed.fetch_add(1, Ordering::Relaxed);
-                let _ = std::fs::remove_file(&path);
-            }
-            return;
-        };
-        let payload = Bytes::from(p.payload.to_string());
-        for attempt in 0..3u32 {
-            if attempt > 0 {
-                tokio::time::sleep(Duration::from_secs(attempt as u64)).await;
-            }
-            match pool.invoke(payload.clone()).await.result {
-                InvokeResult::Ok(_) => {
-                    self.delivered.fetch_add(1, Ordering::Relaxed);
-                    let _ = std::fs::remove_file(&path);
-                    return;
-                }
-                InvokeResult::Error { .. } => {}
-            }
-        }
-        eprintln!("skyform local daemon: the bucket event for `{}` failed 3 times; dropped", p.function);
-        self.failed.fetch_add(1, Ordering::Relaxed);
-        let _ = std::fs::remove_file(&path);
+    /// Delivers the outbox, forever (see [`crate::outbox`]).
+    pub fn spawn(&self) {
+        self.outbox.spawn(self.functions.clone());
     }
 }
 
