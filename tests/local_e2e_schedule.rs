@@ -167,6 +167,10 @@ fn schedules_through_the_cli() {
     assert_eq!(fired(), 1, "the at() schedule did not fire: {:?}", events(&env));
     // Two runs by hand (one failing) and the at().
     assert_eq!(events(&env).len(), 3, "{:?}", events(&env));
+    // The at()'s next run is gone and the cron's moves on with time, yet the outputs do not
+    // change: `refresh` finds no drift.
+    let refresh = env.run(&["refresh", "--yes"]);
+    assert!(refresh.ok().stdout.contains("no drift: every resource matches the state"), "{}", refresh.text());
     let status = env.run(&["local", "status"]);
     assert!(
         status.ok().stdout.contains(&format!("schedule dev/soon  {at} -> rec  no run left")),

@@ -76,7 +76,10 @@ fn run_now_sends_the_payload_scheduler_would_send() {
     assert_eq!(inputs["timezone"], "UTC");
     assert_eq!(outputs["arn"], "arn:aws:scheduler:us-east-1:000000000000:schedule/default/nightly");
     // The next 03:00 UTC.
-    let next: Timestamp = outputs["next_run"].as_str().unwrap().parse().unwrap();
+    // The next run is the daemon's (`local status`), not an output: it changes with time.
+    assert_eq!(outputs.as_object().unwrap().keys().collect::<Vec<_>>(), ["arn", "name"]);
+    let nightly_next = read_view(&p, "nightly")["next_run"].clone();
+    let next: Timestamp = nightly_next.as_str().unwrap().parse().unwrap();
     let now = Timestamp::now();
     assert!(next > now && next.as_second() - now.as_second() <= 86400, "{next}");
     assert_eq!(next.as_second() % 86400, 3 * 3600);
@@ -101,7 +104,8 @@ fn run_now_sends_the_payload_scheduler_would_send() {
     assert_eq!(got["got"], json!({}));
 
     // A run now does not move the next run.
-    assert_eq!(read(&mut prov, "nightly")["outputs"]["next_run"], outputs["next_run"]);
+    assert_eq!(read_view(&p, "nightly")["next_run"], nightly_next);
+    assert_eq!(read(&mut prov, "nightly")["outputs"], outputs);
 
     // Unknown schedule: a clear error.
     let e = run(&p, "nope").unwrap_err();
@@ -118,7 +122,7 @@ fn an_at_schedule_fires_once_for_real_in_its_time_zone() {
     let mut inputs = schedule(&expr, "rec", json!({"t": "<aws.scheduler.scheduled-time>"}));
     inputs["timezone"] = json!("Asia/Tokyo");
     let (_, _, outputs) = prov.create("local:Schedule", "once", inputs);
-    assert_eq!(outputs["next_run"], skyform_local::schedule::format_utc(when));
+    assert_eq!(read_view(&p, "once")["next_run"], skyform_local::schedule::format_utc(when));
 
     assert!(eventually(15, || !events(&out).is_empty()), "the at() schedule did not fire");
     let fired_at = Timestamp::now();
@@ -128,7 +132,9 @@ fn an_at_schedule_fires_once_for_real_in_its_time_zone() {
     assert!(fired_at.as_second() - when.as_second() < 5, "fired late: {fired_at} vs {when}");
 
     // Once: nothing left, and no second event.
-    assert!(eventually(5, || read(&mut prov, "once")["outputs"]["next_run"].is_null()));
+    assert!(eventually(5, || read_view(&p, "once")["next_run"].is_null()));
+    // The outputs did not change with time: `refresh` sees no drift.
+    assert_eq!(read(&mut prov, "once")["outputs"], outputs);
     std::thread::sleep(std::time::Duration::from_millis(1500));
     assert_eq!(events(&out).len(), 1);
     let st = skyform_local::status(&p.dir).unwrap().unwrap();
@@ -146,7 +152,7 @@ fn a_rate_starts_at_once_and_a_disabled_schedule_does_not_run() {
     let mut off = schedule("rate(1 minute)", "paused", json!({"who": "paused"}));
     off["enabled"] = json!(false);
     let (_, _, off_out) = prov.create("local:Schedule", "off", off);
-    assert!(off_out["next_run"].is_null());
+    assert!(off_out.get("next_run").is_none() && read_view(&p, "off")["next_run"].is_null(), "{off_out}");
 
     // Scheduler starts a rate schedule without a start date at once.
     let t0 = Timestamp::now();
@@ -154,10 +160,10 @@ fn a_rate_starts_at_once_and_a_disabled_schedule_does_not_run() {
         prov.create("local:Schedule", "tick", schedule("rate(1 minute)", "rec", json!({"n": 1})));
     assert!(eventually(10, || events(&out).len() == 1), "rate(1 minute) did not fire at once");
     assert_eq!(events(&out), vec![json!({"n": 1})]);
-    let first: Timestamp = outputs["next_run"].as_str().unwrap().parse().unwrap();
-    assert!((first.as_second() - t0.as_second()).abs() <= 2, "{first} vs {t0}");
-    let next: Timestamp = read(&mut prov, "tick")["outputs"]["next_run"].as_str().unwrap().parse().unwrap();
-    assert_eq!(next.as_second() - first.as_second(), 60);
+    // The next run is a minute after the first, which was at once.
+    let next: Timestamp = read_view(&p, "tick")["next_run"].as_str().unwrap().parse().unwrap();
+    assert!((next.as_second() - t0.as_second() - 60).abs() <= 2, "{next} vs {t0}");
+    assert_eq!(read(&mut prov, "tick")["outputs"], outputs);
 
     // The disabled one never ran, but can be run by hand.
     assert!(events(&other).is_empty());
@@ -172,7 +178,8 @@ fn a_rate_starts_at_once_and_a_disabled_schedule_does_not_run() {
     let up = prov
         .call("update", json!({"type": "local:Schedule", "name": "tick", "id": "tick", "olds": {}, "news": news, "old_outputs": {}}))
         .unwrap();
-    assert_eq!(up["outputs"]["next_run"], json!(skyform_local::schedule::format_utc(next)));
+    assert_eq!(up["outputs"], outputs);
+    assert_eq!(read_view(&p, "tick")["next_run"], json!(skyform_local::schedule::format_utc(next)));
     prov.call(
         "delete",
         json!({"type": "local:Schedule", "name": "tick", "id": "tick", "inputs": {}, "outputs": {}}),
@@ -245,6 +252,8 @@ fn schedules_survive_a_restart_and_a_missed_at_runs_once_late() {
         json!({"schedule": "cron(30 9 ? * MON *)", "function": "rec", "payload": null, "enabled": true,
                "timezone": "Europe/Paris"}),
     );
+    let cron_next = read_view(&p, "weekly")["next_run"].clone();
+    assert!(cron_next.is_string(), "{cron_next}");
     let (expr, when) = at_in(4, "UTC");
     prov.create(
         "local:Schedule",
@@ -260,20 +269,21 @@ fn schedules_survive_a_restart_and_a_missed_at_runs_once_late() {
     assert!(events(&out).is_empty());
     let st = skyform_local::start_with_exe(&p.dir, Some(Path::new(EXE))).unwrap();
     let weekly = st.schedules.iter().find(|s| s.name == "weekly").unwrap();
-    assert_eq!(weekly.next_run.as_ref(), cron["next_run"].as_str().map(str::to_string).as_ref());
+    assert_eq!(weekly.next_run.as_ref(), cron_next.as_str().map(str::to_string).as_ref());
     assert_eq!(weekly.expression, "cron(30 9 ? * MON *)");
 
     // The missed at() ran once, at start, with its scheduled time.
     assert!(eventually(10, || events(&out).len() == 1), "the missed at() did not run");
     assert_eq!(events(&out), vec![json!({"late": skyform_local::schedule::format_utc(when)})]);
-    assert!(read(&mut prov, "soon")["outputs"]["next_run"].is_null());
+    assert!(read_view(&p, "soon")["next_run"].is_null());
 
     // kill -9 too: the schedules come back from schedules.json.
     let pid = p.daemon_pid().unwrap();
     unsafe { libc::kill(pid as i32, libc::SIGKILL) };
     assert!(eventually(5, || !alive(pid)));
     let r = read(&mut prov, "weekly");
-    assert_eq!(r["outputs"]["next_run"], cron["next_run"]);
+    assert_eq!(r["outputs"], cron);
+    assert_eq!(read_view(&p, "weekly")["next_run"], cron_next);
     assert_eq!(r["inputs"]["timezone"], "Europe/Paris");
     std::thread::sleep(std::time::Duration::from_millis(500));
     assert_eq!(events(&out).len(), 1, "the at() ran again after a restart");

@@ -1,6 +1,7 @@
 //! `local:Schedule` in the provider: `check` parses the expression (so a bad one fails at
 //! preview, with the expected form and an example), the rest calls the daemon's schedule
-//! routes. The outputs carry `next_run`, the next firing as the daemon computes it.
+//! routes. The outputs are `arn` and `name` only: the next firing changes with time, so as an
+//! output it would show as drift on every `refresh`; `skyform local status` shows it.
 
 use serde_json::{Value, json};
 use skyform_protocol::*;
@@ -32,7 +33,7 @@ pub fn schema() -> ResourceSchema {
                 "timezone": {"type": ["string", "null"], "default": "UTC", "description": "IANA time zone of cron and at expressions"}
             }
         }),
-        outputs: vec!["arn".into(), "name".into(), "next_run".into()],
+        outputs: vec!["arn".into(), "name".into()],
         replace_on_changes: Vec::new(),
         stable_outputs: vec!["arn".into(), "name".into()],
     }
@@ -110,7 +111,7 @@ fn spec(inputs: &Value) -> Res<ScheduleSpec> {
 }
 
 fn outputs(view: &Value) -> Value {
-    json!({"arn": view["arn"], "name": view["name"], "next_run": view["next_run"]})
+    json!({"arn": view["arn"], "name": view["name"]})
 }
 
 fn inputs_of(spec: &ScheduleSpec) -> Value {
