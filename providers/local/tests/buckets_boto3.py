@@ -116,6 +116,16 @@ assert g["ResponseMetadata"]["HTTPStatusCode"] == 206
 assert s3.get_object(Bucket=BUCKET, Key="range.bin", Range="bytes=-5")["Body"].read() == data[-5:]
 assert s3.get_object(Bucket=BUCKET, Key="range.bin", Range="bytes=1000-")["Body"].read() == data[1000:]
 assert error_code(s3.get_object, Bucket=BUCKET, Key="range.bin", Range="bytes=5000-6000") == ("InvalidRange", 416)
+# Above 8 MiB a body is streamed from the file in 1 MiB chunks: whole, and a range that starts
+# and ends inside chunks, come back exact.
+large = os.urandom(20 * 1024 * 1024 + 12345)
+s3.put_object(Bucket=BUCKET, Key="large.bin", Body=large)
+g = s3.get_object(Bucket=BUCKET, Key="large.bin")
+assert g["ContentLength"] == len(large) and g["Body"].read() == large
+g = s3.get_object(Bucket=BUCKET, Key="large.bin", Range="bytes=1000-10486759")
+assert g["ContentRange"] == "bytes 1000-10486759/%d" % len(large)
+assert g["Body"].read() == large[1000:10486760]
+s3.delete_object(Bucket=BUCKET, Key="large.bin")
 ok("ranges")
 
 # --- conditional requests --------------------------------------------------------------------

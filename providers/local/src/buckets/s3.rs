@@ -586,10 +586,14 @@ impl S3 for LocalS3 {
             }
         };
         let (start, len) = (range.start, range.end - range.start);
-        let data = blocking(move || store::read_range(&file, start, len)).await?.map_err(internal)?;
+        let body = if len <= STREAM_ABOVE {
+            let data = blocking(move || store::read_range(&file, start, len)).await?.map_err(internal)?;
+            StreamingBlob::from(s3s::Body::from(bytes::Bytes::from(data)))
+        } else {
+            StreamingBlob::wrap(file_stream(std::sync::Arc::new(file), start, len))
+        };
         let whole = content_range.is_none();
         let c = if whole { checksums_out(&m.checksums) } else { Checksum::default() };
-        let body = StreamingBlob::from(s3s::Body::from(bytes::Bytes::from(data)));
         Ok(S3Response::new(GetObjectOutput {
             body: Some(body),
             content_length: Some(len as i64),
@@ -1162,4 +1166,31 @@ fn decode_token(t: &str) -> S3Result<String> {
     }
     String::from_utf8(bytes)
         .map_err(|_| s3_error!(InvalidArgument, "The continuation token provided is incorrect"))
+}
+
+/// A GetObject body up to this size is read whole (one read, the fastest for small objects); a
+/// larger one is streamed in [`STREAM_CHUNK`]s.
+const STREAM_ABOVE: u64 = 8 << 20;
+/// A streamed body is read from the object's file in chunks of this size as the client takes
+/// them, so a GetObject holds at most a chunk or two in memory, whatever the object's size.
+const STREAM_CHUNK: u64 = 1 << 20;
+
+/// `len` bytes of `file` from `start`, in [`STREAM_CHUNK`]s read on the blocking pool. The file
+/// stays open, so a concurrent overwrite (a rename over it) does not change what is sent.
+fn file_stream(
+    file: std::sync::Arc<std::fs::File>,
+    start: u64,
+    len: u64,
+) -> impl futures::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send + Sync + 'static {
+    futures::stream::try_unfold((file, start, start + len), |(file, pos, end)| async move {
+        if pos >= end {
+            return Ok(None);
+        }
+        let n = (end - pos).min(STREAM_CHUNK);
+        let f = file.clone();
+        let chunk = tokio::task::spawn_blocking(move || store::read_range(&f, pos, n))
+            .await
+            .map_err(std::io::Error::other)??;
+        Ok(Some((bytes::Bytes::from(chunk), (file, pos + n, end))))
+    })
 }
