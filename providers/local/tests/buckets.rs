@@ -7,7 +7,7 @@ mod common;
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -26,63 +26,6 @@ def handler(event, context):
     os.rename(tmp, os.path.join(d, "%s.json" % uuid.uuid4().hex))
     return {"ok": True}
 "#;
-
-fn venv() -> String {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    if let Ok(v) = std::env::var("SKYFORM_PEERS_VENV")
-        && Path::new(&v).join("bin/python").exists()
-    {
-        return v;
-    }
-    let out = Command::new("bash").arg(root.join("tests/peers/setup.sh")).output().unwrap();
-    assert!(out.status.success(), "tests/peers/setup.sh failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
-/// The environment a client needs to reach the project's local endpoint.
-fn aws_env(p: &Project) -> Vec<(String, String)> {
-    let local = p.dir.join(".skyform/local");
-    let endpoint: Value =
-        serde_json::from_slice(&std::fs::read(local.join("endpoint.json")).unwrap()).unwrap();
-    let creds: Value =
-        serde_json::from_slice(&std::fs::read(local.join("credentials.json")).unwrap()).unwrap();
-    vec![
-        ("AWS_ENDPOINT_URL".into(), format!("http://127.0.0.1:{}", endpoint["port"])),
-        ("AWS_ACCESS_KEY_ID".into(), creds["access_key_id"].as_str().unwrap().into()),
-        ("AWS_SECRET_ACCESS_KEY".into(), creds["secret_access_key"].as_str().unwrap().into()),
-        ("AWS_DEFAULT_REGION".into(), "us-east-1".into()),
-        ("AWS_CONFIG_FILE".into(), "/dev/null".into()),
-        ("AWS_SHARED_CREDENTIALS_FILE".into(), "/dev/null".into()),
-        ("AWS_PAGER".into(), String::new()),
-    ]
-}
-
-fn aws_cli(venv: &str, env: &[(String, String)], args: &[&str]) -> Output {
-    Command::new(format!("{venv}/bin/aws"))
-        .args(args)
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .output()
-        .unwrap()
-}
-
-/// Runs the CLI; its stdout, after asserting success.
-fn cli(venv: &str, env: &[(String, String)], args: &[&str]) -> String {
-    let out = aws_cli(venv, env, args);
-    assert!(
-        out.status.success(),
-        "aws {args:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn cli_json(venv: &str, env: &[(String, String)], args: &[&str]) -> Value {
-    let mut a = args.to_vec();
-    a.extend(["--output", "json"]);
-    let s = cli(venv, env, &a);
-    if s.trim().is_empty() { Value::Null } else { serde_json::from_str(&s).unwrap() }
-}
 
 /// The S3 records function `name` got, in no particular order.
 fn records(dir: &Path, name: &str) -> Vec<Value> {

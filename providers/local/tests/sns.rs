@@ -5,7 +5,7 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::Duration;
 
 use common::*;
@@ -27,59 +27,6 @@ def handler(event, context):
         raise RuntimeError("flaky fails attempt %d" % (n + 1))
     return {"ok": True}
 "#;
-
-fn venv() -> String {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    if let Ok(v) = std::env::var("SKYFORM_PEERS_VENV")
-        && Path::new(&v).join("bin/python").exists()
-    {
-        return v;
-    }
-    let out = Command::new("bash").arg(root.join("tests/peers/setup.sh")).output().unwrap();
-    assert!(out.status.success(), "tests/peers/setup.sh failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
-/// The environment a client needs to reach the project's local endpoint.
-fn aws_env(p: &Project) -> Vec<(String, String)> {
-    let local = p.dir.join(".skyform/local");
-    let endpoint: Value =
-        serde_json::from_slice(&std::fs::read(local.join("endpoint.json")).unwrap()).unwrap();
-    let creds: Value =
-        serde_json::from_slice(&std::fs::read(local.join("credentials.json")).unwrap()).unwrap();
-    vec![
-        ("AWS_ENDPOINT_URL".into(), format!("http://127.0.0.1:{}", endpoint["port"])),
-        ("AWS_ACCESS_KEY_ID".into(), creds["access_key_id"].as_str().unwrap().into()),
-        ("AWS_SECRET_ACCESS_KEY".into(), creds["secret_access_key"].as_str().unwrap().into()),
-        ("AWS_DEFAULT_REGION".into(), "us-east-1".into()),
-        ("AWS_CONFIG_FILE".into(), "/dev/null".into()),
-        ("AWS_SHARED_CREDENTIALS_FILE".into(), "/dev/null".into()),
-        ("AWS_PAGER".into(), String::new()),
-    ]
-}
-
-fn aws_cli(venv: &str, env: &[(String, String)], args: &[&str]) -> Output {
-    Command::new(format!("{venv}/bin/aws"))
-        .args(args)
-        .args(["--output", "json"])
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .output()
-        .unwrap()
-}
-
-fn cli_json(venv: &str, env: &[(String, String)], args: &[&str]) -> Value {
-    let out = aws_cli(venv, env, args);
-    assert!(
-        out.status.success(),
-        "aws {args:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    if out.stdout.iter().all(u8::is_ascii_whitespace) {
-        return Value::Null;
-    }
-    serde_json::from_slice(&out.stdout).unwrap()
-}
 
 /// The events function `name` recorded, oldest first.
 fn records(dir: &Path, name: &str) -> Vec<Value> {
@@ -392,8 +339,6 @@ fn deliveries_and_deduplication_survive_kill_9() {
     let fifo_arn = fifo["arn"].as_str().unwrap().to_string();
     let queue_url = queue(&mut prov, "orders.fifo", true)["url"].as_str().unwrap().to_string();
     let aws = aws_env(&p);
-    // The AWS CLI v1 reads AWS_ENDPOINT_URL for some services only.
-    let endpoint = aws[0].1.clone();
 
     let publish_fifo = || {
         cli_json(
@@ -415,7 +360,6 @@ fn deliveries_and_deduplication_survive_kill_9() {
             &["sqs", "send-message", "--queue-url", &queue_url, "--message-body", "one job"]
                 .into_iter()
                 .chain(["--message-group-id", "g", "--message-deduplication-id", "job-1"])
-                .chain(["--endpoint-url", &endpoint])
                 .collect::<Vec<_>>(),
         )["MessageId"]
             .as_str()
@@ -467,10 +411,7 @@ fn deliveries_and_deduplication_survive_kill_9() {
     let received = cli_json(
         &venv,
         &aws,
-        &["sqs", "receive-message", "--queue-url", &queue_url, "--max-number-of-messages", "10"]
-            .into_iter()
-            .chain(["--endpoint-url", &endpoint])
-            .collect::<Vec<_>>(),
+        &["sqs", "receive-message", "--queue-url", &queue_url, "--max-number-of-messages", "10"],
     );
     assert_eq!(received["Messages"].as_array().map(Vec::len), Some(1), "{received}");
 }

@@ -8,23 +8,11 @@ mod common;
 
 use std::collections::HashSet;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
 use serde_json::{Value, json};
-
-fn venv() -> String {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    if let Ok(v) = std::env::var("SKYFORM_PEERS_VENV")
-        && Path::new(&v).join("bin/python").exists()
-    {
-        return v;
-    }
-    let out = Command::new("bash").arg(root.join("tests/peers/setup.sh")).output().unwrap();
-    assert!(out.status.success(), "tests/peers/setup.sh failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
 
 /// The environment a client needs to reach the project's endpoint (what `skyform local env`
 /// prints), with the user's AWS configuration files out of the way.
@@ -36,33 +24,6 @@ fn aws_env(p: &Project) -> Vec<(String, String)> {
         ("AWS_PAGER".into(), String::new()),
     ]);
     env
-}
-
-/// Runs the AWS CLI. Version 1 replaces `AWS_ENDPOINT_URL` with `queue.amazonaws.com` for
-/// `aws sqs` in us-east-1 (its `overridesslcommonname` customization), so SQS commands pass
-/// `--endpoint-url` as the README tells users of CLI v1 to.
-fn aws_cli(venv: &str, env: &[(String, String)], args: &[&str]) -> Output {
-    let endpoint =
-        env.iter().find(|(k, _)| k == "AWS_ENDPOINT_URL").map(|(_, v)| v.clone()).unwrap_or_default();
-    let sqs: &[&str] = if args.first() == Some(&"sqs") { &["--endpoint-url", &endpoint] } else { &[] };
-    Command::new(format!("{venv}/bin/aws"))
-        .args(args)
-        .args(sqs)
-        .args(["--output", "json"])
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .output()
-        .unwrap()
-}
-
-fn cli_json(venv: &str, env: &[(String, String)], args: &[&str]) -> Value {
-    let out = aws_cli(venv, env, args);
-    assert!(
-        out.status.success(),
-        "aws {args:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
 }
 
 /// Runs Python code with boto3 (the venv's interpreter) in the endpoint's environment.

@@ -281,3 +281,75 @@ def handler(event, context):
                             "greeting": os.environ.get("GREETING")}),
     }
 "#;
+
+/// The peers venv (boto3, the AWS CLI): `SKYFORM_PEERS_VENV`, or made by `tests/peers/setup.sh`
+/// on first use.
+pub fn venv() -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    if let Ok(v) = std::env::var("SKYFORM_PEERS_VENV")
+        && Path::new(&v).join("bin/python").exists()
+    {
+        return v;
+    }
+    let out = Command::new("bash").arg(root.join("tests/peers/setup.sh")).output().unwrap();
+    assert!(out.status.success(), "tests/peers/setup.sh failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// The environment a client needs to reach the project's local endpoint (read from the files
+/// the daemon writes, so it does not start one), with the user's AWS files out of the way.
+pub fn aws_env(p: &Project) -> Vec<(String, String)> {
+    let local = p.dir.join(".skyform/local");
+    let endpoint: Value =
+        serde_json::from_slice(&std::fs::read(local.join("endpoint.json")).unwrap()).unwrap();
+    let creds: Value =
+        serde_json::from_slice(&std::fs::read(local.join("credentials.json")).unwrap()).unwrap();
+    vec![
+        ("AWS_ENDPOINT_URL".into(), format!("http://127.0.0.1:{}", endpoint["port"])),
+        ("AWS_ACCESS_KEY_ID".into(), creds["access_key_id"].as_str().unwrap().into()),
+        ("AWS_SECRET_ACCESS_KEY".into(), creds["secret_access_key"].as_str().unwrap().into()),
+        ("AWS_DEFAULT_REGION".into(), "us-east-1".into()),
+        ("AWS_CONFIG_FILE".into(), "/dev/null".into()),
+        ("AWS_SHARED_CREDENTIALS_FILE".into(), "/dev/null".into()),
+        ("AWS_PAGER".into(), String::new()),
+    ]
+}
+
+/// Runs the venv's AWS CLI with `--output json`. Version 1 replaces `AWS_ENDPOINT_URL` with
+/// `queue.amazonaws.com` for `aws sqs` in us-east-1 (its `overridesslcommonname`
+/// customization), so SQS commands pass `--endpoint-url`, as the README tells users of CLI v1 to.
+pub fn aws_cli(venv: &str, env: &[(String, String)], args: &[&str]) -> std::process::Output {
+    let endpoint =
+        env.iter().find(|(k, _)| k == "AWS_ENDPOINT_URL").map(|(_, v)| v.clone()).unwrap_or_default();
+    let sqs: &[&str] = if args.first() == Some(&"sqs") { &["--endpoint-url", &endpoint] } else { &[] };
+    Command::new(format!("{venv}/bin/aws"))
+        .args(args)
+        .args(sqs)
+        .args(["--output", "json"])
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .output()
+        .unwrap()
+}
+
+/// Runs the CLI; its stdout, after asserting success.
+#[track_caller]
+pub fn cli(venv: &str, env: &[(String, String)], args: &[&str]) -> String {
+    let out = aws_cli(venv, env, args);
+    assert!(
+        out.status.success(),
+        "aws {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs the CLI; its JSON output (`Null` when it printed nothing), after asserting success.
+#[track_caller]
+pub fn cli_json(venv: &str, env: &[(String, String)], args: &[&str]) -> Value {
+    let out = cli(venv, env, args);
+    if out.trim().is_empty() {
+        return Value::Null;
+    }
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("aws {args:?} printed no JSON ({e}): {out}"))
+}
