@@ -425,6 +425,15 @@ print(json.dumps({{
 /// subscriptions and the queue policy letting the topic send, the mapping that reports batch
 /// item failures with its concurrency limit, the schedule, and each function's `allow`ed calls
 /// as an inline policy; a second `up` changes nothing; `destroy` leaves nothing.
+/// Python for the checks of the examples on moto (after `names`, the functions by name, and
+/// `iam`): `statements(role('f'))` lists the IAM actions function `f`'s role may call.
+const PY_ROLE_ACTIONS: &str = r#"def statements(role_name):
+    out = []
+    for p in iam.list_role_policies(RoleName=role_name)['PolicyNames']:
+        out += [s['Action'] for s in iam.get_role_policy(RoleName=role_name, PolicyName=p)['PolicyDocument']['Statement']]
+    return sorted(a for acts in out for a in (acts if isinstance(acts, list) else [acts]))
+role = lambda f: names[f]['Role'].rsplit('/', 1)[-1]"#;
+
 #[test]
 fn jobs_example_on_aws() {
     let moto = Moto::start();
@@ -471,12 +480,7 @@ audit = sqs.get_queue_attributes(QueueUrl={audit_url}, AttributeNames=['All'])['
 subs = sns.list_subscriptions_by_topic(TopicArn={topic_arn})['Subscriptions']
 esm = lam.list_event_source_mappings()['EventSourceMappings']
 names = {{f['FunctionName'].rsplit('-', 1)[0]: f for f in lam.list_functions()['Functions']}}
-def statements(role_name):
-    out = []
-    for p in iam.list_role_policies(RoleName=role_name)['PolicyNames']:
-        out += [s['Action'] for s in iam.get_role_policy(RoleName=role_name, PolicyName=p)['PolicyDocument']['Statement']]
-    return sorted(a for acts in out for a in (acts if isinstance(acts, list) else [acts]))
-role = lambda f: names[f]['Role'].rsplit('/', 1)[-1]
+{PY_ROLE_ACTIONS}
 policy = json.loads(audit['Policy'])['Statement'][0]
 print(json.dumps({{
   'subscriptions': sorted([s['Protocol'], s['Endpoint'] == audit['QueueArn']] for s in subs),
@@ -562,12 +566,7 @@ arn_of = {{f['FunctionArn']: n for n, f in names.items()}}
 notes = s3.get_bucket_notification_configuration(Bucket={bucket})['LambdaFunctionConfigurations']
 desc = ddb.describe_table(TableName={table})['Table']
 esm = lam.list_event_source_mappings()['EventSourceMappings']
-def statements(role_name):
-    out = []
-    for p in iam.list_role_policies(RoleName=role_name)['PolicyNames']:
-        out += [s['Action'] for s in iam.get_role_policy(RoleName=role_name, PolicyName=p)['PolicyDocument']['Statement']]
-    return sorted(a for acts in out for a in (acts if isinstance(acts, list) else [acts]))
-role = lambda f: names[f]['Role'].rsplit('/', 1)[-1]
+{PY_ROLE_ACTIONS}
 print(json.dumps({{
   'notifications': [[arn_of.get(n['LambdaFunctionArn']), n['Events'], n['Filter']['Key']['FilterRules']] for n in notes],
   'stream': desc['StreamSpecification'],

@@ -340,32 +340,16 @@ fn deliveries_and_deduplication_survive_kill_9() {
     let queue_url = queue(&mut prov, "orders.fifo", true)["url"].as_str().unwrap().to_string();
     let aws = aws_env(&p);
 
-    let publish_fifo = || {
-        cli_json(
-            &venv,
-            &aws,
-            &["sns", "publish", "--topic-arn", &fifo_arn, "--message", "one order"]
-                .into_iter()
-                .chain(["--message-group-id", "g", "--message-deduplication-id", "order-1"])
-                .collect::<Vec<_>>(),
-        )["MessageId"]
-            .as_str()
-            .unwrap()
-            .to_string()
+    // The MessageId of a FIFO message (group `g`) with `dedup` as its deduplication id.
+    let fifo_id = |args: &[&str], dedup: &str| {
+        let mut all = args.to_vec();
+        all.extend(["--message-group-id", "g", "--message-deduplication-id", dedup]);
+        cli_json(&venv, &aws, &all)["MessageId"].as_str().unwrap().to_string()
     };
-    let send_fifo = || {
-        cli_json(
-            &venv,
-            &aws,
-            &["sqs", "send-message", "--queue-url", &queue_url, "--message-body", "one job"]
-                .into_iter()
-                .chain(["--message-group-id", "g", "--message-deduplication-id", "job-1"])
-                .collect::<Vec<_>>(),
-        )["MessageId"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    };
+    let publish_fifo =
+        || fifo_id(&["sns", "publish", "--topic-arn", &fifo_arn, "--message", "one order"], "order-1");
+    let send_fifo =
+        || fifo_id(&["sqs", "send-message", "--queue-url", &queue_url, "--message-body", "one job"], "job-1");
     let (order_id, job_id) = (publish_fifo(), send_fifo());
 
     const N: usize = 5;
