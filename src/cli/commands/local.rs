@@ -9,6 +9,8 @@ use crate::error::{Error, Result};
 pub enum LocalCommand {
     /// Show whether the local cloud runs, and what it serves.
     Status {
+        /// Print as JSON (`null` when the local cloud is not running); schema in
+        /// docs/json/local-status.schema.json.
         #[arg(long)]
         json: bool,
     },
@@ -55,11 +57,11 @@ pub async fn run(g: &Global, cmd: LocalCommand) -> Result<ExitCode> {
     let project = g.project()?;
     match cmd {
         LocalCommand::Status { json } => match skyform_local::status(&project.dir).map_err(local_error)? {
-            None if json => println!("null"),
+            None if json => crate::cli::render::print_json(&serde_json::Value::Null),
             None => println!(
                 "the local cloud is not running (it starts on the next `skyform up`, or `skyform local start`)"
             ),
-            Some(s) if json => println!("{}", serde_json::to_string_pretty(&s).unwrap()),
+            Some(s) if json => crate::cli::render::print_json(&serde_json::to_value(&s).expect("json")),
             Some(s) => print_status(&s),
         },
         LocalCommand::Start => {

@@ -47,10 +47,10 @@ pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
             })?;
             match (args.json, v) {
                 (false, serde_json::Value::String(s)) => println!("{s}"),
-                _ => println!("{}", serde_json::to_string_pretty(v).unwrap()),
+                _ => crate::cli::render::print_json(v),
             }
         }
-        None if args.json => println!("{}", serde_json::to_string_pretty(&outputs).unwrap()),
+        None if args.json => crate::cli::render::print_json(&serde_json::to_value(&outputs).expect("json")),
         None => {
             if outputs.is_empty() {
                 println!("stack `{stack}` has no outputs");

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use crate::cli::render::{TerminalSink, people, show};
+use crate::cli::render::{self, TerminalSink, people, show};
 use crate::cli::{Global, confirm, flags};
 use crate::engine::{Drift, DriftKind};
 use crate::error::Result;
@@ -37,7 +37,8 @@ pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
             if !changed || args.preview_only {
                 return Ok(false);
             }
-            if !confirm("Do you want to record these changes in the state?", args.yes)? {
+            let hint = "pass `--yes` to record the drift in the state, or `--preview-only` to only see it";
+            if !confirm("Do you want to record these changes in the state?", args.yes, hint)? {
                 println!("cancelled: the state was not changed");
                 return Ok(false);
             }
@@ -55,8 +56,7 @@ pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
 /// The drift, with secrets masked unless `reveal` (`--show-secrets`).
 fn show_drift(stack: &str, drift: &[Drift], json: bool, reveal: bool) {
     if json {
-        let doc = people(&json!({"stack": stack, "drift": drift}), reveal);
-        println!("{}", serde_json::to_string_pretty(&doc).unwrap());
+        render::print_json(&people(&json!({"stack": stack, "drift": drift}), reveal));
         return;
     }
     println!("Refreshing ({stack}):\n");

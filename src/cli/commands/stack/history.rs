@@ -9,6 +9,7 @@ use crate::events::NullSink;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
+    /// Print as JSON (oldest first); schema in docs/json/stack-history.schema.json.
     #[arg(long)]
     pub json: bool,
 }
@@ -17,7 +18,7 @@ pub fn run(g: &Global, args: Args) -> Result<ExitCode> {
     let session = g.session(Arc::new(NullSink))?;
     let entries = session.history()?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&entries).unwrap());
+        crate::cli::render::print_json(&serde_json::to_value(&entries).expect("json"));
     } else if entries.is_empty() {
         println!("stack `{}` has no history yet", session.stack);
     } else {
