@@ -474,7 +474,9 @@ fn ask(question: &str, yes: bool, hint: &str, mut details: Option<&mut dyn FnMut
     let to_stderr = JSON_ERRORS.load(std::sync::atomic::Ordering::Relaxed);
     loop {
         let stream = if to_stderr { style::Stream::Err } else { style::Stream::Out };
-        let prompt = format!("{} {choices} ", style::paint(stream, style::BOLD, question));
+        let text = question.trim_start_matches('\n');
+        let lead = &question[..question.len() - text.len()];
+        let prompt = format!("{lead}{} {choices} ", style::paint(stream, style::BOLD, text));
         if to_stderr {
             eprint!("{prompt}");
             let _ = std::io::stderr().flush();
