@@ -44,9 +44,10 @@ fn on_terminal(env: &TestEnv, args: &[&str], answers: &str, vars: &[(&str, &str)
             script.env(k, v);
         }
     }
-    let mut child = script.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect(
-        "`script` (util-linux) runs commands on a pseudo-terminal for these tests; install util-linux",
-    );
+    let mut child =
+        script.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect(
+            "`script` (util-linux) runs commands on a pseudo-terminal for these tests; install util-linux",
+        );
     // Read the terminal as it goes; type the answers only once the question is asked (typed
     // earlier, they would be echoed before `stty -echo` runs).
     let mut stdout = child.stdout.take().unwrap();
@@ -159,7 +160,8 @@ fn the_project_is_found_from_a_subfolder() {
     let outside = common::tempdir::TempDir::new("no-project");
     let out = env.command(&["preview"]).current_dir(outside.path()).output().unwrap();
     let text = |b: &[u8]| common::normalize(&String::from_utf8_lossy(b), outside.path());
-    let run = Run { code: out.status.code().unwrap_or(-1), stdout: text(&out.stdout), stderr: text(&out.stderr) };
+    let run =
+        Run { code: out.status.code().unwrap_or(-1), stdout: text(&out.stdout), stderr: text(&out.stderr) };
     assert_eq!(run.code, 1, "{}", run.text());
     insta::assert_snapshot!("discovery_outside", run.text());
 }
@@ -169,7 +171,10 @@ fn stack_select_is_remembered_per_project() {
     let env = TestEnv::new("select");
     env.manifest(one_resource());
     // The program names the stack it is run for, as programs do (from SKYFORM_STACK).
-    env.write("prog.sh", "sed \"s/\\\"stack\\\": \\\"dev\\\"/\\\"stack\\\": \\\"$SKYFORM_STACK\\\"/\" manifest.json\n");
+    env.write(
+        "prog.sh",
+        "sed \"s/\\\"stack\\\": \\\"dev\\\"/\\\"stack\\\": \\\"$SKYFORM_STACK\\\"/\" manifest.json\n",
+    );
     env.write("Skyform.toml", "name = \"demo\"\nprogram = \"sh prog.sh\"\n");
     env.run(&["stack", "init", "prod"]).ok();
     env.run(&["stack", "init", "staging"]).ok();
