@@ -154,8 +154,29 @@ fn the_engine_commands_print_what_their_schemas_say() {
         &env.run(&["local", "status", "--json"]).ok().stdout,
     );
     assert_eq!(status, Value::Null);
+    // import --json: adopt the fake resource `b` into a second stack.
+    env.run_with(&["up", "--yes"], &pass).ok();
+    let id = env.state()["resources"].as_array().unwrap().iter().find(|r| r["name"] == "b").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    env.write(
+        "Skyform.prod.toml",
+        &format!("provider = \"local\"\n[providers.fake]\nstore = \"{}\"\n", env.store().display()),
+    );
+    let imported = env.run(&["-s", "prod", "import", "fake:Resource", "adopted", &id, "--json"]);
+    let imported = v.add("import", "import", &imported.ok().stdout);
+    assert_eq!(imported["name"], "adopted");
+    let prod: Value = serde_json::from_str(&env.read("state/prod.json")).unwrap();
+    assert_eq!(prod["resources"][0]["id"], id.as_str());
+    assert_eq!(imported["stack"], "prod");
+
     let destroy = v.add("destroy", "destroy", &env.run(&["destroy", "--yes", "--json"]).ok().stdout);
-    assert_eq!(destroy["done"]["delete"], 1);
+    assert_eq!(destroy["done"]["delete"], 2);
+    // Nothing left to delete: still one document.
+    let nothing =
+        v.add("destroy", "destroy (nothing)", &env.run(&["destroy", "--yes", "--json"]).ok().stdout);
+    assert_eq!(nothing["done"], json!({}));
     v.check();
 }
 
@@ -253,6 +274,8 @@ fn the_local_cloud_commands_print_what_their_schemas_say() {
     let url = env.run(&["outputs", "url"]).ok().stdout.trim().to_string();
 
     let status = v.add("local-status", "local status", &env.run(&["local", "status", "--json"]).ok().stdout);
+    let vars = v.add("local-env", "local env", &env.run(&["local", "env", "--json"]).ok().stdout);
+    assert_eq!(vars["AWS_ENDPOINT_URL"], status["endpoint"]);
     assert_eq!(status["functions"][0]["name"], "hello");
     let invoked = v.add("invoke", "invoke", &env.run(&["invoke", "hello", "--json"]).ok().stdout);
     assert_eq!(invoked["payload"]["body"], "hi");

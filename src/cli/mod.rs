@@ -157,7 +157,8 @@ impl Command {
             Command::Stack(S::Ls(a)) => a.json,
             Command::Stack(S::History(a)) => a.json,
             Command::Config(C::Ls { json, .. } | C::Get { json, .. }) => *json,
-            Command::Local(L::Status { json }) => *json,
+            Command::Local(L::Status { json } | L::Env { json }) => *json,
+            Command::Import(a) => a.json,
             _ => false,
         }
     }

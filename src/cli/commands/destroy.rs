@@ -57,7 +57,8 @@ pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
     };
     let outcome = session.destroy(&req, &mut prompt).await?;
     let touched = outcome.applied.is_some() || !outcome.plan.has_changes();
-    let code = report(outcome, View { json: args.json, show_secrets: args.secrets.show_secrets }, false)?;
+    // Under --json a stack with nothing to delete still gets its (empty) result document.
+    let code = report(outcome, View { json: args.json, show_secrets: args.secrets.show_secrets }, true)?;
     // Only a stack on the local cloud can leave its daemon idle: destroying an `aws` stack
     // says nothing about (and does nothing to) the local cloud.
     if touched && session.stack_file.provider == "local" {
