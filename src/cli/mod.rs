@@ -118,9 +118,6 @@ pub fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<ExitCode> {
     let g = Global { dir: cli.dir.clone(), stack: cli.stack.clone(), verbose: cli.verbose };
-    if let Command::Completion(a) = cli.command {
-        return commands::completion::run(a);
-    }
     match cli.command {
         Command::New(a) => commands::new::run(&g, a).await,
         Command::Preview(a) => commands::preview::run(&g, a).await,
@@ -137,7 +134,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Local(c) => commands::local::run(&g, c).await,
         Command::Logs(a) => commands::logs::run(&g, a).await,
         Command::Invoke(a) => commands::invoke::run(&g, a).await,
-        Command::Completion(_) => unreachable!("handled above"),
+        Command::Completion(a) => commands::completion::run(a),
         Command::Provider { .. } => unreachable!("handled before the runtime starts"),
     }
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde_json::json;
 
 use crate::cli::render::{self, TerminalSink, people, show};
+use crate::cli::style::{self, Stream, paint};
 use crate::cli::{Global, confirm, flags};
 use crate::engine::{Drift, DriftKind};
 use crate::error::Result;
@@ -59,23 +60,29 @@ fn show_drift(stack: &str, drift: &[Drift], json: bool, reveal: bool) {
         render::print_json(&people(&json!({"stack": stack, "drift": drift}), reveal));
         return;
     }
-    println!("Refreshing ({stack}):\n");
+    let sym = |s: &str| paint(Stream::Out, style::symbol_style(s), &format!("{s:<2}"));
+    println!("{} ({stack}):\n", paint(Stream::Out, style::BOLD, "Refreshing"));
     if drift.is_empty() {
         println!("  no drift: every resource matches the state");
     }
     for d in drift {
         match d.kind {
             DriftKind::Deleted => {
-                println!(" -   {}  {}  deleted outside skyform (or never created)", d.type_, d.name)
+                println!(" {}  {}  {}  deleted outside skyform (or never created)", sym("-"), d.type_, d.name)
             }
             DriftKind::Recovered => {
-                println!(" +   {}  {}  an interrupted create had succeeded: now recorded", d.type_, d.name)
+                println!(
+                    " {}  {}  {}  an interrupted create had succeeded: now recorded",
+                    sym("+"),
+                    d.type_,
+                    d.name
+                )
             }
             DriftKind::Resolved => {
                 println!("     {}  {}  interrupted operation resolved", d.type_, d.name)
             }
             DriftKind::Changed => {
-                println!(" ~   {}  {}  changed outside skyform", d.type_, d.name);
+                println!(" {}  {}  {}  changed outside skyform", sym("~"), d.type_, d.name);
                 for (path, old, new) in &d.properties {
                     println!("         ~ {path}: {} => {}", show(old, reveal), show(new, reveal));
                 }
