@@ -200,6 +200,11 @@ fn stack_select_is_remembered_per_project() {
     env.run(&["up", "--yes"]).ok();
     assert!(env.path().join("state/staging.json").is_file());
     assert!(!env.path().join("state/prod.json").exists());
+    // Every view of the stack's contents names it.
+    env.run(&["config", "set", "region", "eu-west-1"]).ok();
+    assert!(env.run(&["config", "ls"]).ok().stdout.starts_with("Config (staging):"));
+    assert!(env.run(&["stack", "history"]).ok().stdout.starts_with("History (staging)"));
+    assert!(env.run(&["outputs"]).ok().stdout.contains("stack `staging`"));
 
     // An unknown stack cannot be selected; the selection stays.
     let unknown = env.run(&["stack", "select", "qa"]);

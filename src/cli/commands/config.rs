@@ -79,8 +79,14 @@ pub async fn run(g: &Global, cmd: ConfigCommand) -> Result<ExitCode> {
             } else if config.as_object().is_none_or(|m| m.is_empty()) {
                 println!("stack `{stack}` has no config; set a value with `skyform config set KEY VALUE`");
             } else {
+                let header = crate::cli::style::paint(
+                    crate::cli::style::Stream::Out,
+                    crate::cli::style::BOLD,
+                    "Config",
+                );
+                println!("{header} ({stack}):");
                 for (k, v) in config.as_object().into_iter().flatten() {
-                    println!("{k} = {}", display(v));
+                    println!("    {k} = {}", display(v));
                 }
             }
         }

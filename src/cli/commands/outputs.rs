@@ -4,6 +4,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use crate::cli::render::people;
+use crate::cli::style::{self, Stream, paint};
 use crate::cli::{Global, flags};
 use crate::error::{Error, Result};
 use crate::events::NullSink;
@@ -54,11 +55,14 @@ pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
         None => {
             if outputs.is_empty() {
                 println!("stack `{stack}` has no outputs");
+            } else {
+                // The header names the stack, like every view of a stack's contents.
+                println!("{} ({stack}):", paint(Stream::Out, style::BOLD, "Outputs"));
             }
             for (k, v) in &outputs {
                 match v {
-                    serde_json::Value::String(s) => println!("{k}: {s}"),
-                    other => println!("{k}: {other}"),
+                    serde_json::Value::String(s) => println!("    {k}: {s}"),
+                    other => println!("    {k}: {other}"),
                 }
             }
         }

@@ -22,6 +22,9 @@ pub fn run(g: &Global, args: Args) -> Result<ExitCode> {
     } else if entries.is_empty() {
         println!("stack `{}` has no history yet", session.stack);
     } else {
+        let header =
+            crate::cli::style::paint(crate::cli::style::Stream::Out, crate::cli::style::BOLD, "History");
+        println!("{header} ({}), newest first:", session.stack);
         for e in entries.iter().rev() {
             let changes: Vec<String> = e.changes.iter().map(|(k, v)| format!("{k} {v}")).collect();
             println!(
