@@ -284,34 +284,7 @@ pub async fn plan_update(
             let mut known: HashMap<String, Option<(String, Value)>> = HashMap::new();
             for d in &deps {
                 let j = graph.index[d];
-                let k = match &planned[j] {
-                    Some(s) if s.kind == StepKind::Same => {
-                        s.old.as_ref().map(|o| (o.id.clone(), o.outputs.clone()))
-                    }
-                    // Updated in place: its id and the outputs its provider declares stable keep
-                    // their recorded values; the others are unknown.
-                    Some(s) if s.kind == StepKind::Update => s.old.as_ref().and_then(|o| {
-                        let provider = providers.get(provider_name(&s.type_)).ok()?;
-                        let stable = &provider.schemas.get(&s.type_)?.stable_outputs;
-                        let outputs = match &o.outputs {
-                            Value::Object(map) => Value::Object(
-                                map.iter()
-                                    .map(|(k, v)| {
-                                        let v = if stable.contains(k) {
-                                            v.clone()
-                                        } else {
-                                            Value::String(UNKNOWN.into())
-                                        };
-                                        (k.clone(), v)
-                                    })
-                                    .collect(),
-                            ),
-                            _ => Value::String(UNKNOWN.into()),
-                        };
-                        Some((o.id.clone(), outputs))
-                    }),
-                    _ => None,
-                };
+                let k = planned[j].as_ref().and_then(|s| known_outputs(s, providers));
                 known.insert(d.clone(), k);
             }
             let provider = providers.get(provider_name(&decl.type_))?;
@@ -348,16 +321,10 @@ pub async fn plan_update(
     }
 
     let mut steps: Vec<Step> = planned.into_iter().flatten().collect();
-    let known: HashMap<String, Option<(String, Value)>> = steps
-        .iter()
-        .map(|s| {
-            let k = match (&s.kind, &s.old) {
-                (StepKind::Same, Some(o)) => Some((o.id.clone(), o.outputs.clone())),
-                _ => None,
-            };
-            (s.name.clone(), k)
-        })
-        .collect();
+    // The stack outputs' preview: stable outputs of an in-place update stay known, as they do
+    // for dependents (a route change does not make the API's unchanged `url` unknown).
+    let known: HashMap<String, Option<(String, Value)>> =
+        steps.iter().map(|s| (s.name.clone(), known_outputs(s, providers))).collect();
     let output_preview = manifest
         .outputs
         .iter()
@@ -411,6 +378,34 @@ pub async fn plan_update(
         components: manifest.components.clone(),
         output_preview,
     })
+}
+
+/// What a planned step's id and outputs are before `up`: all recorded ones when it stays the
+/// same; when it is updated in place, its id and the outputs its provider declares stable
+/// (`stable_outputs`), the others unknown; nothing for creates, replacements and deletes.
+fn known_outputs(s: &Step, providers: &Providers) -> Option<(String, Value)> {
+    let o = s.old.as_ref()?;
+    match s.kind {
+        StepKind::Same => Some((o.id.clone(), o.outputs.clone())),
+        StepKind::Update => {
+            let provider = providers.get(provider_name(&s.type_)).ok()?;
+            let stable = &provider.schemas.get(&s.type_)?.stable_outputs;
+            let outputs = match &o.outputs {
+                Value::Object(map) => Value::Object(
+                    map.iter()
+                        .map(|(k, v)| {
+                            let v =
+                                if stable.contains(k) { v.clone() } else { Value::String(UNKNOWN.into()) };
+                            (k.clone(), v)
+                        })
+                        .collect(),
+                ),
+                _ => Value::String(UNKNOWN.into()),
+            };
+            Some((o.id.clone(), outputs))
+        }
+        _ => None,
+    }
 }
 
 /// Plans a destroy: delete everything recorded (or the targets and what depends on them).

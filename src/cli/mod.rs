@@ -6,6 +6,8 @@ pub mod commands;
 pub mod flags;
 pub mod kms;
 pub mod render;
+pub mod routes;
+pub mod style;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -37,6 +39,9 @@ pub struct Cli {
     /// Show provider and program logs as they come.
     #[arg(short = 'v', long = "verbose", global = true)]
     pub verbose: bool,
+    /// Colour the output: `auto` (on a terminal, unless NO_COLOR is set), `always` or `never`.
+    #[arg(long = "color", global = true, value_enum, default_value_t = style::ColorChoice::Auto, value_name = "WHEN")]
+    pub color: style::ColorChoice,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -59,7 +64,7 @@ pub enum Command {
     Destroy(commands::destroy::Args),
     Refresh(commands::refresh::Args),
     Outputs(commands::outputs::Args),
-    /// Stacks: ls, init, rm, export, import, history, change-secrets-provider.
+    /// Stacks: ls, select, init, rm, export, import, history, change-secrets-provider.
     #[command(subcommand)]
     Stack(commands::stack::StackCommand),
     Import(commands::import::Args),
@@ -74,6 +79,7 @@ pub enum Command {
     Local(commands::local::LocalCommand),
     Logs(commands::logs::Args),
     Invoke(commands::invoke::Args),
+    Completion(commands::completion::Args),
     /// Run a built-in provider on stdin/stdout (started by skyform itself).
     #[command(hide = true)]
     Provider {
@@ -82,7 +88,12 @@ pub enum Command {
 }
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
+    style::init(cli.color, std::env::var("NO_COLOR").ok().as_deref(), std::env::var("TERM").ok().as_deref());
+    JSON_ERRORS.store(cli.command.wants_json(), std::sync::atomic::Ordering::Relaxed);
     if let Command::Provider { name } = &cli.command {
         return commands::provider::run(name);
     }
@@ -123,17 +134,90 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Local(c) => commands::local::run(&g, c).await,
         Command::Logs(a) => commands::logs::run(&g, a).await,
         Command::Invoke(a) => commands::invoke::run(&g, a).await,
+        Command::Completion(a) => commands::completion::run(a),
         Command::Provider { .. } => unreachable!("handled before the runtime starts"),
     }
 }
 
-/// Prints an error with its hint and maps its kind to an exit code.
+impl Command {
+    /// Whether the command was asked for JSON (`--json`): its errors are then JSON objects too.
+    pub fn wants_json(&self) -> bool {
+        use commands::{config::ConfigCommand as C, local::LocalCommand as L, stack::StackCommand as S};
+        match self {
+            Command::Preview(a) => a.json,
+            Command::Up(a) => a.json,
+            Command::Destroy(a) => a.json,
+            Command::Refresh(a) => a.json,
+            Command::Outputs(a) => a.json,
+            Command::Logs(a) => a.json,
+            Command::Invoke(a) => a.json,
+            Command::Stack(S::Ls(a)) => a.json,
+            Command::Stack(S::History(a)) => a.json,
+            Command::Config(C::Ls { json, .. } | C::Get { json, .. }) => *json,
+            Command::Local(L::Status { json } | L::Env { json }) => *json,
+            Command::Import(a) => a.json,
+            _ => false,
+        }
+    }
+}
+
+/// Set when the command runs with `--json`: errors are printed as JSON objects.
+static JSON_ERRORS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The `kind` of an error as `--json` prints it (documented in `docs/json/error.schema.json`).
+pub fn kind_name(kind: ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::User => "user",
+        ErrorKind::Io => "io",
+        ErrorKind::Provider => "provider",
+        ErrorKind::ProviderBroken => "provider_broken",
+        ErrorKind::Locked => "locked",
+        ErrorKind::Pending => "pending",
+        ErrorKind::StalePlan => "stale_plan",
+        ErrorKind::StepsFailed => "steps_failed",
+        ErrorKind::Interrupted => "interrupted",
+        ErrorKind::State => "state",
+    }
+}
+
+/// Prints an error with its hint and maps its kind to an exit code. Under `--json` the error
+/// is a JSON object, `{"error": {"kind", "message", "hint"}}`: on stdout when the command has
+/// printed no JSON document yet (so stdout always holds exactly one), else on stderr.
 pub fn report(e: &Error) -> ExitCode {
-    eprintln!("error: {}", e.message);
-    if let Some(h) = &e.hint {
-        eprintln!("hint: {h}");
+    if JSON_ERRORS.load(std::sync::atomic::Ordering::Relaxed) {
+        print_json_error(kind_name(e.kind), &e.message, e.hint.as_deref());
+    } else {
+        eprintln!("{} {}", style::paint(style::Stream::Err, style::BOLD_RED, "error:"), e.message);
+        if let Some(h) = &e.hint {
+            eprintln!("{} {h}", style::paint(style::Stream::Err, style::CYAN, "hint:"));
+        }
     }
     ExitCode::from(exit_code(e.kind))
+}
+
+fn print_json_error(kind: &str, message: &str, hint: Option<&str>) {
+    let doc = serde_json::json!({"error": {"kind": kind, "message": message, "hint": hint}});
+    let text = serde_json::to_string_pretty(&doc).expect("json");
+    if render::json_printed() {
+        eprintln!("{text}");
+    } else {
+        println!("{text}");
+    }
+}
+
+/// A command line clap refused (exit 2). With `--json` among the arguments, as a JSON error.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind as K;
+    let informational = matches!(e.kind(), K::DisplayHelp | K::DisplayVersion);
+    if !informational && std::env::args_os().skip(1).any(|a| a == "--json") {
+        let text = e.render().to_string();
+        let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+        let message = lines.next().unwrap_or("bad arguments").trim_start_matches("error: ").to_string();
+        print_json_error("usage", &message, Some("see `skyform --help` or `skyform COMMAND --help`"));
+        return ExitCode::from(2);
+    }
+    let _ = e.print();
+    ExitCode::from(e.exit_code().clamp(0, 255) as u8)
 }
 
 pub fn exit_code(kind: ErrorKind) -> u8 {
@@ -159,15 +243,17 @@ pub struct Global {
 }
 
 impl Global {
+    /// The project: the nearest folder with a `Skyform.toml`, from the current folder (or
+    /// `-C DIR`) upward, like cargo and git.
     pub fn project(&self) -> Result<Project> {
-        let dir = match &self.dir {
+        let start = match &self.dir {
             Some(d) => d.clone(),
             None => std::env::current_dir().map_err(|e| Error::io("reading the current directory", e))?,
         };
-        Project::load(&dir)
+        Project::load(&find_project(&start)?)
     }
 
-    /// The stack named by `-s`, `$SKYFORM_STACK`, the only stack, or `dev`.
+    /// The stack named by `-s`, `$SKYFORM_STACK`, `skyform stack select`, the only stack, or `dev`.
     pub fn stack_name(&self, project: &Project) -> Result<String> {
         if let Some(s) = &self.stack {
             return Ok(s.clone());
@@ -178,6 +264,20 @@ impl Global {
             return Ok(s);
         }
         let stacks = project.stacks()?;
+        if let Some(selected) = selected_stack(project) {
+            if stacks.contains(&selected) {
+                return Ok(selected);
+            }
+            return Err(Error::user(
+                format!(
+                    "the selected stack `{selected}` does not exist any more (no Skyform.{selected}.toml)"
+                ),
+                format!(
+                    "select another with `skyform stack select NAME` (the stacks: {})",
+                    if stacks.is_empty() { "none yet".to_string() } else { stacks.join(", ") }
+                ),
+            ));
+        }
         match stacks.as_slice() {
             [only] => Ok(only.clone()),
             _ if stacks.iter().any(|s| s == "dev") => Ok("dev".into()),
@@ -186,7 +286,7 @@ impl Global {
             }
             many => Err(Error::user(
                 format!("which stack? this project has {}", many.join(", ")),
-                "pass `--stack NAME` or set SKYFORM_STACK",
+                "pass `--stack NAME`, set SKYFORM_STACK, or `skyform stack select NAME`",
             )),
         }
     }
@@ -207,6 +307,43 @@ impl Global {
             Some(project.stack_file_path(stack)),
         )))
     }
+}
+
+/// The nearest folder holding a `Skyform.toml`: `start` or one of its parents.
+pub fn find_project(start: &std::path::Path) -> Result<PathBuf> {
+    let absolute = if start.is_absolute() {
+        start.to_path_buf()
+    } else {
+        std::env::current_dir().map_err(|e| Error::io("reading the current directory", e))?.join(start)
+    };
+    if !absolute.is_dir() {
+        return Err(Error::user(
+            format!("{} is not a folder", start.display()),
+            "pass `-C DIR` with a project folder (one holding Skyform.toml), or one inside it",
+        ));
+    }
+    for dir in absolute.ancestors() {
+        if dir.join(crate::project::PROJECT_FILE).is_file() {
+            return Ok(dir.to_path_buf());
+        }
+    }
+    Err(Error::user(
+        format!("no {} in {} or any folder above it", crate::project::PROJECT_FILE, absolute.display()),
+        "run skyform inside a project, pass `-C DIR`, or create one with `skyform new http-api DIR`",
+    ))
+}
+
+/// Where `skyform stack select` remembers the project's stack: local, git-ignored data, so each
+/// clone (each developer) has its own.
+pub fn selection_file(project: &Project) -> PathBuf {
+    project.work_dir().join("stack")
+}
+
+/// The stack `skyform stack select` chose for this project, if any.
+pub fn selected_stack(project: &Project) -> Option<String> {
+    let text = std::fs::read_to_string(selection_file(project)).ok()?;
+    let name = text.trim();
+    (!name.is_empty()).then(|| name.to_string())
 }
 
 /// The environment variables that hold a stack's passphrase.
@@ -303,23 +440,71 @@ pub fn stderr_is_tty() -> bool {
     std::io::stderr().is_terminal()
 }
 
-/// Asks for confirmation on a terminal; refuses without one.
-pub fn confirm(question: &str, yes: bool) -> Result<bool> {
+/// Asks a yes/no question on a terminal; refuses without one (`hint` says what to pass).
+pub fn confirm(question: &str, yes: bool, hint: &str) -> Result<bool> {
+    ask(question, yes, hint, None)
+}
+
+/// Asks `yes / no / details` on a terminal: `details` runs `details` (which prints more, e.g.
+/// the property-level diff) and asks again. Refuses without a terminal (`hint` says what to
+/// pass). The question goes to stderr when stdout is kept for JSON.
+pub fn confirm_with_details(
+    question: &str,
+    yes: bool,
+    hint: &str,
+    details: &mut dyn FnMut(),
+) -> Result<bool> {
+    ask(question, yes, hint, Some(details))
+}
+
+fn ask(question: &str, yes: bool, hint: &str, mut details: Option<&mut dyn FnMut()>) -> Result<bool> {
+    use std::io::Write;
     if yes {
         return Ok(true);
     }
     if !stdin_is_tty() {
         return Err(Error::user(
             "refusing to change the stack without confirmation: standard input is not a terminal",
-            "pass `--yes` to apply the plan shown above",
+            hint,
         ));
     }
-    use std::io::Write;
-    print!("{question} [y/N] ");
-    let _ = std::io::stdout().flush();
-    let mut answer = String::new();
-    std::io::stdin().read_line(&mut answer).map_err(|e| Error::io("reading the answer", e))?;
-    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "Yes"))
+    let choices = if details.is_some() { "[yes/no/details]" } else { "[yes/no]" };
+    let to_stderr = JSON_ERRORS.load(std::sync::atomic::Ordering::Relaxed);
+    loop {
+        let stream = if to_stderr { style::Stream::Err } else { style::Stream::Out };
+        let text = question.trim_start_matches('\n');
+        let lead = &question[..question.len() - text.len()];
+        let prompt = format!("{lead}{} {choices} ", style::paint(stream, style::BOLD, text));
+        if to_stderr {
+            eprint!("{prompt}");
+            let _ = std::io::stderr().flush();
+        } else {
+            print!("{prompt}");
+            let _ = std::io::stdout().flush();
+        }
+        let mut answer = String::new();
+        let n = std::io::stdin().read_line(&mut answer).map_err(|e| Error::io("reading the answer", e))?;
+        if n == 0 {
+            return Ok(false); // end of input: no
+        }
+        match answer.trim().to_ascii_lowercase().as_str() {
+            "y" | "yes" => return Ok(true),
+            "n" | "no" | "" => return Ok(false),
+            "d" | "details" if details.is_some() => {
+                if let Some(show) = details.as_mut() {
+                    show();
+                }
+            }
+            _ => {
+                let options = if details.is_some() { "yes, no or details" } else { "yes or no" };
+                if to_stderr {
+                    eprintln!("please answer {options}");
+                } else {
+                    println!("please answer {options}");
+                }
+            }
+        }
+    }
 }
 
 /// Ctrl-C: the first stops new steps from starting; the second exits at once, leaving the

@@ -9,9 +9,40 @@ use serde_json::{Value, json};
 use skyform_protocol::UNKNOWN;
 
 use crate::apply::ApplyReport;
+use crate::cli::style::{self, Stream, paint};
 use crate::events::{Event, EventSink};
 use crate::plan::{Plan, Step, StepKind};
 use crate::value;
+
+/// Set once a command has printed its JSON document on stdout (see [`print_json`]).
+static JSON_PRINTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Prints a command's `--json` document on stdout. Every `--json` view goes through here, so
+/// that an error after it knows stdout already holds a document (see `cli::report`).
+pub fn print_json(doc: &Value) {
+    println!("{}", serde_json::to_string_pretty(doc).expect("json"));
+    JSON_PRINTED.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// For views that print JSON lines themselves (`logs --json`).
+pub fn note_json_printed() {
+    JSON_PRINTED.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether [`print_json`] was called.
+pub fn json_printed() -> bool {
+    JSON_PRINTED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// A plan symbol, padded to `width` and coloured for `stream`.
+fn symbol(stream: Stream, sym: &str, width: usize) -> String {
+    paint(stream, style::symbol_style(sym), &format!("{sym:<width$}"))
+}
+
+/// `warning: MESSAGE` on stderr.
+pub fn warn(message: &str) {
+    eprintln!("{} {message}", paint(Stream::Err, style::BOLD_YELLOW, "warning:"));
+}
 
 /// Renders engine events on the terminal: finished steps as lines on stdout, a live status
 /// line on stderr when it is a terminal, logs with `-v`.
@@ -99,13 +130,18 @@ impl EventSink for TerminalSink {
                     match error {
                         None if kind == StepKind::Same => println!("     {type_}  {name}  state updated"),
                         None => println!(
-                            " {:<3}{type_}  {name}  {} ({})",
-                            kind.symbol(),
+                            " {}{type_}  {name}  {} ({})",
+                            symbol(Stream::Out, kind.symbol(), 3),
                             past(kind),
                             seconds(millis)
                         ),
                         Some(e) => {
-                            println!(" {:<3}{type_}  {name}  **{} failed** {e}", kind.symbol(), kind.verb())
+                            let failed =
+                                paint(Stream::Out, style::BOLD_RED, &format!("**{} failed**", kind.verb()));
+                            println!(
+                                " {}{type_}  {name}  {failed} {e}",
+                                symbol(Stream::Out, kind.symbol(), 3)
+                            )
                         }
                     }
                 }
@@ -114,13 +150,13 @@ impl EventSink for TerminalSink {
             Event::StepSkipped { name, type_, kind, because } => {
                 self.clear_status(&mut st);
                 if !self.quiet {
-                    println!(" {:<3}{type_}  {name}  skipped: {because}", kind.symbol());
+                    println!(" {}{type_}  {name}  skipped: {because}", symbol(Stream::Out, kind.symbol(), 3));
                 }
                 self.draw_status(&mut st);
             }
             Event::Warning { message } => {
                 self.clear_status(&mut st);
-                eprintln!("warning: {message}");
+                warn(&message);
                 self.draw_status(&mut st);
             }
         }
@@ -165,7 +201,7 @@ pub fn people(v: &Value, reveal: bool) -> Value {
 
 pub fn plan_text(plan: &Plan, show_diff: bool, verb: &str, reveal: bool) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "{verb} ({}):\n", plan.stack);
+    let _ = writeln!(out, "{} ({}):\n", paint(Stream::Out, style::BOLD, verb), plan.stack);
     let visible: Vec<&Step> =
         plan.steps.iter().filter(|s| s.kind != StepKind::Same || s.metadata_changed).collect();
     if visible.is_empty() {
@@ -193,7 +229,12 @@ pub fn plan_text(plan: &Plan, show_diff: bool, verb: &str, reveal: bool) -> Stri
             }
             let pad = "  ".repeat(depth(plan, s.parent.as_deref()));
             let t = format!("{pad}{}", s.type_);
-            let mut line = format!(" {:<3} {t:<width$}  {:<nwidth$}  {}", s.kind.symbol(), s.name, label(s));
+            let mut line = format!(
+                " {} {t:<width$}  {:<nwidth$}  {}",
+                symbol(Stream::Out, s.kind.symbol(), 3),
+                s.name,
+                label(s)
+            );
             if !s.changed.is_empty() && !show_diff {
                 let props: Vec<String> = s
                     .changed
@@ -275,7 +316,12 @@ fn step_diff(s: &Step, reveal: bool) -> String {
         StepKind::Create => {
             if let Some(map) = s.inputs.as_object() {
                 for (k, v) in map {
-                    let _ = writeln!(out, "{pad}+ {k}: {}", show(v, reveal));
+                    let _ = writeln!(
+                        out,
+                        "{pad}{} {k}: {}",
+                        paint(Stream::Out, style::GREEN, "+"),
+                        show(v, reveal)
+                    );
                 }
             }
         }
@@ -285,13 +331,14 @@ fn step_diff(s: &Step, reveal: bool) -> String {
                 let before = old.get(c).cloned().unwrap_or(Value::Null);
                 let after = s.inputs.get(c).cloned().unwrap_or(Value::Null);
                 let sym = if s.replaces.contains(c) { "+-" } else { "~" };
+                let sym = paint(Stream::Out, style::symbol_style(sym), sym);
                 let _ =
                     writeln!(out, "{pad}{sym} {c}: {} => {}", show(&before, reveal), show(&after, reveal));
             }
         }
         StepKind::Delete => {
             if let Some(o) = &s.old {
-                let _ = writeln!(out, "{pad}- id: {}", o.id);
+                let _ = writeln!(out, "{pad}{} id: {}", paint(Stream::Out, style::RED, "-"), o.id);
             }
         }
         StepKind::Same => {}
@@ -306,7 +353,7 @@ fn counts_text(counts: &BTreeMap<StepKind, usize>, prefix: &str, plan: &Plan) ->
         if *kind == StepKind::Same {
             continue;
         }
-        let _ = writeln!(out, "    {:<2} {n} {prefix}{}", kind.symbol(), kind.verb());
+        let _ = writeln!(out, "    {} {n} {prefix}{}", symbol(Stream::Out, kind.symbol(), 2), kind.verb());
     }
     let metadata = plan.steps.iter().filter(|s| s.kind == StepKind::Same && s.metadata_changed).count();
     if metadata > 0 {
@@ -335,7 +382,7 @@ pub fn report_text(plan: &Plan, report: &ApplyReport, millis: u64, reveal: bool)
         if *kind == StepKind::Same {
             let _ = writeln!(out, "    {n} with state-only changes");
         } else {
-            let _ = writeln!(out, "    {:<2} {n} {}", kind.symbol(), past(*kind));
+            let _ = writeln!(out, "    {} {n} {}", symbol(Stream::Out, kind.symbol(), 2), past(*kind));
         }
     }
     let unchanged = plan.steps.iter().filter(|s| s.kind == StepKind::Same && !s.metadata_changed).count();
@@ -343,7 +390,11 @@ pub fn report_text(plan: &Plan, report: &ApplyReport, millis: u64, reveal: bool)
         let _ = writeln!(out, "    {unchanged} unchanged");
     }
     if !report.failed.is_empty() {
-        let _ = writeln!(out, "    {} failed", report.failed.len());
+        let _ = writeln!(
+            out,
+            "    {}",
+            paint(Stream::Out, style::RED, &format!("{} failed", report.failed.len()))
+        );
     }
     if !report.skipped.is_empty() {
         let _ = writeln!(out, "    {} skipped", report.skipped.len());

@@ -206,8 +206,10 @@ impl Pool {
             Outcome::HandlerError(b) => (InvokeResult::Error { body: b, timed_out: false }, true),
             Outcome::Failed(Failure::Timeout) => {
                 let secs = self.cfg.timeout.as_secs_f64();
+                // Lambda's error message carries the time; the log line does not, since every
+                // log record has its own (it printed the time twice).
                 let msg = format!("{} Task timed out after {secs:.2} seconds", now_iso());
-                notes.push(msg.clone());
+                notes.push(format!("Task timed out after {secs:.2} seconds"));
                 (error(&msg, "Sandbox.Timedout", true), false)
             }
             Outcome::Failed(Failure::InitError(body)) => {

@@ -23,7 +23,7 @@ pub enum ConfigCommand {
         /// Print secrets in plaintext.
         #[arg(long)]
         show_secrets: bool,
-        /// Print as JSON.
+        /// Print as JSON (an object of KEY: value); schema in docs/json/config-ls.schema.json.
         #[arg(long)]
         json: bool,
     },
@@ -36,6 +36,10 @@ pub enum ConfigCommand {
         /// Print a secret in plaintext.
         #[arg(long)]
         show_secrets: bool,
+        /// Print the value as JSON (`{"key", "value", "secret"}`); schema in
+        /// docs/json/config-get.schema.json.
+        #[arg(long)]
+        json: bool,
     },
     /// Set a config value. With --secret it is stored encrypted; without VALUE it is read from
     /// standard input (so that it stays out of the shell's history).
@@ -71,21 +75,35 @@ pub async fn run(g: &Global, cmd: ConfigCommand) -> Result<ExitCode> {
         ConfigCommand::Ls { show_secrets, json } => {
             let config = people(&sealed, show_secrets)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&config).expect("json"));
+                crate::cli::render::print_json(&config);
             } else if config.as_object().is_none_or(|m| m.is_empty()) {
                 println!("stack `{stack}` has no config; set a value with `skyform config set KEY VALUE`");
             } else {
+                let header = crate::cli::style::paint(
+                    crate::cli::style::Stream::Out,
+                    crate::cli::style::BOLD,
+                    "Config",
+                );
+                println!("{header} ({stack}):");
                 for (k, v) in config.as_object().into_iter().flatten() {
-                    println!("{k} = {}", display(v));
+                    println!("    {k} = {}", display(v));
                 }
             }
         }
-        ConfigCommand::Get { key, path: dotted, show_secrets } => {
+        ConfigCommand::Get { key, path: dotted, show_secrets, json } => {
             let segs = segments(&key, dotted)?;
             let found = segs.iter().try_fold(&sealed, |cur, s| cur.get(s)).ok_or_else(|| {
                 Error::user(format!("stack `{stack}` has no config value `{key}`"), "see `skyform config ls`")
             })?;
-            println!("{}", display(&people(found, show_secrets)?));
+            let shown = people(found, show_secrets)?;
+            if json {
+                let secret = value::mask(found) != *found;
+                crate::cli::render::print_json(
+                    &serde_json::json!({"key": key, "value": shown, "secret": secret}),
+                );
+            } else {
+                println!("{}", display(&shown));
+            }
         }
         ConfigCommand::Set { key, value: given, secret, path: dotted } => {
             let segs = segments(&key, dotted)?;

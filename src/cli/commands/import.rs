@@ -21,12 +21,27 @@ pub struct Args {
     pub name: String,
     /// The provider's id of the resource.
     pub id: String,
+    /// Print `{"type", "name", "id", "stack", "serial", "inputs"}` as JSON; schema in
+    /// docs/json/import.schema.json.
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
-    let sink = Arc::new(TerminalSink::new(g.verbose, false));
+    let sink = Arc::new(TerminalSink::new(g.verbose, args.json));
     let session = g.session(sink)?;
     let (resource, serial) = session.import_resource(&args.type_, &args.name, &args.id).await?;
+    if args.json {
+        crate::cli::render::print_json(&serde_json::json!({
+            "type": args.type_,
+            "name": args.name,
+            "id": resource.id,
+            "stack": session.stack,
+            "serial": serial,
+            "inputs": crate::value::mask(resource.inputs.sealed()),
+        }));
+        return Ok(ExitCode::SUCCESS);
+    }
     println!(
         "imported {} `{}` (id {}) into stack `{}` (serial {serial})",
         args.type_, args.name, resource.id, session.stack

@@ -9,6 +9,8 @@ use crate::error::{Error, Result};
 pub enum LocalCommand {
     /// Show whether the local cloud runs, and what it serves.
     Status {
+        /// Print as JSON (`null` when the local cloud is not running); schema in
+        /// docs/json/local-status.schema.json.
         #[arg(long)]
         json: bool,
     },
@@ -31,7 +33,12 @@ pub enum LocalCommand {
     /// AWS_REGION and AWS_DEFAULT_REGION (the key pair is the project's, in
     /// .skyform/local/credentials.json). Use `eval "$(skyform local env)"`, then e.g.
     /// `aws sqs list-queues`. Starts the local cloud if it is not running.
-    Env,
+    Env {
+        /// Print the variables as one JSON object instead; schema in
+        /// docs/json/local-env.schema.json.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run the daemon in the foreground (the provider starts it this way).
     #[command(hide = true)]
     Daemon {
@@ -55,11 +62,11 @@ pub async fn run(g: &Global, cmd: LocalCommand) -> Result<ExitCode> {
     let project = g.project()?;
     match cmd {
         LocalCommand::Status { json } => match skyform_local::status(&project.dir).map_err(local_error)? {
-            None if json => println!("null"),
+            None if json => crate::cli::render::print_json(&serde_json::Value::Null),
             None => println!(
                 "the local cloud is not running (it starts on the next `skyform up`, or `skyform local start`)"
             ),
-            Some(s) if json => println!("{}", serde_json::to_string_pretty(&s).unwrap()),
+            Some(s) if json => crate::cli::render::print_json(&serde_json::to_value(&s).expect("json")),
             Some(s) => print_status(&s),
         },
         LocalCommand::Start => {
@@ -74,10 +81,17 @@ pub async fn run(g: &Global, cmd: LocalCommand) -> Result<ExitCode> {
                 println!("the local cloud was not running");
             }
         }
-        LocalCommand::Env => {
+        LocalCommand::Env { json } => {
             let exe = std::env::current_exe().map_err(|e| Error::io("finding the skyform executable", e))?;
-            for (k, v) in skyform_local::aws_env(&project.dir, Some(&exe)).map_err(local_error)? {
-                println!("export {k}='{v}'");
+            let vars = skyform_local::aws_env(&project.dir, Some(&exe)).map_err(local_error)?;
+            if json {
+                let map: serde_json::Map<String, serde_json::Value> =
+                    vars.into_iter().map(|(k, v)| (k, serde_json::Value::String(v))).collect();
+                crate::cli::render::print_json(&serde_json::Value::Object(map));
+            } else {
+                for (k, v) in vars {
+                    println!("export {k}='{v}'");
+                }
             }
         }
         LocalCommand::RunSchedule { name } => return run_schedule(g, &project, &name).await,

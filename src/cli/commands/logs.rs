@@ -16,6 +16,10 @@ pub struct Args {
     /// Only lines newer than this, e.g. `10m`, `1h`, `30s`.
     #[arg(long, value_name = "DURATION")]
     pub since: Option<String>,
+    /// Print one JSON object per line (`{"time", "request_id", "message"}`); schema in
+    /// docs/json/logs.schema.json.
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
@@ -31,8 +35,16 @@ pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
             Some(now.saturating_sub(d).as_millis() as u64)
         }
     };
+    let json = args.json;
     let mut print = |r: skyform_local::LogRecord| {
-        println!("{} {}", crate::util::rfc3339_ms(r.time_ms), r.message.trim_end());
+        let time = crate::util::rfc3339_ms(r.time_ms);
+        if json {
+            let line = serde_json::json!({"time": time, "request_id": r.request_id, "message": r.message.trim_end()});
+            println!("{line}");
+            crate::cli::render::note_json_printed();
+        } else {
+            println!("{time} {}", r.message.trim_end());
+        }
         true
     };
     skyform_local::logs(&project.dir, &stack, &args.function, since_ms, args.follow, &mut print)

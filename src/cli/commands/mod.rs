@@ -2,6 +2,7 @@
 //! `--help`.
 
 pub mod cancel;
+pub mod completion;
 pub mod config;
 pub mod destroy;
 pub mod graph;

@@ -15,17 +15,20 @@ use crate::cli::Global;
 use crate::error::{Error, Result};
 
 /// Create a new project from a template: the program, its functions, a `dev` stack on the
-/// local cloud and a `state/` folder.
+/// local cloud and a `state/` folder. Without arguments, list the templates.
+///
+/// Templates: http-api, node-api, typescript-api, rust-api, queue-worker, cron-job,
+/// upload-pipeline.
 ///
 /// Example: `skyform new http-api shop && cd shop && skyform up`
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The template: `http-api` or `rust-api` (`--list` describes them).
-    #[arg(required_unless_present = "list")]
+    /// The template (`skyform new` alone lists them, one line each).
+    #[arg(requires = "directory")]
     pub template: Option<String>,
     /// The folder to create; it must not exist or be empty. Its name is the project's name.
     // Not named `dir`: clap would merge it with the global `-C DIR`, whose id is `dir`.
-    #[arg(required_unless_present = "list", value_name = "DIR")]
+    #[arg(value_name = "DIR")]
     pub directory: Option<PathBuf>,
     /// The project's name (default: DIR's name): letters, digits, `-` and `_`, starting with a
     /// letter.
@@ -94,6 +97,32 @@ static TEMPLATES: &[Template] = &[
         ],
     },
     Template {
+        name: "node-api",
+        about: "a Node.js function behind an HTTP API (GET /hello/{name}, POST /echo)",
+        next: &["skyform up", "curl \"$(skyform outputs url)/hello/ada\""],
+        rust_function: false,
+        files: &[
+            // The program's Cargo.toml is the same for every template without a Rust function.
+            file!("http-api", "Cargo.toml"),
+            file!("node-api", "README.md"),
+            file!("node-api", "src/main.rs"),
+            file!("node-api", "functions/api/index.mjs"),
+        ],
+    },
+    Template {
+        name: "typescript-api",
+        about: "a TypeScript function behind an HTTP API, bundled by skyform (GET /hello/{name}, POST /echo)",
+        next: &["skyform up", "curl \"$(skyform outputs url)/hello/ada\""],
+        rust_function: false,
+        files: &[
+            file!("http-api", "Cargo.toml"),
+            file!("typescript-api", "README.md"),
+            file!("typescript-api", "src/main.rs"),
+            file!("typescript-api", "functions/api/index.ts"),
+            file!("typescript-api", "functions/api/tsconfig.json"),
+        ],
+    },
+    Template {
         name: "rust-api",
         about: "a Rust function (lambda_http) serving every path of an HTTP API",
         next: &["skyform up", "curl \"$(skyform outputs url)/anything?name=ada\""],
@@ -106,6 +135,52 @@ static TEMPLATES: &[Template] = &[
             file!("rust-api", "functions/api/src/main.rs"),
         ],
     },
+    Template {
+        name: "queue-worker",
+        about: "a queue whose messages a Python worker processes in batches, with a dead-letter queue",
+        next: &[
+            "skyform up",
+            "eval \"$(skyform local env)\"",
+            "aws sqs send-message --queue-url \"$(skyform outputs queue_url)\" --message-body '{\"task\": \"resize\"}'",
+            "skyform logs worker",
+        ],
+        rust_function: false,
+        files: &[
+            file!("http-api", "Cargo.toml"),
+            file!("queue-worker", "README.md"),
+            file!("queue-worker", "src/main.rs"),
+            file!("queue-worker", "functions/worker/app.py"),
+        ],
+    },
+    Template {
+        name: "cron-job",
+        about: "a Python function run on a schedule (every day at 03:00 UTC)",
+        next: &["skyform up", "skyform local run-schedule nightly", "skyform logs job"],
+        rust_function: false,
+        files: &[
+            file!("http-api", "Cargo.toml"),
+            file!("cron-job", "README.md"),
+            file!("cron-job", "src/main.rs"),
+            file!("cron-job", "functions/job/app.py"),
+        ],
+    },
+    Template {
+        name: "upload-pipeline",
+        about: "files uploaded to a bucket processed by a Python function into a second bucket",
+        next: &[
+            "skyform up",
+            "eval \"$(skyform local env)\"",
+            "aws s3 cp README.md \"s3://$(skyform outputs uploads_bucket)/README.md\"",
+            "skyform logs process",
+        ],
+        rust_function: false,
+        files: &[
+            file!("http-api", "Cargo.toml"),
+            file!("upload-pipeline", "README.md"),
+            file!("upload-pipeline", "src/main.rs"),
+            file!("upload-pipeline", "functions/process/app.py"),
+        ],
+    },
 ];
 
 /// The `sdk` folder of the checkout this binary was built from. The SDK is not published yet, so
@@ -113,19 +188,18 @@ static TEMPLATES: &[Template] = &[
 const SDK_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/sdk");
 
 pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
-    if args.list {
+    let Some(template) = args.template.filter(|_| !args.list) else {
         print_list();
         return Ok(ExitCode::SUCCESS);
-    }
-    let (Some(template), Some(dir)) = (args.template, args.directory) else {
-        unreachable!("clap requires TEMPLATE and DIR without --list")
     };
-    let template = TEMPLATES.iter().find(|t| t.name == template).ok_or_else(|| {
+    let found = TEMPLATES.iter().find(|t| t.name == template).ok_or_else(|| {
         Error::user(
             format!("there is no template `{template}`; the templates are: {}", template_names()),
-            "pick one, e.g. `skyform new http-api my-app`; `skyform new --list` describes them",
+            "pick one, e.g. `skyform new http-api my-app`; `skyform new` alone describes them",
         )
     })?;
+    let dir = args.directory.expect("clap requires DIR with TEMPLATE");
+    let template = found;
     // `-C` means "as if started in DIR", so a relative target is relative to it.
     let target = match &g.dir {
         Some(base) if dir.is_relative() => base.join(&dir),

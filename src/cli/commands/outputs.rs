@@ -4,6 +4,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use crate::cli::render::people;
+use crate::cli::style::{self, Stream, paint};
 use crate::cli::{Global, flags};
 use crate::error::{Error, Result};
 use crate::events::NullSink;
@@ -47,18 +48,21 @@ pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
             })?;
             match (args.json, v) {
                 (false, serde_json::Value::String(s)) => println!("{s}"),
-                _ => println!("{}", serde_json::to_string_pretty(v).unwrap()),
+                _ => crate::cli::render::print_json(v),
             }
         }
-        None if args.json => println!("{}", serde_json::to_string_pretty(&outputs).unwrap()),
+        None if args.json => crate::cli::render::print_json(&serde_json::to_value(&outputs).expect("json")),
         None => {
             if outputs.is_empty() {
                 println!("stack `{stack}` has no outputs");
+            } else {
+                // The header names the stack, like every view of a stack's contents.
+                println!("{} ({stack}):", paint(Stream::Out, style::BOLD, "Outputs"));
             }
             for (k, v) in &outputs {
                 match v {
-                    serde_json::Value::String(s) => println!("{k}: {s}"),
-                    other => println!("{k}: {other}"),
+                    serde_json::Value::String(s) => println!("    {k}: {s}"),
+                    other => println!("    {k}: {other}"),
                 }
             }
         }

@@ -45,14 +45,16 @@ pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
         session.save_plan(&plan, path)?;
     }
     if plan.deletes_everything() {
-        eprintln!(
-            "warning: {}; `skyform up` will refuse it without `--allow-delete-all` (use `skyform destroy` to delete a stack's resources)",
+        render::warn(&format!(
+            "{}; `skyform up` will refuse it without `--allow-delete-all` (use `skyform destroy` to delete a stack's resources)",
             plan.delete_all_warning()
-        );
+        ));
+    }
+    for w in crate::cli::routes::shadowed(&plan) {
+        render::warn(&w);
     }
     if args.json {
-        let reveal = args.secrets.show_secrets;
-        println!("{}", serde_json::to_string_pretty(&render::plan_json(&plan, reveal)).expect("json"));
+        render::print_json(&render::plan_json(&plan, args.secrets.show_secrets));
     } else {
         print!("{}", render::plan_text(&plan, args.diff, "Previewing update", args.secrets.show_secrets));
         if let Some(path) = &args.save_plan {

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use crate::cli::render::{TerminalSink, people, show};
+use crate::cli::render::{self, TerminalSink, people, show};
+use crate::cli::style::{self, Stream, paint};
 use crate::cli::{Global, confirm, flags};
 use crate::engine::{Drift, DriftKind};
 use crate::error::Result;
@@ -37,7 +38,8 @@ pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
             if !changed || args.preview_only {
                 return Ok(false);
             }
-            if !confirm("Do you want to record these changes in the state?", args.yes)? {
+            let hint = "pass `--yes` to record the drift in the state, or `--preview-only` to only see it";
+            if !confirm("Do you want to record these changes in the state?", args.yes, hint)? {
                 println!("cancelled: the state was not changed");
                 return Ok(false);
             }
@@ -55,27 +57,32 @@ pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
 /// The drift, with secrets masked unless `reveal` (`--show-secrets`).
 fn show_drift(stack: &str, drift: &[Drift], json: bool, reveal: bool) {
     if json {
-        let doc = people(&json!({"stack": stack, "drift": drift}), reveal);
-        println!("{}", serde_json::to_string_pretty(&doc).unwrap());
+        render::print_json(&people(&json!({"stack": stack, "drift": drift}), reveal));
         return;
     }
-    println!("Refreshing ({stack}):\n");
+    let sym = |s: &str| paint(Stream::Out, style::symbol_style(s), &format!("{s:<2}"));
+    println!("{} ({stack}):\n", paint(Stream::Out, style::BOLD, "Refreshing"));
     if drift.is_empty() {
         println!("  no drift: every resource matches the state");
     }
     for d in drift {
         match d.kind {
             DriftKind::Deleted => {
-                println!(" -   {}  {}  deleted outside skyform (or never created)", d.type_, d.name)
+                println!(" {}  {}  {}  deleted outside skyform (or never created)", sym("-"), d.type_, d.name)
             }
             DriftKind::Recovered => {
-                println!(" +   {}  {}  an interrupted create had succeeded: now recorded", d.type_, d.name)
+                println!(
+                    " {}  {}  {}  an interrupted create had succeeded: now recorded",
+                    sym("+"),
+                    d.type_,
+                    d.name
+                )
             }
             DriftKind::Resolved => {
                 println!("     {}  {}  interrupted operation resolved", d.type_, d.name)
             }
             DriftKind::Changed => {
-                println!(" ~   {}  {}  changed outside skyform", d.type_, d.name);
+                println!(" {}  {}  {}  changed outside skyform", sym("~"), d.type_, d.name);
                 for (path, old, new) in &d.properties {
                     println!("         ~ {path}: {} => {}", show(old, reveal), show(new, reveal));
                 }

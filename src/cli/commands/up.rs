@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::apply::{ApplyReport, Cancel};
 use crate::cli::render::{self, TerminalSink};
-use crate::cli::{Global, confirm, flags, install_interrupt};
+use crate::cli::{Global, confirm_with_details, flags, install_interrupt};
 use crate::engine::CommitStats;
 use crate::error::{Error, ErrorKind, Result};
 use crate::ops::{Approve, Outcome, PlanRequest, Program, UpRequest};
@@ -64,6 +64,11 @@ pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
         yes: args.apply.yes,
         verb: "Updating",
         question: "\nDo you want to perform this update?",
+        refusal_hint: if args.json {
+            "pass `--yes` to apply the plan (`skyform preview` shows it)"
+        } else {
+            "pass `--yes` to apply the plan shown above"
+        },
         show_secrets: args.secrets.show_secrets,
     };
     let outcome = session.up(&req, &mut approve).await?;
@@ -77,19 +82,31 @@ pub struct Prompt {
     pub yes: bool,
     pub verb: &'static str,
     pub question: &'static str,
+    /// What to do when there is no terminal to ask on; it names only what was shown.
+    pub refusal_hint: &'static str,
     /// `--show-secrets`: the plan shows secrets in plaintext.
     pub show_secrets: bool,
 }
 
 impl Approve for Prompt {
     fn planned(&mut self, plan: &Plan) {
+        for w in crate::cli::routes::shadowed(plan) {
+            render::warn(&w);
+        }
         if !self.json {
             print!("{}", render::plan_text(plan, self.diff, self.verb, self.show_secrets));
         }
     }
-    fn approve(&mut self, _plan: &Plan) -> Result<bool> {
-        if !confirm(self.question, self.yes)? {
-            println!("cancelled: nothing was changed");
+    fn approve(&mut self, plan: &Plan) -> Result<bool> {
+        // `details`: the plan again, property by property.
+        let (verb, reveal) = (self.verb, self.show_secrets);
+        let mut details = || print!("\n{}", render::plan_text(plan, true, verb, reveal));
+        if !confirm_with_details(self.question, self.yes, self.refusal_hint, &mut details)? {
+            if self.json {
+                eprintln!("cancelled: nothing was changed");
+            } else {
+                println!("cancelled: nothing was changed");
+            }
             return Ok(false);
         }
         if !self.json {
@@ -115,27 +132,13 @@ pub fn report(outcome: Outcome, view: View, json_when_unchanged: bool) -> Result
         if json && json_when_unchanged && !plan.has_changes() {
             let stats = CommitStats { serial, ..Default::default() };
             let report = ApplyReport { outputs, ..Default::default() };
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&render::report_json(&plan, &report, &stats, 0, show_secrets))
-                    .unwrap()
-            );
+            render::print_json(&render::report_json(&plan, &report, &stats, 0, show_secrets));
         }
         return Ok(ExitCode::SUCCESS);
     };
     let report = applied.report;
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&render::report_json(
-                &plan,
-                &report,
-                &applied.stats,
-                millis,
-                show_secrets
-            ))
-            .unwrap()
-        );
+        render::print_json(&render::report_json(&plan, &report, &applied.stats, millis, show_secrets));
     } else {
         print!("{}", render::report_text(&plan, &report, millis, show_secrets));
     }

@@ -9,6 +9,7 @@ use crate::events::NullSink;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
+    /// Print as JSON (oldest first); schema in docs/json/stack-history.schema.json.
     #[arg(long)]
     pub json: bool,
 }
@@ -17,10 +18,13 @@ pub fn run(g: &Global, args: Args) -> Result<ExitCode> {
     let session = g.session(Arc::new(NullSink))?;
     let entries = session.history()?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&entries).unwrap());
+        crate::cli::render::print_json(&serde_json::to_value(&entries).expect("json"));
     } else if entries.is_empty() {
         println!("stack `{}` has no history yet", session.stack);
     } else {
+        let header =
+            crate::cli::style::paint(crate::cli::style::Stream::Out, crate::cli::style::BOLD, "History");
+        println!("{header} ({}), newest first:", session.stack);
         for e in entries.iter().rev() {
             let changes: Vec<String> = e.changes.iter().map(|(k, v)| format!("{k} {v}")).collect();
             println!(

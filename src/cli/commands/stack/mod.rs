@@ -1,4 +1,4 @@
-//! `skyform stack ...`: create, list, remove, export and import stacks. One file per
+//! `skyform stack ...`: create, list, select, remove, export and import stacks. One file per
 //! subcommand; the work is done by `skyform_engine::ops`.
 
 pub mod change_secrets_provider;
@@ -8,6 +8,7 @@ pub mod import;
 pub mod init;
 pub mod ls;
 pub mod rm;
+pub mod select;
 
 use std::process::ExitCode;
 
@@ -16,8 +17,10 @@ use crate::error::Result;
 
 #[derive(clap::Subcommand, Debug)]
 pub enum StackCommand {
-    /// List the project's stacks.
-    Ls,
+    /// List the project's stacks (`*` marks the one commands work on).
+    Ls(ls::Args),
+    /// Select the stack that commands in this project work on (remembered in .skyform/stack).
+    Select(select::Args),
     /// Create a stack: writes Skyform.NAME.toml.
     Init(init::Args),
     /// Remove a stack that has no resources left (destroy it first).
@@ -39,7 +42,8 @@ pub enum StackCommand {
 
 pub async fn run(g: &Global, cmd: StackCommand) -> Result<ExitCode> {
     match cmd {
-        StackCommand::Ls => ls::run(g),
+        StackCommand::Ls(a) => ls::run(g, a),
+        StackCommand::Select(a) => select::run(g, a),
         StackCommand::Init(a) => init::run(g, a),
         StackCommand::Rm(a) => rm::run(g, a),
         StackCommand::Export => export::run(g),

@@ -17,6 +17,10 @@ pub struct Args {
 pub fn run(g: &Global, args: Args) -> Result<ExitCode> {
     let project = g.project()?;
     ops::stack_rm(&project, &args.name, args.force, &crate::cli::user())?;
+    // A removed stack is no longer selected.
+    if crate::cli::selected_stack(&project).as_deref() == Some(args.name.as_str()) {
+        let _ = std::fs::remove_file(crate::cli::selection_file(&project));
+    }
     println!("removed stack `{}`", args.name);
     Ok(ExitCode::SUCCESS)
 }
