@@ -23,7 +23,8 @@
 //!
 //! **Architecture Invariant:** every function process runs in its own process group with
 //! `PR_SET_PDEATHSIG`; dropping its environment kills the group, so no process outlives its
-//! function, its daemon, or a `kill -9` of the daemon.
+//! function or its daemon; after a `kill -9` of the daemon, what a function started itself
+//! lives until the next daemon starts and kills it ([`pgroups`]).
 
 pub mod artifact;
 pub mod aws;
