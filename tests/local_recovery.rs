@@ -314,4 +314,32 @@ fn aws_size_limits_with_aws_answers() {
     let (status, body) = exchange(&format!("http://127.0.0.1:{}", daemon["port"]), &raw);
     assert_eq!(status, 413, "{body}");
     assert!(body.contains("Lambda takes at most 6291456 bytes (6 MB)"), "{body}");
+
+    // Lambda's Invoke on the AWS endpoint, with boto3: the error AWS gives.
+    let venv = common::peers_venv();
+    let out = env.command(&["local", "env"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut py = std::process::Command::new(format!("{venv}/bin/python"));
+    for line in String::from_utf8(out.stdout).unwrap().lines() {
+        let (k, v) = line.strip_prefix("export ").unwrap().split_once('=').unwrap();
+        py.env(k, v.trim_matches('\''));
+    }
+    let script = r#"
+import boto3, botocore.config
+c = boto3.client("lambda", config=botocore.config.Config(retries={"max_attempts": 1}))
+try:
+    c.invoke(FunctionName="hello", Payload=b'{"x": "' + b"a" * (7 * 1024 * 1024) + b'"}')
+    print("accepted")
+except c.exceptions.RequestTooLargeException as e:
+    print("RequestTooLarge", e.response["Error"]["Code"], e.response["ResponseMetadata"]["HTTPStatusCode"])
+except Exception as e:
+    print("other", type(e).__name__, getattr(e, "response", {}).get("Error"))
+ok = c.invoke(FunctionName="hello", Payload=b'{"rawPath": "/x"}')
+print("small", ok["StatusCode"])
+"#;
+    let out = py.args(["-c", script]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("RequestTooLargeException 413"), "{text}");
+    assert!(text.contains("small 200"), "{text}");
 }

@@ -31,7 +31,7 @@ pub const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
 /// API Gateway's quota on the request line and headers together: more is refused with `431`.
 pub const MAX_HEADER_BYTES: usize = 10 * 1024;
 /// Lambda's quota on a synchronous invocation's payload (6 MB): an event over it is refused
-/// as Lambda refuses it (`413` from the gateway, `RequestEntityTooLargeException` on Invoke).
+/// as Lambda refuses it (`413` from the gateway, `RequestTooLargeException` on Invoke).
 pub const MAX_INVOKE_PAYLOAD: usize = 6 * 1024 * 1024;
 
 const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY"];

@@ -47,7 +47,7 @@ pub async fn handle(ctx: &AwsContext, req: &AwsRequest) -> Resp {
     if req.body.len() > crate::gateway::MAX_INVOKE_PAYLOAD {
         return AwsError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "RequestEntityTooLargeException",
+            "RequestTooLargeException",
             format!(
                 "Request must be smaller than {} bytes for the InvokeFunction operation",
                 crate::gateway::MAX_INVOKE_PAYLOAD
