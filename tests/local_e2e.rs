@@ -93,6 +93,8 @@ impl Project {
             }
         }
         cmd.env("USER", "tester").env("LANG", "C.UTF-8").env("CARGO_TARGET_DIR", programs_target());
+        // Where `skyform new` unpacks the SDK: one folder for every test, so it compiles once.
+        cmd.env("XDG_DATA_HOME", Path::new(REPO).join("target/e2e-data"));
         cmd
     }
 
@@ -395,7 +397,9 @@ fn scaffold_http_api_serves() {
     assert_eq!(p.read("state/.gitkeep"), "");
     assert!(p.read("Skyform.toml").contains("name = \"shop\""));
     assert!(p.read("Skyform.dev.toml").contains("provider = \"local\""));
-    assert!(p.read("Cargo.toml").contains(&format!("skyform-sdk = {{ path = \"{REPO}/sdk\" }}")));
+    // The SDK the binary carries, unpacked under the data folder: nothing of the clone.
+    let sdk_prefix = format!("skyform-sdk = {{ path = \"{REPO}/target/e2e-data/skyform/sdk/0.1.0-");
+    assert!(p.read("Cargo.toml").contains(&sdk_prefix), "{}", p.read("Cargo.toml"));
     let ignored: Vec<String> = p.read(".gitignore").lines().map(String::from).collect();
     for pat in ["/target", ".skyform/", "state/*.lock", "state/*.journal"] {
         assert!(ignored.iter().any(|l| l == pat), ".gitignore lacks {pat}: {ignored:?}");

@@ -175,7 +175,7 @@ impl Session {
                 msg.push_str(":\n");
                 msg.push_str(&tail.iter().map(|l| format!("  | {l}")).collect::<Vec<_>>().join("\n"));
             }
-            return Err(Error::user(msg, "fix the program; run `skyform synth` to see what it prints"));
+            return Err(Error::user(msg, program_failure_hint(&tail)));
         }
         let text = String::from_utf8(out).map_err(|_| {
             Error::user(format!("the program `{command}` printed bytes that are not UTF-8"), "print JSON")
@@ -643,4 +643,24 @@ pub async fn import(
     let mut next = snap.clone();
     next.apply(&Mutation::Put { resource: resource.clone() });
     Ok((next, resource))
+}
+
+/// What to do when the program failed. A program that cannot even be built because its
+/// `skyform-sdk` dependency is missing needs its Cargo.toml fixed, not its code.
+fn program_failure_hint(stderr_tail: &[String]) -> &'static str {
+    let sdk_missing = stderr_tail.iter().any(|l| {
+        l.contains("skyform-sdk")
+            && (l.contains("failed to load manifest")
+                || l.contains("failed to read")
+                || l.contains("no matching package")
+                || l.contains("failed to get"))
+    });
+    if sdk_missing {
+        "the program's `skyform-sdk` dependency cannot be found: name it by path in Cargo.toml, \
+         `skyform-sdk = { path = \"../../sdk\" }`; a path that does not exist is pointed at the SDK \
+         this skyform carries (~/.local/share/skyform/sdk/VERSION-HASH), and `skyform new` \
+         projects use that SDK"
+    } else {
+        "fix the program; run `skyform synth` to see what it prints"
+    }
 }

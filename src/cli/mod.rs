@@ -5,9 +5,11 @@
 pub mod commands;
 pub mod flags;
 pub mod kms;
+pub mod local_cloud;
 pub mod render;
 pub mod routes;
 pub mod style;
+pub mod sdk_home;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -294,6 +296,7 @@ impl Global {
     pub fn session(&self, sink: crate::events::Sink) -> Result<Session> {
         let project = self.project()?;
         let stack = self.stack_name(&project)?;
+        sdk_home::repair_project(&project.dir)?;
         let keys = key_source(&project, &stack);
         Session::open(project, &stack, provider_settings()?, sink, user(), keys)
     }

@@ -4,6 +4,11 @@
 //! The client is a few lines of HTTP/1.1 over a `TcpStream` (one request per connection):
 //! the daemon is on 127.0.0.1 and calls are rare, so a client library would not earn its
 //! place.
+//!
+//! Every call has a deadline ([`STATUS_TIMEOUT`] for the status probe, [`CALL_TIMEOUT`] for
+//! the rest, longer for invocations) and its error names the call, the daemon's pid and what
+//! to do: the kernel accepts connections for a stopped (`kill -STOP`) or wedged daemon, so
+//! without a deadline a client would wait forever for an answer that never comes.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -71,19 +76,73 @@ pub fn api_path(stack: &str, name: &str) -> String {
     format!("/v1/stacks/{}/apis/{}", percent_encode(stack), percent_encode(name))
 }
 
+/// How long the status probe ([`Client::find`]) waits for the daemon: it answers from memory.
+pub const STATUS_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long any other control call waits (deploys, reads, deletes).
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long an invocation waits: Lambda's longest timeout (15 minutes) and a margin.
+pub const INVOKE_TIMEOUT: Duration = Duration::from_secs(915);
+
 impl Client {
     /// Connects to the project's daemon if one is running and answers.
     pub async fn find(layout: &Layout) -> Option<Client> {
+        Self::probe(layout).await.ok().flatten()
+    }
+
+    /// Like [`Client::find`], but tells "no daemon runs" (`Ok(None)`: no `daemon.json`, its
+    /// process is gone, or nothing listens) from "a daemon runs and does not answer" (an error
+    /// that names it and says what to do).
+    pub async fn probe(layout: &Layout) -> Result<Option<Client>, LocalError> {
+        let Some(client) = Self::recorded(layout) else { return Ok(None) };
+        match client.request_within("GET", "/v1/status", &[], STATUS_TIMEOUT).await {
+            Ok(a) if a.status == 200 && a.json()["pid"].as_u64() == Some(client.pid as u64) => {
+                Ok(Some(client))
+            }
+            Ok(_) => Ok(None),
+            Err(e) if crate::process_alive(client.pid) && e.message.contains("did not answer") => Err(e),
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// The daemon `daemon.json` and `token` name, without asking it anything.
+    pub fn recorded(layout: &Layout) -> Option<Client> {
         let info: serde_json::Value =
             serde_json::from_slice(&std::fs::read(layout.daemon_json()).ok()?).ok()?;
         let token = std::fs::read_to_string(layout.token()).ok()?.trim().to_string();
-        let client = Client { port: info["port"].as_u64()? as u16, pid: info["pid"].as_u64()? as u32, token };
-        let answer = client.request("GET", "/v1/status", &[]).await.ok()?;
-        (answer.status == 200 && answer.json()["pid"].as_u64() == Some(client.pid as u64)).then_some(client)
+        Some(Client { port: info["port"].as_u64()? as u16, pid: info["pid"].as_u64()? as u32, token })
     }
 
-    /// Sends one request; the answer is read whole.
+    /// Sends one request and reads the answer whole, within [`CALL_TIMEOUT`] (an invocation
+    /// within [`INVOKE_TIMEOUT`]).
     pub async fn request(&self, method: &str, path: &str, body: &[u8]) -> Result<Answer, LocalError> {
+        let limit =
+            if path.ends_with("/invoke") || path.ends_with("/run") { INVOKE_TIMEOUT } else { CALL_TIMEOUT };
+        self.request_within(method, path, body, limit).await
+    }
+
+    /// [`Client::request`] with its deadline given.
+    pub async fn request_within(
+        &self,
+        method: &str,
+        path: &str,
+        body: &[u8],
+        limit: Duration,
+    ) -> Result<Answer, LocalError> {
+        match tokio::time::timeout(limit, self.exchange(method, path, body)).await {
+            Ok(r) => r,
+            Err(_) => Err(err(format!(
+                "the local cloud daemon (pid {}, port {}) did not answer `{method} {}` within {} s: \
+                 it is stopped (kill -STOP) or wedged; `skyform local stop` ends it (it is killed if \
+                 it does not stop), and the next command starts a new one",
+                self.pid,
+                self.port,
+                path.split('?').next().unwrap_or(path),
+                limit.as_secs()
+            ))),
+        }
+    }
+
+    async fn exchange(&self, method: &str, path: &str, body: &[u8]) -> Result<Answer, LocalError> {
         let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
             .await
             .map_err(|e| err(format!("cannot reach the local cloud daemon on port {}: {e}", self.port)))?;
@@ -101,7 +160,7 @@ impl Client {
             stream.read_to_end(&mut buf).await?;
             Ok::<_, std::io::Error>(buf)
         };
-        let raw = io.await.map_err(|e| err(format!("the local cloud daemon did not answer: {e}")))?;
+        let raw = io.await.map_err(|e| err(format!("the local cloud daemon's answer broke off: {e}")))?;
         parse_answer(&raw).ok_or_else(|| err("the local cloud daemon sent a malformed answer"))
     }
 }
@@ -157,7 +216,7 @@ pub fn daemon_exe() -> Result<PathBuf, LocalError> {
 /// `exe` runs the daemon (`None`: [`daemon_exe`]).
 pub async fn ensure_daemon(project_dir: &Path, exe: Option<&Path>) -> Result<Client, LocalError> {
     let layout = Layout::new(project_dir);
-    if let Some(c) = Client::find(&layout).await {
+    if let Some(c) = Client::probe(&layout).await? {
         return Ok(c);
     }
     std::fs::create_dir_all(&layout.root)

@@ -54,6 +54,27 @@ use crate::pool::{InvokeResult, Pool};
 use crate::registry::{ApiRecord, ApiSpec, FunctionSpec, Registry};
 use crate::runtime::{self, Shims};
 
+/// How often a recorded API whose port was taken at restart tries to bind it again.
+const API_RETRY: Duration = Duration::from_secs(1);
+
+/// Raises the soft open-files limit to the hard one. The common soft limit, 1024, is soon
+/// reached by a daemon that holds every API's connections, the function processes' pipes and
+/// Runtime API sockets, queue logs and bucket files; the hard limit (often 524288) is what the
+/// user allowed.
+fn raise_open_files_limit() {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit/setrlimit with a valid pointer to a local struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            let before = lim.rlim_cur;
+            lim.rlim_cur = lim.rlim_max;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) == 0 {
+                eprintln!("skyform local daemon: open-files limit raised from {before} to {}", lim.rlim_max);
+            }
+        }
+    }
+}
+
 /// How long an idle environment stays warm. `SKYFORM_LOCAL_IDLE_SECS` overrides it (tests).
 const DEFAULT_IDLE: Duration = Duration::from_secs(300);
 
@@ -163,6 +184,14 @@ async fn run(layout: Layout) -> ExitCode {
         eprintln!("skyform local daemon: {what}");
         ExitCode::FAILURE
     };
+    raise_open_files_limit();
+    match crate::pgroups::start(&layout.pgroups()) {
+        Ok(0) => {}
+        Ok(n) => eprintln!(
+            "skyform local daemon: killed {n} process(es) that functions of the previous daemon had started"
+        ),
+        Err(e) => return fail(format!("cannot open {}: {e}", layout.pgroups().display())),
+    }
     let shims = match Shims::install(&layout.shims()) {
         Ok(s) => s,
         Err(e) => return fail(format!("cannot write runtime shims: {e}")),
@@ -299,10 +328,14 @@ async fn run(layout: Layout) -> ExitCode {
             };
             match tokio::net::TcpListener::bind(("127.0.0.1", api.port)).await {
                 Ok(l) => daemon.start_api(stack, name, &api.api_id, l, routes),
-                Err(e) => eprintln!(
-                    "skyform local daemon: API {stack}/{name} cannot listen on its port {} again: {e}",
-                    api.port
-                ),
+                Err(e) => {
+                    eprintln!(
+                        "skyform local daemon: API {stack}/{name} cannot listen on its port {} again: {e}; \
+                         retrying every second",
+                        api.port
+                    );
+                    daemon.clone().retry_api(stack.clone(), name.clone());
+                }
             }
         }
     }
@@ -563,6 +596,32 @@ impl Daemon {
             .insert((stack.to_string(), name.to_string()), RunningApi { api, _stop: stop_tx });
     }
 
+    /// Binds a recorded API's port again, every second, until it is free (then the API is
+    /// served again), deleted, or deployed anew.
+    fn retry_api(self: Arc<Self>, stack: String, name: String) {
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(API_RETRY).await;
+                if self.apis.lock().unwrap().contains_key(&(stack.clone(), name.clone())) {
+                    return;
+                }
+                let reg = self.registry.lock().await;
+                let Some(api) = reg.stacks.get(&stack).and_then(|s| s.apis.get(&name)).cloned() else {
+                    return;
+                };
+                let Ok(routes) = compile_routes(&api.routes) else { return };
+                if let Ok(l) = tokio::net::TcpListener::bind(("127.0.0.1", api.port)).await {
+                    self.start_api(&stack, &name, &api.api_id, l, routes);
+                    eprintln!(
+                        "skyform local daemon: API {stack}/{name} listens on its port {} again",
+                        api.port
+                    );
+                    return;
+                }
+            }
+        });
+    }
+
     async fn control(self: Arc<Self>, req: Request<Incoming>, _peer: SocketAddr) -> Resp {
         let authorized = req
             .headers()
@@ -617,6 +676,17 @@ impl Daemon {
                         "no function `{n}` in stack `{s}`; deploy it with `skyform up`"
                     ));
                 };
+                if body.len() > gateway::MAX_INVOKE_PAYLOAD {
+                    return http::message(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        &format!(
+                            "the payload is {} bytes; Lambda takes at most {} bytes (6 MB) for a \
+                             synchronous invocation: send a reference (e.g. a bucket key) instead",
+                            body.len(),
+                            gateway::MAX_INVOKE_PAYLOAD
+                        ),
+                    );
+                }
                 // Lambda takes only JSON events; no payload is `{}`.
                 let body =
                     if body.iter().all(u8::is_ascii_whitespace) { Bytes::from_static(b"{}") } else { body };
@@ -670,7 +740,12 @@ impl Daemon {
             (Method::GET, Target::Api(s, n)) => {
                 let reg = self.registry.lock().await;
                 match reg.stacks.get(&s).and_then(|r| r.apis.get(&n)) {
-                    Some(rec) => http::json(StatusCode::OK, &api_view(rec)),
+                    Some(rec) => {
+                        let mut view = api_view(rec);
+                        view["listening"] =
+                            json!(self.apis.lock().unwrap().contains_key(&(s.clone(), n.clone())));
+                        http::json(StatusCode::OK, &view)
+                    }
                     None => not_found(format!("no API `{n}` in stack `{s}`")),
                 }
             }

@@ -165,6 +165,7 @@ impl Env {
             format!("cannot start `{}` for function `{}`: {e}", cfg.program.display(), cfg.name)
         })?;
         let pid = child.id().unwrap_or(0) as i32;
+        crate::pgroups::record(pid);
         live.lock().unwrap().insert(id, pid);
 
         let (log_tx, log_rx) = mpsc::unbounded_channel();

@@ -26,6 +26,14 @@ use serde::Serialize;
 use crate::http::{self, Resp};
 use crate::pool::{InvokeResult, Pool};
 
+/// API Gateway's payload quota: larger bodies get `413 {"message":"Request Entity Too Large"}`.
+pub const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
+/// API Gateway's quota on the request line and headers together: more is refused with `431`.
+pub const MAX_HEADER_BYTES: usize = 10 * 1024;
+/// Lambda's quota on a synchronous invocation's payload (6 MB): an event over it is refused
+/// as Lambda refuses it (`413` from the gateway, `RequestTooLargeException` on Invoke).
+pub const MAX_INVOKE_PAYLOAD: usize = 6 * 1024 * 1024;
+
 const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY"];
 
 #[derive(Debug, Clone, PartialEq)]
@@ -281,8 +289,29 @@ async fn build_event(
     req: Request<Incoming>,
     peer: SocketAddr,
 ) -> Result<Bytes, Resp> {
-    let (parts, body) =
-        http::body_bytes(req).await.map_err(|_| http::message(StatusCode::BAD_REQUEST, "Bad Request"))?;
+    // API Gateway's quotas, with its answers: code that works here must work there.
+    let header_bytes: usize = req.uri().to_string().len()
+        + req.headers().iter().map(|(k, v)| k.as_str().len() + v.len()).sum::<usize>();
+    if header_bytes > MAX_HEADER_BYTES {
+        return Err(http::message(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "Request Header Fields Too Large",
+        ));
+    }
+    let too_large = || http::message(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
+    let declared = req
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return Err(too_large());
+    }
+    let (parts, body) = match http::body_bytes_limited(req, MAX_BODY_BYTES).await {
+        Ok(Some(x)) => x,
+        Ok(None) => return Err(too_large()),
+        Err(_) => return Err(http::message(StatusCode::BAD_REQUEST, "Bad Request")),
+    };
     let mut headers: BTreeMap<String, String> = BTreeMap::new();
     let mut cookies: Vec<&str> = Vec::new();
     for (name, value) in parts.headers.iter() {
@@ -375,9 +404,13 @@ async fn build_event(
         body,
         is_base64_encoded: b64,
     };
-    serde_json::to_vec(&event)
-        .map(Bytes::from)
-        .map_err(|_| http::message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"))
+    let event = serde_json::to_vec(&event)
+        .map_err(|_| http::message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"))?;
+    // The event is Lambda's payload: over Lambda's limit, API Gateway answers 413.
+    if event.len() > MAX_INVOKE_PAYLOAD {
+        return Err(too_large());
+    }
+    Ok(Bytes::from(event))
 }
 
 fn header_string(v: &serde_json::Value) -> Option<String> {

@@ -56,6 +56,8 @@ where
                 });
                 let conn = hyper::server::conn::http1::Builder::new()
                     .keep_alive(true)
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(conn_timeout())
                     .serve_connection(TokioIo::new(stream), svc);
                 tokio::select! {
                     _ = conn => {}
@@ -65,6 +67,27 @@ where
         }
     })
 }
+
+/// How long a connection may take to send a request's head (also an idle keep-alive
+/// connection's wait for its next request) and each piece of a body: a client that connects
+/// and sends nothing, or stops half-way, is disconnected instead of holding a socket (and a
+/// file descriptor) for ever. `SKYFORM_LOCAL_CONN_TIMEOUT_SECS` in the daemon's environment
+/// changes it (tests).
+pub fn conn_timeout() -> std::time::Duration {
+    static T: std::sync::OnceLock<std::time::Duration> = std::sync::OnceLock::new();
+    *T.get_or_init(|| {
+        std::env::var("SKYFORM_LOCAL_CONN_TIMEOUT_SECS")
+            .ok()
+            .and_then(|s| s.parse::<f64>().ok())
+            .filter(|s| *s > 0.0)
+            .map(std::time::Duration::from_secs_f64)
+            .unwrap_or(DEFAULT_CONN_TIMEOUT)
+    })
+}
+
+/// See [`conn_timeout`]. API Gateway and ALB close idle connections after about a minute;
+/// SDKs retry a request that meets a connection closed under it.
+pub const DEFAULT_CONN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 pub fn response(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Resp {
     let mut r = Response::new(Full::new(body.into()));
@@ -84,13 +107,47 @@ pub fn message(status: StatusCode, message: &str) -> Resp {
 }
 
 /// Reads a whole request body.
-pub async fn body_bytes(
-    req: Request<Incoming>,
-) -> Result<(hyper::http::request::Parts, Bytes), hyper::Error> {
+pub async fn body_bytes(req: Request<Incoming>) -> std::io::Result<(hyper::http::request::Parts, Bytes)> {
+    let (parts, mut body) = req.into_parts();
+    let mut buf = bytes::BytesMut::new();
+    while let Some(frame) = next_frame(&mut body).await {
+        if let Ok(data) = frame?.into_data() {
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok((parts, buf.freeze()))
+}
+
+/// The next piece of a body, or an error when none comes within [`conn_timeout`] (a client
+/// that stopped half-way).
+async fn next_frame(body: &mut Incoming) -> Option<std::io::Result<hyper::body::Frame<Bytes>>> {
     use http_body_util::BodyExt;
-    let (parts, body) = req.into_parts();
-    let bytes = body.collect().await?.to_bytes();
-    Ok((parts, bytes))
+    match tokio::time::timeout(conn_timeout(), body.frame()).await {
+        Ok(f) => f.map(|r| r.map_err(std::io::Error::other)),
+        Err(_) => Some(Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("the client sent no more of the body for {} s", conn_timeout().as_secs_f64()),
+        ))),
+    }
+}
+
+/// Reads a whole request body of at most `limit` bytes; `Ok(None)` when it is longer (what
+/// was read is dropped, and the connection is closed after the answer, not drained).
+pub async fn body_bytes_limited(
+    req: Request<Incoming>,
+    limit: usize,
+) -> std::io::Result<Option<(hyper::http::request::Parts, Bytes)>> {
+    let (parts, mut body) = req.into_parts();
+    let mut buf = bytes::BytesMut::new();
+    while let Some(frame) = next_frame(&mut body).await {
+        if let Ok(data) = frame?.into_data() {
+            if buf.len() + data.len() > limit {
+                return Ok(None);
+            }
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok(Some((parts, buf.freeze())))
 }
 
 /// Percent-decodes a URL component (`+` is left alone: paths do not use it for spaces).

@@ -73,6 +73,10 @@ impl Layout {
     pub fn table_subscriptions(&self) -> PathBuf {
         self.root.join("table_subscriptions.json")
     }
+    /// The process groups of the function processes this daemon started ([`crate::pgroups`]).
+    pub fn pgroups(&self) -> PathBuf {
+        self.root.join("pgroups")
+    }
     /// Runtime client shims written out for `python3` and `nodejs` functions.
     pub fn shims(&self) -> PathBuf {
         self.root.join("shims")

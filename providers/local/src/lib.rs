@@ -23,7 +23,8 @@
 //!
 //! **Architecture Invariant:** every function process runs in its own process group with
 //! `PR_SET_PDEATHSIG`; dropping its environment kills the group, so no process outlives its
-//! function, its daemon, or a `kill -9` of the daemon.
+//! function or its daemon; after a `kill -9` of the daemon, what a function started itself
+//! lives until the next daemon starts and kills it ([`pgroups`]).
 
 pub mod artifact;
 pub mod aws;
@@ -36,6 +37,7 @@ pub mod http;
 pub mod layout;
 pub mod logs;
 pub mod outbox;
+pub mod pgroups;
 pub mod pool;
 pub mod provider;
 pub mod queue;
@@ -333,7 +335,7 @@ fn blocking<T: Send>(f: impl std::future::Future<Output = T> + Send) -> T {
 }
 
 async fn status_async(project_dir: &Path) -> Result<Option<DaemonStatus>, LocalError> {
-    let Some(c) = client::Client::find(&layout::Layout::new(project_dir)).await else { return Ok(None) };
+    let Some(c) = client::Client::probe(&layout::Layout::new(project_dir)).await? else { return Ok(None) };
     let a = c.request("GET", "/v1/status", &[]).await?;
     serde_json::from_slice(&a.body)
         .map(Some)
@@ -363,10 +365,23 @@ pub fn start_with_exe(project_dir: &Path, exe: Option<&Path>) -> Result<DaemonSt
 
 /// Stops the project's daemon and every function process; returns whether one was running.
 /// What is deployed stays recorded: the next `start` (or deploy, or invoke) brings it back.
+/// A daemon that does not answer (stopped with `kill -STOP`, or wedged) is killed; its
+/// function processes die with it (`PR_SET_PDEATHSIG`) and the next daemon ends what they
+/// started ([`pgroups`]).
 pub fn stop(project_dir: &Path) -> Result<bool, LocalError> {
     blocking(async {
-        let Some(c) = client::Client::find(&layout::Layout::new(project_dir)).await else { return Ok(false) };
-        c.request("POST", "/v1/shutdown", &[]).await?;
+        let layout = layout::Layout::new(project_dir);
+        let c = match client::Client::probe(&layout).await {
+            Ok(Some(c)) => c,
+            Ok(None) => return Ok(false),
+            Err(_) => {
+                let Some(c) = client::Client::recorded(&layout) else { return Ok(false) };
+                return kill_daemon(c.pid).await.map(|()| true);
+            }
+        };
+        if c.request_within("POST", "/v1/shutdown", &[], client::STATUS_TIMEOUT).await.is_err() {
+            return kill_daemon(c.pid).await.map(|()| true);
+        }
         // Wait for the process to go, so that a following start does not race it.
         for _ in 0..200 {
             if !process_alive(c.pid) {
@@ -378,8 +393,33 @@ pub fn stop(project_dir: &Path) -> Result<bool, LocalError> {
     })
 }
 
+/// Kills a daemon that does not answer, and waits for it to go.
+async fn kill_daemon(pid: u32) -> Result<(), LocalError> {
+    // Only a skyform daemon: daemon.json may name a pid that a reboot gave to another program.
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    if !cmdline.windows(13).any(|w| w == b"local\0daemon\0") {
+        return Err(LocalError {
+            message: format!(
+                "pid {pid} in daemon.json does not answer and is not a skyform daemon; remove .skyform/local/daemon.json"
+            ),
+        });
+    }
+    // SAFETY: kill(2) with a pid read from daemon.json, whose process answered once on the
+    // project's control port; SIGKILL also ends a stopped process.
+    unsafe {
+        libc::kill(pid as libc::pid_t, libc::SIGKILL);
+    }
+    for _ in 0..200 {
+        if !process_alive(pid) {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    Err(LocalError { message: format!("the daemon (pid {pid}) did not die within 5 s of SIGKILL") })
+}
+
 /// Whether `pid` runs (a zombie, exited but not yet reaped, does not).
-fn process_alive(pid: u32) -> bool {
+pub(crate) fn process_alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => !stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'),
         Err(_) => false,

@@ -587,6 +587,12 @@ impl Provider for LocalProvider {
                 return Err(ProviderError::failed(a.message()));
             }
             let view = a.json();
+            // Recorded but not listening (its port was taken when the daemon restarted; the
+            // daemon retries): nothing is served, so it is not there. `refresh` reports it as
+            // gone and `up` deploys it again, which fails naming the port while it is taken.
+            if view["listening"] == json!(false) {
+                return Ok(ReadResponse { resource: None });
+            }
             let id = view["api_id"].as_str().unwrap_or_default().to_string();
             Ok(ReadResponse {
                 resource: Some(ReadResource {

@@ -183,10 +183,6 @@ static TEMPLATES: &[Template] = &[
     },
 ];
 
-/// The `sdk` folder of the checkout this binary was built from. The SDK is not published yet, so
-/// a new project depends on it by path; see the comment in the templates' `Cargo.toml`.
-const SDK_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/sdk");
-
 pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
     let Some(template) = args.template.filter(|_| !args.list) else {
         print_list();
@@ -218,7 +214,10 @@ pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
         ));
     }
 
-    let files = render(template, &name)?;
+    // The SDK is not published yet: a new project depends by path on the SDK this binary
+    // carries, unpacked once under the user's data folder (`cli::sdk_home`).
+    let sdk = crate::cli::sdk_home::ensure()?;
+    let files = render(template, &name, &sdk.display().to_string())?;
     write_all(&target, &files)?;
 
     println!("Created project `{name}` from template `{}` in {}", template.name, target.display());
@@ -293,7 +292,7 @@ fn check_empty(target: &Path) -> Result<()> {
 }
 
 /// Renders every file of the template: (path in the project, contents).
-fn render(template: &Template, name: &str) -> Result<Vec<(&'static str, String)>> {
+fn render(template: &Template, name: &str, sdk_path: &str) -> Result<Vec<(&'static str, String)>> {
     let mut hb = handlebars::Handlebars::new();
     // Unknown variables are errors, and nothing is HTML-escaped: these are source files.
     hb.set_strict_mode(true);
@@ -301,7 +300,7 @@ fn render(template: &Template, name: &str) -> Result<Vec<(&'static str, String)>
     let data = json!({
         "name": name,
         "template": template.name,
-        "sdk_path": toml_string(SDK_PATH),
+        "sdk_path": toml_string(sdk_path),
         "version": env!("CARGO_PKG_VERSION"),
         "rust_function": template.rust_function,
     });
@@ -364,11 +363,11 @@ mod tests {
     #[test]
     fn every_template_renders() {
         for t in TEMPLATES {
-            let files = render(t, "demo-app").unwrap();
+            let files = render(t, "demo-app", "/opt/sdk").unwrap();
             assert!(files.iter().any(|(p, _)| *p == "Skyform.toml"));
             let cargo = files.iter().find(|(p, _)| *p == "Cargo.toml").unwrap();
             assert!(cargo.1.contains("name = \"demo-app\""), "{}", cargo.1);
-            assert!(cargo.1.contains(&toml_string(SDK_PATH)), "{}", cargo.1);
+            assert!(cargo.1.contains(&toml_string("/opt/sdk")), "{}", cargo.1);
         }
     }
 

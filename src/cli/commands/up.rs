@@ -45,6 +45,7 @@ pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
         Some(path) => Some(session.load_plan(path)?),
         None => None,
     };
+    crate::cli::local_cloud::bring_back(&session, saved_plan.is_some()).await?;
     let cancel = Cancel::default();
     install_interrupt(cancel.clone());
     let req = UpRequest {

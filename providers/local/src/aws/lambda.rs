@@ -44,6 +44,17 @@ pub async fn handle(ctx: &AwsContext, req: &AwsRequest) -> Resp {
         )
         .rest_json(rid);
     };
+    if req.body.len() > crate::gateway::MAX_INVOKE_PAYLOAD {
+        return AwsError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "RequestTooLargeException",
+            format!(
+                "Request must be smaller than {} bytes for the InvokeFunction operation",
+                crate::gateway::MAX_INVOKE_PAYLOAD
+            ),
+        )
+        .rest_json(rid);
+    }
     let payload = if req.body.iter().all(u8::is_ascii_whitespace) {
         Bytes::from_static(b"{}")
     } else {
