@@ -5,10 +5,9 @@
 //! - region: `region` in the stack's `[providers.aws]`, then `AWS_REGION`, `AWS_DEFAULT_REGION`,
 //!   then `region` in the profile of `~/.aws/config`;
 //! - profile: `profile` in `[providers.aws]`, then `AWS_PROFILE`, then `default`;
-//! - credentials: when the stack names a `profile`, that profile's keys win; otherwise
-//!   `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`/`AWS_SESSION_TOKEN`, then the profile in
-//!   `~/.aws/credentials` (`AWS_SHARED_CREDENTIALS_FILE`), then in `~/.aws/config`
-//!   (`AWS_CONFIG_FILE`);
+//! - credentials: the SDKs' default chain, in `credentials.rs` (environment, web identity,
+//!   profile, container, instance metadata); a profile the stack names must exist and is the
+//!   only source then;
 //! - endpoint: `endpoint` in `[providers.aws]`, then `AWS_ENDPOINT_URL` (one endpoint for every
 //!   service, as moto and LocalStack serve them); otherwise the public AWS endpoints.
 //!
@@ -20,13 +19,14 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 use skyform_protocol::ProviderError;
 
-use crate::sigv4::Credentials;
+use crate::credentials::{Chain, Context};
 
 /// The resolved configuration.
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub region: String,
-    pub credentials: Credentials,
+    /// Where the signing keys come from; cached and refreshed before they expire.
+    pub credentials: std::sync::Arc<Chain>,
     /// One endpoint for all services (`http://127.0.0.1:5000`), or `None` for AWS itself.
     pub endpoint: Option<String>,
     /// How many times a throttled or 5xx request is tried in all.
@@ -75,15 +75,6 @@ fn config_section<'a>(ini: &'a Ini, profile: &str) -> Option<&'a BTreeMap<String
     // ~/.aws/config writes `[profile x]` but `[default]`.
     ini.get(&format!("profile {profile}"))
         .or_else(|| if profile == "default" { ini.get("default") } else { None })
-}
-
-fn creds_from(section: Option<&BTreeMap<String, String>>) -> Option<Credentials> {
-    let s = section?;
-    Some(Credentials {
-        access_key_id: s.get("aws_access_key_id")?.clone(),
-        secret_access_key: s.get("aws_secret_access_key")?.clone(),
-        session_token: s.get("aws_session_token").cloned(),
-    })
 }
 
 fn config_str(config: &Map<String, Value>, key: &str) -> Result<Option<String>, ProviderError> {
@@ -144,6 +135,7 @@ impl Settings {
         let profile =
             explicit_profile.clone().or_else(|| env("AWS_PROFILE")).unwrap_or_else(|| "default".into());
         let profile_config = config_section(&shared_config, &profile);
+        let source = Chain::resolve(explicit_profile.as_deref(), &env, &shared_credentials, &shared_config)?;
 
         let region = config_str(config, "region")?
             .or_else(|| env("AWS_REGION"))
@@ -162,26 +154,6 @@ impl Settings {
             )));
         }
 
-        let from_env = match (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
-            (Some(id), Some(secret)) => Some(Credentials {
-                access_key_id: id,
-                secret_access_key: secret,
-                session_token: env("AWS_SESSION_TOKEN"),
-            }),
-            _ => None,
-        };
-        let from_files = creds_from(shared_credentials.get(&profile)).or_else(|| creds_from(profile_config));
-        let credentials =
-            if explicit_profile.is_some() { from_files.or(from_env) } else { from_env.or(from_files) };
-        let credentials = credentials.ok_or_else(|| {
-            ProviderError::configuration(format!(
-                "no AWS credentials found for profile `{profile}`: set AWS_ACCESS_KEY_ID and \
-                 AWS_SECRET_ACCESS_KEY, or add aws_access_key_id and aws_secret_access_key to the \
-                 `[{profile}]` section of ~/.aws/credentials (`aws configure --profile {profile}` \
-                 writes it), or name another profile with `profile` under [providers.aws]"
-            ))
-        })?;
-
         let endpoint = config_str(config, "endpoint")?.or_else(|| env("AWS_ENDPOINT_URL"));
         if let Some(e) = &endpoint
             && !(e.starts_with("http://") || e.starts_with("https://"))
@@ -190,10 +162,15 @@ impl Settings {
                 "endpoint `{e}` must be an http:// or https:// URL, like http://127.0.0.1:5000"
             )));
         }
+        let endpoint = endpoint.map(|e| e.trim_end_matches('/').to_string());
+        let credentials = std::sync::Arc::new(Chain::new(
+            source,
+            Context { region: region.clone(), endpoint: endpoint.clone() },
+        ));
         Ok(Settings {
             region,
             credentials,
-            endpoint: endpoint.map(|e| e.trim_end_matches('/').to_string()),
+            endpoint,
             max_attempts: config_u64(config, "max_attempts", 8)?.max(1) as u32,
             retry_base_ms: config_u64(config, "retry_base_ms", 200)?,
             wait_timeout_secs: config_u64(config, "wait_timeout_secs", 300)?,
@@ -205,6 +182,15 @@ impl Settings {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn key(s: &Settings) -> (String, Option<String>) {
+        match &s.credentials.source {
+            crate::credentials::Source::Static { credentials, .. } => {
+                (credentials.access_key_id.clone(), credentials.session_token.clone())
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 
     fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let map: BTreeMap<String, String> =
@@ -238,7 +224,7 @@ mod tests {
         ];
 
         let s = Settings::resolve(&Map::new(), &env_of(&files)).unwrap();
-        assert_eq!((s.region.as_str(), s.credentials.access_key_id.as_str()), ("eu-west-1", "FILE"));
+        assert_eq!((s.region.as_str(), key(&s).0.as_str()), ("eu-west-1", "FILE"));
 
         let mut with_env = files.to_vec();
         with_env.extend([
@@ -247,13 +233,12 @@ mod tests {
             ("AWS_REGION", "us-west-2"),
         ]);
         let s = Settings::resolve(&Map::new(), &env_of(&with_env)).unwrap();
-        assert_eq!((s.region.as_str(), s.credentials.access_key_id.as_str()), ("us-west-2", "ENV"));
+        assert_eq!((s.region.as_str(), key(&s).0.as_str()), ("us-west-2", "ENV"));
 
         // A profile named by the stack wins over the environment's keys.
         let config = json!({"profile": "ci", "endpoint": "http://127.0.0.1:1/"});
         let s = Settings::resolve(config.as_object().unwrap(), &env_of(&with_env)).unwrap();
-        assert_eq!(s.credentials.access_key_id, "CI");
-        assert_eq!(s.credentials.session_token.as_deref(), Some("t"));
+        assert_eq!(key(&s), ("CI".to_string(), Some("t".to_string())));
         assert_eq!(s.region, "us-west-2");
         assert_eq!(s.endpoint.as_deref(), Some("http://127.0.0.1:1"));
         std::fs::remove_dir_all(dir).unwrap();
@@ -261,9 +246,15 @@ mod tests {
 
     #[test]
     fn missing_credentials_say_how_to_set_them() {
-        let e =
-            Settings::resolve(&Map::new(), &env_of(&[("AWS_REGION", "us-east-1"), ("HOME", "/nonexistent")]))
-                .unwrap_err();
+        let e = Settings::resolve(
+            &Map::new(),
+            &env_of(&[
+                ("AWS_REGION", "us-east-1"),
+                ("HOME", "/nonexistent"),
+                ("AWS_EC2_METADATA_DISABLED", "true"),
+            ]),
+        )
+        .unwrap_err();
         assert_eq!(e.code, skyform_protocol::ErrorCode::Configuration);
         assert!(e.message.contains("AWS_ACCESS_KEY_ID"), "{}", e.message);
         assert!(e.message.contains("~/.aws/credentials"), "{}", e.message);

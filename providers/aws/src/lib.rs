@@ -24,6 +24,7 @@ use skyform_protocol::{
 };
 
 pub mod config;
+pub mod credentials;
 pub mod http;
 pub mod kms;
 pub mod resource;
