@@ -204,6 +204,26 @@ fn type_matches(expected: &Value, v: &Value) -> bool {
     }
 }
 
+/// Names each key of the object input `prop` that is not one of `allowed` (a typo in a nested
+/// table would otherwise be dropped silently); true when there was one.
+pub fn unknown_nested_keys(
+    inputs: &Map<String, Value>,
+    prop: &str,
+    allowed: &[&str],
+    failures: &mut Vec<CheckFailure>,
+) -> bool {
+    let Some(obj) = inputs.get(prop).and_then(Value::as_object) else { return false };
+    let mut found = false;
+    for k in obj.keys().filter(|k| !allowed.contains(&k.as_str())) {
+        found = true;
+        failures.push(CheckFailure {
+            property: format!("{prop}.{k}"),
+            reason: format!("`{prop}` has no key `{k}`; its keys are: {}", allowed.join(", ")),
+        });
+    }
+    found
+}
+
 /// A generated physical name.
 pub fn generate_name(logical: &str, rule: NameRule) -> String {
     const ALNUM: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";

@@ -366,11 +366,22 @@ impl Kind for Permission {
         let cond = &st["Condition"];
         set(&mut inputs, "source_arn", cond["ArnLike"]["AWS:SourceArn"].clone());
         set(&mut inputs, "source_account", cond["StringEquals"]["AWS:SourceAccount"].clone());
-        set(
-            &mut inputs,
-            "function_url_auth_type",
-            cond["StringEquals"]["lambda:FunctionUrlAuthType"].clone(),
-        );
+        let mut auth_type = cond["StringEquals"]["lambda:FunctionUrlAuthType"].clone();
+        if auth_type.is_null() && st["Action"] == "lambda:InvokeFunctionUrl" {
+            // AWS answers the condition; moto keeps the parameter as it came, beside the
+            // statement's fields. Failing both, what was written stands, and for an import the
+            // function URL's own auth type.
+            auth_type = match stored.get("function_url_auth_type") {
+                _ if st["FunctionUrlAuthType"].is_string() => st["FunctionUrlAuthType"].clone(),
+                Some(v) if v.is_string() => v.clone(),
+                _ => match lambda(ctx, Method::GET, &url_path(&function), None).await {
+                    Ok(url) => url["AuthType"].clone(),
+                    Err(e) if e.is_not_found() => Value::Null,
+                    Err(e) => return Err(e),
+                },
+            };
+        }
+        set(&mut inputs, "function_url_auth_type", auth_type);
         Ok(Some(Found {
             inputs,
             outputs: json!({"statement_id": sid, "statement": canonical_json_string(&st)}),
