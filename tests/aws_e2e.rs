@@ -133,6 +133,78 @@ print(json.dumps({{
     url.ok();
     assert_eq!(url.stdout.trim(), checked["endpoint"].as_str().unwrap());
 
+    // Day-2 on an aws stack: `outputs` names each function's physical name and ARN, `logs`
+    // reads CloudWatch Logs by the component's name (`--since` and `--follow` included).
+    let outputs = json_of(&p.prod(&["outputs", "--json"]));
+    let arn = format!("arn:aws:lambda:us-east-1:123456789012:function:{function}");
+    assert_eq!(outputs["functions"]["hello"], json!({"name": function, "arn": arn}), "{outputs}");
+    let listing = p.prod(&["outputs"]);
+    assert!(
+        listing.ok().stdout.contains(&format!("functions:\n  hello: {function} {arn}\n")),
+        "{}",
+        listing.text()
+    );
+    assert!(p.prod(&["logs", "hello"]).ok().stdout.is_empty(), "no events yet");
+    moto.py(&format!(
+        r#"
+import time
+logs = client('logs'); g = '/aws/lambda/{function}'; now = int(time.time() * 1000)
+logs.create_log_stream(logGroupName=g, logStreamName='2026/11/30/[$LATEST]abc')
+logs.put_log_events(logGroupName=g, logStreamName='2026/11/30/[$LATEST]abc', logEvents=[
+    {{'timestamp': now - 7200000, 'message': 'START RequestId: old-request'}},
+    {{'timestamp': now - 2000, 'message': 'START RequestId: r-1 Version: $LATEST'}},
+    {{'timestamp': now - 1000, 'message': 'hello from the function\n'}},
+])
+"#
+    ));
+    let all = p.prod(&["logs", "hello"]);
+    let lines: Vec<&str> = all.ok().stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", all.text());
+    assert!(lines[0].ends_with("Z START RequestId: old-request"), "{}", all.text());
+    assert!(lines[2].ends_with("Z hello from the function"), "{}", all.text());
+    let recent = p.prod(&["logs", "hello", "--since", "1h"]);
+    assert_eq!(
+        recent.ok().stdout.lines().count(),
+        2,
+        "--since 1h leaves the old line out: {}",
+        recent.text()
+    );
+    let bad = p.prod(&["logs", "nope"]);
+    assert_eq!(bad.code, 1, "{}", bad.text());
+    assert!(
+        bad.stderr.contains("no function `nope` is deployed in stack `prod`")
+            && bad.stderr.contains("its functions are: hello"),
+        "{}",
+        bad.text()
+    );
+    // --follow prints what arrives later, once.
+    let mut follow = p.command(&["-s", "prod", "logs", "hello", "--follow", "--since", "1h"]);
+    let mut child = follow.stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let pid = child.id();
+    std::thread::spawn(move || {
+        // A hung follow must not hang the test: it is stopped (by its pid) after a minute.
+        std::thread::sleep(std::time::Duration::from_secs(60));
+        let _ = std::process::Command::new("kill").arg(pid.to_string()).status();
+    });
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    for _ in 0..2 {
+        line.clear();
+        std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    }
+    assert!(line.contains("hello from the function"), "{line}");
+    moto.py(&format!(
+        r#"
+import time
+client('logs').put_log_events(logGroupName='/aws/lambda/{function}', logStreamName='2026/11/30/[$LATEST]abc', logEvents=[{{'timestamp': int(time.time() * 1000), 'message': 'a later line'}}])
+"#
+    ));
+    line.clear();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert!(line.ends_with("Z a later line\n"), "{line}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+
     // A second up changes nothing and does not rewrite the state.
     let state = p.state_bytes();
     let again = p.prod(&["up", "--yes"]);

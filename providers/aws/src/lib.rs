@@ -27,6 +27,7 @@ pub mod config;
 pub mod credentials;
 pub mod http;
 pub mod kms;
+pub mod ops;
 pub mod resource;
 mod resources;
 pub mod sigv4;
