@@ -90,3 +90,15 @@ pub async fn log_events(aws: &Aws, group: &str, start_ms: Option<u64>) -> Result
 pub fn function_identity(outputs: &Value) -> Option<(String, String)> {
     Some((outputs.get("name")?.as_str()?.to_string(), outputs.get("arn")?.as_str()?.to_string()))
 }
+
+/// What a preview's header says the stack will change: "aws: region R, account A, endpoint E".
+/// The account comes from STS `GetCallerIdentity`; when that fails the account is left out (the
+/// provider's own `configure` reports the failure).
+pub async fn describe_target(aws: &Aws) -> String {
+    let account = match aws.account_id().await {
+        Ok(a) => format!(", account {a}"),
+        Err(_) => String::new(),
+    };
+    let endpoint = aws.settings.endpoint.clone().unwrap_or_else(|| "AWS (public endpoints)".into());
+    format!("aws: region {}{account}, endpoint {endpoint}", aws.region())
+}

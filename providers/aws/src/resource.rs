@@ -290,7 +290,11 @@ pub fn check<K: Kind>(kind: &K, ctx: &CheckCtx<'_>, inputs: Value) -> (Value, Ve
     if let Some(rule) = spec.name
         && !map.contains_key(rule.prop)
     {
-        let kept = ctx.olds.and_then(|o| o.get(rule.prop)).filter(|v| v.is_string()).cloned();
+        let kept = ctx
+            .olds
+            .and_then(|o| o.get(rule.prop))
+            .filter(|v| v.as_str().is_some_and(|s| s != skyform_protocol::UNKNOWN))
+            .cloned();
         map.insert(
             rule.prop.to_string(),
             kept.unwrap_or_else(|| Value::String(generate_name(ctx.logical_name, rule))),

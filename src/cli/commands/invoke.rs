@@ -69,6 +69,22 @@ pub fn aws_function(g: &Global, function: &str) -> Result<Option<AwsFunction>> {
     Ok(Some(AwsFunction { aws, name, arn }))
 }
 
+/// For the preview's header: "aws: region R, account A, endpoint E" when the stack's
+/// provider is `aws` (`None` otherwise, or when its settings do not resolve: the provider then
+/// reports that itself).
+pub async fn aws_target(g: &Global) -> Option<String> {
+    let project = g.project().ok()?;
+    let stack = g.stack_name(&project).ok()?;
+    let file = project.load_stack(&stack).ok()?;
+    if file.provider != "aws" {
+        return None;
+    }
+    let env = |k: &str| std::env::var(k).ok();
+    let settings = skyform_aws::config::Settings::resolve(&file.provider_config("aws"), &env).ok()?;
+    let aws = skyform_aws::http::Aws::new(settings).ok()?;
+    Some(skyform_aws::ops::describe_target(&aws).await)
+}
+
 async fn invoke_aws(f: AwsFunction, args: &Args) -> Result<ExitCode> {
     let out = skyform_aws::ops::invoke(&f.aws, &f.name, args.data.as_bytes(), args.asynchronous)
         .await
