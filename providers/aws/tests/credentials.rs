@@ -102,36 +102,9 @@ fn a_profile_assumes_a_role_with_its_source_profile() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
-/// A second moto, without signature verification: moto's authorizing mode fails with a 500
-/// on an unsigned `AssumeRoleWithWebIdentity` (it looks for an `Authorization` header), and
-/// that call is unsigned in AWS by design. Stopped by a bash watchdog when this process ends.
-fn open_moto() -> String {
-    let venv = common::venv();
-    let port = common::free_port();
-    let script = format!(
-        "'{venv}/bin/moto_server' -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; \
-         while kill -0 {parent} 2>/dev/null && kill -0 $m 2>/dev/null; do sleep 0.5; done; kill $m 2>/dev/null; wait $m",
-        parent = std::process::id()
-    );
-    std::process::Command::new("bash")
-        .args(["-c", &script])
-        .stdin(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "moto_server did not listen on port {port} within 60 s"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    format!("http://127.0.0.1:{port}")
-}
-
 #[test]
 fn a_web_identity_token_file_assumes_its_role() {
-    let endpoint = open_moto();
+    let endpoint = common::plain_moto();
     let arn = "arn:aws:iam::123456789012:role/skyform-ci";
     let dir = scratch("oidc");
     let token = dir.join("token");
