@@ -22,15 +22,44 @@ async fn iam(ctx: &Ctx, action: &str, params: &[(&str, String)]) -> Result<Strin
 
 pub struct Role;
 
+/// Every page of an IAM list call (`Marker`/`IsTruncated`), each page's XML.
+async fn pages(ctx: &Ctx, action: &str, role: &str) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let mut params = vec![("RoleName", role.to_string()), ("MaxItems", PAGE.to_string())];
+        if let Some(m) = &marker {
+            params.push(("Marker", m.clone()));
+        }
+        let xml = iam(ctx, action, &params).await?;
+        let next = (xml::tag(&xml, "IsTruncated").as_deref() == Some("true"))
+            .then(|| xml::tag(&xml, "Marker"))
+            .flatten();
+        out.push(xml);
+        match next {
+            Some(m) if marker.as_ref() != Some(&m) => marker = Some(m),
+            _ => return Ok(out),
+        }
+    }
+}
+
+/// Items per page of IAM list calls (AWS allows up to 1000; smaller pages keep each answer
+/// small, and every page is followed).
+const PAGE: u32 = 100;
+
 async fn attached_policies(ctx: &Ctx, role: &str) -> Result<Vec<String>> {
-    let xml = iam(ctx, "ListAttachedRolePolicies", &[("RoleName", role.into()), ("MaxItems", "1000".into())])
-        .await?;
-    Ok(xml::tags(&xml, "PolicyArn"))
+    let pages = pages(ctx, "ListAttachedRolePolicies", role).await?;
+    Ok(pages.iter().flat_map(|xml| xml::tags(xml, "PolicyArn")).collect())
 }
 
 async fn inline_policies(ctx: &Ctx, role: &str) -> Result<Vec<String>> {
-    let xml = iam(ctx, "ListRolePolicies", &[("RoleName", role.into()), ("MaxItems", "1000".into())]).await?;
-    Ok(xml::blocks(&xml, "PolicyNames").first().map(|b| xml::tags(b, "member")).unwrap_or_default())
+    let pages = pages(ctx, "ListRolePolicies", role).await?;
+    Ok(pages
+        .iter()
+        .flat_map(|xml| {
+            xml::blocks(xml, "PolicyNames").first().map(|b| xml::tags(b, "member")).unwrap_or_default()
+        })
+        .collect())
 }
 
 fn role_outputs(xml: &str) -> Value {

@@ -480,21 +480,23 @@ impl Kind for EventSourceMapping {
         let (Some(f), Some(src)) = (inputs.str_of("function"), inputs.str_of("event_source_arn")) else {
             return Ok(None);
         };
-        let v = ctx
-            .aws
-            .rest_query(
-                "lambda",
-                Method::GET,
-                &format!("{MAPPINGS}/"),
-                &[("FunctionName", f), ("EventSourceArn", src)],
-                None,
-            )
-            .await?;
-        Ok(v["EventSourceMappings"]
-            .as_array()
-            .and_then(|a| a.first())
-            .and_then(|m| m["UUID"].as_str())
-            .map(String::from))
+        let mut marker: Option<String> = None;
+        loop {
+            let mut query = vec![("FunctionName", f), ("EventSourceArn", src)];
+            if let Some(m) = &marker {
+                query.push(("Marker", m.as_str()));
+            }
+            let v = ctx.aws.rest_query("lambda", Method::GET, &format!("{MAPPINGS}/"), &query, None).await?;
+            if let Some(id) =
+                v["EventSourceMappings"].as_array().and_then(|a| a.first()).and_then(|m| m["UUID"].as_str())
+            {
+                return Ok(Some(id.to_string()));
+            }
+            match v["NextMarker"].as_str() {
+                Some(m) if !m.is_empty() && marker.as_deref() != Some(m) => marker = Some(m.to_string()),
+                _ => return Ok(None),
+            }
+        }
     }
 
     async fn read(&self, ctx: &Ctx, id: &str, stored: &Value) -> Result<Option<Found>> {
