@@ -35,6 +35,8 @@ pub struct Settings {
     pub retry_base_ms: u64,
     /// How long the waiters (Lambda state, IAM propagation) poll before giving up.
     pub wait_timeout_secs: u64,
+    /// The stack's default tags (`tags` under `[providers.aws]`), for every taggable resource.
+    pub tags: Map<String, Value>,
 }
 
 /// An INI file: sections of key/value pairs. `[profile x]` headers are kept as written; the
@@ -98,6 +100,21 @@ fn config_u64(config: &Map<String, Value>, key: &str, default: u64) -> Result<u6
     }
 }
 
+fn config_tags(config: &Map<String, Value>) -> Result<Map<String, Value>, ProviderError> {
+    match config.get("tags") {
+        None | Some(Value::Null) => Ok(Map::new()),
+        Some(Value::Object(m)) => match m.iter().find(|(_, v)| !v.is_string()) {
+            None => Ok(m.clone()),
+            Some((k, v)) => Err(ProviderError::configuration(format!(
+                "[providers.aws] tags: `{k}` must be a string, got {v}; write tags = {{ {k} = \"...\" }}"
+            ))),
+        },
+        Some(other) => Err(ProviderError::configuration(format!(
+            "[providers.aws] `tags` must be a table like tags = {{ team = \"payments\" }}, got {other}"
+        ))),
+    }
+}
+
 /// True for names shaped like AWS regions (`us-east-1`, `eu-central-2`, `us-gov-west-1`).
 pub fn valid_region(region: &str) -> bool {
     let parts: Vec<&str> = region.split('-').collect();
@@ -115,7 +132,7 @@ impl Settings {
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, ProviderError> {
         const KNOWN: &[&str] =
-            &["region", "profile", "endpoint", "max_attempts", "retry_base_ms", "wait_timeout_secs"];
+            &["region", "profile", "endpoint", "max_attempts", "retry_base_ms", "wait_timeout_secs", "tags"];
         if let Some(k) = config.keys().find(|k| !KNOWN.contains(&k.as_str())) {
             return Err(ProviderError::configuration(format!(
                 "[providers.aws] has an unknown setting `{k}`; the settings are: {}",
@@ -174,6 +191,7 @@ impl Settings {
             max_attempts: config_u64(config, "max_attempts", 8)?.max(1) as u32,
             retry_base_ms: config_u64(config, "retry_base_ms", 200)?,
             wait_timeout_secs: config_u64(config, "wait_timeout_secs", 300)?,
+            tags: config_tags(config)?,
         })
     }
 }

@@ -233,6 +233,7 @@ impl Chain {
                     max_attempts: 3,
                     retry_base_ms: 200,
                     wait_timeout_secs: 60,
+                    tags: Default::default(),
                 })
                 .map_err(|e| config_error(e.to_string()))?;
                 let mut params =

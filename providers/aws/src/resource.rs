@@ -249,10 +249,21 @@ pub fn generate_name(logical: &str, rule: NameRule) -> String {
     if base.is_empty() { format!("r-{suffix}") } else { format!("{base}-{suffix}") }
 }
 
+/// A type's spec with the inputs every type of its kind shares: `tags` for the taggable ones.
+pub fn full_spec<K: Kind>(kind: &K) -> Spec {
+    let mut spec = kind.spec();
+    if crate::tags::is_taggable(spec.token)
+        && let Some(props) = spec.properties.as_object_mut()
+    {
+        props.insert("tags".into(), crate::tags::property());
+    }
+    spec
+}
+
 /// The generic `check`: unknown properties, types, required properties, defaults, the
 /// generated name; then the type's own [`Kind::validate`].
 pub fn check<K: Kind>(kind: &K, ctx: &CheckCtx<'_>, inputs: Value) -> (Value, Vec<CheckFailure>) {
-    let spec = kind.spec();
+    let spec = full_spec(kind);
     let mut failures = Vec::new();
     let Value::Object(mut map) = inputs else {
         failures
@@ -304,6 +315,9 @@ pub fn check<K: Kind>(kind: &K, ctx: &CheckCtx<'_>, inputs: Value) -> (Value, Ve
         if !map.contains_key(*r) {
             failures.push(CheckFailure { property: r.to_string(), reason: format!("`{r}` is required") });
         }
+    }
+    if let Some(problem) = map.get("tags").and_then(crate::tags::problem) {
+        failures.push(CheckFailure { property: "tags".into(), reason: problem });
     }
     if failures.is_empty() {
         kind.validate(ctx, &mut map, &mut failures);

@@ -71,7 +71,7 @@ fn an_imported_queue_declared_by_name_previews_no_change() {
     let news = p.check(ty, "jobs", json!({"name": "imported-by-name"}), Some(&olds));
     let d = p.diff(ty, &url, &olds, &news);
     assert!(
-        d["changes"].as_array().is_none_or(Vec::is_empty)
+        d["changed"].as_array().is_none_or(Vec::is_empty)
             && d["replaces"].as_array().is_none_or(Vec::is_empty),
         "declaring an imported queue by its name changes nothing: {d}\nolds {olds}\nnews {news}"
     );
