@@ -145,11 +145,14 @@ pub fn plain_moto() -> String {
          while kill -0 {parent} 2>/dev/null && kill -0 $m 2>/dev/null; do sleep 0.5; done; kill $m 2>/dev/null; wait $m",
         parent = std::process::id()
     );
-    std::process::Command::new("bash")
+    // The watchdog lives as long as this process; kept here so that it is owned.
+    static WATCHDOGS: std::sync::Mutex<Vec<Child>> = std::sync::Mutex::new(Vec::new());
+    let watchdog = std::process::Command::new("bash")
         .args(["-c", &script])
         .stdin(std::process::Stdio::null())
         .spawn()
         .unwrap();
+    WATCHDOGS.lock().unwrap().push(watchdog);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(
