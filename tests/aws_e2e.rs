@@ -182,13 +182,16 @@ logs.put_log_events(logGroupName=g, logStreamName='2026/11/30/[$LATEST]abc', log
     // --follow prints what arrives later, once.
     let mut follow = p.command(&["-s", "prod", "logs", "hello", "--follow", "--since", "1h"]);
     let mut child = follow.stdout(std::process::Stdio::piped()).spawn().unwrap();
-    let pid = child.id();
-    std::thread::spawn(move || {
-        // A hung follow must not hang the test: it is stopped (by its pid) after a minute.
-        std::thread::sleep(std::time::Duration::from_secs(60));
-        let _ = std::process::Command::new("kill").arg(pid.to_string()).status();
+    let stdout = child.stdout.take().unwrap();
+    // The follower is owned by a thread that stops it when the test is done with it, or after
+    // a minute: a hung follow must not hang the test.
+    let (done, stopped) = std::sync::mpsc::channel::<()>();
+    let stopper = std::thread::spawn(move || {
+        let _ = stopped.recv_timeout(std::time::Duration::from_secs(60));
+        let _ = child.kill();
+        let _ = child.wait();
     });
-    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut out = std::io::BufReader::new(stdout);
     let mut line = String::new();
     for _ in 0..2 {
         line.clear();
@@ -204,8 +207,8 @@ client('logs').put_log_events(logGroupName='/aws/lambda/{function}', logStreamNa
     line.clear();
     std::io::BufRead::read_line(&mut out, &mut line).unwrap();
     assert!(line.ends_with("Z a later line\n"), "{line}");
-    child.kill().unwrap();
-    child.wait().unwrap();
+    done.send(()).unwrap();
+    stopper.join().unwrap();
 
     // A second up changes nothing and does not rewrite the state.
     let state = p.state_bytes();
