@@ -243,18 +243,22 @@ client('logs').put_log_events(logGroupName='/aws/lambda/{function}', logStreamNa
 
     // Drift: a change behind skyform's back shows in refresh, and up puts it back.
     moto.py(&format!(
-        "client('lambda').update_function_configuration(FunctionName='{function}', Timeout=30)"
+        "lam = client('lambda'); lam.update_function_configuration(FunctionName='{function}', Timeout=30)\n\
+         lam.tag_resource(Resource='{arn}', Tags={{'owner': 'someone'}})"
     ));
     let refresh = p.prod(&["refresh", "--yes"]);
     refresh.ok();
     assert!(refresh.stdout.contains("hello  changed outside skyform"), "{}", refresh.text());
     assert!(refresh.stdout.contains("~ timeout: 3 => 30"), "{}", refresh.text());
+    assert!(refresh.stdout.contains("tags"), "tag drift shows: {}", refresh.text());
     let report = json_of(&p.prod(&["up", "--yes", "--json"]));
     assert_eq!(report["done"], json!({"update": 1}), "{report}");
     let timeout = moto.py(&format!(
         "print(client('lambda').get_function(FunctionName='{function}')['Configuration']['Timeout'])"
     ));
     assert_eq!(timeout, "3");
+    let tags = moto.py(&format!("print(client('lambda').list_tags(Resource='{arn}')['Tags'])"));
+    assert_eq!(tags, "{}", "up took the tag added behind skyform's back away");
 
     // destroy: nothing is left.
     let destroy = p.prod(&["destroy", "--yes"]);
