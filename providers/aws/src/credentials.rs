@@ -405,6 +405,35 @@ impl Chain {
     }
 }
 
+/// The default chain for any AWS client (the S3 state backend too): reads the shared files
+/// (`AWS_SHARED_CREDENTIALS_FILE`, `AWS_CONFIG_FILE`, else under `HOME`), decides the source as
+/// [`Chain::resolve`] does, and returns the caching chain. `region` and `endpoint` are where
+/// STS (and an emulator's SSO portal) is reached.
+pub fn default_chain(
+    profile: Option<&str>,
+    region: &str,
+    endpoint: Option<&str>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<std::sync::Arc<Chain>, ProviderError> {
+    let env = |k: &str| env(k).filter(|v| !v.is_empty());
+    let home = env("HOME").unwrap_or_default();
+    let read = |var: &str, default: &str| -> Ini {
+        let path = env(var).unwrap_or_else(|| format!("{home}/.aws/{default}"));
+        std::fs::read_to_string(path).map(|t| crate::config::parse_ini(&t)).unwrap_or_default()
+    };
+    let source = Chain::resolve(
+        profile,
+        &env,
+        &read("AWS_SHARED_CREDENTIALS_FILE", "credentials"),
+        &read("AWS_CONFIG_FILE", "config"),
+    )?;
+    let context = Context {
+        region: region.to_string(),
+        endpoint: endpoint.map(|e| e.trim_end_matches('/').to_string()),
+    };
+    Ok(std::sync::Arc::new(Chain::new(source, context)))
+}
+
 fn default_session_name() -> String {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     format!("skyform-{now}")
@@ -682,6 +711,23 @@ mod tests {
         let map: BTreeMap<String, String> =
             pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn the_default_chain_reads_the_shared_files() {
+        let dir = std::env::temp_dir().join(format!("skyform-aws-chain-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let creds = dir.join("credentials");
+        std::fs::write(&creds, "[team]\naws_access_key_id=T\naws_secret_access_key=S\n").unwrap();
+        let pairs =
+            [("AWS_SHARED_CREDENTIALS_FILE", creds.to_str().unwrap()), ("AWS_CONFIG_FILE", "/nonexistent")];
+        let env = env_of(&pairs);
+        let chain = default_chain(Some("team"), "eu-west-1", Some("http://127.0.0.1:1/"), &env).unwrap();
+        assert!(
+            matches!(&chain.source, Source::Static { credentials, .. } if credentials.access_key_id == "T")
+        );
+        assert!(default_chain(Some("nope"), "eu-west-1", None, &env).is_err());
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
