@@ -56,9 +56,11 @@ fn hello_http_lifecycle_on_aws() {
     // preview: the component tree, nothing created.
     let preview = p.prod(&["preview"]);
     preview.ok();
+    // The header names the provider, region, account and endpoint (moto's port varies).
+    let stdout = preview.stdout.replace(&moto.endpoint, "ENDPOINT");
     assert_eq!(
-        preview.stdout,
-        "Previewing update (prod):
+        stdout,
+        "Previewing update (prod) on aws: region us-east-1, account 123456789012, endpoint ENDPOINT:
 
      Type                            Name                            Plan
      skyform:Function                hello
@@ -133,6 +135,81 @@ print(json.dumps({{
     url.ok();
     assert_eq!(url.stdout.trim(), checked["endpoint"].as_str().unwrap());
 
+    // Day-2 on an aws stack: `outputs` names each function's physical name and ARN, `logs`
+    // reads CloudWatch Logs by the component's name (`--since` and `--follow` included).
+    let outputs = json_of(&p.prod(&["outputs", "--json"]));
+    let arn = format!("arn:aws:lambda:us-east-1:123456789012:function:{function}");
+    assert_eq!(outputs["functions"]["hello"], json!({"name": function, "arn": arn}), "{outputs}");
+    let listing = p.prod(&["outputs"]);
+    assert!(
+        listing.ok().stdout.contains(&format!("functions:\n  hello: {function} {arn}\n")),
+        "{}",
+        listing.text()
+    );
+    assert!(p.prod(&["logs", "hello"]).ok().stdout.is_empty(), "no events yet");
+    moto.py(&format!(
+        r#"
+import time
+logs = client('logs'); g = '/aws/lambda/{function}'; now = int(time.time() * 1000)
+logs.create_log_stream(logGroupName=g, logStreamName='2026/11/30/[$LATEST]abc')
+logs.put_log_events(logGroupName=g, logStreamName='2026/11/30/[$LATEST]abc', logEvents=[
+    {{'timestamp': now - 7200000, 'message': 'START RequestId: old-request'}},
+    {{'timestamp': now - 2000, 'message': 'START RequestId: r-1 Version: $LATEST'}},
+    {{'timestamp': now - 1000, 'message': 'hello from the function\n'}},
+])
+"#
+    ));
+    let all = p.prod(&["logs", "hello"]);
+    let lines: Vec<&str> = all.ok().stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", all.text());
+    assert!(lines[0].ends_with("Z START RequestId: old-request"), "{}", all.text());
+    assert!(lines[2].ends_with("Z hello from the function"), "{}", all.text());
+    let recent = p.prod(&["logs", "hello", "--since", "1h"]);
+    assert_eq!(
+        recent.ok().stdout.lines().count(),
+        2,
+        "--since 1h leaves the old line out: {}",
+        recent.text()
+    );
+    let bad = p.prod(&["logs", "nope"]);
+    assert_eq!(bad.code, 1, "{}", bad.text());
+    assert!(
+        bad.stderr.contains("no function `nope` is deployed in stack `prod`")
+            && bad.stderr.contains("its functions are: hello"),
+        "{}",
+        bad.text()
+    );
+    // --follow prints what arrives later, once.
+    let mut follow = p.command(&["-s", "prod", "logs", "hello", "--follow", "--since", "1h"]);
+    let mut child = follow.stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    // The follower is owned by a thread that stops it when the test is done with it, or after
+    // a minute: a hung follow must not hang the test.
+    let (done, stopped) = std::sync::mpsc::channel::<()>();
+    let stopper = std::thread::spawn(move || {
+        let _ = stopped.recv_timeout(std::time::Duration::from_secs(60));
+        let _ = child.kill();
+        let _ = child.wait();
+    });
+    let mut out = std::io::BufReader::new(stdout);
+    let mut line = String::new();
+    for _ in 0..2 {
+        line.clear();
+        std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    }
+    assert!(line.contains("hello from the function"), "{line}");
+    moto.py(&format!(
+        r#"
+import time
+client('logs').put_log_events(logGroupName='/aws/lambda/{function}', logStreamName='2026/11/30/[$LATEST]abc', logEvents=[{{'timestamp': int(time.time() * 1000), 'message': 'a later line'}}])
+"#
+    ));
+    line.clear();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert!(line.ends_with("Z a later line\n"), "{line}");
+    done.send(()).unwrap();
+    stopper.join().unwrap();
+
     // A second up changes nothing and does not rewrite the state.
     let state = p.state_bytes();
     let again = p.prod(&["up", "--yes"]);
@@ -166,18 +243,22 @@ print(json.dumps({{
 
     // Drift: a change behind skyform's back shows in refresh, and up puts it back.
     moto.py(&format!(
-        "client('lambda').update_function_configuration(FunctionName='{function}', Timeout=30)"
+        "lam = client('lambda'); lam.update_function_configuration(FunctionName='{function}', Timeout=30)\n\
+         lam.tag_resource(Resource='{arn}', Tags={{'owner': 'someone'}})"
     ));
     let refresh = p.prod(&["refresh", "--yes"]);
     refresh.ok();
     assert!(refresh.stdout.contains("hello  changed outside skyform"), "{}", refresh.text());
     assert!(refresh.stdout.contains("~ timeout: 3 => 30"), "{}", refresh.text());
+    assert!(refresh.stdout.contains("tags"), "tag drift shows: {}", refresh.text());
     let report = json_of(&p.prod(&["up", "--yes", "--json"]));
     assert_eq!(report["done"], json!({"update": 1}), "{report}");
     let timeout = moto.py(&format!(
         "print(client('lambda').get_function(FunctionName='{function}')['Configuration']['Timeout'])"
     ));
     assert_eq!(timeout, "3");
+    let tags = moto.py(&format!("print(client('lambda').list_tags(Resource='{arn}')['Tags'])"));
+    assert_eq!(tags, "{}", "up took the tag added behind skyform's back away");
 
     // destroy: nothing is left.
     let destroy = p.prod(&["destroy", "--yes"]);

@@ -581,7 +581,10 @@ async fn settle(ctx: &Ctx, provider: &crate::host::ProviderHandle, step: &Step) 
         parent: step.parent.clone(),
     };
     let old = step.old.as_ref();
-    let checked = plan::check(provider, &decl, resolved, old.map(|o| o.inputs.clone())).await?;
+    // A create is checked against the inputs it was planned with, so that a value the
+    // provider generated (a random physical name) is the one the plan showed.
+    let olds = old.map(|o| o.inputs.clone()).unwrap_or_else(|| step.inputs.clone());
+    let checked = plan::check(provider, &decl, resolved, Some(olds)).await?;
     let Some(old) = old else { return Ok((StepKind::Create, checked)) };
     if step.kind == StepKind::Replace && step.replaces.iter().any(|r| r == "type") {
         return Ok((StepKind::Replace, checked));

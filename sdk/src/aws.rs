@@ -41,6 +41,18 @@ use crate::{Error, FunctionHandle, Part, Program, Ref, Resource, ResourceOptions
 pub(crate) const LAMBDA_BASIC_EXECUTION: &str =
     "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole";
 
+/// The `aws` types that take a `tags` input (`providers/aws/src/tags.rs` lists the same).
+pub(crate) const TAGGABLE: &[&str] = &[
+    "aws:iam:Role",
+    "aws:lambda:Function",
+    "aws:logs:LogGroup",
+    "aws:sqs:Queue",
+    "aws:sns:Topic",
+    "aws:apigatewayv2:Api",
+    "aws:s3:Bucket",
+    "aws:dynamodb:Table",
+];
+
 /// How long a function's log group keeps events. Lambda's own default is forever, which quietly
 /// costs money; two weeks is what most teams pick for serverless logs.
 pub(crate) const LOG_RETENTION_DAYS: u32 = 14;
@@ -124,8 +136,20 @@ impl Children {
 
     /// [`Children::add`] with extra `depends_on` entries (ordering the engine cannot see from
     /// references, such as IAM permissions that must exist before a service uses them).
-    fn add_with(&mut self, suffix: &str, type_: &str, inputs: Value, depends_on: &[&str]) -> Resource {
+    fn add_with(&mut self, suffix: &str, type_: &str, mut inputs: Value, depends_on: &[&str]) -> Resource {
         let name = format!("{}{suffix}", self.component);
+        // The component's tags reach each of its taggable resources (their own tags win).
+        if !self.options.tags.is_empty()
+            && TAGGABLE.contains(&type_)
+            && let Some(map) = inputs.as_object_mut()
+        {
+            let mut tags: Map<String, Value> =
+                self.options.tags.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+            if let Some(Value::Object(own)) = map.get("tags") {
+                tags.extend(own.clone());
+            }
+            map.insert("tags".into(), Value::Object(tags));
+        }
         // A property list keeps the names this resource has, the portable names translated.
         let own = |props: &[String]| -> Vec<String> {
             let mut out: Vec<String> = Vec::new();

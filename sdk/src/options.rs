@@ -77,6 +77,9 @@ pub struct ResourceOptions {
     pub(crate) retain_on_delete: bool,
     pub(crate) aliases: Vec<String>,
     pub(crate) parent: Option<String>,
+    /// Tags for the AWS resources a component expands into (not an engine option: they become
+    /// each taggable resource's `tags` input).
+    pub(crate) tags: std::collections::BTreeMap<String, String>,
 }
 
 impl ResourceOptions {
@@ -137,6 +140,20 @@ impl ResourceOptions {
     /// deleting the real thing.
     pub fn retain_on_delete(mut self, yes: bool) -> Self {
         self.retain_on_delete = yes;
+        self
+    }
+
+    /// Tags for every taggable AWS resource a component expands into (its role, function, log
+    /// group, queue, topic, API, bucket, table), over the stack's default `tags` under
+    /// `[providers.aws]`, for cost allocation. May be called several times. On `local` they are
+    /// ignored; on a generic [`Resource`](crate::Resource), set its `tags` input instead.
+    pub fn tags<I, K, V>(mut self, tags: I) -> Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        self.tags.extend(tags.into_iter().map(|(k, v)| (k.into(), v.into())));
         self
     }
 

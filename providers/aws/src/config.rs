@@ -5,10 +5,9 @@
 //! - region: `region` in the stack's `[providers.aws]`, then `AWS_REGION`, `AWS_DEFAULT_REGION`,
 //!   then `region` in the profile of `~/.aws/config`;
 //! - profile: `profile` in `[providers.aws]`, then `AWS_PROFILE`, then `default`;
-//! - credentials: when the stack names a `profile`, that profile's keys win; otherwise
-//!   `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`/`AWS_SESSION_TOKEN`, then the profile in
-//!   `~/.aws/credentials` (`AWS_SHARED_CREDENTIALS_FILE`), then in `~/.aws/config`
-//!   (`AWS_CONFIG_FILE`);
+//! - credentials: the SDKs' default chain, in `credentials.rs` (environment, web identity,
+//!   profile, container, instance metadata); a profile the stack names must exist and is the
+//!   only source then;
 //! - endpoint: `endpoint` in `[providers.aws]`, then `AWS_ENDPOINT_URL` (one endpoint for every
 //!   service, as moto and LocalStack serve them); otherwise the public AWS endpoints.
 //!
@@ -20,13 +19,14 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 use skyform_protocol::ProviderError;
 
-use crate::sigv4::Credentials;
+use crate::credentials::{Chain, Context};
 
 /// The resolved configuration.
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub region: String,
-    pub credentials: Credentials,
+    /// Where the signing keys come from; cached and refreshed before they expire.
+    pub credentials: std::sync::Arc<Chain>,
     /// One endpoint for all services (`http://127.0.0.1:5000`), or `None` for AWS itself.
     pub endpoint: Option<String>,
     /// How many times a throttled or 5xx request is tried in all.
@@ -35,6 +35,8 @@ pub struct Settings {
     pub retry_base_ms: u64,
     /// How long the waiters (Lambda state, IAM propagation) poll before giving up.
     pub wait_timeout_secs: u64,
+    /// The stack's default tags (`tags` under `[providers.aws]`), for every taggable resource.
+    pub tags: Map<String, Value>,
 }
 
 /// An INI file: sections of key/value pairs. `[profile x]` headers are kept as written; the
@@ -77,15 +79,6 @@ fn config_section<'a>(ini: &'a Ini, profile: &str) -> Option<&'a BTreeMap<String
         .or_else(|| if profile == "default" { ini.get("default") } else { None })
 }
 
-fn creds_from(section: Option<&BTreeMap<String, String>>) -> Option<Credentials> {
-    let s = section?;
-    Some(Credentials {
-        access_key_id: s.get("aws_access_key_id")?.clone(),
-        secret_access_key: s.get("aws_secret_access_key")?.clone(),
-        session_token: s.get("aws_session_token").cloned(),
-    })
-}
-
 fn config_str(config: &Map<String, Value>, key: &str) -> Result<Option<String>, ProviderError> {
     match config.get(key) {
         None | Some(Value::Null) => Ok(None),
@@ -107,6 +100,21 @@ fn config_u64(config: &Map<String, Value>, key: &str, default: u64) -> Result<u6
     }
 }
 
+fn config_tags(config: &Map<String, Value>) -> Result<Map<String, Value>, ProviderError> {
+    match config.get("tags") {
+        None | Some(Value::Null) => Ok(Map::new()),
+        Some(Value::Object(m)) => match m.iter().find(|(_, v)| !v.is_string()) {
+            None => Ok(m.clone()),
+            Some((k, v)) => Err(ProviderError::configuration(format!(
+                "[providers.aws] tags: `{k}` must be a string, got {v}; write tags = {{ {k} = \"...\" }}"
+            ))),
+        },
+        Some(other) => Err(ProviderError::configuration(format!(
+            "[providers.aws] `tags` must be a table like tags = {{ team = \"payments\" }}, got {other}"
+        ))),
+    }
+}
+
 /// True for names shaped like AWS regions (`us-east-1`, `eu-central-2`, `us-gov-west-1`).
 pub fn valid_region(region: &str) -> bool {
     let parts: Vec<&str> = region.split('-').collect();
@@ -124,7 +132,7 @@ impl Settings {
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, ProviderError> {
         const KNOWN: &[&str] =
-            &["region", "profile", "endpoint", "max_attempts", "retry_base_ms", "wait_timeout_secs"];
+            &["region", "profile", "endpoint", "max_attempts", "retry_base_ms", "wait_timeout_secs", "tags"];
         if let Some(k) = config.keys().find(|k| !KNOWN.contains(&k.as_str())) {
             return Err(ProviderError::configuration(format!(
                 "[providers.aws] has an unknown setting `{k}`; the settings are: {}",
@@ -144,6 +152,7 @@ impl Settings {
         let profile =
             explicit_profile.clone().or_else(|| env("AWS_PROFILE")).unwrap_or_else(|| "default".into());
         let profile_config = config_section(&shared_config, &profile);
+        let source = Chain::resolve(explicit_profile.as_deref(), &env, &shared_credentials, &shared_config)?;
 
         let region = config_str(config, "region")?
             .or_else(|| env("AWS_REGION"))
@@ -162,26 +171,6 @@ impl Settings {
             )));
         }
 
-        let from_env = match (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
-            (Some(id), Some(secret)) => Some(Credentials {
-                access_key_id: id,
-                secret_access_key: secret,
-                session_token: env("AWS_SESSION_TOKEN"),
-            }),
-            _ => None,
-        };
-        let from_files = creds_from(shared_credentials.get(&profile)).or_else(|| creds_from(profile_config));
-        let credentials =
-            if explicit_profile.is_some() { from_files.or(from_env) } else { from_env.or(from_files) };
-        let credentials = credentials.ok_or_else(|| {
-            ProviderError::configuration(format!(
-                "no AWS credentials found for profile `{profile}`: set AWS_ACCESS_KEY_ID and \
-                 AWS_SECRET_ACCESS_KEY, or add aws_access_key_id and aws_secret_access_key to the \
-                 `[{profile}]` section of ~/.aws/credentials (`aws configure --profile {profile}` \
-                 writes it), or name another profile with `profile` under [providers.aws]"
-            ))
-        })?;
-
         let endpoint = config_str(config, "endpoint")?.or_else(|| env("AWS_ENDPOINT_URL"));
         if let Some(e) = &endpoint
             && !(e.starts_with("http://") || e.starts_with("https://"))
@@ -190,13 +179,19 @@ impl Settings {
                 "endpoint `{e}` must be an http:// or https:// URL, like http://127.0.0.1:5000"
             )));
         }
+        let endpoint = endpoint.map(|e| e.trim_end_matches('/').to_string());
+        let credentials = std::sync::Arc::new(Chain::new(
+            source,
+            Context { region: region.clone(), endpoint: endpoint.clone() },
+        ));
         Ok(Settings {
             region,
             credentials,
-            endpoint: endpoint.map(|e| e.trim_end_matches('/').to_string()),
+            endpoint,
             max_attempts: config_u64(config, "max_attempts", 8)?.max(1) as u32,
             retry_base_ms: config_u64(config, "retry_base_ms", 200)?,
             wait_timeout_secs: config_u64(config, "wait_timeout_secs", 300)?,
+            tags: config_tags(config)?,
         })
     }
 }
@@ -205,6 +200,15 @@ impl Settings {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn key(s: &Settings) -> (String, Option<String>) {
+        match &s.credentials.source {
+            crate::credentials::Source::Static { credentials, .. } => {
+                (credentials.access_key_id.clone(), credentials.session_token.clone())
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 
     fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let map: BTreeMap<String, String> =
@@ -238,7 +242,7 @@ mod tests {
         ];
 
         let s = Settings::resolve(&Map::new(), &env_of(&files)).unwrap();
-        assert_eq!((s.region.as_str(), s.credentials.access_key_id.as_str()), ("eu-west-1", "FILE"));
+        assert_eq!((s.region.as_str(), key(&s).0.as_str()), ("eu-west-1", "FILE"));
 
         let mut with_env = files.to_vec();
         with_env.extend([
@@ -247,13 +251,12 @@ mod tests {
             ("AWS_REGION", "us-west-2"),
         ]);
         let s = Settings::resolve(&Map::new(), &env_of(&with_env)).unwrap();
-        assert_eq!((s.region.as_str(), s.credentials.access_key_id.as_str()), ("us-west-2", "ENV"));
+        assert_eq!((s.region.as_str(), key(&s).0.as_str()), ("us-west-2", "ENV"));
 
         // A profile named by the stack wins over the environment's keys.
         let config = json!({"profile": "ci", "endpoint": "http://127.0.0.1:1/"});
         let s = Settings::resolve(config.as_object().unwrap(), &env_of(&with_env)).unwrap();
-        assert_eq!(s.credentials.access_key_id, "CI");
-        assert_eq!(s.credentials.session_token.as_deref(), Some("t"));
+        assert_eq!(key(&s), ("CI".to_string(), Some("t".to_string())));
         assert_eq!(s.region, "us-west-2");
         assert_eq!(s.endpoint.as_deref(), Some("http://127.0.0.1:1"));
         std::fs::remove_dir_all(dir).unwrap();
@@ -261,9 +264,15 @@ mod tests {
 
     #[test]
     fn missing_credentials_say_how_to_set_them() {
-        let e =
-            Settings::resolve(&Map::new(), &env_of(&[("AWS_REGION", "us-east-1"), ("HOME", "/nonexistent")]))
-                .unwrap_err();
+        let e = Settings::resolve(
+            &Map::new(),
+            &env_of(&[
+                ("AWS_REGION", "us-east-1"),
+                ("HOME", "/nonexistent"),
+                ("AWS_EC2_METADATA_DISABLED", "true"),
+            ]),
+        )
+        .unwrap_err();
         assert_eq!(e.code, skyform_protocol::ErrorCode::Configuration);
         assert!(e.message.contains("AWS_ACCESS_KEY_ID"), "{}", e.message);
         assert!(e.message.contains("~/.aws/credentials"), "{}", e.message);

@@ -253,7 +253,7 @@ impl Aws {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         let amz_date = sigv4::amz_date(now);
         let payload_hash = sha256_hex(&req.body);
-        let creds = &self.settings.credentials;
+        let creds = &self.settings.credentials.get().await?;
 
         let mut headers = req.headers.clone();
         headers.push(("host".into(), authority));

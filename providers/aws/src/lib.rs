@@ -24,11 +24,14 @@ use skyform_protocol::{
 };
 
 pub mod config;
+pub mod credentials;
 pub mod http;
 pub mod kms;
+pub mod ops;
 pub mod resource;
 mod resources;
 pub mod sigv4;
+pub mod tags;
 mod util;
 pub mod xml;
 pub mod zip;
@@ -137,7 +140,7 @@ macro_rules! with_kind {
 pub fn specs() -> Vec<resource::Spec> {
     resources::TOKENS
         .iter()
-        .map(|t| with_kind!(*t, |k| k.spec(), unreachable!("{t} is listed but not served")))
+        .map(|t| with_kind!(*t, |k| resource::full_spec(k), unreachable!("{t} is listed but not served")))
         .collect()
 }
 
@@ -242,17 +245,26 @@ impl Provider for AwsProvider {
 
     async fn check(&self, req: CheckRequest) -> Result<CheckResponse, ProviderError> {
         let dir = self.project_dir();
+        let mut inputs = req.inputs;
+        // The stack's default tags, under the resource's own.
+        if tags::is_taggable(&req.type_)
+            && let (Some(c), Some(map)) =
+                (self.ctx.read().expect("not poisoned").clone(), inputs.as_object_mut())
+        {
+            tags::merge(&c.aws.settings.tags, map);
+        }
         let ctx = CheckCtx { logical_name: &req.name, project_dir: &dir, olds: req.olds.as_ref() };
         let (inputs, failures) = with_kind!(
             req.type_.as_str(),
-            |k| resource::check(k, &ctx, req.inputs),
+            |k| resource::check(k, &ctx, inputs),
             return Err(unknown_type(&req.type_))
         );
         Ok(CheckResponse { inputs, failures })
     }
 
     async fn diff(&self, req: DiffRequest) -> Result<Option<DiffResponse>, ProviderError> {
-        let spec = with_kind!(req.type_.as_str(), |k| k.spec(), return Err(unknown_type(&req.type_)));
+        let spec =
+            with_kind!(req.type_.as_str(), |k| resource::full_spec(k), return Err(unknown_type(&req.type_)));
         Ok(Some(resource::diff(&spec, &req.olds, &req.news)))
     }
 
@@ -262,6 +274,19 @@ impl Provider for AwsProvider {
         let created =
             with_kind!(token, |k| k.create(&ctx, &req.inputs).await, return Err(unknown_type(token)))
                 .map_err(|e| fail("creating", token, &req.name, e))?;
+        if let Some(t) = req.inputs.get("tags").and_then(Value::as_object).filter(|t| !t.is_empty()) {
+            let tagged =
+                tags::apply(&ctx, token, &created.id, &created.outputs, &Default::default(), t).await;
+            if let Err(e) = tagged {
+                // Create is all-or-nothing: an untagged resource would escape cost allocation.
+                let _ = with_kind!(
+                    token,
+                    |k| k.delete(&ctx, &created.id, &req.inputs).await,
+                    return Err(unknown_type(token))
+                );
+                return Err(fail("tagging", token, &req.name, e));
+            }
+        }
         Ok(CreateResponse { id: created.id, outputs: created.outputs })
     }
 
@@ -276,7 +301,22 @@ impl Provider for AwsProvider {
                     None => k.find(&ctx, &req.inputs).await?,
                 };
                 let Some(id) = id else { return Ok(None) };
-                Ok(k.read(&ctx, &id, &req.inputs).await?.map(|f| (id, f)))
+                let Some(mut found) = k.read(&ctx, &id, &req.inputs).await? else { return Ok(None) };
+                if tags::is_taggable(token) {
+                    let real = tags::read(&ctx, token, &id, &found.outputs).await.map_err(|e| {
+                        // Not "gone": the resource was just read.
+                        http::Error::Provider(ProviderError::failed(format!("reading the tags: {e}")))
+                    })?;
+                    let had = req.inputs.get("tags").is_some_and(|t| t.is_object());
+                    if let Some(m) = found.inputs.as_object_mut() {
+                        if real.is_empty() && !had {
+                            m.remove("tags");
+                        } else {
+                            m.insert("tags".into(), Value::Object(real));
+                        }
+                    }
+                }
+                Ok(Some((id, found)))
             }
             .await,
             return Err(unknown_type(token))
@@ -307,6 +347,12 @@ impl Provider for AwsProvider {
             return Err(unknown_type(token))
         );
         let outputs = result.map_err(|e| fail("updating", token, &req.name, e))?;
+        if tags::is_taggable(token) {
+            let map = |v: &Value| v.get("tags").and_then(Value::as_object).cloned().unwrap_or_default();
+            tags::apply(&ctx, token, &req.id, &outputs, &map(&req.olds), &map(&req.news))
+                .await
+                .map_err(|e| fail("tagging", token, &req.name, e))?;
+        }
         Ok(UpdateResponse { outputs })
     }
 

@@ -204,6 +204,26 @@ fn type_matches(expected: &Value, v: &Value) -> bool {
     }
 }
 
+/// Names each key of the object input `prop` that is not one of `allowed` (a typo in a nested
+/// table would otherwise be dropped silently); true when there was one.
+pub fn unknown_nested_keys(
+    inputs: &Map<String, Value>,
+    prop: &str,
+    allowed: &[&str],
+    failures: &mut Vec<CheckFailure>,
+) -> bool {
+    let Some(obj) = inputs.get(prop).and_then(Value::as_object) else { return false };
+    let mut found = false;
+    for k in obj.keys().filter(|k| !allowed.contains(&k.as_str())) {
+        found = true;
+        failures.push(CheckFailure {
+            property: format!("{prop}.{k}"),
+            reason: format!("`{prop}` has no key `{k}`; its keys are: {}", allowed.join(", ")),
+        });
+    }
+    found
+}
+
 /// A generated physical name.
 pub fn generate_name(logical: &str, rule: NameRule) -> String {
     const ALNUM: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
@@ -229,10 +249,21 @@ pub fn generate_name(logical: &str, rule: NameRule) -> String {
     if base.is_empty() { format!("r-{suffix}") } else { format!("{base}-{suffix}") }
 }
 
+/// A type's spec with the inputs every type of its kind shares: `tags` for the taggable ones.
+pub fn full_spec<K: Kind>(kind: &K) -> Spec {
+    let mut spec = kind.spec();
+    if crate::tags::is_taggable(spec.token)
+        && let Some(props) = spec.properties.as_object_mut()
+    {
+        props.insert("tags".into(), crate::tags::property());
+    }
+    spec
+}
+
 /// The generic `check`: unknown properties, types, required properties, defaults, the
 /// generated name; then the type's own [`Kind::validate`].
 pub fn check<K: Kind>(kind: &K, ctx: &CheckCtx<'_>, inputs: Value) -> (Value, Vec<CheckFailure>) {
-    let spec = kind.spec();
+    let spec = full_spec(kind);
     let mut failures = Vec::new();
     let Value::Object(mut map) = inputs else {
         failures
@@ -270,7 +301,11 @@ pub fn check<K: Kind>(kind: &K, ctx: &CheckCtx<'_>, inputs: Value) -> (Value, Ve
     if let Some(rule) = spec.name
         && !map.contains_key(rule.prop)
     {
-        let kept = ctx.olds.and_then(|o| o.get(rule.prop)).filter(|v| v.is_string()).cloned();
+        let kept = ctx
+            .olds
+            .and_then(|o| o.get(rule.prop))
+            .filter(|v| v.as_str().is_some_and(|s| s != skyform_protocol::UNKNOWN))
+            .cloned();
         map.insert(
             rule.prop.to_string(),
             kept.unwrap_or_else(|| Value::String(generate_name(ctx.logical_name, rule))),
@@ -280,6 +315,9 @@ pub fn check<K: Kind>(kind: &K, ctx: &CheckCtx<'_>, inputs: Value) -> (Value, Ve
         if !map.contains_key(*r) {
             failures.push(CheckFailure { property: r.to_string(), reason: format!("`{r}` is required") });
         }
+    }
+    if let Some(problem) = map.get("tags").and_then(crate::tags::problem) {
+        failures.push(CheckFailure { property: "tags".into(), reason: problem });
     }
     if failures.is_empty() {
         kind.validate(ctx, &mut map, &mut failures);

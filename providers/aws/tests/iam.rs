@@ -101,3 +101,33 @@ fn role_policy_full_lifecycle() {
     p.delete("aws:iam:Role", &role_id, &role);
     assert_eq!(p.read("aws:iam:Role", Some(&role_id), &Value::Null), Value::Null);
 }
+
+/// Against a plain `moto_server` (no managed policies loaded), a role that names an AWS managed
+/// policy fails with an error that says what to set, and leaves no half-made role behind.
+#[test]
+fn a_missing_aws_managed_policy_says_what_to_set() {
+    let endpoint = common::plain_moto();
+    let mut p = Provider::spawn(&[
+        ("AWS_ACCESS_KEY_ID", "anything"),
+        ("AWS_SECRET_ACCESS_KEY", "anything"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ENDPOINT_URL", &endpoint),
+    ]);
+    p.configure(json!({"retry_base_ms": 20})).unwrap();
+    let arn = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole";
+    let inputs = p.check(
+        "aws:iam:Role",
+        "plain",
+        json!({"assume_role_policy": common::LAMBDA_TRUST, "managed_policy_arns": [arn]}),
+        None,
+    );
+    let e = p.call("create", json!({"type": "aws:iam:Role", "name": "plain", "inputs": inputs})).unwrap_err();
+    assert_eq!(e.code, "configuration", "{e:?}");
+    assert!(
+        e.message.contains(&format!("the AWS managed policy {arn} does not exist at {endpoint}")),
+        "{}",
+        e.message
+    );
+    assert!(e.message.contains("MOTO_IAM_LOAD_MANAGED_POLICIES=true"), "{}", e.message);
+    assert!(p.read("aws:iam:Role", None, &inputs).is_null(), "the role was taken away again");
+}

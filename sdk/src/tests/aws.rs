@@ -790,3 +790,28 @@ fn table_indexes_and_change_triggers_on_aws() {
     assert_eq!(policy["role"], r("audit-role", "name"));
     assert_eq!(policy["policy"]["Statement"][0]["Resource"], r("users", "stream_arn"));
 }
+
+/// A component's tags reach each of its taggable AWS resources (not the permission or the
+/// integration, which AWS does not tag), and are not recorded as an engine option.
+#[test]
+fn component_tags_reach_each_taggable_resource() {
+    let ctx = aws();
+    let tags = ResourceOptions::new().tags([("team", "payments")]).tags([("app", "shop")]);
+    let hello = ctx.add(python("hello").options(tags.clone())).unwrap();
+    ctx.add(HttpApi::new("api").route("GET /hello", &hello).options(tags)).unwrap();
+    ctx.add(Queue::new("plain")).unwrap();
+    let m = ctx.manifest();
+    let tagged: Vec<&str> = m["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["inputs"]["tags"] == json!({"team": "payments", "app": "shop"}))
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(tagged, ["hello-role", "hello", "hello-logs", "api"], "{m}");
+    for r in m["resources"].as_array().unwrap() {
+        assert!(r["options"].get("tags").is_none(), "{r}");
+    }
+    let queue = m["resources"].as_array().unwrap().iter().find(|r| r["name"] == "plain").unwrap();
+    assert!(queue["inputs"].get("tags").is_none(), "{queue}");
+}

@@ -56,7 +56,13 @@ pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
     if args.json {
         render::print_json(&render::plan_json(&plan, args.secrets.show_secrets));
     } else {
-        print!("{}", render::plan_text(&plan, args.diff, "Previewing update", args.secrets.show_secrets));
+        let mut text = render::plan_text(&plan, args.diff, "Previewing update", args.secrets.show_secrets);
+        // On AWS the header names what will change: provider, region, account, endpoint.
+        if let Some(target) = super::invoke::aws_target(g).await {
+            let head = format!("({}):", plan.stack);
+            text = text.replacen(&head, &format!("({}) on {target}:", plan.stack), 1);
+        }
+        print!("{text}");
         if let Some(path) = &args.save_plan {
             println!(
                 "\nSaved the plan to {}; apply it with `skyform up --plan {}`",

@@ -22,15 +22,44 @@ async fn iam(ctx: &Ctx, action: &str, params: &[(&str, String)]) -> Result<Strin
 
 pub struct Role;
 
+/// Every page of an IAM list call (`Marker`/`IsTruncated`), each page's XML.
+async fn pages(ctx: &Ctx, action: &str, role: &str) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let mut params = vec![("RoleName", role.to_string()), ("MaxItems", PAGE.to_string())];
+        if let Some(m) = &marker {
+            params.push(("Marker", m.clone()));
+        }
+        let xml = iam(ctx, action, &params).await?;
+        let next = (xml::tag(&xml, "IsTruncated").as_deref() == Some("true"))
+            .then(|| xml::tag(&xml, "Marker"))
+            .flatten();
+        out.push(xml);
+        match next {
+            Some(m) if marker.as_ref() != Some(&m) => marker = Some(m),
+            _ => return Ok(out),
+        }
+    }
+}
+
+/// Items per page of IAM list calls (AWS allows up to 1000; smaller pages keep each answer
+/// small, and every page is followed).
+const PAGE: u32 = 100;
+
 async fn attached_policies(ctx: &Ctx, role: &str) -> Result<Vec<String>> {
-    let xml = iam(ctx, "ListAttachedRolePolicies", &[("RoleName", role.into()), ("MaxItems", "1000".into())])
-        .await?;
-    Ok(xml::tags(&xml, "PolicyArn"))
+    let pages = pages(ctx, "ListAttachedRolePolicies", role).await?;
+    Ok(pages.iter().flat_map(|xml| xml::tags(xml, "PolicyArn")).collect())
 }
 
 async fn inline_policies(ctx: &Ctx, role: &str) -> Result<Vec<String>> {
-    let xml = iam(ctx, "ListRolePolicies", &[("RoleName", role.into()), ("MaxItems", "1000".into())]).await?;
-    Ok(xml::blocks(&xml, "PolicyNames").first().map(|b| xml::tags(b, "member")).unwrap_or_default())
+    let pages = pages(ctx, "ListRolePolicies", role).await?;
+    Ok(pages
+        .iter()
+        .flat_map(|xml| {
+            xml::blocks(xml, "PolicyNames").first().map(|b| xml::tags(b, "member")).unwrap_or_default()
+        })
+        .collect())
 }
 
 fn role_outputs(xml: &str) -> Value {
@@ -103,7 +132,7 @@ impl Kind for Role {
         let xml = iam(ctx, "CreateRole", &params).await?;
         let attach = async {
             for arn in strings(inputs.arr_of("managed_policy_arns")) {
-                iam(ctx, "AttachRolePolicy", &[("RoleName", name.clone()), ("PolicyArn", arn)]).await?;
+                attach_policy(ctx, &name, &arn).await?;
             }
             // Wait until IAM's read side sees the role, so that what depends on it can use it.
             let deadline = Instant::now() + Duration::from_secs(ctx.aws.settings.wait_timeout_secs.min(60));
@@ -188,7 +217,7 @@ impl Kind for Role {
             (strings(olds.arr_of("managed_policy_arns")), strings(news.arr_of("managed_policy_arns")));
         let attached = attached_policies(ctx, &name).await?;
         for arn in new_arns.iter().filter(|a| !attached.contains(a)) {
-            iam(ctx, "AttachRolePolicy", &[("RoleName", name.clone()), ("PolicyArn", arn.clone())]).await?;
+            attach_policy(ctx, &name, arn).await?;
         }
         for arn in old_arns.iter().filter(|a| !new_arns.contains(a) && attached.contains(a)) {
             iam(ctx, "DetachRolePolicy", &[("RoleName", name.clone()), ("PolicyArn", arn.clone())]).await?;
@@ -317,4 +346,22 @@ async fn put_policy(ctx: &Ctx, role: &str, name: &str, policy: &Value) -> Result
     )
     .await?;
     Ok(())
+}
+
+/// `AttachRolePolicy`. An AWS managed policy (`arn:aws:iam::aws:policy/...`) always exists on
+/// AWS, but an emulator may not have loaded them (a plain `moto_server` has none): that case
+/// gets an error that says what to set instead of a bare `NoSuchEntity`.
+async fn attach_policy(ctx: &Ctx, role: &str, arn: &str) -> Result<()> {
+    match iam(ctx, "AttachRolePolicy", &[("RoleName", role.to_string()), ("PolicyArn", arn.to_string())])
+        .await
+    {
+        Err(e) if e.is_not_found() && arn.starts_with("arn:aws:iam::aws:policy/") => {
+            let at = ctx.aws.settings.endpoint.as_deref().unwrap_or("AWS");
+            Err(Error::Provider(skyform_protocol::ProviderError::configuration(format!(
+                "the AWS managed policy {arn} does not exist at {at} ({e}): an AWS emulator may not load AWS's \
+                 managed policies; start moto with MOTO_IAM_LOAD_MANAGED_POLICIES=true (LocalStack loads them)"
+            ))))
+        }
+        other => other.map(|_| ()),
+    }
 }

@@ -366,11 +366,22 @@ impl Kind for Permission {
         let cond = &st["Condition"];
         set(&mut inputs, "source_arn", cond["ArnLike"]["AWS:SourceArn"].clone());
         set(&mut inputs, "source_account", cond["StringEquals"]["AWS:SourceAccount"].clone());
-        set(
-            &mut inputs,
-            "function_url_auth_type",
-            cond["StringEquals"]["lambda:FunctionUrlAuthType"].clone(),
-        );
+        let mut auth_type = cond["StringEquals"]["lambda:FunctionUrlAuthType"].clone();
+        if auth_type.is_null() && st["Action"] == "lambda:InvokeFunctionUrl" {
+            // AWS answers the condition; moto keeps the parameter as it came, beside the
+            // statement's fields. Failing both, what was written stands, and for an import the
+            // function URL's own auth type.
+            auth_type = match stored.get("function_url_auth_type") {
+                _ if st["FunctionUrlAuthType"].is_string() => st["FunctionUrlAuthType"].clone(),
+                Some(v) if v.is_string() => v.clone(),
+                _ => match lambda(ctx, Method::GET, &url_path(&function), None).await {
+                    Ok(url) => url["AuthType"].clone(),
+                    Err(e) if e.is_not_found() => Value::Null,
+                    Err(e) => return Err(e),
+                },
+            };
+        }
+        set(&mut inputs, "function_url_auth_type", auth_type);
         Ok(Some(Found {
             inputs,
             outputs: json!({"statement_id": sid, "statement": canonical_json_string(&st)}),
@@ -469,21 +480,23 @@ impl Kind for EventSourceMapping {
         let (Some(f), Some(src)) = (inputs.str_of("function"), inputs.str_of("event_source_arn")) else {
             return Ok(None);
         };
-        let v = ctx
-            .aws
-            .rest_query(
-                "lambda",
-                Method::GET,
-                &format!("{MAPPINGS}/"),
-                &[("FunctionName", f), ("EventSourceArn", src)],
-                None,
-            )
-            .await?;
-        Ok(v["EventSourceMappings"]
-            .as_array()
-            .and_then(|a| a.first())
-            .and_then(|m| m["UUID"].as_str())
-            .map(String::from))
+        let mut marker: Option<String> = None;
+        loop {
+            let mut query = vec![("FunctionName", f), ("EventSourceArn", src)];
+            if let Some(m) = &marker {
+                query.push(("Marker", m.as_str()));
+            }
+            let v = ctx.aws.rest_query("lambda", Method::GET, &format!("{MAPPINGS}/"), &query, None).await?;
+            if let Some(id) =
+                v["EventSourceMappings"].as_array().and_then(|a| a.first()).and_then(|m| m["UUID"].as_str())
+            {
+                return Ok(Some(id.to_string()));
+            }
+            match v["NextMarker"].as_str() {
+                Some(m) if !m.is_empty() && marker.as_deref() != Some(m) => marker = Some(m.to_string()),
+                _ => return Ok(None),
+            }
+        }
     }
 
     async fn read(&self, ctx: &Ctx, id: &str, stored: &Value) -> Result<Option<Found>> {

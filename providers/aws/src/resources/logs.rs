@@ -21,8 +21,24 @@ async fn logs(ctx: &Ctx, op: &str, body: Value) -> Result<Value> {
 pub struct LogGroup;
 
 async fn describe(ctx: &Ctx, name: &str) -> Result<Option<Value>> {
-    let v = logs(ctx, "DescribeLogGroups", json!({"logGroupNamePrefix": name})).await?;
-    Ok(v["logGroups"].as_array().and_then(|gs| gs.iter().find(|g| g["logGroupName"] == name)).cloned())
+    // Every page: in a busy account many groups share the prefix.
+    let mut token: Option<String> = None;
+    loop {
+        let mut body = json!({"logGroupNamePrefix": name});
+        if let Some(t) = &token {
+            body["nextToken"] = json!(t);
+        }
+        let v = logs(ctx, "DescribeLogGroups", body).await?;
+        if let Some(g) =
+            v["logGroups"].as_array().and_then(|gs| gs.iter().find(|g| g["logGroupName"] == name))
+        {
+            return Ok(Some(g.clone()));
+        }
+        match v["nextToken"].as_str() {
+            Some(t) if !t.is_empty() && token.as_deref() != Some(t) => token = Some(t.to_string()),
+            _ => return Ok(None),
+        }
+    }
 }
 
 fn outputs(group: &Value) -> Value {

@@ -116,11 +116,12 @@ impl Kind for Schedule {
         {
             failures.push(CheckFailure { property: "schedule_expression".into(), reason: problem });
         }
+        let unknown_keys =
+            crate::resource::unknown_nested_keys(inputs, "target", &["arn", "role_arn", "input"], failures);
         if let Some(t) = inputs.get("target").and_then(Value::as_object) {
-            let ok = t.get("arn").is_some_and(Value::is_string)
-                && t.get("role_arn").is_some_and(Value::is_string)
-                && t.keys().all(|k| ["arn", "role_arn", "input"].contains(&k.as_str()));
-            if !ok {
+            let ok =
+                t.get("arn").is_some_and(Value::is_string) && t.get("role_arn").is_some_and(Value::is_string);
+            if !ok && !unknown_keys {
                 failures.push(CheckFailure {
                     property: "target".into(),
                     reason: "`target` is `{arn = \"…\", role_arn = \"…\", input = …}` (input optional)"

@@ -198,14 +198,29 @@ impl Kind for Subscription {
         else {
             return Ok(None);
         };
-        let text = sns(ctx, "ListSubscriptionsByTopic", &[("TopicArn", topic.into())]).await?;
-        Ok(xml::blocks(&text, "member")
-            .into_iter()
-            .find(|m| {
-                xml::tag(m, "Protocol").as_deref() == Some(protocol)
-                    && xml::tag(m, "Endpoint").as_deref() == Some(endpoint)
-            })
-            .and_then(|m| xml::tag(m, "SubscriptionArn")))
+        // Every page (100 subscriptions each): a busy topic has more.
+        let mut token: Option<String> = None;
+        loop {
+            let mut params = vec![("TopicArn", topic.to_string())];
+            if let Some(t) = &token {
+                params.push(("NextToken", t.clone()));
+            }
+            let text = sns(ctx, "ListSubscriptionsByTopic", &params).await?;
+            let found = xml::blocks(&text, "member")
+                .into_iter()
+                .find(|m| {
+                    xml::tag(m, "Protocol").as_deref() == Some(protocol)
+                        && xml::tag(m, "Endpoint").as_deref() == Some(endpoint)
+                })
+                .and_then(|m| xml::tag(m, "SubscriptionArn"));
+            if found.is_some() {
+                return Ok(found);
+            }
+            match xml::tag(&text, "NextToken") {
+                Some(t) if !t.is_empty() && token.as_ref() != Some(&t) => token = Some(t),
+                _ => return Ok(None),
+            }
+        }
     }
 
     async fn read(&self, ctx: &Ctx, id: &str, stored: &Value) -> Result<Option<Found>> {

@@ -62,6 +62,9 @@ fn outputs(url: &str, attrs: &Map<String, Value>) -> Value {
 
 pub struct Queue;
 
+/// The documented range of `max_message_size`; the upper bound is the default.
+const MAX_MESSAGE_SIZE: (i64, i64) = (1024, 262_144);
+
 impl Kind for Queue {
     fn spec(&self) -> Spec {
         Spec {
@@ -74,7 +77,7 @@ impl Kind for Queue {
                 "visibility_timeout_seconds": {"type": "integer", "default": 30, "description": "How long a received message stays hidden (0-43200)."},
                 "message_retention_seconds": {"type": "integer", "default": 345600, "description": "How long messages are kept (60-1209600)."},
                 "delay_seconds": {"type": "integer", "default": 0, "description": "Delivery delay (0-900)."},
-                "max_message_size": {"type": "integer", "default": 262144, "description": "Largest message in bytes (1024-262144)."},
+                "max_message_size": {"type": "integer", "description": "Largest message in bytes (1024-262144). When absent: 262144, except that a queue which already has a larger size (AWS and moto now default to 1048576, so an imported queue may) keeps it."},
                 "receive_wait_time_seconds": {"type": "integer", "default": 0, "description": "Long-polling wait (0-20)."},
                 "redrive_policy": {
                     "type": "object",
@@ -93,7 +96,7 @@ impl Kind for Queue {
 
     fn validate(
         &self,
-        _ctx: &CheckCtx<'_>,
+        ctx: &CheckCtx<'_>,
         inputs: &mut Map<String, Value>,
         failures: &mut Vec<CheckFailure>,
     ) {
@@ -118,11 +121,37 @@ impl Kind for Queue {
                 reason: "only FIFO queues (`fifo_queue = true`) deduplicate".into(),
             });
         }
+        if !inputs.contains_key("max_message_size") {
+            // The documented default, unless the queue has a size above the range (AWS's and
+            // moto's newer 1 MiB default, on an imported queue): that one is kept, so leaving
+            // the input out does not preview a change. Drift inside the range is put back.
+            let kept = ctx
+                .olds
+                .and_then(|o| o.get("max_message_size"))
+                .filter(|v| v.as_i64().is_some_and(|n| n > MAX_MESSAGE_SIZE.1))
+                .cloned();
+            inputs.insert("max_message_size".into(), kept.unwrap_or(json!(MAX_MESSAGE_SIZE.1)));
+        } else if let Some(n) = inputs.get("max_message_size").and_then(Value::as_i64)
+            && !(MAX_MESSAGE_SIZE.0..=MAX_MESSAGE_SIZE.1).contains(&n)
+        {
+            failures.push(CheckFailure {
+                property: "max_message_size".into(),
+                reason: format!(
+                    "`max_message_size` must be between {} and {} bytes, got {n}",
+                    MAX_MESSAGE_SIZE.0, MAX_MESSAGE_SIZE.1
+                ),
+            });
+        }
+        let unknown_keys = crate::resource::unknown_nested_keys(
+            inputs,
+            "redrive_policy",
+            &["dead_letter_target_arn", "max_receive_count"],
+            failures,
+        );
         if let Some(r) = inputs.get("redrive_policy").and_then(Value::as_object) {
             let ok = r.get("dead_letter_target_arn").is_some_and(Value::is_string)
-                && r.get("max_receive_count").is_some_and(|n| n.is_u64() || n.is_string())
-                && r.len() == 2;
-            if !ok {
+                && r.get("max_receive_count").is_some_and(|n| n.is_u64() || n.is_string());
+            if !ok && !unknown_keys {
                 failures.push(CheckFailure {
                     property: "redrive_policy".into(),
                     reason:

@@ -133,6 +133,37 @@ def client(s):
     }
 }
 
+/// A plain `moto_server`, as a user starts it: no signature verification, no AWS managed
+/// policies loaded. (Also for the unsigned `AssumeRoleWithWebIdentity`: moto's authorizing mode
+/// fails it with a 500, looking for an `Authorization` header.) Stopped by a bash watchdog when
+/// this process ends.
+pub fn plain_moto() -> String {
+    let venv = venv();
+    let port = free_port();
+    let script = format!(
+        "'{venv}/bin/moto_server' -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; \
+         while kill -0 {parent} 2>/dev/null && kill -0 $m 2>/dev/null; do sleep 0.5; done; kill $m 2>/dev/null; wait $m",
+        parent = std::process::id()
+    );
+    // The watchdog lives as long as this process; kept here so that it is owned.
+    static WATCHDOGS: std::sync::Mutex<Vec<Child>> = std::sync::Mutex::new(Vec::new());
+    let watchdog = std::process::Command::new("bash")
+        .args(["-c", &script])
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    WATCHDOGS.lock().unwrap().push(watchdog);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "moto_server did not listen on port {port} within 60 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    format!("http://127.0.0.1:{port}")
+}
+
 /// A provider process driven over its stdin/stdout.
 pub struct Provider {
     child: Child,
