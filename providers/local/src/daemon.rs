@@ -26,6 +26,7 @@
 //! | `PUT`/`GET`/`DELETE /v1/stacks/{stack}/buckets/{name}`, `.../bucket-notifications/{name}` | a bucket, a bucket notification ([`crate::buckets`]) |
 //! | `PUT`/`GET`/`DELETE /v1/stacks/{stack}/tables/{name}` | a table ([`crate::tables::control`]) |
 //! | `PUT`/`GET`/`DELETE /v1/stacks/{stack}/table-subscriptions/{name}` | a table's change trigger |
+//! | `POST /v1/console/login` | a one-time login link for the console ([`crate::console`]): `{url, expires_in_secs}` |
 //! | `POST /v1/shutdown` | stop every process and exit |
 //!
 //! It also serves the AWS-compatible endpoint ([`crate::aws`]) on its own port, recorded in
@@ -107,6 +108,8 @@ struct Daemon {
     triggers: Arc<crate::trigger::Triggers>,
     /// Table change triggers ([`crate::tables::stream`]).
     table_triggers: Arc<crate::tables::stream::TableTriggers>,
+    /// The local console ([`crate::console`]), on the control port under `/console`.
+    console: Arc<crate::console::Console>,
 }
 
 /// 8 random bytes from the OS.
@@ -280,6 +283,7 @@ async fn run(layout: Layout) -> ExitCode {
         aws: aws.clone(),
         triggers,
         table_triggers,
+        console: Arc::new(crate::console::Console::new(layout.clone(), aws.clone())),
     });
 
     // Restore what was deployed.
@@ -563,12 +567,21 @@ impl Daemon {
     }
 
     async fn control(self: Arc<Self>, req: Request<Incoming>, _peer: SocketAddr) -> Resp {
-        let authorized = req
+        let path = req.uri().path();
+        if path == "/console" || path.starts_with("/console/") {
+            return self.console.serve(req, &self.token, self.port).await;
+        }
+        let bearer = req
             .headers()
             .get(hyper::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .is_some_and(|t| t == self.token);
+        if bearer && req.method() == Method::POST && req.uri().path() == "/v1/console/login" {
+            return http::json(StatusCode::OK, &self.console.new_login(self.port));
+        }
+        // The console's page calls the control API with its session cookie.
+        let authorized = bearer || crate::console::control_allowed(&req, &self.token, self.port);
         if !authorized {
             return http::message(
                 StatusCode::UNAUTHORIZED,

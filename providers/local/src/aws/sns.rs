@@ -359,9 +359,9 @@ async fn fan_out(ctx: &AwsContext, m: &Message, bodies: &Bodies, subs: &Arc<Vec<
                 };
                 let queues = ctx.queues.clone();
                 let (queue_arn, sub_arn) = (r.endpoint.clone(), r.arn.clone());
-                sends.spawn(async move {
+                sends.spawn(crate::trace::carry(async move {
                     deliver_to_queue(&queues, &queue_arn, &sub_arn, body, attributes, &msg).await
-                });
+                }));
             }
             Protocol::Lambda => {
                 let mut msg = m.clone();
@@ -424,7 +424,7 @@ fn deliver_to_function(ctx: &AwsContext, function_arn: &str, sub_arn: &str, even
         return;
     };
     let sub_arn = sub_arn.to_string();
-    tokio::spawn(async move {
+    tokio::spawn(crate::trace::carry(async move {
         for attempt in 0..=RETRY_DELAYS.len() {
             if attempt > 0 {
                 tokio::time::sleep(RETRY_DELAYS[attempt - 1]).await;
@@ -441,7 +441,7 @@ fn deliver_to_function(ctx: &AwsContext, function_arn: &str, sub_arn: &str, even
                 }
             }
         }
-    });
+    }));
 }
 
 fn create_topic(ctx: &AwsContext, req: &AwsRequest) -> Result<String> {

@@ -1,0 +1,249 @@
+//! The local console in a real headless Chromium: `examples/jobs` (plus a bucket) deployed on
+//! the local cloud through the real `skyform` binary, `skyform local console` prints a login
+//! link, and `tests/peers/console.mjs` drives the page over the DevTools protocol
+//! (playwright-core with Debian's `chromium`, both set up by `tests/peers/console-setup.sh`):
+//! log in, see the resources, invoke a function and see its log appear live, send a message to
+//! a queue and see the depth change, upload an object, send a request through the route form
+//! and follow its trace across the queue to the worker. Screenshots go to
+//! `target/console-test/`. Around it, the refusals: no session → 401, a used or made-up login
+//! link → 403, a changing request without the CSRF header → 403, another Host → 403.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::tempdir::TempDir;
+use serde_json::Value;
+
+const REPO: &str = env!("CARGO_MANIFEST_DIR");
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if ["target", "state", ".skyform"].iter().any(|n| name == *n) {
+            continue;
+        }
+        let (src, dst) = (entry.path(), to.join(&name));
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&src, &dst);
+        } else {
+            std::fs::copy(&src, &dst).unwrap();
+        }
+    }
+}
+
+struct Project {
+    tmp: TempDir,
+    venv: String,
+}
+
+impl Project {
+    /// A sealed copy of `examples/jobs` with an `uploads` bucket added.
+    fn new() -> Project {
+        let venv = common::peers_venv();
+        let tmp = TempDir::new("console");
+        copy_dir(&Path::new(REPO).join("examples/jobs"), tmp.path());
+        let cargo = tmp.path().join("Cargo.toml");
+        let text = std::fs::read_to_string(&cargo).unwrap();
+        std::fs::write(&cargo, text.replace("path = \"../../sdk\"", &format!("path = \"{REPO}/sdk\"")))
+            .unwrap();
+        let main = tmp.path().join("src/main.rs");
+        let text = std::fs::read_to_string(&main).unwrap();
+        let patched = text.replace(
+            "        ctx.export(\"url\", api.url());",
+            "        ctx.add(skyform_sdk::Bucket::new(\"uploads\"))?;\n        ctx.export(\"url\", api.url());",
+        );
+        assert_ne!(text, patched, "examples/jobs/src/main.rs no longer exports `url` as the test expects");
+        std::fs::write(&main, patched).unwrap();
+        Project { tmp, venv }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_skyform"));
+        cmd.args(args).current_dir(self.tmp.path()).env_clear().stdin(Stdio::null());
+        let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into());
+        cmd.env("PATH", format!("{}/bin:{path}", self.venv));
+        for k in ["HOME", "CARGO_HOME", "RUSTUP_HOME", "RUSTUP_TOOLCHAIN"] {
+            if let Some(v) = std::env::var_os(k) {
+                cmd.env(k, v);
+            }
+        }
+        cmd.env("USER", "tester")
+            .env("LANG", "C.UTF-8")
+            .env("CARGO_TARGET_DIR", PathBuf::from(REPO).join("target/e2e-programs"));
+        cmd
+    }
+
+    #[track_caller]
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.command(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "skyform {args:?} failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn login_link(&self) -> String {
+        let out = self.ok(&["local", "console"]);
+        out.split_whitespace()
+            .find(|w| w.starts_with("http://127.0.0.1:") && w.contains("/console/login?code="))
+            .unwrap_or_else(|| panic!("`skyform local console` printed no login link:\n{out}"))
+            .to_string()
+    }
+}
+
+impl Drop for Project {
+    fn drop(&mut self) {
+        let _ = self.command(&["local", "stop"]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+    }
+}
+
+/// One HTTP/1.1 request: (status, head, body).
+fn http(method: &str, url: &str, headers: &[(&str, &str)], body: &str) -> (u16, String, String) {
+    let rest = url.strip_prefix("http://").expect("an http:// url");
+    let (addr, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut req =
+        format!("{method} {path} HTTP/1.1\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        req.push_str(&format!("Host: {addr}\r\n"));
+    }
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    write!(s, "{req}\r\n{body}").unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (status, head.to_string(), body.to_string())
+}
+
+fn setup_browser() -> (String, String) {
+    let out =
+        Command::new("bash").arg(Path::new(REPO).join("tests/peers/console-setup.sh")).output().unwrap();
+    assert!(
+        out.status.success(),
+        "tests/peers/console-setup.sh failed (the console test needs Chromium and playwright-core): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut lines = text.lines();
+    (lines.next().unwrap().to_string(), lines.next().unwrap().to_string())
+}
+
+#[test]
+fn the_console_in_a_real_browser() {
+    let (chromium, modules) = setup_browser();
+    let p = Project::new();
+    p.ok(&["up", "--yes"]);
+
+    // Refusals, before and around a login.
+    let link = p.login_link();
+    let base = link.split("/console/").next().unwrap().to_string();
+    let (status, _, body) = http("GET", &format!("{base}/console/"), &[], "");
+    assert_eq!(status, 401, "the console without a session: {body}");
+    let (status, _, _) = http("GET", &format!("{base}/v1/status"), &[], "");
+    assert_eq!(status, 401, "the control API without a token");
+    let (status, _, _) =
+        http("GET", &format!("{base}/console/login?code=0123456789abcdef0123456789abcdef"), &[], "");
+    assert_eq!(status, 403, "a made-up login code");
+
+    // A link logs in once: the cookie it sets opens the control API to GETs, and to changes only
+    // with the CSRF header, and only on 127.0.0.1/localhost.
+    let (status, head, _) = http("GET", &link, &[], "");
+    assert_eq!(status, 303, "{head}");
+    let cookie = head
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: "))
+        .unwrap_or_else(|| panic!("no cookie set: {head}"));
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    let session = cookie.split(';').next().unwrap().to_string();
+    let (status, _, body) = http("GET", &link, &[], "");
+    assert_eq!(status, 403, "a used login link: {body}");
+    assert!(body.contains("skyform local console"), "{body}");
+    let (status, _, body) = http("GET", &format!("{base}/v1/status"), &[("Cookie", &session)], "");
+    assert_eq!(status, 200, "{body}");
+    let invoke = format!("{base}/v1/stacks/dev/functions/sweep/invoke");
+    let (status, _, _) = http("POST", &invoke, &[("Cookie", &session)], "{}");
+    assert_eq!(status, 401, "a change without the CSRF header");
+    let evil = format!("evil.example:{}", base.rsplit(':').next().unwrap());
+    let (status, _, _) =
+        http("GET", &format!("{base}/console/api/stacks"), &[("Cookie", &session), ("Host", &evil)], "");
+    assert_eq!(status, 403, "another Host (DNS rebinding)");
+    let (status, _, body) = http("GET", &format!("{base}/console/api/stacks"), &[("Cookie", &session)], "");
+    assert_eq!(status, 200, "{body}");
+    let stacks: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(stacks[0]["stack"], "dev", "{stacks}");
+
+    // The browser, with a fresh link.
+    let out_dir = PathBuf::from(REPO).join("target/console-test");
+    let _ = std::fs::remove_dir_all(&out_dir);
+    let out = Command::new("node")
+        .arg(Path::new(REPO).join("tests/peers/console.mjs"))
+        .env("LINK", p.login_link())
+        .env("CHROMIUM", &chromium)
+        .env("PW_MODULES", &modules)
+        .env("OUT", &out_dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the browser test failed (screenshot in {}):\n{}{}",
+        out_dir.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("the browser test printed no JSON ({e}): {}", String::from_utf8_lossy(&out.stdout))
+    });
+    assert_eq!(seen["cookie_http_only"], true, "{seen}");
+    let resources: Vec<&str> =
+        seen["resources"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    for r in ["submit", "worker", "jobs", "api", "uploads", "done"] {
+        assert!(resources.contains(&r), "the stack view lacks {r}: {resources:?}");
+    }
+    assert!(seen["live_log"].as_str().unwrap().contains("sweep: 0 failed job(s) in jobs-failed"), "{seen}");
+    assert!(seen["invocation_row"].as_str().unwrap().contains("invoke"), "{seen}");
+    let depth = seen["depth"].as_array().unwrap();
+    assert_eq!(depth[1].as_u64().unwrap(), depth[0].as_u64().unwrap() + 1, "{seen}");
+    let steps: Vec<&str> = seen["trace_steps"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    let order = [
+        "http POST /jobs",
+        "λ submit ← http POST /jobs",
+        "SQS SendMessage",
+        "λ worker ← sqs jobs",
+        "SNS Publish",
+    ];
+    let mut at = 0;
+    for want in order {
+        at += steps[at..]
+            .iter()
+            .position(|s| *s == want)
+            .unwrap_or_else(|| panic!("the trace lacks {want:?} in order: {steps:?}"))
+            + 1;
+    }
+    assert!(steps.contains(&"λ notify ← SNS Publish"), "{steps:?}");
+    for shot in ["01-stack", "02-function", "03-queue", "04-bucket", "05-trace"] {
+        assert!(out_dir.join(format!("{shot}.png")).exists(), "no screenshot {shot}");
+    }
+
+    // What the browser did is really there.
+    let status: Value = serde_json::from_str(&p.ok(&["local", "status", "--json"])).unwrap();
+    let failed = status["queues"].as_array().unwrap().iter().find(|q| q["name"] == "jobs-failed").unwrap();
+    assert_eq!(failed["visible"], 1, "{failed}");
+    let s3 = format!("{base}/console/api/buckets/uploads/object?key=hello.txt");
+    let (status, _, body) = http("GET", &s3, &[("Cookie", &session)], "");
+    assert_eq!((status, body.as_str()), (200, "hello, bucket\n"));
+}
