@@ -16,7 +16,9 @@
 //! concurrency, invocation), [`gateway`] (HTTP ⇄ events), [`logs`](mod@logs), [`daemon`] (control API),
 //! [`client`] (the daemon's client, used by the provider and the CLI), [`provider`],
 //! [`schedule`] (EventBridge Scheduler expressions and their next run; pure: no IO, no clock),
-//! [`schedule_runner`] (the daemon's schedules and their timer).
+//! [`schedule_runner`] (the daemon's schedules and their timer), [`console`] (the local console,
+//! a web page on the control port), [`trace`] (trace ids through every delivery; the recent
+//! invocations and steps).
 //!
 //! **Architecture Invariant:** the library never prints; the daemon writes only to its own log
 //! (its stderr, redirected to `.skyform/local/daemon.log`).

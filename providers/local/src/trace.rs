@@ -112,6 +112,24 @@ pub fn current_header() -> Option<String> {
     })
 }
 
+thread_local! {
+    static SYNC_HEADER: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` (synchronous work on another thread, such as the table writer's) with `header` as
+/// its trace header, which [`sync_header`] gives back.
+pub fn with_sync_header<R>(header: Option<String>, f: impl FnOnce() -> R) -> R {
+    let old = SYNC_HEADER.with(|h| h.replace(header));
+    let r = f();
+    SYNC_HEADER.with(|h| *h.borrow_mut() = old);
+    r
+}
+
+/// The header set by [`with_sync_header`] on this thread.
+pub fn sync_header() -> Option<String> {
+    SYNC_HEADER.with(|h| h.borrow().clone())
+}
+
 /// A new X-Ray root id.
 pub fn new_root() -> String {
     let secs = crate::logs::now_ms() / 1000;

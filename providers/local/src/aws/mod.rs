@@ -405,7 +405,12 @@ pub async fn handle(ctx: Arc<AwsContext>, req: Request<Incoming>, _peer: SocketA
     // S3 streams its bodies and verifies SigV4 (incl. presigned URLs and aws-chunked
     // payloads) in s3s, before any operation runs.
     if crate::buckets::is_s3(&req) {
-        return ctx.buckets.serve(req).await;
+        // A function's S3 call carries its trace on to the bucket's notifications.
+        let trace = req.headers().get("x-amzn-trace-id").and_then(|v| v.to_str().ok());
+        return match trace.map(|h| crate::trace::Ctx::from_header(Some(h), "S3")) {
+            Some(t) => crate::trace::scope(t, ctx.buckets.serve(req)).await,
+            None => ctx.buckets.serve(req).await,
+        };
     }
     let request_id = crate::pool::new_request_id();
     let (parts, body) = match http::body_bytes(req).await {

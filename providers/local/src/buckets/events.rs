@@ -154,6 +154,9 @@ struct Pending {
     function: String,
     created_ms: u64,
     payload: Value,
+    /// The trace of the request that changed the object (crate::trace).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    trace: Option<String>,
 }
 
 pub struct Events {
@@ -271,6 +274,7 @@ impl Events {
                 function: spec.function.clone(),
                 created_ms: now,
                 payload: json!({"Records": [record(ev, name, &sequencer, now)]}),
+                trace: crate::trace::current_header(),
             };
             let file = format!("{seq:020}-{i:03}.json");
             let tmp = self.outbox.join(format!(".{file}.tmp"));
@@ -348,11 +352,12 @@ impl Events {
             return;
         };
         let payload = Bytes::from(p.payload.to_string());
+        let trace = crate::trace::Ctx::from_header(p.trace.as_deref(), "s3 event");
         for attempt in 0..3u32 {
             if attempt > 0 {
                 tokio::time::sleep(Duration::from_secs(attempt as u64)).await;
             }
-            match pool.invoke(payload.clone()).await.result {
+            match crate::trace::scope(trace.clone(), pool.invoke(payload.clone())).await.result {
                 InvokeResult::Ok(_) => {
                     self.delivered.fetch_add(1, Ordering::Relaxed);
                     let _ = std::fs::remove_file(&path);

@@ -457,45 +457,9 @@ impl Console {
                 }
             }
             Method::PUT => {
-                let content_type = param(query, "content_type").filter(|c| !c.is_empty());
-                let k = key.clone();
-                let put = tokio::task::spawn_blocking(
-                    move || -> Result<Arc<crate::buckets::store::ObjMeta>, String> {
-                        use md5::Digest;
-                        use std::io::Write;
-                        let (path, mut file) = b.temp_file().map_err(|e| e.to_string())?;
-                        let meta = crate::buckets::store::ObjMeta {
-                            key: k,
-                            size: body.len() as u64,
-                            etag: crate::buckets::store::hex(&md5::Md5::digest(&body)),
-                            last_modified_ms: crate::buckets::store::now_ms(),
-                            content_type,
-                            ..Default::default()
-                        };
-                        let written = file
-                            .write_all(&body)
-                            .and_then(|()| crate::buckets::store::finish_file(&mut file, &meta));
-                        if let Err(e) = written {
-                            let _ = std::fs::remove_file(&path);
-                            return Err(e.to_string());
-                        }
-                        drop(file);
-                        b.commit(&path, meta, |_| Ok(())).map_err(|e| format!("{e:?}"))
-                    },
-                )
-                .await;
-                let m = match put {
-                    Ok(Ok(m)) => m,
-                    Ok(Err(e)) => {
-                        return http::message(
-                            StatusCode::INTERNAL_SERVER_ERROR,
-                            &format!("cannot store the object: {e}"),
-                        );
-                    }
-                    Err(e) => return http::message(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
-                };
-                self.emit(name, "ObjectCreated:Put", &key, Some((m.size, &m.etag)), &rid);
-                http::json(StatusCode::OK, &json!({"key": m.key, "size": m.size, "etag": m.etag}))
+                // An upload starts a trace: the bucket's notifications go on in it.
+                let trace = crate::trace::Ctx::start(format!("console upload {name}"));
+                return crate::trace::scope(trace, self.put_object(b, name, key, query, body)).await;
             }
             Method::DELETE => {
                 let k = key.clone();
@@ -511,6 +475,55 @@ impl Console {
             }
             _ => http::message(StatusCode::METHOD_NOT_ALLOWED, "GET, PUT or DELETE an object"),
         }
+    }
+
+    /// Stores an uploaded object as S3's PutObject does (fsynced, renamed) and emits its event.
+    async fn put_object(
+        &self,
+        b: Arc<crate::buckets::store::BucketData>,
+        name: &str,
+        key: String,
+        query: &str,
+        body: Bytes,
+    ) -> Resp {
+        let rid = crate::pool::new_request_id();
+        let content_type = param(query, "content_type").filter(|c| !c.is_empty());
+        let k = key.clone();
+        let put =
+            tokio::task::spawn_blocking(move || -> Result<Arc<crate::buckets::store::ObjMeta>, String> {
+                use md5::Digest;
+                use std::io::Write;
+                let (path, mut file) = b.temp_file().map_err(|e| e.to_string())?;
+                let meta = crate::buckets::store::ObjMeta {
+                    key: k,
+                    size: body.len() as u64,
+                    etag: crate::buckets::store::hex(&md5::Md5::digest(&body)),
+                    last_modified_ms: crate::buckets::store::now_ms(),
+                    content_type,
+                    ..Default::default()
+                };
+                let written =
+                    file.write_all(&body).and_then(|()| crate::buckets::store::finish_file(&mut file, &meta));
+                if let Err(e) = written {
+                    let _ = std::fs::remove_file(&path);
+                    return Err(e.to_string());
+                }
+                drop(file);
+                b.commit(&path, meta, |_| Ok(())).map_err(|e| format!("{e:?}"))
+            })
+            .await;
+        let m = match put {
+            Ok(Ok(m)) => m,
+            Ok(Err(e)) => {
+                return http::message(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    &format!("cannot store the object: {e}"),
+                );
+            }
+            Err(e) => return http::message(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        };
+        self.emit(name, "ObjectCreated:Put", &key, Some((m.size, &m.etag)), &rid);
+        http::json(StatusCode::OK, &json!({"key": m.key, "size": m.size, "etag": m.etag}))
     }
 
     /// A bucket event, as S3 would send for the same change (notifications fire).
@@ -571,7 +584,10 @@ impl Console {
         if let Err(e) = crate::tables::check_key(&def, &item) {
             return http::message(StatusCode::BAD_REQUEST, &format!("{}: {}", e.code, e.message));
         }
-        match self.aws.tables.write_one(name, crate::tables::WriteOp::Put { item, cond: None }).await {
+        // An edit starts a trace: the table's change triggers go on in it.
+        let trace = crate::trace::Ctx::start(format!("console put {name}"));
+        let put = self.aws.tables.write_one(name, crate::tables::WriteOp::Put { item, cond: None });
+        match crate::trace::scope(trace, put).await {
             Ok(_) => http::json(StatusCode::OK, &json!({"put": true})),
             Err(e) => http::message(StatusCode::BAD_REQUEST, &format!("{}: {}", e.code, e.message)),
         }
