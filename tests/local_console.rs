@@ -247,3 +247,130 @@ fn the_console_in_a_real_browser() {
     let (status, _, body) = http("GET", &s3, &[("Cookie", &session)], "");
     assert_eq!((status, body.as_str()), (200, "hello, bucket\n"));
 }
+
+const PY_WRITER: &str = r#"
+import boto3
+
+db = boto3.client("dynamodb")
+s3 = boto3.client("s3")
+
+def handler(event, context):
+    db.put_item(TableName="notes", Item={"id": {"S": "n1"}, "text": {"S": "hello"}})
+    s3.put_object(Bucket="photos", Key="in/cat.jpg", Body=b"meow")
+    print("writer: wrote the item and the object")
+    return {"statusCode": 200, "body": "ok"}
+"#;
+
+const PY_ON_CHANGE: &str = r#"
+def handler(event, context):
+    for r in event["Records"]:
+        print("on-change: " + r["eventName"] + " " + r["dynamodb"]["Keys"]["id"]["S"])
+    return {}
+"#;
+
+const PY_ON_UPLOAD: &str = r#"
+def handler(event, context):
+    for r in event["Records"]:
+        print("on-upload: " + r["s3"]["object"]["key"])
+    return {}
+"#;
+
+/// A caller's trace goes on through a function's DynamoDB and S3 calls to the table's change
+/// trigger and the bucket's notification: one trace, read from the console's API.
+#[test]
+fn a_trace_through_a_table_change_and_a_bucket_notification() {
+    let venv = common::peers_venv();
+    let env = common::TestEnv::new("console-trace");
+    let _stop = common::StopDaemon(&env);
+    env.write("functions/writer/app.py", PY_WRITER);
+    env.write("functions/on_change/app.py", PY_ON_CHANGE);
+    env.write("functions/on_upload/app.py", PY_ON_UPLOAD);
+    let f = |name: &str, dir: &str| {
+        serde_json::json!({"name": name, "type": "local:Function", "inputs": {
+            "code": format!("functions/{dir}"), "handler": "app.handler", "runtime": "python3"}})
+    };
+    let fname = |name: &str| serde_json::json!({"$ref": name, "output": "function_name"});
+    env.manifest_with_outputs(
+        serde_json::json!([
+            f("writer", "writer"),
+            f("on-change", "on_change"),
+            f("on-upload", "on_upload"),
+            {"name": "notes", "type": "local:Table", "inputs": {"hash_key": {"name": "id", "type": "S"}, "range_key": null}},
+            {"name": "notes-on-change", "type": "local:TableSubscription", "inputs": {
+                "table": {"$ref": "notes", "output": "arn"}, "function": fname("on-change"), "batch_size": 10}},
+            {"name": "photos", "type": "local:Bucket", "inputs": {"versioning": false, "force_destroy": true}},
+            {"name": "photos-on-upload", "type": "local:BucketNotification", "inputs": {
+                "bucket": {"$ref": "photos", "output": "bucket_name"}, "function": fname("on-upload"),
+                "events": ["s3:ObjectCreated:*"], "prefix": null, "suffix": null}},
+            {"name": "api", "type": "local:HttpApi", "inputs": {"routes": [{"route": "POST /write", "function": fname("writer")}]}}
+        ]),
+        serde_json::json!({"url": {"$ref": "api", "output": "url"}}),
+    );
+    // The functions import boto3: the venv's python3 first on PATH, as for a user with it active.
+    let path = format!("{venv}/bin:{}:/usr/local/bin:/usr/bin:/bin", common::bin_dir().display());
+    let run = |args: &[&str]| {
+        let out = env.command(args).env("PATH", &path).output().unwrap();
+        assert!(out.status.success(), "skyform {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    run(&["up", "--yes"]);
+    let url = run(&["outputs", "url"]).trim().trim_matches('"').to_string();
+
+    // The caller's own trace id is kept.
+    let root = "1-5759e988-bd862e3fe1be46a994272793";
+    let header = format!("Root={root};Parent=53995c3f42cd8ad8;Sampled=1");
+    let (status, _, body) = http("POST", &format!("{url}/write"), &[("X-Amzn-Trace-Id", &header)], "{}");
+    assert_eq!(status, 200, "{body}");
+
+    let link = run(&["local", "console"]);
+    let link = link.split_whitespace().find(|w| w.contains("/console/login?code=")).unwrap().to_string();
+    let base = link.split("/console/").next().unwrap().to_string();
+    let (_, head, _) = http("GET", &link, &[], "");
+    let session = head
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: "))
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let trace = loop {
+        let (status, _, body) =
+            http("GET", &format!("{base}/console/api/traces/{root}"), &[("Cookie", &session)], "");
+        assert_eq!(status, 200, "{body}");
+        let t: Value = serde_json::from_str(&body).unwrap();
+        let names: Vec<String> = t["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                format!(
+                    "{} {} {}",
+                    s["kind"].as_str().unwrap(),
+                    s["name"].as_str().unwrap(),
+                    s["trigger"].as_str().unwrap()
+                )
+            })
+            .collect();
+        let logs = t.to_string();
+        if logs.contains("on-change: INSERT n1") && logs.contains("on-upload: in/cat.jpg") {
+            break names;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the trace never reached both triggers: {names:#?}\n{t:#}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    for want in [
+        "http http POST /write http POST /write",
+        "invoke writer http POST /write http POST /write",
+        "aws DynamoDB PutItem DynamoDB PutItem",
+        "invoke on-change table notes table notes",
+        "invoke on-upload s3 event s3 event",
+    ] {
+        assert!(trace.iter().any(|n| n == want), "the trace lacks {want:?}: {trace:#?}");
+    }
+}
