@@ -364,6 +364,32 @@ fn a_trace_through_a_table_change_and_a_bucket_notification() {
         );
         std::thread::sleep(Duration::from_millis(200));
     };
+    // Bad input to the console's API: a clear refusal, nothing changed.
+    let csrf = [("Cookie", session.as_str()), ("x-skyform-console", "1")];
+    let api = |m: &str, p: &str, body: &str| http(m, &format!("{base}/console/api/{p}"), &csrf, body);
+    let port = base.rsplit(':').next().unwrap();
+    let (status, _, body) =
+        api("POST", "request", &format!(r#"{{"port": {port}, "method": "GET", "path": "/v1/status"}}"#));
+    assert_eq!(status, 400, "the control port is not an API: {body}");
+    assert!(body.contains("not one of the project's APIs"), "{body}");
+    let (status, _, body) = api("PUT", "tables/notes/item", "not json");
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("not JSON"), "{body}");
+    let (status, _, body) = api("PUT", "tables/notes/item", r#"{"text": {"S": "no key"}}"#);
+    assert_eq!(status, 400, "an item without its key: {body}");
+    let (status, _, body) = api("PUT", "tables/nope/item", r#"{"id": {"S": "x"}}"#);
+    assert_eq!(status, 404, "{body}");
+    let (status, _, body) = api("POST", "queues/nope/send", r#"{"body": "x"}"#);
+    assert_eq!(status, 404, "{body}");
+    let (status, _, body) = api("GET", "buckets/nope", "");
+    assert_eq!(status, 404, "{body}");
+    let (status, _, body) = api("PUT", "buckets/photos/object", "x");
+    assert_eq!(status, 400, "an object without a key: {body}");
+    let (status, _, body) = api("GET", "tables/notes", "");
+    assert_eq!(status, 200, "{body}");
+    let items: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(items["count"], 1, "only the writer's item: {items}");
+
     for want in [
         "http http POST /write http POST /write",
         "invoke writer http POST /write http POST /write",

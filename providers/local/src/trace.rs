@@ -33,11 +33,12 @@ use serde_json::{Value, json};
 use tokio::sync::Notify;
 
 /// How many steps (spans) the hub keeps.
-pub const MAX_SPANS: usize = 5000;
+pub const MAX_SPANS: usize = 2000;
 /// How many live events the hub keeps for the console's event stream.
 pub const MAX_EVENTS: usize = 2000;
-/// The longest event recorded with an invocation (the console shows it; longer ones are cut).
-const MAX_EVENT_BYTES: usize = 16 * 1024;
+/// The longest event recorded with an invocation (the console shows it; longer ones are cut):
+/// with [`MAX_SPANS`], the hub holds at most about 16 MiB of events.
+const MAX_EVENT_BYTES: usize = 8 * 1024;
 
 /// The trace a piece of work belongs to.
 #[derive(Debug, Clone, PartialEq)]
