@@ -215,7 +215,9 @@ fn the_console_in_a_real_browser() {
         assert!(resources.contains(&r), "the stack view lacks {r}: {resources:?}");
     }
     assert!(seen["live_log"].as_str().unwrap().contains("sweep: 0 failed job(s) in jobs-failed"), "{seen}");
-    assert!(seen["invocation_row"].as_str().unwrap().contains("invoke"), "{seen}");
+    let row = seen["invocation_row"].as_str().unwrap();
+    assert!(row.contains("invoke") && row.contains("ok"), "{seen}");
+    assert!(row.ends_with("warm") || row.ends_with("cold"), "{seen}");
     let depth = seen["depth"].as_array().unwrap();
     assert_eq!(depth[1].as_u64().unwrap(), depth[0].as_u64().unwrap() + 1, "{seen}");
     let steps: Vec<&str> = seen["trace_steps"].as_array().unwrap().iter().filter_map(Value::as_str).collect();

@@ -49,8 +49,9 @@ try {
   await page.waitForFunction(() => (document.getElementById('invoke-result') || {}).textContent?.includes('"failed"'));
   await page.waitForFunction(() => (document.getElementById('live-log') || {}).textContent?.includes('failed job(s) in jobs-failed'));
   seen.live_log = await text('#live-log');
-  await page.waitForSelector('#invocations [data-request]');
-  seen.invocation_row = await text('#invocations [data-request]');
+  const row0 = page.locator('#invocations tr[data-request]', { hasText: 'invoke' }).first();
+  await row0.waitFor();
+  seen.invocation_row = await row0.innerText();
   await shot('02-function');
 
   step = 'send a message to a queue and see the depth change';

@@ -26,7 +26,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -174,11 +174,27 @@ pub struct Hub {
 #[derive(Default)]
 struct Inner {
     next_event: u64,
-    events: VecDeque<(u64, Value)>,
-    spans: VecDeque<Value>,
+    /// Live events; a finished step is shared with `spans` (no copy on the invocation path).
+    events: VecDeque<(u64, Event)>,
+    spans: VecDeque<Arc<Value>>,
     /// The trace header of each invocation in flight, by request id (the Runtime API hands it
     /// to the process).
     in_flight: HashMap<String, String>,
+}
+
+#[derive(Clone)]
+enum Event {
+    Plain(Value),
+    Span(Arc<Value>),
+}
+
+impl Event {
+    fn to_json(&self) -> Value {
+        match self {
+            Event::Plain(v) => v.clone(),
+            Event::Span(s) => json!({"kind": "span", "span": **s}),
+        }
+    }
 }
 
 /// The daemon's hub.
@@ -190,6 +206,10 @@ pub fn hub() -> &'static Hub {
 impl Hub {
     /// Publishes a live event (`{"kind": ..., ...}`) to the console's stream.
     pub fn publish(&self, event: Value) {
+        self.push(Event::Plain(event));
+    }
+
+    fn push(&self, event: Event) {
         {
             let mut i = self.inner.lock().unwrap();
             i.next_event += 1;
@@ -205,7 +225,8 @@ impl Hub {
     /// The events after `after`, and the id of the last one (or `after` when none).
     pub fn events_after(&self, after: u64) -> (Vec<(u64, Value)>, u64) {
         let i = self.inner.lock().unwrap();
-        let out: Vec<(u64, Value)> = i.events.iter().filter(|(id, _)| *id > after).cloned().collect();
+        let out: Vec<(u64, Value)> =
+            i.events.iter().filter(|(id, _)| *id > after).map(|(id, e)| (*id, e.to_json())).collect();
         let last = out.last().map(|(id, _)| *id).unwrap_or(after.min(i.next_event));
         (out, last)
     }
@@ -233,6 +254,7 @@ impl Hub {
 
     /// Records a finished step and publishes it.
     pub fn record(&self, span: Value) {
+        let span = Arc::new(span);
         {
             let mut i = self.inner.lock().unwrap();
             i.spans.push_back(span.clone());
@@ -240,13 +262,13 @@ impl Hub {
                 i.spans.pop_front();
             }
         }
-        self.publish(json!({"kind": "span", "span": span}));
+        self.push(Event::Span(span));
     }
 
     /// Recorded steps matching `f`, newest first, at most `max`.
     pub fn spans(&self, max: usize, f: impl Fn(&Value) -> bool) -> Vec<Value> {
         let i = self.inner.lock().unwrap();
-        i.spans.iter().rev().filter(|s| f(s)).take(max).cloned().collect()
+        i.spans.iter().rev().filter(|s| f(s)).take(max).map(|s| (**s).clone()).collect()
     }
 
     /// The most recent traces: `{trace, start_ms, name, steps, error}`, newest first.
