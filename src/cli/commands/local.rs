@@ -32,8 +32,9 @@ pub enum LocalCommand {
     /// .skyform/local/credentials.json). Use `eval "$(skyform local env)"`, then e.g.
     /// `aws sqs list-queues`. Starts the local cloud if it is not running.
     Env,
-    /// Print a login link to the local console, a web page of the whole app, live: the stack's
-    /// resources (a tree and a graph, inputs and outputs with secrets masked, the last
+    /// Print a one-time login link to the local console, a live web page of the whole app.
+    ///
+    /// The console shows the stack's resources (a tree and a graph, inputs and outputs with secrets masked, the last
     /// operations), functions (recent invocations with their events and logs, invoke with an
     /// edited event, the HTTP routes with a request form), queues (depth, in flight, dead
     /// letters; peek, send, redrive, purge), buckets (browse, upload, download, delete), tables
