@@ -566,10 +566,26 @@ impl Daemon {
             .insert((stack.to_string(), name.to_string()), RunningApi { api, _stop: stop_tx });
     }
 
-    async fn control(self: Arc<Self>, req: Request<Incoming>, _peer: SocketAddr) -> Resp {
+    async fn control(self: Arc<Self>, mut req: Request<Incoming>, _peer: SocketAddr) -> Resp {
+        // The console's page calls the control API under /console/v1/ with its session cookie
+        // (crate::console); everything else under /console is the console's.
         let path = req.uri().path();
-        if path == "/console" || path.starts_with("/console/") {
-            return self.console.serve(req, &self.token, self.port).await;
+        let mut via_console = false;
+        if let Some(rest) = path.strip_prefix("/console/v1/") {
+            if !self.console.allows_control(&req, self.port) {
+                return http::message(
+                    StatusCode::UNAUTHORIZED,
+                    "not logged in to the console, or no CSRF header",
+                );
+            }
+            let query = req.uri().query().map(|q| format!("?{q}")).unwrap_or_default();
+            match format!("/v1/{rest}{query}").parse() {
+                Ok(uri) => *req.uri_mut() = uri,
+                Err(_) => return bad_request("bad path"),
+            }
+            via_console = true;
+        } else if path == "/console" || path.starts_with("/console/") {
+            return self.console.serve(req, self.port).await;
         }
         let bearer = req
             .headers()
@@ -580,8 +596,7 @@ impl Daemon {
         if bearer && req.method() == Method::POST && req.uri().path() == "/v1/console/login" {
             return http::json(StatusCode::OK, &self.console.new_login(self.port));
         }
-        // The console's page calls the control API with its session cookie.
-        let authorized = bearer || crate::console::control_allowed(&req, &self.token, self.port);
+        let authorized = bearer || via_console;
         if !authorized {
             return http::message(
                 StatusCode::UNAUTHORIZED,

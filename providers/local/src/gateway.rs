@@ -297,7 +297,17 @@ async fn build_event(
     for (name, value) in parts.headers.iter() {
         let v = String::from_utf8_lossy(value.as_bytes());
         if name == hyper::header::COOKIE {
-            cookies.extend(value.to_str().unwrap_or("").split(';').map(str::trim).filter(|c| !c.is_empty()));
+            // The local console's session cookie (crate::console) is never a function's.
+            let not_console = |c: &&str| !c.starts_with("skyform_console=");
+            cookies.extend(
+                value
+                    .to_str()
+                    .unwrap_or("")
+                    .split(';')
+                    .map(str::trim)
+                    .filter(|c| !c.is_empty())
+                    .filter(not_console),
+            );
             continue;
         }
         headers

@@ -36,7 +36,7 @@ const time = (t) => t ? new Date(t).toLocaleTimeString() : '';
 const pretty = (v) => { try { return JSON.stringify(typeof v === 'string' ? JSON.parse(v) : v, null, 2); } catch { return String(v); } };
 const statusCls = (s) => s === 'ok' ? 'ok' : 'bad';
 
-async function status() { state.status = (await api('/v1/status')).body; document.getElementById('project').textContent = state.status.project_dir || ''; return state.status; }
+async function status() { state.status = (await api('/console/v1/status')).body; document.getElementById('project').textContent = state.status.project_dir || ''; return state.status; }
 
 // ---- Stack: resources as a tree and a graph, inputs and outputs (secrets masked), history.
 async function viewStack() {
@@ -132,7 +132,7 @@ async function fnDetail(id) {
     state.lastEvent = Object.assign(state.lastEvent || {}, { [id]: event.value });
     set('muted', 'invoking…');
     try {
-      const r = await api(`/v1/stacks/${enc(stack)}/functions/${enc(name)}/invoke`, { method: 'POST', body: event.value });
+      const r = await api(`/console/v1/stacks/${enc(stack)}/functions/${enc(name)}/invoke`, { method: 'POST', body: event.value });
       const err = r.headers.get('x-amz-function-error');
       set(err ? 'bad' : 'ok', `${err ? 'error' : 'ok'} · request ${r.headers.get('x-amzn-requestid')}\n${pretty(r.body)}`);
     } catch (e) { set('bad', e.message); }
@@ -256,7 +256,7 @@ async function viewSchedules() {
     ss.map((s) => { const out = h('span', {}); return h('tr', { 'data-schedule': s.name }, h('td', {}, s.name), h('td', {}, h('code', {}, s.expression), s.enabled ? '' : h('span', { class: 'warn' }, ' disabled')),
       h('td', {}, s.function), h('td', {}, s.next_run || '–'),
       h('td', {}, s.last_run ? `${s.last_run.started} ${s.last_run.error ? '✗ ' + s.last_run.error : '✓'}` : '–'),
-      h('td', {}, h('button', { onclick: async () => { out.textContent = ' running…'; const r = await api(`/v1/stacks/${enc(s.stack)}/schedules/${enc(s.name)}/run`, { method: 'POST' }); out.textContent = ` ${r.headers.get('x-amz-function-error') ? '✗' : '✓'} ${JSON.stringify(r.body)}`; } }, 'Run now'), out)); })))];
+      h('td', {}, h('button', { onclick: async () => { out.textContent = ' running…'; const r = await api(`/console/v1/stacks/${enc(s.stack)}/schedules/${enc(s.name)}/run`, { method: 'POST' }); out.textContent = ` ${r.headers.get('x-amz-function-error') ? '✗' : '✓'} ${JSON.stringify(r.body)}`; } }, 'Run now'), out)); })))];
 }
 
 // ---- Traces: one request across queues, functions, tables and topics, as a timeline.

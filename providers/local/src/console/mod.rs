@@ -2,17 +2,19 @@
 //! shows the whole app live — the stack's resources, function invocations and their logs,
 //! queues, buckets, tables, schedules and traces — and acts on it.
 //!
-//! **Who may use it.** The console is the control API's token in a browser. `skyform local
-//! console` (or `skyform dev`) asks the daemon for a *login link* (`POST /v1/console/login`,
-//! bearer token): `http://127.0.0.1:PORT/console/login?code=CODE`, a random code that works
-//! once, within [`LOGIN_TTL`]. Opening it sets the session cookie (`HttpOnly`,
-//! `SameSite=Strict`, path `/`) that holds the token, and redirects to the page; the token itself
-//! never appears in a URL, a page or a script. With the cookie the page calls the control API
-//! (`/v1/...`) and the console's own routes (`/console/api/...`). Every request that changes
+//! **Who may use it.** Whoever holds the control API's token: `skyform local console` (or
+//! `skyform dev`) asks the daemon for a *login link* (`POST /v1/console/login`, bearer token):
+//! `http://127.0.0.1:PORT/console/login?code=CODE`, a random code that works once, within
+//! [`LOGIN_TTL`]. Opening it sets the session cookie (a random secret of this daemon, not the
+//! token; `HttpOnly`, `SameSite=Strict`, `Path=/console`) and redirects to the page. With the
+//! cookie the page calls the control API under `/console/v1/...` (the daemon serves it as
+//! `/v1/...`) and the console's own routes (`/console/api/...`). Every request that changes
 //! something must also carry the header `x-skyform-console: 1`, which a page of another site
 //! cannot send without a CORS preflight (which is never granted): no cross-site request forgery.
-//! And the console answers only requests whose `Host` is `127.0.0.1:PORT` or `localhost:PORT`,
-//! so a DNS-rebinding site cannot read it.
+//! The console answers only requests whose `Host` is `127.0.0.1:PORT` or `localhost:PORT`, so a
+//! DNS-rebinding site cannot read it. Cookies are per host, not per port: the path keeps the
+//! browser from sending the cookie to the project's own APIs on 127.0.0.1 (and the gateway
+//! drops it from events in any case, so no function sees it).
 //!
 //! **Live updates.** `GET /console/events` is a server-sent event stream of the trace hub's
 //! events ([`crate::trace`]: invocations, steps), the functions' new log lines and a
@@ -58,11 +60,15 @@ pub struct Console {
     codes: Mutex<HashMap<String, Instant>>,
     /// The watcher (log tail, resource counts) runs once a page is open.
     watching: AtomicBool,
+    /// The session cookie's value: random, for this daemon's life.
+    session: String,
 }
 
 impl Console {
     pub fn new(layout: Layout, aws: Arc<AwsContext>) -> Console {
-        Console { layout, aws, codes: Mutex::new(HashMap::new()), watching: AtomicBool::new(false) }
+        let session =
+            format!("{:016x}{:016x}", crate::daemon::os_random_u64(), crate::daemon::os_random_u64());
+        Console { layout, aws, codes: Mutex::new(HashMap::new()), watching: AtomicBool::new(false), session }
     }
 
     /// A new one-time login link (`POST /v1/console/login`).
@@ -76,7 +82,7 @@ impl Console {
     }
 
     /// Serves `/console` and everything under it.
-    pub async fn serve(self: &Arc<Self>, req: Request<Incoming>, token: &str, port: u16) -> Resp {
+    pub async fn serve(self: &Arc<Self>, req: Request<Incoming>, port: u16) -> Resp {
         if !host_ok(&req, port) {
             return http::message(
                 StatusCode::FORBIDDEN,
@@ -86,9 +92,9 @@ impl Console {
         let path = req.uri().path().to_string();
         let query = req.uri().query().unwrap_or("").to_string();
         if path == "/console/login" {
-            return self.login(&query, token);
+            return self.login(&query);
         }
-        if !session_ok(&req, token) {
+        if !session_ok(&req, &self.session) {
             if req.method() == Method::GET && (path == "/console" || path == "/console/") {
                 return http::response(
                     StatusCode::UNAUTHORIZED,
@@ -132,7 +138,13 @@ impl Console {
         }
     }
 
-    fn login(&self, query: &str, token: &str) -> Resp {
+    /// Whether the page may make this control API request (`/console/v1/...`): the session
+    /// cookie, the host check, and the CSRF header on anything but `GET`.
+    pub fn allows_control<B>(&self, req: &Request<B>, port: u16) -> bool {
+        control_allowed(req, &self.session, port)
+    }
+
+    fn login(&self, query: &str) -> Resp {
         let code = param(query, "code").unwrap_or_default();
         let valid = {
             let mut codes = self.codes.lock().unwrap();
@@ -146,7 +158,7 @@ impl Console {
             );
         }
         let mut r = http::response(StatusCode::SEE_OTHER, "text/plain; charset=utf-8", "logged in\n");
-        let cookie = format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict");
+        let cookie = format!("{COOKIE}={}; Path=/console; HttpOnly; SameSite=Strict", self.session);
         if let Ok(v) = cookie.parse() {
             r.headers_mut().insert(hyper::header::SET_COOKIE, v);
         }
@@ -753,9 +765,9 @@ fn cookie_token<B>(req: &Request<B>) -> Option<String> {
     })
 }
 
-/// Whether the request carries the console's session cookie for `token`.
-pub fn session_ok<B>(req: &Request<B>, token: &str) -> bool {
-    cookie_token(req).is_some_and(|t| constant_time_eq(t.as_bytes(), token.as_bytes()))
+/// Whether the request carries the console's session cookie `session`.
+pub fn session_ok<B>(req: &Request<B>, session: &str) -> bool {
+    cookie_token(req).is_some_and(|t| constant_time_eq(t.as_bytes(), session.as_bytes()))
 }
 
 fn csrf_ok<B>(req: &Request<B>) -> bool {
@@ -764,8 +776,8 @@ fn csrf_ok<B>(req: &Request<B>) -> bool {
 
 /// Whether the console's session may make this control API request: the cookie, the host
 /// check, and the CSRF header on anything but `GET`.
-pub fn control_allowed<B>(req: &Request<B>, token: &str, port: u16) -> bool {
-    session_ok(req, token) && host_ok(req, port) && (req.method() == Method::GET || csrf_ok(req))
+pub fn control_allowed<B>(req: &Request<B>, session: &str, port: u16) -> bool {
+    session_ok(req, session) && host_ok(req, port) && (req.method() == Method::GET || csrf_ok(req))
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
