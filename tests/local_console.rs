@@ -231,9 +231,9 @@ fn the_console_in_a_real_browser() {
     let order = [
         "http POST /jobs",
         "λ submit ← http POST /jobs",
-        "SQS SendMessage",
+        "SQS SendMessage jobs",
         "λ worker ← sqs jobs",
-        "SNS Publish",
+        "SNS Publish done",
     ];
     let mut at = 0;
     for want in order {
@@ -243,7 +243,7 @@ fn the_console_in_a_real_browser() {
             .unwrap_or_else(|| panic!("the trace lacks {want:?} in order: {steps:?}"))
             + 1;
     }
-    assert!(steps.contains(&"λ notify ← SNS Publish"), "{steps:?}");
+    assert!(steps.contains(&"λ notify ← SNS Publish done"), "{steps:?}");
     for shot in ["01-stack", "02-function", "03-queue", "04-bucket", "05-trace"] {
         assert!(out_dir.join(format!("{shot}.png")).exists(), "no screenshot {shot}");
     }
@@ -407,7 +407,7 @@ fn a_trace_through_a_table_change_and_a_bucket_notification() {
     for want in [
         "http http POST /write http POST /write",
         "invoke writer http POST /write http POST /write",
-        "aws DynamoDB PutItem DynamoDB PutItem",
+        "aws DynamoDB PutItem notes DynamoDB PutItem notes",
         "invoke on-change table notes table notes",
         "invoke on-upload s3 event s3 event",
     ] {

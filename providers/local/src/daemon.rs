@@ -28,6 +28,7 @@
 //! | `PUT`/`GET`/`DELETE /v1/stacks/{stack}/table-subscriptions/{name}` | a table's change trigger |
 //! | `POST /v1/console/login` | a one-time login link for the console ([`crate::console`]): `{url, expires_in_secs}` |
 //! | `POST /v1/shutdown` | stop every process and exit |
+//! | `/console/...` | the local console's page and API, with its session cookie; `/console/v1/...` is the control API for the page ([`crate::console`]) |
 //!
 //! It also serves the AWS-compatible endpoint ([`crate::aws`]) on its own port, recorded in
 //! `endpoint.json` so that it stays the same across restarts.

@@ -461,7 +461,18 @@ pub async fn handle(ctx: Arc<AwsContext>, req: Request<Incoming>, _peer: SocketA
             Service::DynamoDb => "DynamoDB",
             Service::Unknown => "AWS",
         };
-        let name = format!("{service_name} {action}");
+        // What the call is about: the queue, table, topic or function (by name).
+        let body: serde_json::Value = serde_json::from_slice(&areq.body).unwrap_or_default();
+        let about = ["QueueUrl", "TableName", "FunctionName"]
+            .iter()
+            .find_map(|k| body[*k].as_str())
+            .or_else(|| areq.param("TopicArn"))
+            .or_else(|| areq.param("QueueUrl"))
+            .map(|v| v.rsplit(['/', ':']).next().unwrap_or(v).to_string());
+        let name = match about {
+            Some(a) => format!("{service_name} {action} {a}"),
+            None => format!("{service_name} {action}"),
+        };
         let trace = crate::trace::Ctx::from_header(Some(&header), name.clone());
         let span = crate::trace::new_span_id();
         let started = (crate::logs::now_ms(), std::time::Instant::now());
