@@ -1,4 +1,4 @@
-//! The local console in a real headless Chromium: `examples/jobs` (plus a bucket) deployed on
+//! The local console in a real headless Chromium: `examples/jobs` (plus a bucket and a table) deployed on
 //! the local cloud through the real `skyform` binary, `skyform local console` prints a login
 //! link, and `tests/peers/console.mjs` drives the page over the DevTools protocol
 //! (playwright-core with Debian's `chromium`, both set up by `tests/peers/console-setup.sh`):
@@ -44,7 +44,7 @@ struct Project {
 }
 
 impl Project {
-    /// A sealed copy of `examples/jobs` with an `uploads` bucket added.
+    /// A sealed copy of `examples/jobs` with an `uploads` bucket and a `notes` table added.
     fn new() -> Project {
         let venv = common::peers_venv();
         let tmp = TempDir::new("console");
@@ -57,7 +57,9 @@ impl Project {
         let text = std::fs::read_to_string(&main).unwrap();
         let patched = text.replace(
             "        ctx.export(\"url\", api.url());",
-            "        ctx.add(skyform_sdk::Bucket::new(\"uploads\"))?;\n        ctx.export(\"url\", api.url());",
+            "        ctx.add(skyform_sdk::Bucket::new(\"uploads\"))?;\n        \
+             ctx.add(skyform_sdk::Table::new(\"notes\").hash_key(\"id\", skyform_sdk::KeyType::String))?;\n        \
+             ctx.export(\"url\", api.url());",
         );
         assert_ne!(text, patched, "examples/jobs/src/main.rs no longer exports `url` as the test expects");
         std::fs::write(&main, patched).unwrap();
@@ -244,7 +246,9 @@ fn the_console_in_a_real_browser() {
             + 1;
     }
     assert!(steps.contains(&"λ notify ← SNS Publish done"), "{steps:?}");
-    for shot in ["01-stack", "02-function", "03-queue", "04-bucket", "05-trace"] {
+    assert_eq!(seen["schedule_row"].as_str().unwrap().split('\t').next(), Some("cleanup"), "{seen}");
+    assert!(seen["table_row"].as_str().unwrap().contains(r#""text":{"S":"from the console"}"#), "{seen}");
+    for shot in ["01-stack", "02-function", "03-queue", "04-bucket", "05-trace", "06-table", "07-schedules"] {
         assert!(out_dir.join(format!("{shot}.png")).exists(), "no screenshot {shot}");
     }
 

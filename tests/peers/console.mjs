@@ -2,7 +2,8 @@
 // protocol, with the system's browser), for tests/local_console.rs. One browser session:
 // log in with the link, see the resources, invoke a function and see its log appear live,
 // send a message to a queue and see the depth change, upload an object, send a request through
-// the route form and follow its trace across the queue to the worker. A screenshot per step in
+// the route form and follow its trace across the queue to the worker, edit a table's item, see
+// the schedules. A screenshot per step in
 // $OUT. Prints one JSON line of what it saw; exits non-zero, saying which step failed, otherwise.
 //
 // Environment: LINK (the login link), CHROMIUM, PW_MODULES (node_modules with playwright-core),
@@ -94,6 +95,21 @@ try {
   }, id, { timeout: 30000 });
   seen.trace_steps = await page.locator('#trace-detail .step strong').allInnerTexts();
   await shot('05-trace');
+
+  step = 'edit an item of a table';
+  await page.click('#nav-tables');
+  await page.fill('#item-edit', '{"id": {"S": "n1"}, "text": {"S": "from the console"}}');
+  await page.click('#put-item');
+  const item = page.locator('#items tr', { hasText: 'from the console' }).first();
+  await item.waitFor();
+  seen.table_row = await item.innerText();
+  await shot('06-table');
+
+  step = 'see the schedules';
+  await page.click('#nav-schedules');
+  await page.waitForSelector('#schedules [data-schedule="cleanup"]');
+  seen.schedule_row = await text('#schedules [data-schedule="cleanup"]');
+  await shot('07-schedules');
 
   step = 'no page errors';
   if (errors.length) throw new Error(errors.join('\n'));

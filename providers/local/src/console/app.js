@@ -243,8 +243,8 @@ async function viewTables() {
     h('div', { class: 'card' }, h('h2', {}, 'Tables'), h('table', {}, ts.map((x) => h('tr', { class: `click ${x.name === t ? 'sel' : ''}`, onclick: () => { state.table = x.name; state.hash = ''; render(); } }, h('td', {}, x.name), h('td', {}, `${x.items} items`))))),
     h('div', { class: 'card' }, h('h2', {}, `Items of ${t}`, h('span', { class: 'muted' }, ` · key ${r.keys.join(', ')} · ${r.count} items`)),
       h('div', { class: 'row' }, hash, h('button', { class: 'plain', onclick: () => { state.hash = hash.value; render(); } }, 'Query')),
-      h('table', {}, r.items.map((it) => h('tr', { class: 'click', onclick: () => { edit.value = JSON.stringify(it, null, 2); } }, h('td', {}, h('pre', {}, JSON.stringify(it)))))),
-      h('h2', {}, 'Edit an item'), edit, h('div', { class: 'row' }, h('button', { onclick: put }, 'Put item'))))];
+      h('table', { id: 'items' }, r.items.map((it) => h('tr', { class: 'click', onclick: () => { edit.value = JSON.stringify(it, null, 2); } }, h('td', {}, h('pre', {}, JSON.stringify(it)))))),
+      h('h2', {}, 'Edit an item'), edit, h('div', { class: 'row' }, h('button', { id: 'put-item', onclick: put }, 'Put item'))))];
 }
 
 // ---- Schedules: next runs, run now.

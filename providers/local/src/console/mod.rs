@@ -593,7 +593,7 @@ impl Console {
         let Some(def) = self.aws.tables.def(name) else {
             return http::message(StatusCode::NOT_FOUND, &format!("no table `{name}`"));
         };
-        if let Err(e) = crate::tables::check_key(&def, &item) {
+        if let Err(e) = crate::tables::check_key(&def, &crate::tables::key_of(&def, &item)) {
             return http::message(StatusCode::BAD_REQUEST, &format!("{}: {}", e.code, e.message));
         }
         // An edit starts a trace: the table's change triggers go on in it.
