@@ -8,8 +8,8 @@ pub mod kms;
 pub mod local_cloud;
 pub mod render;
 pub mod routes;
-pub mod style;
 pub mod sdk_home;
+pub mod style;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;

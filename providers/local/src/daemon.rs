@@ -26,7 +26,9 @@
 //! | `PUT`/`GET`/`DELETE /v1/stacks/{stack}/buckets/{name}`, `.../bucket-notifications/{name}` | a bucket, a bucket notification ([`crate::buckets`]) |
 //! | `PUT`/`GET`/`DELETE /v1/stacks/{stack}/tables/{name}` | a table ([`crate::tables::control`]) |
 //! | `PUT`/`GET`/`DELETE /v1/stacks/{stack}/table-subscriptions/{name}` | a table's change trigger |
+//! | `POST /v1/console/login` | a one-time login link for the console ([`crate::console`]): `{url, expires_in_secs}` |
 //! | `POST /v1/shutdown` | stop every process and exit |
+//! | `/console/...` | the local console's page and API, with its session cookie; `/console/v1/...` is the control API for the page ([`crate::console`]) |
 //!
 //! It also serves the AWS-compatible endpoint ([`crate::aws`]) on its own port, recorded in
 //! `endpoint.json` so that it stays the same across restarts.
@@ -128,6 +130,8 @@ struct Daemon {
     triggers: Arc<crate::trigger::Triggers>,
     /// Table change triggers ([`crate::tables::stream`]).
     table_triggers: Arc<crate::tables::stream::TableTriggers>,
+    /// The local console ([`crate::console`]), on the control port under `/console`.
+    console: Arc<crate::console::Console>,
 }
 
 /// 8 random bytes from the OS.
@@ -309,6 +313,7 @@ async fn run(layout: Layout) -> ExitCode {
         aws: aws.clone(),
         triggers,
         table_triggers,
+        console: Arc::new(crate::console::Console::new(layout.clone(), aws.clone())),
     });
 
     // Restore what was deployed.
@@ -622,13 +627,37 @@ impl Daemon {
         });
     }
 
-    async fn control(self: Arc<Self>, req: Request<Incoming>, _peer: SocketAddr) -> Resp {
-        let authorized = req
+    async fn control(self: Arc<Self>, mut req: Request<Incoming>, _peer: SocketAddr) -> Resp {
+        // The console's page calls the control API under /console/v1/ with its session cookie
+        // (crate::console); everything else under /console is the console's.
+        let path = req.uri().path();
+        let mut via_console = false;
+        if let Some(rest) = path.strip_prefix("/console/v1/") {
+            if !self.console.allows_control(&req, self.port) {
+                return http::message(
+                    StatusCode::UNAUTHORIZED,
+                    "not logged in to the console, or no CSRF header",
+                );
+            }
+            let query = req.uri().query().map(|q| format!("?{q}")).unwrap_or_default();
+            match format!("/v1/{rest}{query}").parse() {
+                Ok(uri) => *req.uri_mut() = uri,
+                Err(_) => return bad_request("bad path"),
+            }
+            via_console = true;
+        } else if path == "/console" || path.starts_with("/console/") {
+            return self.console.serve(req, self.port).await;
+        }
+        let bearer = req
             .headers()
             .get(hyper::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .is_some_and(|t| t == self.token);
+        if bearer && req.method() == Method::POST && req.uri().path() == "/v1/console/login" {
+            return http::json(StatusCode::OK, &self.console.new_login(self.port));
+        }
+        let authorized = bearer || via_console;
         if !authorized {
             return http::message(
                 StatusCode::UNAUTHORIZED,

@@ -560,7 +560,9 @@ async fn runtime_api(s: &Shared, req: Request<Incoming>, _peer: SocketAddr, time
         h.insert("lambda-runtime-aws-request-id", hv(&inv.request_id));
         h.insert("lambda-runtime-deadline-ms", hyper::header::HeaderValue::from(inv.deadline_ms));
         h.insert("lambda-runtime-invoked-function-arn", hv(&s.arn));
-        h.insert("lambda-runtime-trace-id", hv(&trace_id(&inv.request_id)));
+        let trace =
+            crate::trace::runtime_header(&inv.request_id).unwrap_or_else(|| trace_id(&inv.request_id));
+        h.insert("lambda-runtime-trace-id", hv(&trace));
         return r;
     }
     if req.method() == Method::POST {

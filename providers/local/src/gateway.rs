@@ -263,11 +263,16 @@ pub async fn handle(api: &Api, functions: &dyn Functions, req: Request<Incoming>
         return http::message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
     };
     let request_id = crate::pool::new_request_id();
+    // The request starts a trace, or goes on with the caller's (crate::trace).
+    let started = (crate::logs::now_ms(), std::time::Instant::now());
+    let header = req.headers().get("x-amzn-trace-id").and_then(|v| v.to_str().ok());
+    let trace = crate::trace::Ctx::from_header(header, format!("http {method} {path}"));
+    let span = crate::trace::new_span_id();
     let event = match build_event(api, route, params, &request_id, req, peer).await {
         Ok(e) => e,
         Err(resp) => return resp,
     };
-    let invoked = pool.invoke(event).await;
+    let invoked = crate::trace::scope(trace.child(&span), pool.invoke(event)).await;
     let mut resp = match invoked.result {
         InvokeResult::Ok(body) => map_result(&body),
         InvokeResult::Error { timed_out: true, .. } => {
@@ -278,6 +283,10 @@ pub async fn handle(api: &Api, functions: &dyn Functions, req: Request<Incoming>
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         resp.headers_mut().insert("apigw-requestid", v);
     }
+    let status = resp.status().as_u16();
+    let detail = serde_json::json!({"api": api.api_id, "status": status, "function": route.function});
+    let outcome = if status >= 500 { "error" } else { "ok" };
+    crate::trace::record_step(&trace, &span, "http", &trace.trigger, started, outcome, detail);
     resp
 }
 
@@ -317,7 +326,17 @@ async fn build_event(
     for (name, value) in parts.headers.iter() {
         let v = String::from_utf8_lossy(value.as_bytes());
         if name == hyper::header::COOKIE {
-            cookies.extend(value.to_str().unwrap_or("").split(';').map(str::trim).filter(|c| !c.is_empty()));
+            // The local console's session cookie (crate::console) is never a function's.
+            let not_console = |c: &&str| !c.starts_with("skyform_console=");
+            cookies.extend(
+                value
+                    .to_str()
+                    .unwrap_or("")
+                    .split(';')
+                    .map(str::trim)
+                    .filter(|c| !c.is_empty())
+                    .filter(not_console),
+            );
             continue;
         }
         headers

@@ -16,7 +16,9 @@
 //! concurrency, invocation), [`gateway`] (HTTP ⇄ events), [`logs`](mod@logs), [`daemon`] (control API),
 //! [`client`] (the daemon's client, used by the provider and the CLI), [`provider`],
 //! [`schedule`] (EventBridge Scheduler expressions and their next run; pure: no IO, no clock),
-//! [`schedule_runner`] (the daemon's schedules and their timer).
+//! [`schedule_runner`] (the daemon's schedules and their timer), [`console`] (the local console,
+//! a web page on the control port), [`trace`] (trace ids through every delivery; the recent
+//! invocations and steps).
 //!
 //! **Architecture Invariant:** the library never prints; the daemon writes only to its own log
 //! (its stderr, redirected to `.skyform/local/daemon.log`).
@@ -30,6 +32,7 @@ pub mod artifact;
 pub mod aws;
 pub mod buckets;
 pub mod client;
+pub mod console;
 pub mod daemon;
 pub mod env;
 pub mod gateway;
@@ -48,6 +51,7 @@ pub mod schedule;
 pub mod schedule_runner;
 pub mod tables;
 pub mod topics;
+pub mod trace;
 pub mod trigger;
 
 use std::path::{Path, PathBuf};
@@ -265,6 +269,28 @@ pub fn aws_env(project_dir: &Path, exe: Option<&Path>) -> Result<Vec<(String, St
     let creds = aws::Credentials::load_or_create(&layout.credentials())
         .map_err(|e| LocalError { message: format!("cannot read the local credentials: {e}") })?;
     Ok(aws::env_for(port, &creds))
+}
+
+/// A fresh login link to the local console ([`console`]) of the project's local cloud:
+/// `http://127.0.0.1:PORT/console/login?code=CODE`. It works once, within ten minutes; opening
+/// it logs the browser in (a session cookie) and shows the console. Starts the daemon (`exe
+/// local daemon`, `None`: [`client::daemon_exe`]) when none runs. `skyform local console` and
+/// `skyform dev` print it.
+pub async fn console_login_link(project_dir: &Path, exe: Option<&Path>) -> Result<String, LocalError> {
+    let c = client::ensure_daemon(project_dir, exe).await?;
+    let a = c.request("POST", "/v1/console/login", &[]).await?;
+    if a.status != 200 {
+        return Err(LocalError {
+            message: format!(
+                "the local cloud gave no console login link ({}); a daemon started by an older skyform has no console: \
+                 `skyform local stop`, then run this again",
+                a.message()
+            ),
+        });
+    }
+    a.json()["url"].as_str().map(str::to_string).ok_or_else(|| LocalError {
+        message: "the local cloud's answer to a console login has no url".into(),
+    })
 }
 
 /// A deployed `local:Schedule`, as `skyform local status` shows it.

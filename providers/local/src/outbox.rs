@@ -43,12 +43,17 @@ struct Pending {
     function: String,
     created_ms: u64,
     payload: Value,
+    /// The trace of the request that caused the delivery (crate::trace).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    trace: Option<String>,
 }
 
 pub struct Outbox {
     dir: PathBuf,
     /// What the deliveries are, for the daemon's log ("bucket event", "SNS delivery").
     what: &'static str,
+    /// How a delivery shows in its trace when it starts one (crate::trace): "s3 event", "sns".
+    trigger: &'static str,
     retry_delays: &'static [Duration],
     seq: AtomicU64,
     wake: Notify,
@@ -66,6 +71,7 @@ impl Outbox {
     pub fn open(
         dir: PathBuf,
         what: &'static str,
+        trigger: &'static str,
         retry_delays: &'static [Duration],
     ) -> std::io::Result<Outbox> {
         std::fs::create_dir_all(&dir)?;
@@ -76,6 +82,7 @@ impl Outbox {
             .unwrap_or(0);
         Ok(Outbox {
             dir,
+            trigger,
             what,
             retry_delays,
             seq: AtomicU64::new(start),
@@ -88,13 +95,24 @@ impl Outbox {
 
     /// Writes one delivery per `(function, payload)`, durably, and wakes the deliverer.
     pub fn write(&self, deliveries: &[(String, Value)]) -> std::io::Result<()> {
+        self.write_traced(deliveries, crate::trace::current_header())
+    }
+
+    /// [`Outbox::write`] for a caller off the request's task (a blocking thread): the trace
+    /// header is passed in.
+    pub fn write_traced(&self, deliveries: &[(String, Value)], trace: Option<String>) -> std::io::Result<()> {
         if deliveries.is_empty() {
             return Ok(());
         }
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         let now = crate::logs::now_ms();
         for (i, (function, payload)) in deliveries.iter().enumerate() {
-            let p = Pending { function: function.clone(), created_ms: now, payload: payload.clone() };
+            let p = Pending {
+                function: function.clone(),
+                created_ms: now,
+                payload: payload.clone(),
+                trace: trace.clone(),
+            };
             let file = format!("{seq:020}-{i:03}.json");
             let tmp = self.dir.join(format!(".{file}.tmp"));
             {
@@ -171,12 +189,13 @@ impl Outbox {
             return;
         };
         let payload = Bytes::from(p.payload.to_string());
+        let trace = crate::trace::Ctx::from_header(p.trace.as_deref(), self.trigger);
         let mut last = String::new();
         for attempt in 0..=self.retry_delays.len() {
             if attempt > 0 {
                 tokio::time::sleep(self.retry_delays[attempt - 1]).await;
             }
-            match pool.invoke(payload.clone()).await.result {
+            match crate::trace::scope(trace.clone(), pool.invoke(payload.clone())).await.result {
                 InvokeResult::Ok(_) => {
                     self.delivered.fetch_add(1, Ordering::Relaxed);
                     let _ = std::fs::remove_file(&path);

@@ -133,7 +133,10 @@ impl Pool {
 
     pub async fn invoke(&self, payload: Bytes) -> Invoked {
         let request_id: Arc<str> = new_request_id().into();
+        let trace = crate::trace::begin_invocation(&self.cfg.stack, &self.cfg.name, &request_id, &payload);
+        let mut cold = false;
         let Ok(_permit) = self.sem.clone().acquire_owned().await else {
+            trace.finish("error", false);
             return Invoked {
                 request_id,
                 result: error("Function deleted", "ResourceNotFoundException", false),
@@ -163,6 +166,7 @@ impl Pool {
                 None => {}
             }
             if !patient {
+                cold = true;
                 break Env::start(&self.cfg, &self.log, &self.live).await;
             }
             let busy = self.environments() > 0 || self.starting.load(Ordering::SeqCst) > 0;
@@ -176,6 +180,7 @@ impl Pool {
                 // i.e. through its initialisation).
                 if self.starting.fetch_add(1, Ordering::SeqCst) < self.max_starting {
                     starting = Some(Starting(self));
+                    cold = true;
                     break Env::start(&self.cfg, &self.log, &self.live).await;
                 }
                 self.starting.fetch_sub(1, Ordering::SeqCst);
@@ -194,6 +199,7 @@ impl Pool {
                 for line in [msg.clone()].into_iter().chain(self.end_lines(&request_id, started, 0)) {
                     self.log.line(rid.clone(), line);
                 }
+                trace.finish("error", true);
                 return Invoked { request_id, result: error(&msg, "Runtime.StartError", false) };
             }
         };
@@ -234,6 +240,12 @@ impl Pool {
             self.mark_activity();
             self.returned.notify_one();
         }
+        let status = match &result {
+            InvokeResult::Ok(_) => "ok",
+            InvokeResult::Error { timed_out: true, .. } => "timeout",
+            InvokeResult::Error { .. } => "error",
+        };
+        trace.finish(status, cold);
         Invoked { request_id, result }
     }
 

@@ -189,6 +189,9 @@ pub struct Message {
     pub g: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub d: Option<String>,
+    /// The trace header of the sender (SQS's `AWSTraceHeader` system attribute; crate::trace).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<String>,
 }
 
 impl Message {
@@ -755,6 +758,15 @@ impl Queue {
         durable(rx).await
     }
 
+    /// Up to `max` messages, oldest first, without receiving them (the console's peek: no
+    /// receive count, no visibility change).
+    pub fn peek(&self, max: usize) -> Vec<Message> {
+        let st = self.state.lock().unwrap();
+        let mut v: Vec<&Message> = st.msgs.values().collect();
+        v.sort_by_key(|m| m.seq);
+        v.into_iter().take(max).cloned().collect()
+    }
+
     pub fn depth(&self) -> Depth {
         let st = self.state.lock().unwrap();
         let now = now_ms();
@@ -888,6 +900,7 @@ impl Queue {
             tok: 0,
             g: if fifo { input.group_id } else { None },
             d: dedup.clone(),
+            trace: moved.and_then(|m| m.trace.clone()).or_else(crate::trace::current_header),
         };
         let sent = Sent {
             message_id: m.id.clone(),

@@ -365,7 +365,8 @@ impl Schedules {
         let payload = event(spec, name, scheduled_ms, &execution_id);
         let mut attempt = 0;
         loop {
-            let invoked = pool.invoke(payload.clone()).await;
+            let trace = crate::trace::Ctx::start(format!("schedule {name}"));
+            let invoked = crate::trace::scope(trace, pool.invoke(payload.clone())).await;
             attempt += 1;
             last.attempts = attempt as u32;
             last.request_id = Some(invoked.request_id.to_string());

@@ -540,6 +540,7 @@ impl Topics {
         let outbox = crate::outbox::Outbox::open(
             dir.join("sns_deliveries"),
             "SNS delivery",
+            "sns",
             &crate::outbox::ASYNC_RETRY_DELAYS,
         )?;
         let dedup_path = dir.join("topics_dedup.log");

@@ -280,7 +280,10 @@ async fn poll(ctx: &AwsContext, spec: &SubscriptionSpec, counters: &Counters) {
         };
         let event = sqs_event(&q.arn(), &batch);
         counters.invocations.fetch_add(1, Ordering::Relaxed);
-        let invoked = pool.invoke(Bytes::from(event.to_string())).await;
+        // The worker goes on in the trace of the batch's first message (crate::trace).
+        let trace =
+            crate::trace::Ctx::from_header(batch[0].message.trace.as_deref(), format!("sqs {}", q.name));
+        let invoked = crate::trace::scope(trace, pool.invoke(Bytes::from(event.to_string()))).await;
         let keep: HashSet<String> = match invoked.result {
             InvokeResult::Ok(body) => match failed_items(&body, &batch) {
                 Some(ids) => ids,
@@ -337,6 +340,9 @@ pub fn sqs_event(queue_arn: &str, batch: &[Received]) -> Value {
                 "ApproximateFirstReceiveTimestamp".into(),
                 json!(m.first.unwrap_or(m.sent).to_string()),
             );
+            if let Some(t) = &m.trace {
+                attrs.insert("AWSTraceHeader".into(), json!(t));
+            }
             if let Some(g) = &m.g {
                 attrs.insert("SequenceNumber".into(), json!(m.sequence_number()));
                 attrs.insert("MessageGroupId".into(), json!(g));

@@ -39,6 +39,19 @@ pub enum LocalCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Print a one-time login link to the local console, a live web page of the whole app.
+    ///
+    /// The console shows the stack's resources (a tree and a graph, inputs and outputs with secrets masked, the last
+    /// operations), functions (recent invocations with their events and logs, invoke with an
+    /// edited event, the HTTP routes with a request form), queues (depth, in flight, dead
+    /// letters; peek, send, redrive, purge), buckets (browse, upload, download, delete), tables
+    /// (browse, query, edit an item), schedules (next runs, run now) and traces (one request
+    /// across queues, functions and topics, as a timeline with each step's logs).
+    ///
+    /// The link (http://127.0.0.1:PORT/console/login?code=...) works once, within ten minutes:
+    /// opening it logs the browser in with a session cookie. Run the command again for another
+    /// browser. Starts the local cloud if it is not running.
+    Console,
     /// Run the daemon in the foreground (the provider starts it this way).
     #[command(hide = true)]
     Daemon {
@@ -95,6 +108,13 @@ pub async fn run(g: &Global, cmd: LocalCommand) -> Result<ExitCode> {
             }
         }
         LocalCommand::RunSchedule { name } => return run_schedule(g, &project, &name).await,
+        LocalCommand::Console => {
+            let exe = std::env::current_exe().map_err(|e| Error::io("finding the skyform executable", e))?;
+            let url =
+                skyform_local::console_login_link(&project.dir, Some(&exe)).await.map_err(local_error)?;
+            println!("the local console: {url}");
+            println!("(the link works once, for ten minutes; run `skyform local console` again for another)");
+        }
         LocalCommand::Daemon { .. } => unreachable!("handled before the runtime starts"),
     }
     Ok(ExitCode::SUCCESS)

@@ -405,7 +405,12 @@ pub async fn handle(ctx: Arc<AwsContext>, req: Request<Incoming>, _peer: SocketA
     // S3 streams its bodies and verifies SigV4 (incl. presigned URLs and aws-chunked
     // payloads) in s3s, before any operation runs.
     if crate::buckets::is_s3(&req) {
-        return ctx.buckets.serve(req).await;
+        // A function's S3 call carries its trace on to the bucket's notifications.
+        let trace = req.headers().get("x-amzn-trace-id").and_then(|v| v.to_str().ok());
+        return match trace.map(|h| crate::trace::Ctx::from_header(Some(h), "S3")) {
+            Some(t) => crate::trace::scope(t, ctx.buckets.serve(req)).await,
+            None => ctx.buckets.serve(req).await,
+        };
     }
     let request_id = crate::pool::new_request_id();
     let (parts, body) = match http::body_bytes(req).await {
@@ -440,11 +445,52 @@ pub async fn handle(ctx: Arc<AwsContext>, req: Request<Incoming>, _peer: SocketA
     }
     let areq =
         AwsRequest { method: parts.method, path, query, headers: parts.headers, body, params, request_id };
+    // A call made by a function carries its trace (X-Amzn-Trace-Id, sent by the AWS SDKs):
+    // what the call causes (a message, a fan-out) goes on in that trace (crate::trace).
+    if let Some(header) = areq.header("x-amzn-trace-id").map(str::to_string) {
+        let action = areq
+            .header("x-amz-target")
+            .and_then(|t| t.rsplit('.').next())
+            .or_else(|| areq.param("Action"))
+            .unwrap_or("Invoke")
+            .to_string();
+        let service_name = match service {
+            Service::Sqs => "SQS",
+            Service::Sns => "SNS",
+            Service::Lambda => "Lambda",
+            Service::DynamoDb => "DynamoDB",
+            Service::Unknown => "AWS",
+        };
+        // What the call is about: the queue, table, topic or function (by name).
+        let body: serde_json::Value = serde_json::from_slice(&areq.body).unwrap_or_default();
+        let about = ["QueueUrl", "TableName", "FunctionName"]
+            .iter()
+            .find_map(|k| body[*k].as_str())
+            .or_else(|| areq.param("TopicArn"))
+            .or_else(|| areq.param("QueueUrl"))
+            .map(|v| v.rsplit(['/', ':']).next().unwrap_or(v).to_string());
+        let name = match about {
+            Some(a) => format!("{service_name} {action} {a}"),
+            None => format!("{service_name} {action}"),
+        };
+        let trace = crate::trace::Ctx::from_header(Some(&header), name.clone());
+        let span = crate::trace::new_span_id();
+        let started = (crate::logs::now_ms(), std::time::Instant::now());
+        let resp = crate::trace::scope(trace.child(&span), dispatch(&ctx, service, &areq)).await;
+        let status = if resp.status().is_success() { "ok" } else { "error" };
+        let detail = serde_json::json!({"status": resp.status().as_u16()});
+        crate::trace::record_step(&trace, &span, "aws", &name, started, status, detail);
+        return resp;
+    }
+    dispatch(&ctx, service, &areq).await
+}
+
+async fn dispatch(ctx: &AwsContext, service: Service, areq: &AwsRequest) -> Resp {
     match service {
-        Service::Sqs => sqs::handle(&ctx, &areq).await,
-        Service::Sns => sns::handle(&ctx, &areq).await,
-        Service::Lambda => lambda::handle(&ctx, &areq).await,
-        Service::DynamoDb => dynamodb::handle(&ctx, &areq).await,
+        Service::Sqs => sqs::handle(ctx, areq).await,
+        Service::Sns => sns::handle(ctx, areq).await,
+        Service::Lambda => lambda::handle(ctx, areq).await,
+        Service::DynamoDb => dynamodb::handle(ctx, areq).await,
         Service::Unknown => AwsError::bad(
             "UnknownOperation",
             "this endpoint serves SQS (JSON protocol), SNS (query protocol) and Lambda Invoke",

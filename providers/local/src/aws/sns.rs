@@ -356,9 +356,9 @@ async fn fan_out(ctx: &AwsContext, m: &Message, bodies: &Bodies, subs: &Arc<Vec<
                 };
                 let queues = ctx.queues.clone();
                 let (queue_arn, sub_arn) = (r.endpoint.clone(), r.arn.clone());
-                sends.spawn(async move {
+                sends.spawn(crate::trace::carry(async move {
                     deliver_to_queue(&queues, &queue_arn, &sub_arn, body, attributes, &msg).await
-                });
+                }));
             }
             Protocol::Lambda => {
                 let mut msg = m.clone();
@@ -369,8 +369,9 @@ async fn fan_out(ctx: &AwsContext, m: &Message, bodies: &Bodies, subs: &Arc<Vec<
     }
     if !invocations.is_empty() {
         let (outbox, id) = (ctx.topics.outbox.clone(), m.message_id.clone());
+        let trace = crate::trace::current_header();
         sends.spawn_blocking(move || {
-            if let Err(e) = outbox.write(&invocations) {
+            if let Err(e) = outbox.write_traced(&invocations, trace) {
                 eprintln!(
                     "skyform local daemon: cannot keep message {id}'s deliveries to functions in the outbox: {e}"
                 );

@@ -156,7 +156,12 @@ pub struct Events {
 
 impl Events {
     pub fn load(root: &Path, functions: Arc<dyn FunctionLookup>) -> std::io::Result<Events> {
-        let outbox = Arc::new(Outbox::open(root.join("bucket_events"), "bucket event", &ASYNC_RETRY_DELAYS)?);
+        let outbox = Arc::new(Outbox::open(
+            root.join("bucket_events"),
+            "bucket event",
+            "s3 event",
+            &ASYNC_RETRY_DELAYS,
+        )?);
         let config_path = root.join("bucket_notifications.json");
         let specs: BTreeMap<String, NotificationSpec> = match std::fs::read(&config_path) {
             Ok(b) => serde_json::from_slice(&b)

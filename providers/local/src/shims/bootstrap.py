@@ -198,6 +198,8 @@ def main():
     while True:
         ctx = Context(_Headers(headers))
         request_id = ctx.aws_request_id
+        # As Lambda does: the AWS SDKs send it on as X-Amzn-Trace-Id (the trace goes on).
+        os.environ["_X_AMZN_TRACE_ID"] = headers.get("lambda-runtime-trace-id", "")
         try:
             event = json.loads(body) if body else None
             result = handler(event, ctx)

@@ -521,6 +521,9 @@ impl<'t> Tx<'t> {
             if let Some(o) = &ch.old {
                 rec["old"] = value::item_to_json(o);
             }
+            if let Some(t) = crate::trace::sync_header() {
+                rec["trace"] = json!(t);
+            }
             self.stream
                 .insert(seq_key(def.id, seq).as_slice(), rec.to_string().as_bytes())
                 .map_err(storage)?;
@@ -610,8 +613,10 @@ impl Tables {
         f: impl for<'t> FnOnce(&mut Tx<'t>, &mut WriterState, &Shared) -> Result<R, DdbError> + Send + 'static,
     ) -> Result<R, DdbError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
+        // The writer thread records the caller's trace on the change records (crate::trace).
+        let trace = crate::trace::current_header();
         let job: Job = Box::new(move |t, st, sh| {
-            let r = f(t, st, sh);
+            let r = crate::trace::with_sync_header(trace, || f(t, st, sh));
             Box::new(move |committed: Result<(), String>| {
                 let _ = tx.send(match committed {
                     Ok(()) => r,

@@ -302,7 +302,8 @@ async fn poll(ctx: &AwsContext, tables: &Tables, id: &str, spec: &SubscriptionSp
         let last = batch.last().and_then(|r| r["seq"].as_u64()).unwrap_or(cursor);
         let event = super::stream_event(&def, &batch);
         counters.invocations.fetch_add(1, Ordering::Relaxed);
-        let invoked = pool.invoke(Bytes::from(event.to_string())).await;
+        let trace = crate::trace::Ctx::from_header(batch[0]["trace"].as_str(), format!("table {}", def.name));
+        let invoked = crate::trace::scope(trace, pool.invoke(Bytes::from(event.to_string()))).await;
         // The position to save: all delivered, or up to before the first failed record.
         let upto = match invoked.result {
             InvokeResult::Ok(body) => first_failed(&body, &batch).map(|s| s - 1).unwrap_or(last),
