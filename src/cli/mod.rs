@@ -2,6 +2,7 @@
 //! rendering. **Architecture Invariant:** only this module prints, and only this module reads
 //! the process environment; it passes what it resolved into the library.
 
+pub mod backend;
 pub mod commands;
 pub mod flags;
 pub mod kms;
@@ -164,7 +165,7 @@ impl Global {
             Some(d) => d.clone(),
             None => std::env::current_dir().map_err(|e| Error::io("reading the current directory", e))?,
         };
-        Project::load(&dir)
+        Project::load(&dir).map(backend::attach)
     }
 
     /// The stack named by `-s`, `$SKYFORM_STACK`, the only stack, or `dev`.
