@@ -89,6 +89,7 @@ impl Journal {
                 "another command is writing this stack without holding its lock; nothing was changed",
             ));
         }
+        let remote_name = remote.describe(&remote.journal_prefix());
         let (tx, rx) = std::sync::mpsc::channel::<Job>();
         let bytes = Arc::new(AtomicU64::new(0));
         let counter = bytes.clone();
@@ -96,12 +97,8 @@ impl Journal {
             .name("journal".into())
             .spawn(move || remote_writer(remote, rx, counter))
             .map_err(|e| Error::io("starting the journal writer", e))?;
-        let journal = Journal {
-            tx,
-            seq: Arc::new(AtomicU64::new(0)),
-            bytes,
-            path: files.dir.join(format!("{}.journal", files.stack)),
-        };
+        let journal =
+            Journal { tx, seq: Arc::new(AtomicU64::new(0)), bytes, path: PathBuf::from(remote_name) };
         journal
             .append(&Entry::Header { journal: JOURNAL_FORMAT, lineage: lineage.to_string(), base_serial })
             .await?;
