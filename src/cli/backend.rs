@@ -160,6 +160,12 @@ impl ObjectStore for S3Store {
     fn delete(&self, key: &str) -> Result<()> {
         self.block("removing", key, |b| async move { b.delete(key).await })
     }
+    fn delete_many(&self, keys: &[String]) -> Result<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        self.block("removing", &keys[0], |b| async move { b.delete_many(keys).await })
+    }
     fn list(&self, prefix: &str) -> Result<Vec<String>> {
         self.block("listing", prefix, |b| async move { b.list(prefix).await })
     }

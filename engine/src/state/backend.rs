@@ -69,6 +69,11 @@ pub trait ObjectStore: Send + Sync {
     fn put(&self, key: &str, bytes: &[u8], cond: Cond<'_>) -> Result<Put>;
     /// Deletes an object; deleting an absent one succeeds.
     fn delete(&self, key: &str) -> Result<()>;
+    /// Deletes many objects, in no particular order (S3's DeleteObjects: up to 1,000 a
+    /// request).
+    fn delete_many(&self, keys: &[String]) -> Result<()> {
+        keys.iter().try_for_each(|k| self.delete(k))
+    }
     /// The keys that start with `prefix`, sorted.
     fn list(&self, prefix: &str) -> Result<Vec<String>>;
 }
@@ -166,6 +171,9 @@ pub struct Remote {
     etag: Mutex<Option<Option<String>>>,
     /// The id written into the lock object this process holds.
     token: Mutex<Option<String>>,
+    /// The journal segments this process wrote: compaction reads them from here instead of
+    /// downloading them again (it still lists the bucket, to find any it did not write).
+    written: Mutex<BTreeMap<String, Vec<u8>>>,
 }
 
 impl std::fmt::Debug for Remote {
@@ -185,7 +193,13 @@ pub struct LockBody {
 
 impl Remote {
     pub fn new(store: Arc<dyn ObjectStore>, stack: &str) -> Remote {
-        Remote { store, stack: stack.to_string(), etag: Mutex::new(None), token: Mutex::new(None) }
+        Remote {
+            store,
+            stack: stack.to_string(),
+            etag: Mutex::new(None),
+            token: Mutex::new(None),
+            written: Mutex::new(BTreeMap::new()),
+        }
     }
 
     pub fn state_key(&self) -> String {
@@ -401,6 +415,18 @@ impl Remote {
         self.store.list(&self.journal_prefix())
     }
 
+    /// Writes journal segment `n` (it must not exist). `Ok(false)`: it did.
+    pub fn put_segment(&self, n: u64, bytes: &[u8]) -> Result<bool> {
+        let key = self.segment_key(n);
+        match self.store.put(&key, bytes, Cond::Absent)? {
+            Put::Done { .. } => {
+                self.written.lock().unwrap().insert(key, bytes.to_vec());
+                Ok(true)
+            }
+            Put::Refused => Ok(false),
+        }
+    }
+
     /// The journal's text: its segments, in order. `None` when there is no journal.
     pub fn read_journal(&self) -> Result<Option<Vec<u8>>> {
         let keys = self.segments()?;
@@ -409,6 +435,10 @@ impl Remote {
         }
         let mut out = Vec::new();
         for k in keys {
+            if let Some(mine) = self.written.lock().unwrap().get(&k) {
+                out.extend_from_slice(mine);
+                continue;
+            }
             if let Some(o) = self.store.get(&k)? {
                 out.extend_from_slice(&o.bytes);
             }
@@ -421,9 +451,11 @@ impl Remote {
     pub fn remove_journal(&self) -> Result<()> {
         let mut keys = self.segments()?;
         keys.sort();
-        for k in keys.iter().rev() {
-            self.store.delete(k)?;
+        if let Some((header, rest)) = keys.split_first() {
+            self.store.delete_many(rest)?;
+            self.store.delete(header)?;
         }
+        self.written.lock().unwrap().clear();
         Ok(())
     }
 
@@ -446,10 +478,7 @@ impl Remote {
     }
 
     pub fn remove_history(&self) -> Result<()> {
-        for k in self.store.list(&self.history_prefix())? {
-            self.store.delete(&k)?;
-        }
-        Ok(())
+        self.store.delete_many(&self.store.list(&self.history_prefix())?)
     }
 }
 

@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
-use super::backend::{Cond, Put, Remote};
+use super::backend::Remote;
 use super::{Mutation, PendingOp, Snapshot, StackFiles};
 use crate::error::{Error, ErrorKind, Result};
 
@@ -224,17 +224,16 @@ fn remote_writer(remote: Arc<Remote>, rx: std::sync::mpsc::Receiver<Job>, bytes:
         if pending.is_empty() || failed.is_some() {
             return;
         }
-        let key = remote.segment_key(next);
-        match remote.store.put(&key, pending, Cond::Absent) {
-            Ok(Put::Done { .. }) => {
+        match remote.put_segment(next, pending) {
+            Ok(true) => {
                 next += 1;
                 bytes.fetch_add(pending.len() as u64, Ordering::Relaxed);
                 pending.clear();
             }
-            Ok(Put::Refused) => {
+            Ok(false) => {
                 *failed = Some(format!(
                     "{} already exists: another command writes this stack's journal (was this command's lock removed?)",
-                    remote.describe(&key)
+                    remote.describe(&remote.segment_key(next))
                 ))
             }
             Err(e) => *failed = Some(e.message),

@@ -136,6 +136,47 @@ impl Bucket {
         }
     }
 
+    /// DeleteObjects, 1,000 keys a request (S3's limit), quietly (only errors are listed).
+    pub async fn delete_many(&self, keys: &[String]) -> Result<(), Error> {
+        use sha2::Digest;
+        for chunk in keys.chunks(1000) {
+            let mut body = String::from(
+                r#"<Delete xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Quiet>true</Quiet>"#,
+            );
+            for k in chunk {
+                body.push_str(&format!(
+                    "<Object><Key>{}</Key></Object>",
+                    xml_escape(&format!("{}{k}", self.prefix))
+                ));
+            }
+            body.push_str("</Delete>");
+            let mut req = Request::new("s3", Method::POST, format!("/{}", uri_encode(&self.bucket)));
+            req.query = vec![("delete".into(), String::new())];
+            req.headers.push(("content-type".into(), "application/xml".into()));
+            // DeleteObjects requires an integrity checksum; S3 accepts SHA-256 for Content-MD5.
+            let sum = base64::engine::Engine::encode(
+                &base64::engine::general_purpose::STANDARD,
+                sha2::Sha256::digest(body.as_bytes()),
+            );
+            req.headers.push(("x-amz-checksum-sha256".into(), sum));
+            req.headers.push(("x-amz-sdk-checksum-algorithm".into(), "SHA256".into()));
+            req.body = body.into_bytes();
+            let text = self.send(req).await?.text();
+            if let Some(e) = xml::blocks(&text, "Error").first() {
+                return Err(Error::Api {
+                    status: 200,
+                    code: xml::tag(e, "Code").unwrap_or_default(),
+                    message: format!(
+                        "deleting {}: {}",
+                        xml::tag(e, "Key").unwrap_or_default(),
+                        xml::tag(e, "Message").unwrap_or_default()
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// The keys under `prefix` (relative to the bucket's prefix), sorted.
     pub async fn list(&self, prefix: &str) -> Result<Vec<String>, Error> {
         let full = format!("{}{prefix}", self.prefix);
@@ -163,6 +204,14 @@ impl Bucket {
         keys.sort();
         Ok(keys)
     }
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&apos;")
 }
 
 fn header(h: &reqwest::header::HeaderMap, name: &str) -> String {
