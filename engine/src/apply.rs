@@ -93,7 +93,7 @@ impl Ctx {
                     let s = self.snap.lock().unwrap();
                     (s.lineage.clone(), s.serial)
                 };
-                Journal::create(&self.files.journal(), &lineage, serial).await
+                Journal::create_for(&self.files, &lineage, serial).await
             })
             .await
     }

@@ -49,23 +49,20 @@ impl Session {
         keys: KeySource,
     ) -> Result<Session> {
         let stack_file = project.load_stack(stack)?;
-        let files = StackFiles::new(project.state_dir(), stack);
+        let files = project.stack_files(stack)?;
         let vault =
             Arc::new(Vault::new(stack_file.secrets_config(), keys, Some(project.stack_file_path(stack))));
         Ok(Session { project, stack: stack.to_string(), stack_file, files, settings, sink, user, vault })
     }
 
     pub fn lock(&self, command: &str) -> Result<Lock> {
-        Lock::acquire(
-            &self.files.lock(),
-            &LockInfo {
-                pid: std::process::id(),
-                host: state::lock::hostname(),
-                user: self.user.clone(),
-                started: util::rfc3339(SystemTime::now()),
-                command: command.to_string(),
-            },
-        )
+        self.files.acquire_lock(&LockInfo {
+            pid: std::process::id(),
+            host: state::lock::hostname(),
+            user: self.user.clone(),
+            started: util::rfc3339(SystemTime::now()),
+            command: command.to_string(),
+        })
     }
 
     /// Loads the state, compacting a journal left by an interrupted run.
@@ -279,7 +276,7 @@ impl Session {
                     },
                 )?;
             }
-            state::journal::remove(&self.files.journal())?;
+            state::journal::remove_for(&self.files)?;
         }
         stats.serial = snap.serial;
         Ok((snap, stats))

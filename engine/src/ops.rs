@@ -30,8 +30,9 @@ use crate::plan::{self, Plan, PlanOptions};
 use crate::project::{self, Project, valid_name};
 use crate::providers::Providers;
 use crate::secrets::{Crypter, KeyWrap, SecretsConfig, Vault};
+use crate::state::backend::BackendUrl;
 use crate::state::lock::{Lock, LockInfo};
-use crate::state::{self, HistoryEntry, ResourceState, Snapshot, StackFiles};
+use crate::state::{self, HistoryEntry, ResourceState, Snapshot};
 use crate::util;
 use crate::value;
 
@@ -394,12 +395,12 @@ impl Session {
             )
         })?;
         let _lock = self.lock("skyform stack import")?;
-        if let Some(cur) = state::load_file(&self.files.state())? {
+        if let Some(cur) = state::read_state(&self.files)? {
             snap.serial = snap.serial.max(cur.serial + 1);
         }
         snap.normalize();
         state::write_state(&self.files, &snap)?;
-        state::journal::remove(&self.files.journal())?;
+        state::journal::remove_for(&self.files)?;
         Ok(snap)
     }
 }
@@ -448,7 +449,7 @@ impl Session {
         // The config's secrets, re-encrypted, in the same places.
         let mut secure: Vec<(Vec<String>, String)> = Vec::new();
         collect_secure(&config, &mut Vec::new(), &new, &mut secure)?;
-        let before_state = std::fs::read(self.files.state()).ok();
+        let before_state = self.files.read_state_bytes()?;
         let before_file =
             std::fs::read(&path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
         self.write(&snap, resealed, "change-secrets-provider", Instant::now())?;
@@ -474,7 +475,7 @@ impl Session {
         if let Err(e) = result {
             // Put the state back as it was: the stack file still names the old key.
             if let Some(bytes) = before_state {
-                state::write_atomic(&self.files.state(), &bytes)?;
+                self.files.write_state_bytes(&bytes)?;
             }
             state::write_atomic(&path, &before_file)?;
             return Err(e);
@@ -618,7 +619,7 @@ pub fn stack_ls(project: &Project) -> Result<Vec<StackSummary>> {
     let mut out = Vec::new();
     for s in project.stacks()? {
         let file = project.load_stack(&s)?;
-        let files = StackFiles::new(project.state_dir(), &s);
+        let files = project.stack_files(&s)?;
         let (snap, _) = state::load(&files, project.name())?;
         out.push(StackSummary { name: s, provider: file.provider, resources: snap.resources.len() });
     }
@@ -676,8 +677,8 @@ pub fn stack_rm(project: &Project, name: &str, force: bool, user: &str) -> Resul
     if !path.exists() {
         return Err(Error::user(format!("stack `{name}` does not exist"), "see `skyform stack ls`"));
     }
-    let files = StackFiles::new(project.state_dir(), name);
-    let _lock = Lock::acquire(&files.lock(), &lock_info(user, "skyform stack rm"))?;
+    let files = project.stack_files(name)?;
+    let _lock = files.acquire_lock(&lock_info(user, "skyform stack rm"))?;
     let (snap, _) = state::load(&files, project.name())?;
     if !snap.resources.is_empty() && !force {
         return Err(Error::user(
@@ -685,9 +686,8 @@ pub fn stack_rm(project: &Project, name: &str, force: bool, user: &str) -> Resul
             format!("run `skyform destroy -s {name}` first, or pass --force to forget them"),
         ));
     }
-    for p in [files.state(), files.journal(), files.history(), path] {
-        remove_if_present(&p)?;
-    }
+    files.remove_all()?;
+    remove_if_present(&path)?;
     Ok(())
 }
 
@@ -708,4 +708,84 @@ pub fn lock_info(user: &str, command: &str) -> LockInfo {
         started: util::rfc3339(SystemTime::now()),
         command: command.to_string(),
     }
+}
+
+/// What `stack migrate` moved.
+#[derive(Debug, Clone, Serialize)]
+pub struct Migrated {
+    pub from: String,
+    pub to: String,
+    pub serial: u64,
+    pub resources: usize,
+    pub history: usize,
+}
+
+/// `stack migrate --to BACKEND`: moves the stack's state and history to another backend, under
+/// both backends' locks, then records `backend = "..."` in the stack file and removes the old
+/// copy. A leftover journal is compacted first; the state is copied byte for byte (its secrets
+/// stay sealed with the stack's key, which stays in the stack file). The target must not hold
+/// a state of this stack already. If recording the new backend fails, the copy is removed and
+/// the stack stays where it was.
+pub fn stack_migrate(project: &Project, stack: &str, to: &str, user: &str) -> Result<Migrated> {
+    let target_url = BackendUrl::parse(to)?;
+    let source_url = project.backend(stack)?;
+    if source_url == target_url {
+        return Err(Error::user(
+            format!("stack `{stack}` already keeps its state in {target_url}"),
+            "name another backend with --to (`folder`, or `s3://BUCKET/PREFIX`)",
+        ));
+    }
+    let source = project.stack_files(stack)?;
+    let target = project.stack_files_at(stack, &target_url)?;
+    let lock = source.acquire_lock(&lock_info(user, "skyform stack migrate"))?;
+    let _target_lock = target.acquire_lock(&lock_info(user, "skyform stack migrate"))?;
+    let snap = state::recover(&source, project.name(), &lock)?;
+    let bytes = source.read_state_bytes()?;
+    let history = state::read_history(&source)?;
+    if target.read_state_bytes()?.is_some() || !state::read_history(&target)?.is_empty() {
+        return Err(Error::user(
+            format!("{} already holds a state of stack `{stack}`", target.describe()),
+            "nothing was changed; remove it (or pick another prefix) and migrate again",
+        ));
+    }
+    let copy = || -> Result<()> {
+        if let Some(b) = &bytes {
+            target.write_state_bytes(b)?;
+        }
+        for entry in &history {
+            state::append_history(&target, entry)?;
+        }
+        // Read it back: what the next command will load.
+        if bytes.is_some() {
+            let back = state::read_state(&target)?;
+            if back.as_ref().map(|s| (&s.lineage, s.serial)) != Some((&snap.lineage, snap.serial)) {
+                return Err(Error::new(
+                    ErrorKind::State,
+                    format!("the state copied to {} does not read back as written", target.describe()),
+                ));
+            }
+        }
+        project::edit_stack_file(&project.stack_file_path(stack), |doc| {
+            doc.insert("backend", toml_edit::value(to));
+            Ok(())
+        })
+    };
+    if let Err(mut e) = copy() {
+        let _ = target.remove_all();
+        let kept = format!("the stack still keeps its state in {source_url}; nothing was lost");
+        e.hint = Some(match e.hint.take() {
+            Some(h) => format!("{h}; {kept}"),
+            None => kept,
+        });
+        return Err(e);
+    }
+    source.remove_all()?;
+    drop(lock);
+    Ok(Migrated {
+        from: source_url.to_string(),
+        to: target_url.to_string(),
+        serial: snap.serial,
+        resources: snap.resources.len(),
+        history: history.len(),
+    })
 }

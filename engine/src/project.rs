@@ -4,12 +4,14 @@
 //! # Skyform.toml
 //! name = "shop"
 //! program = "cargo run --quiet"        # optional; any command that prints a manifest
+//! backend = "s3://team-state/shop"      # optional: where stacks keep their state (default: state/)
 //! [providers.acme]                      # optional: where a third-party provider lives
 //! path = "bin/skyform-provider-acme"
 //! timeout = "30s"                       # optional: how long a provider may take to answer
 //!
 //! # Skyform.dev.toml
 //! provider = "local"                    # the stack's target provider
+//! backend = "folder"                    # optional: this stack's backend, over the project's
 //! [config]                              # values the program reads
 //! greeting = "hello"
 //! stripe_key = { secure = "v1:BASE64" } # a secret: `skyform config set --secret`
@@ -41,6 +43,9 @@ pub struct ProjectFile {
     pub program: Option<String>,
     #[serde(default)]
     pub description: Option<String>,
+    /// Where the stacks keep their state: `folder` (the default) or `s3://BUCKET/PREFIX`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend: Option<String>,
     #[serde(default)]
     pub providers: BTreeMap<String, ProviderEntry>,
 }
@@ -59,6 +64,9 @@ pub struct ProviderEntry {
 pub struct StackFile {
     #[serde(default = "default_provider")]
     pub provider: String,
+    /// This stack's backend, over the project's `backend`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend: Option<String>,
     #[serde(default)]
     pub config: toml::Table,
     #[serde(default)]
@@ -77,6 +85,19 @@ fn default_provider() -> String {
 pub struct Project {
     pub dir: PathBuf,
     pub file: ProjectFile,
+    /// Opens the object store of a remote backend; given by the caller (the CLI), since the
+    /// engine has no AWS client of its own.
+    pub stores: Option<Stores>,
+}
+
+/// The [`StoreOpener`](crate::state::backend::StoreOpener) a project was given.
+#[derive(Clone)]
+pub struct Stores(pub crate::state::backend::StoreOpener);
+
+impl std::fmt::Debug for Stores {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Stores")
+    }
 }
 
 impl Project {
@@ -107,7 +128,51 @@ impl Project {
         }
         let dir =
             std::fs::canonicalize(dir).map_err(|e| Error::io(format!("reading {}", dir.display()), e))?;
-        Ok(Project { dir, file })
+        Ok(Project { dir, file, stores: None })
+    }
+
+    /// Gives the project a way to open remote backends' object stores.
+    pub fn with_object_stores(mut self, opener: crate::state::backend::StoreOpener) -> Project {
+        self.stores = Some(Stores(opener));
+        self
+    }
+
+    /// The stack's backend: its stack file's `backend`, else the project's, else the folder.
+    pub fn backend(&self, stack: &str) -> Result<crate::state::backend::BackendUrl> {
+        let file = self.load_stack(stack)?;
+        match file.backend.as_deref().or(self.file.backend.as_deref()) {
+            None => Ok(crate::state::backend::BackendUrl::Folder),
+            Some(text) => crate::state::backend::BackendUrl::parse(text),
+        }
+    }
+
+    /// Where the stack's state, journal, history and lock are kept.
+    pub fn stack_files(&self, stack: &str) -> Result<crate::state::StackFiles> {
+        let url = self.backend(stack)?;
+        self.stack_files_at(stack, &url)
+    }
+
+    /// The stack's files in the backend `url` (whatever the stack is configured with).
+    pub fn stack_files_at(
+        &self,
+        stack: &str,
+        url: &crate::state::backend::BackendUrl,
+    ) -> Result<crate::state::StackFiles> {
+        use crate::state::StackFiles;
+        match url {
+            crate::state::backend::BackendUrl::Folder => Ok(StackFiles::new(self.state_dir(), stack)),
+            remote => {
+                let opener = self.stores.as_ref().ok_or_else(|| {
+                    Error::user(
+                        format!("stack `{stack}` keeps its state in {remote}, and this program cannot reach object stores"),
+                        "run the command with the skyform CLI, or give the project an object store opener",
+                    )
+                })?;
+                let aws = self.load_stack(stack)?.provider_config("aws");
+                let store = (opener.0)(remote, &aws)?;
+                Ok(StackFiles::in_store(self.state_dir(), stack, store))
+            }
+        }
     }
 
     pub fn name(&self) -> &str {

@@ -2,6 +2,7 @@
 //! rendering. **Architecture Invariant:** only this module prints, and only this module reads
 //! the process environment; it passes what it resolved into the library.
 
+pub mod backend;
 pub mod commands;
 pub mod flags;
 pub mod kms;
@@ -252,7 +253,7 @@ impl Global {
             Some(d) => d.clone(),
             None => std::env::current_dir().map_err(|e| Error::io("reading the current directory", e))?,
         };
-        Project::load(&find_project(&start)?)
+        Project::load(&find_project(&start)?).map(backend::attach)
     }
 
     /// The stack named by `-s`, `$SKYFORM_STACK`, `skyform stack select`, the only stack, or `dev`.

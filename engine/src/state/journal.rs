@@ -12,6 +12,12 @@
 //! Replay after a crash: `end` entries are applied in order; a `begin` without its `end`
 //! becomes a [`PendingOp`]; a torn last line (the crash hit mid-write) is ignored, which is
 //! safe because a step waits for its `begin` to be durable before calling the provider.
+//!
+//! In a remote backend (see [`super::backend`]) a group commit is one new object, a *segment*:
+//! objects cannot be appended to, and rewriting the whole journal per commit would upload
+//! O(n²) bytes over a run. `end` entries, which need not be durable before anything, ride along
+//! with the next segment (or are written on their own once the writer has been idle 50 ms), so
+//! a run of n steps writes about n segments, not 2n.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
@@ -22,7 +28,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
-use super::{Mutation, PendingOp, Snapshot};
+use super::backend::Remote;
+use super::{Mutation, PendingOp, Snapshot, StackFiles};
 use crate::error::{Error, ErrorKind, Result};
 
 /// Format 2 records secrets sealed (`$encrypted`), like state format 2; a format-1 journal (left
@@ -68,6 +75,36 @@ pub struct Journal {
 }
 
 impl Journal {
+    /// Creates the stack's journal where its backend keeps it.
+    pub async fn create_for(files: &StackFiles, lineage: &str, base_serial: u64) -> Result<Journal> {
+        let Some(remote) = files.remote.clone() else {
+            return Journal::create(&files.journal(), lineage, base_serial).await;
+        };
+        if !remote.segments()?.is_empty() {
+            return Err(Error::new(
+                ErrorKind::State,
+                format!("a journal already exists at {}", remote.describe(&remote.journal_prefix())),
+            )
+            .with_hint(
+                "another command is writing this stack without holding its lock; nothing was changed",
+            ));
+        }
+        let remote_name = remote.describe(&remote.journal_prefix());
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        let bytes = Arc::new(AtomicU64::new(0));
+        let counter = bytes.clone();
+        std::thread::Builder::new()
+            .name("journal".into())
+            .spawn(move || remote_writer(remote, rx, counter))
+            .map_err(|e| Error::io("starting the journal writer", e))?;
+        let journal =
+            Journal { tx, seq: Arc::new(AtomicU64::new(0)), bytes, path: PathBuf::from(remote_name) };
+        journal
+            .append(&Entry::Header { journal: JOURNAL_FORMAT, lineage: lineage.to_string(), base_serial })
+            .await?;
+        Ok(journal)
+    }
+
     /// Creates the journal file (it must not exist: a leftover journal is recovered first) and
     /// writes its header durably.
     pub async fn create(path: &Path, lineage: &str, base_serial: u64) -> Result<Journal> {
@@ -176,6 +213,85 @@ fn writer(file: std::fs::File, rx: std::sync::mpsc::Receiver<Job>, bytes: Arc<At
     }
 }
 
+/// The remote journal's writer: each batch that someone waits for becomes one segment, with
+/// the un-awaited entries queued before it.
+fn remote_writer(remote: Arc<Remote>, rx: std::sync::mpsc::Receiver<Job>, bytes: Arc<AtomicU64>) {
+    use std::sync::mpsc::RecvTimeoutError;
+    let mut pending: Vec<u8> = Vec::new();
+    let mut next = 0u64;
+    let mut failed: Option<String> = None;
+    let mut put = |pending: &mut Vec<u8>, failed: &mut Option<String>| {
+        if pending.is_empty() || failed.is_some() {
+            return;
+        }
+        match remote.put_segment(next, pending) {
+            Ok(true) => {
+                next += 1;
+                bytes.fetch_add(pending.len() as u64, Ordering::Relaxed);
+                pending.clear();
+            }
+            Ok(false) => {
+                *failed = Some(format!(
+                    "{} already exists: another command writes this stack's journal (was this command's lock removed?)",
+                    remote.describe(&remote.segment_key(next))
+                ))
+            }
+            Err(e) => *failed = Some(e.message),
+        }
+    };
+    loop {
+        // Wait for work; with un-awaited entries queued, wait at most 50 ms before writing them.
+        let first = if pending.is_empty() {
+            match rx.recv() {
+                Ok(job) => Some(job),
+                Err(_) => break,
+            }
+        } else {
+            match rx.recv_timeout(std::time::Duration::from_millis(50)) {
+                Ok(job) => Some(job),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        };
+        let mut flush = first.is_none();
+        let mut acks = Vec::new();
+        for (line, ack) in first.into_iter().chain(std::iter::from_fn(|| rx.try_recv().ok())) {
+            pending.extend_from_slice(&line);
+            if let Some(ack) = ack {
+                acks.push(ack);
+                flush = true;
+            }
+        }
+        if flush {
+            put(&mut pending, &mut failed);
+        }
+        for ack in acks {
+            let _ = ack.send(match &failed {
+                Some(e) => Err(std::io::Error::other(e.clone())),
+                None => Ok(()),
+            });
+        }
+    }
+    // Every sender is gone: whatever is still queued goes out.
+    put(&mut pending, &mut failed);
+}
+
+/// Replays the stack's journal, wherever its backend keeps it, over `snap`. Returns `false`
+/// when there is no journal.
+pub fn replay_for(files: &StackFiles, snap: &mut Snapshot) -> Result<bool> {
+    match &files.remote {
+        None => replay(&files.journal(), snap),
+        Some(remote) => match remote.read_journal()? {
+            None => Ok(false),
+            Some(bytes) => replay_from(
+                std::io::BufReader::new(&bytes[..]),
+                &remote.describe(&remote.journal_prefix()),
+                snap,
+            ),
+        },
+    }
+}
+
 /// Replays a journal over `snap`. Returns `false` when there is no journal.
 pub fn replay(path: &Path, snap: &mut Snapshot) -> Result<bool> {
     let file = match std::fs::File::open(path) {
@@ -183,10 +299,14 @@ pub fn replay(path: &Path, snap: &mut Snapshot) -> Result<bool> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
         Err(e) => return Err(Error::io(format!("reading {}", path.display()), e)),
     };
-    let mut lines = std::io::BufReader::new(file).lines();
+    replay_from(std::io::BufReader::new(file), &path.display().to_string(), snap)
+}
+
+fn replay_from(reader: impl BufRead, origin: &str, snap: &mut Snapshot) -> Result<bool> {
+    let mut lines = reader.lines();
     let header = match lines.next() {
         None => return Ok(true), // created, header never written: nothing happened
-        Some(line) => line.map_err(|e| Error::io(format!("reading {}", path.display()), e))?,
+        Some(line) => line.map_err(|e| Error::io(format!("reading {origin}"), e))?,
     };
     let version = match serde_json::from_str::<Entry>(&header) {
         Ok(Entry::Header { lineage, base_serial, journal }) => {
@@ -216,7 +336,7 @@ pub fn replay(path: &Path, snap: &mut Snapshot) -> Result<bool> {
             // line followed by more is damage, and skipping it would lose what came after.
             return Err(Error::new(
                 ErrorKind::State,
-                format!("the journal {} is damaged: line {} cannot be read ({why})", path.display(), at + 2),
+                format!("the journal {origin} is damaged: line {} cannot be read ({why})", at + 2),
             )
             .with_hint(
                 "nothing was changed; keep the file for a bug report, and restore the state from git",
@@ -256,11 +376,35 @@ pub fn replay(path: &Path, snap: &mut Snapshot) -> Result<bool> {
     Ok(true)
 }
 
+/// The lineage named by the header of the stack's journal, wherever it is kept.
+pub fn lineage_for(files: &StackFiles) -> Option<String> {
+    match &files.remote {
+        None => lineage(&files.journal()),
+        Some(remote) => {
+            let first = remote.segments().ok()?.into_iter().next()?;
+            let bytes = remote.store.get(&first).ok()??.bytes;
+            header_lineage(bytes.split(|b| *b == b'\n').next()?)
+        }
+    }
+}
+
+/// Removes the stack's journal, wherever it is kept.
+pub fn remove_for(files: &StackFiles) -> Result<()> {
+    match &files.remote {
+        None => remove(&files.journal()),
+        Some(remote) => remote.remove_journal(),
+    }
+}
+
 /// The lineage named by a journal's header, if there is a readable one.
 pub fn lineage(path: &Path) -> Option<String> {
     let file = std::fs::File::open(path).ok()?;
     let line = std::io::BufReader::new(file).lines().next()?.ok()?;
-    match serde_json::from_str::<Entry>(&line).ok()? {
+    header_lineage(line.as_bytes())
+}
+
+fn header_lineage(line: &[u8]) -> Option<String> {
+    match serde_json::from_slice::<Entry>(line).ok()? {
         Entry::Header { lineage, .. } => Some(lineage),
         _ => None,
     }

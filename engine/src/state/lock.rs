@@ -4,7 +4,7 @@
 //! command keeps the file open. So a command that dies in any way — Ctrl-C, a panic, `kill -9`,
 //! a power cut — releases it with its process: there is no stale lock to remove by hand, and
 //! `skyform cancel` is only needed for a lock that does not live on this machine's file system
-//! (a remote backend; none exists yet).
+//! (a remote backend's lock object, see [`super::backend`]).
 //!
 //! The file also names its holder (pid, host, user, start time, command), written right after
 //! the lock is taken, so that a refused command can say who holds the stack. The file itself is
@@ -28,14 +28,26 @@ pub struct LockInfo {
     pub command: String,
 }
 
-/// Held while it lives; dropping it empties the file and releases the OS lock.
+/// Held while it lives; dropping it empties the file and releases the OS lock (or, for a
+/// remote backend, removes the lock object).
 #[derive(Debug)]
 pub struct Lock {
-    file: std::fs::File,
-    path: PathBuf,
+    inner: Inner,
+}
+
+#[derive(Debug)]
+enum Inner {
+    File { file: std::fs::File, path: PathBuf },
+    Remote(std::sync::Arc<super::backend::Remote>),
 }
 
 impl Lock {
+    /// Takes a remote stack's lock object, or fails (`ErrorKind::Locked`) naming the holder.
+    pub fn acquire_remote(remote: std::sync::Arc<super::backend::Remote>, info: &LockInfo) -> Result<Lock> {
+        remote.acquire(info)?;
+        Ok(Lock { inner: Inner::Remote(remote) })
+    }
+
     /// Takes the stack's lock, or fails at once (`ErrorKind::Locked`) naming the holder.
     pub fn acquire(path: &Path, info: &LockInfo) -> Result<Lock> {
         if let Some(dir) = path.parent() {
@@ -49,27 +61,44 @@ impl Lock {
                 return Err(Error::io(format!("locking {}", path.display()), e));
             }
         }
-        let mut lock = Lock { file, path: path.to_path_buf() };
+        let mut file = file;
         let body = serde_json::to_vec_pretty(info).expect("lock info serializes");
-        lock.rewrite(&body).map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
-        Ok(lock)
+        rewrite(&mut file, &body).map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+        Ok(Lock { inner: Inner::File { file, path: path.to_path_buf() } })
     }
+}
 
-    fn rewrite(&mut self, body: &[u8]) -> std::io::Result<()> {
-        self.file.set_len(0)?;
-        self.file.rewind()?;
-        self.file.write_all(body)?;
-        self.file.sync_data()
-    }
+fn rewrite(file: &mut std::fs::File, body: &[u8]) -> std::io::Result<()> {
+    file.set_len(0)?;
+    file.rewind()?;
+    file.write_all(body)?;
+    file.sync_data()
 }
 
 impl Drop for Lock {
     fn drop(&mut self) {
-        // Empty the file while still holding the lock, so that nobody reads a finished holder.
-        let _ = self.file.set_len(0);
-        let _ = self.file.unlock();
-        let _ = &self.path;
+        match &self.inner {
+            Inner::File { file, path } => {
+                // Empty the file while still holding the lock, so that nobody reads a finished
+                // holder.
+                let _ = file.set_len(0);
+                let _ = file.unlock();
+                let _ = path;
+            }
+            Inner::Remote(remote) => remote.release(),
+        }
     }
+}
+
+/// Whether a process of this host with this pid runs (or exists but is not ours to signal).
+pub fn process_alive(pid: u32) -> bool {
+    let Ok(pid) = i32::try_from(pid) else { return false };
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: signal 0 checks existence and permission only; nothing is delivered.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 fn open(path: &Path) -> Result<std::fs::File> {

@@ -13,13 +13,19 @@
 //! The on-disk format is versioned (`format`): [`load_file`] reads the version first and
 //! refuses a newer one. Documentation, JSON Schema and one fixture per format version live in
 //! the repository's top-level `state/` folder.
+//!
+//! The same files can live in an object store instead of the folder (a team's S3 bucket): see
+//! [`backend`]. [`StackFiles`] says where a stack is kept, and every function here that reads
+//! or writes a stack goes through it, so the rest of the engine does not know which it is.
 
+pub mod backend;
 pub mod journal;
 pub mod lock;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -306,16 +312,85 @@ impl Snapshot {
     }
 }
 
-/// Where a stack's files live.
+/// Where a stack's files live: `dir` (the project's `state/`), or, when `remote` is set, an
+/// object store (then the paths below are not used).
 #[derive(Debug, Clone)]
 pub struct StackFiles {
     pub dir: PathBuf,
     pub stack: String,
+    pub remote: Option<Arc<backend::Remote>>,
 }
 
 impl StackFiles {
     pub fn new(dir: PathBuf, stack: &str) -> StackFiles {
-        StackFiles { dir, stack: stack.to_string() }
+        StackFiles { dir, stack: stack.to_string(), remote: None }
+    }
+
+    /// A stack kept in an object store.
+    pub fn in_store(dir: PathBuf, stack: &str, store: Arc<dyn backend::ObjectStore>) -> StackFiles {
+        StackFiles {
+            dir,
+            stack: stack.to_string(),
+            remote: Some(Arc::new(backend::Remote::new(store, stack))),
+        }
+    }
+
+    /// Where the state is, for messages: a path or an `s3://` URL.
+    pub fn describe(&self) -> String {
+        match &self.remote {
+            None => self.state().display().to_string(),
+            Some(r) => r.describe(&r.state_key()),
+        }
+    }
+
+    /// Takes the stack's lock (the file's, or the remote lock object), or fails naming the holder.
+    pub fn acquire_lock(&self, info: &lock::LockInfo) -> Result<lock::Lock> {
+        match &self.remote {
+            None => lock::Lock::acquire(&self.lock(), info),
+            Some(r) => lock::Lock::acquire_remote(r.clone(), info),
+        }
+    }
+
+    /// The state's bytes as stored, `None` when there are none.
+    pub fn read_state_bytes(&self) -> Result<Option<Vec<u8>>> {
+        match &self.remote {
+            None => match std::fs::read(self.state()) {
+                Ok(b) => Ok(Some(b)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(Error::io(format!("reading {}", self.state().display()), e)),
+            },
+            Some(r) => r.read_state(),
+        }
+    }
+
+    /// Replaces the state's bytes as they are (restoring a copy taken with
+    /// [`StackFiles::read_state_bytes`]).
+    pub fn write_state_bytes(&self, bytes: &[u8]) -> Result<u64> {
+        match &self.remote {
+            None => write_atomic(&self.state(), bytes),
+            Some(r) => r.write_state(bytes).map(|()| bytes.len() as u64),
+        }
+    }
+
+    /// Removes the stack's state, journal and history.
+    pub fn remove_all(&self) -> Result<()> {
+        match &self.remote {
+            None => {
+                for p in [self.state(), self.journal(), self.history()] {
+                    match std::fs::remove_file(&p) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(Error::io(format!("removing {}", p.display()), e)),
+                    }
+                }
+                Ok(())
+            }
+            Some(r) => {
+                r.remove_journal()?;
+                r.remove_history()?;
+                r.remove_state()
+            }
+        }
     }
     pub fn state(&self) -> PathBuf {
         self.dir.join(format!("{}.json", self.stack))
@@ -328,6 +403,17 @@ impl StackFiles {
     }
     pub fn history(&self) -> PathBuf {
         self.dir.join(format!("{}.history.jsonl", self.stack))
+    }
+}
+
+/// Reads the stack's state wherever its backend keeps it. `Ok(None)` when there is none.
+pub fn read_state(files: &StackFiles) -> Result<Option<Snapshot>> {
+    match &files.remote {
+        None => load_file(&files.state()),
+        Some(_) => match files.read_state_bytes()? {
+            None => Ok(None),
+            Some(b) => parse_state(&b, &files.describe()).map(Some),
+        },
     }
 }
 
@@ -470,7 +556,7 @@ fn write_atomic_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<u64> {
 /// Validates and writes a snapshot as the stack's state file.
 pub fn write_state(files: &StackFiles, snap: &Snapshot) -> Result<u64> {
     snap.validate()?;
-    write_atomic(&files.state(), &snap.to_bytes())
+    files.write_state_bytes(&snap.to_bytes())
 }
 
 /// A new lineage id: unique per stack creation.
@@ -489,20 +575,16 @@ pub fn new_lineage() -> String {
 /// Loads the stack's state and replays a leftover journal over it (read-only).
 /// Returns the snapshot and whether a journal was replayed.
 pub fn load(files: &StackFiles, project: &str) -> Result<(Snapshot, bool)> {
-    let mut snap = match load_file(&files.state())? {
+    let mut snap = match read_state(files)? {
         Some(s) => {
             check_owner(&s, files, project)?;
             s
         }
         // A first run that was interrupted left a journal but no state file: the stack's
         // lineage is the journal's.
-        None => Snapshot::new(
-            project,
-            &files.stack,
-            journal::lineage(&files.journal()).unwrap_or_else(new_lineage),
-        ),
+        None => Snapshot::new(project, &files.stack, journal::lineage_for(files).unwrap_or_else(new_lineage)),
     };
-    let replayed = journal::replay(&files.journal(), &mut snap)?;
+    let replayed = journal::replay_for(files, &mut snap)?;
     snap.normalize();
     Ok((snap, replayed))
 }
@@ -510,13 +592,13 @@ pub fn load(files: &StackFiles, project: &str) -> Result<(Snapshot, bool)> {
 /// A state file records the project and stack it belongs to; one copied from elsewhere would
 /// make `up` delete that other project's resources.
 fn check_owner(snap: &Snapshot, files: &StackFiles, project: &str) -> Result<()> {
-    let path = files.state();
+    let path = files.describe();
     if snap.project != project {
         return Err(Error::new(
             ErrorKind::State,
             format!(
                 "{} records the state of project `{}`, but this is project `{project}` (`name` in Skyform.toml)",
-                path.display(),
+                path,
                 snap.project
             ),
         )
@@ -532,9 +614,7 @@ fn check_owner(snap: &Snapshot, files: &StackFiles, project: &str) -> Result<()>
             ErrorKind::State,
             format!(
                 "{} records the state of stack `{}`, but it is the file of stack `{}`",
-                path.display(),
-                snap.stack,
-                files.stack
+                path, snap.stack, files.stack
             ),
         )
         .with_hint(format!(
@@ -555,7 +635,7 @@ pub fn recover(files: &StackFiles, project: &str, _lock: &lock::Lock) -> Result<
         write_state(files, &snap)?;
     }
     if replayed {
-        journal::remove(&files.journal())?;
+        journal::remove_for(files)?;
     }
     Ok(snap)
 }
@@ -568,7 +648,7 @@ pub fn load_compacted(files: &StackFiles, project: &str) -> Result<(Snapshot, bo
     if !replayed {
         return Ok((snap, false, false));
     }
-    let mut base = match load_file(&files.state())? {
+    let mut base = match read_state(files)? {
         Some(s) => s,
         None => Snapshot::new(project, &files.stack, snap.lineage.clone()),
     };
@@ -596,6 +676,9 @@ pub fn append_history(files: &StackFiles, entry: &HistoryEntry) -> Result<()> {
     let path = files.history();
     let mut line = serde_json::to_string(entry).expect("history serializes");
     line.push('\n');
+    if let Some(r) = &files.remote {
+        return r.append_history(entry.serial, line.as_bytes());
+    }
     let mut f = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -606,6 +689,9 @@ pub fn append_history(files: &StackFiles, entry: &HistoryEntry) -> Result<()> {
 }
 
 pub fn read_history(files: &StackFiles) -> Result<Vec<HistoryEntry>> {
+    if let Some(r) = &files.remote {
+        return Ok(r.read_history()?.iter().filter_map(|b| serde_json::from_slice(b).ok()).collect());
+    }
     let path = files.history();
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,

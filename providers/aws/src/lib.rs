@@ -23,6 +23,7 @@ use skyform_protocol::{
     ReadResource, ReadResponse, ResourceSchema, UpdateRequest, UpdateResponse,
 };
 
+pub mod backend;
 pub mod config;
 pub mod credentials;
 pub mod http;

@@ -7,6 +7,7 @@ pub mod history;
 pub mod import;
 pub mod init;
 pub mod ls;
+pub mod migrate;
 pub mod rm;
 pub mod select;
 
@@ -38,6 +39,12 @@ pub enum StackCommand {
     /// one in SKYFORM_PASSPHRASE and the new one in SKYFORM_NEW_PASSPHRASE (or
     /// SKYFORM_NEW_PASSPHRASE_FILE) and run `skyform stack change-secrets-provider passphrase`.
     ChangeSecretsProvider(change_secrets_provider::Args),
+    /// Move the stack's state and history to another backend (`s3://BUCKET/PREFIX` or `folder`).
+    ///
+    /// Under the locks of both backends: a journal left by an interrupted run is compacted first,
+    /// the state is copied byte for byte (secrets stay sealed), then `backend = "..."` is recorded
+    /// in Skyform.<stack>.toml and the old copy removed.
+    Migrate(migrate::Args),
 }
 
 pub async fn run(g: &Global, cmd: StackCommand) -> Result<ExitCode> {
@@ -50,5 +57,6 @@ pub async fn run(g: &Global, cmd: StackCommand) -> Result<ExitCode> {
         StackCommand::Import(a) => import::run(g, a),
         StackCommand::History(a) => history::run(g, a),
         StackCommand::ChangeSecretsProvider(a) => change_secrets_provider::run(g, a),
+        StackCommand::Migrate(a) => migrate::run(g, a),
     }
 }
