@@ -130,22 +130,9 @@ pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
         });
     }
 
-    println!("{}", paint.bold(&format!("skyform dev: deploying stack `{stack}`")));
-    let mut dev =
-        Dev { loud, quiet, root: root.clone(), reveal, paint, cancel: cancel.clone(), manifest: None };
-    let started = Instant::now();
-    dev.deploy_all("", true).await;
-    let functions = dev.functions();
-
-    // MERGE(console): print the local console's one-time login link here, once the console
-    // branch provides it in skyform_local, e.g.
-    //     if let Ok(link) = skyform_local::console_login_link(&project.dir, &stack) {
-    //         println!("console: {link}");
-    //     }
-    // Nothing is printed until then.
-
-    // The watcher: the project's top-level entries, except build outputs and local data, plus
-    // any function folder outside the project.
+    // The watcher, started before the first deploy so that no edit is missed: the project's
+    // top-level entries, except build outputs and local data, plus (below) any function
+    // folder outside the project.
     let (tx, mut rx) = mpsc::unbounded_channel::<Input>();
     let mut debouncer =
         new_debouncer(Duration::from_millis(args.debounce), None, move |res: DebounceEventResult| {
@@ -184,6 +171,20 @@ pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
     for dir in top_level_dirs(&root, &state_dir) {
         watch(&dir, RecursiveMode::Recursive, &mut watched)?;
     }
+    println!("{}", paint.bold(&format!("skyform dev: deploying stack `{stack}`")));
+    let mut dev =
+        Dev { loud, quiet, root: root.clone(), reveal, paint, cancel: cancel.clone(), manifest: None };
+    let started = Instant::now();
+    dev.deploy_all("", true).await;
+    let functions = dev.functions();
+
+    // MERGE(console): print the local console's one-time login link here, once the console
+    // branch provides it in skyform_local, e.g.
+    //     if let Ok(link) = skyform_local::console_login_link(&project.dir, &stack) {
+    //         println!("console: {link}");
+    //     }
+    // Nothing is printed until then.
+
     for f in &functions {
         if !f.dir.starts_with(&root) {
             watch(&f.dir, RecursiveMode::Recursive, &mut watched)?;
@@ -225,21 +226,32 @@ pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
         }
         // A new top-level folder is watched from now on (and counts as a change).
         for p in &paths {
-            if p.parent() == Some(root.as_path()) && p.is_dir() && !ignored(&root, &state_dir, p) {
-                watch(p, RecursiveMode::Recursive, &mut watched)?;
+            if p.parent() == Some(root.as_path())
+                && p.is_dir()
+                && !ignored(&root, &state_dir, p)
+                && let Err(e) = watch(p, RecursiveMode::Recursive, &mut watched)
+            {
+                println!("{} {}", paint.red("file watcher:"), e.message);
             }
         }
         let functions = dev.functions();
         let changes = classify(&root, &state_dir, &functions, &paths);
         if !changes.infra.is_empty() {
             let what = shown_paths(&root, &changes.infra);
-            dev.deploy_all(&what, false).await;
-            dirty.clear();
+            for (name, files) in changes.code {
+                dirty.entry(name).or_default().extend(files);
+            }
+            // A successful run deployed every function's code as it is now.
+            if dev.deploy_all(&what, false).await {
+                dirty.clear();
+            }
             let functions = dev.functions();
             *names.lock().unwrap() = code_dirs(&root, &functions);
             for f in &functions {
-                if !f.dir.starts_with(&root) {
-                    watch(&f.dir, RecursiveMode::Recursive, &mut watched)?;
+                if !f.dir.starts_with(&root)
+                    && let Err(e) = watch(&f.dir, RecursiveMode::Recursive, &mut watched)
+                {
+                    println!("{} {}", paint.red("file watcher:"), e.message);
                 }
             }
         } else if !changes.code.is_empty() {
@@ -291,9 +303,9 @@ impl Dev {
         self.manifest.as_deref().map(|m| functions_of(&self.root, m)).unwrap_or_default()
     }
 
-    /// Runs the program and applies its plan, printing both. On failure, says so: what was
-    /// deployed before keeps serving.
-    async fn deploy_all(&mut self, because: &str, first: bool) {
+    /// Runs the program and applies its plan, printing both; whether it all went through. On
+    /// failure, says so: what was deployed before keeps serving.
+    async fn deploy_all(&mut self, because: &str, first: bool) -> bool {
         let p = self.paint;
         if !because.is_empty() {
             println!("\n{} {because}: running the program", p.bold("changed"));
@@ -307,7 +319,7 @@ impl Dev {
                     &e,
                     if first { "nothing was deployed" } else { "the last good version keeps serving" },
                 );
-                return;
+                return false;
             }
         };
         let req = UpRequest {
@@ -336,12 +348,16 @@ impl Dev {
                 if !first {
                     println!("{} in {} ms", p.green("applied"), started.elapsed().as_millis());
                 }
+                outcome.applied.is_none_or(|a| a.report.failed.is_empty() && !a.report.interrupted)
             }
-            Err(e) => print_error(
-                p,
-                &e,
-                if first { "nothing more was deployed" } else { "the last good version keeps serving" },
-            ),
+            Err(e) => {
+                print_error(
+                    p,
+                    &e,
+                    if first { "nothing more was deployed" } else { "the last good version keeps serving" },
+                );
+                false
+            }
         }
     }
 
