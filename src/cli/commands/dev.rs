@@ -49,9 +49,11 @@ use crate::manifest::Manifest;
 use crate::ops::{Approve, PlanRequest, Program, UpRequest, Yes};
 use crate::plan::Plan;
 
-/// Deploy the stack and keep it in step with your edits: a function's code is redeployed on
-/// its own (the program is not run again), any other change re-runs the program and applies
-/// the plan; every function's logs are printed as they come. Ctrl-C stops watching and leaves
+/// Deploy the stack, then watch: edits served at once, every function's logs.
+///
+/// A function's code is redeployed on its own (the program is not run again); any other change
+/// re-runs the program and applies the plan. An edit that does not parse, a failing program or
+/// plan changes nothing: the last good version keeps serving. Ctrl-C stops watching and leaves
 /// the stack deployed and served (`--down` tears it down).
 #[derive(clap::Args, Debug)]
 pub struct Args {
