@@ -906,6 +906,15 @@ mod tests {
     }
 
     #[test]
+    fn node_syntax_errors_name_the_users_file_without_nodes_stack() {
+        let stderr = "/p/functions/greet/index.js:2\n\n\n\nSyntaxError: Unexpected end of input\n    at wrapSafe (node:internal/modules/cjs/loader:1464:18)\n    at checkSyntax (node:internal/main/check_syntax:78:3)\n\nNode.js v20.20.2\n";
+        assert_eq!(
+            node_report(stderr, Path::new("/p")),
+            "functions/greet/index.js:2\n\nSyntaxError: Unexpected end of input"
+        );
+    }
+
+    #[test]
     fn report_lines_show_the_duration() {
         let r = skyform_local::LogRecord {
             time_ms: 0,
