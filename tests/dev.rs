@@ -241,14 +241,19 @@ fn dev_serves_edits_keeps_the_last_good_version_and_leaves_the_stack_up() {
     let tb = format!("{tb}{}", dev.wait_for("File \"functions/hello/app.py\", line 4, in handler"));
     assert!(!tb.contains(".skyform/local/artifacts"), "the local cloud's copy is not shown:\n{tb}");
 
-    // An infrastructure edit: the program runs, the plan is printed and applied.
-    env.write("functions/greet/index.js", &node("n3"));
-    dev.wait_for("reloaded greet");
+    // An infrastructure edit (a new route) while `greet` is still broken: the program runs, but
+    // its plan would deploy the broken file too, so nothing is applied.
     env.manifest_with_outputs(resources(true), json!({"url": {"$ref": "api", "output": "url"}}));
+    let refused = dev.wait_for("greet: the edit does not parse");
+    assert!(refused.contains("changed manifest.json: running the program"), "{refused}");
+    assert_eq!(http_get(&url, "/extra").0, 404);
+    assert_eq!(http_get(&url, "/greet"), (200, "n2".into()));
+    // Fixed: the next edit runs the whole change again; the plan is printed and applied.
+    env.write("functions/greet/index.js", &node("n3"));
     let applied = dev.wait_for("applied in");
-    assert!(applied.contains("changed manifest.json: running the program"), "{applied}");
     assert!(applied.contains("local:HttpApi") && applied.contains("update"), "the plan:\n{applied}");
     assert_eq!(http_get(&url, "/extra"), (200, "n3".into()));
+    assert_eq!(http_get(&url, "/greet"), (200, "n3".into()));
 
     // A failing program: reported, nothing changes.
     env.write("manifest.json", "{");

@@ -177,7 +177,7 @@ pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
     let mut dev =
         Dev { loud, quiet, root: root.clone(), reveal, paint, cancel: cancel.clone(), manifest: None };
     let started = Instant::now();
-    dev.deploy_all("", true).await;
+    let first_failed = !dev.deploy_all("", true, &BTreeMap::new()).await;
     let functions = dev.functions();
 
     // MERGE(console): print the local console's one-time login link here, once the console
@@ -211,6 +211,7 @@ pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
 
     // Edits not yet deployed, by function: their files are checked again until they deploy.
     let mut dirty: BTreeMap<String, BTreeSet<PathBuf>> = BTreeMap::new();
+    let mut infra_pending = first_failed;
     loop {
         let first = tokio::select! {
             _ = stop_rx.changed() => break,
@@ -238,13 +239,17 @@ pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
         }
         let functions = dev.functions();
         let changes = classify(&root, &state_dir, &functions, &paths);
-        if !changes.infra.is_empty() {
-            let what = shown_paths(&root, &changes.infra);
+        // After an infrastructure run that did not go through, every edit tries it again.
+        if !changes.infra.is_empty() || (infra_pending && !changes.code.is_empty()) {
+            let mut all = changes.infra.clone();
+            all.extend(changes.code.values().flatten().cloned());
+            let what = shown_paths(&root, &all);
             for (name, files) in changes.code {
                 dirty.entry(name).or_default().extend(files);
             }
             // A successful run deployed every function's code as it is now.
-            if dev.deploy_all(&what, false).await {
+            infra_pending = !dev.deploy_all(&what, false, &dirty).await;
+            if !infra_pending {
                 dirty.clear();
             }
             let functions = dev.functions();
@@ -305,9 +310,35 @@ impl Dev {
         self.manifest.as_deref().map(|m| functions_of(&self.root, m)).unwrap_or_default()
     }
 
+    /// Starts the syntax checks of the functions' edited files (they run while the engine
+    /// plans; the plan is applied only once they pass).
+    fn start_checks(
+        &self,
+        functions: &[Function],
+        dirty: &BTreeMap<String, BTreeSet<PathBuf>>,
+        only: Option<&[String]>,
+    ) -> Gate {
+        let mut checks = Vec::new();
+        for (name, files) in dirty {
+            if only.is_some_and(|o| !o.contains(name)) {
+                continue;
+            }
+            let Some(f) = functions.iter().find(|f| &f.name == name).cloned() else { continue };
+            let (root, files) = (self.root.clone(), files.clone());
+            checks.push((name.clone(), tokio::spawn(async move { check_syntax(&root, &f, &files).await })));
+        }
+        Gate { checks, broken: Vec::new(), paint: self.paint }
+    }
+
     /// Runs the program and applies its plan, printing both; whether it all went through. On
-    /// failure, says so: what was deployed before keeps serving.
-    async fn deploy_all(&mut self, because: &str, first: bool) -> bool {
+    /// failure, says so: what was deployed before keeps serving. Files edited and not yet
+    /// deployed must parse, as for a code edit: this plan deploys them too.
+    async fn deploy_all(
+        &mut self,
+        because: &str,
+        first: bool,
+        dirty: &BTreeMap<String, BTreeSet<PathBuf>>,
+    ) -> bool {
         let p = self.paint;
         if !because.is_empty() {
             println!("\n{} {because}: running the program", p.bold("changed"));
@@ -329,9 +360,14 @@ impl Dev {
             cancel: self.cancel.clone(),
             ..UpRequest::default()
         };
-        let mut approve = ShowPlan { reveal: self.reveal };
+        let functions = functions_of(&self.root, &manifest);
+        let mut gate = self.start_checks(&functions, dirty, None);
+        let mut approve = Gated { gate: &mut gate, then: ShowPlan { reveal: self.reveal } };
         match self.loud.up(&req, &mut approve).await {
             Ok(outcome) => {
+                if !gate.broken.is_empty() {
+                    return false;
+                }
                 self.manifest = Some(manifest);
                 if let Some(applied) = &outcome.applied {
                     print!(
@@ -363,9 +399,8 @@ impl Dev {
         }
     }
 
-    /// Redeploys the `edited` functions with the last manifest, after checking that every file
-    /// edited since their last deploy parses (a file broken earlier and not touched since
-    /// still counts).
+    /// Redeploys the `edited` functions with the last manifest, once every file edited since
+    /// their last deploy parses (a file broken earlier and not touched since still counts).
     async fn deploy_code(
         &mut self,
         functions: &[Function],
@@ -375,25 +410,12 @@ impl Dev {
         let p = self.paint;
         let Some(manifest) = self.manifest.clone() else { return };
         let started = Instant::now();
-        let mut targets = Vec::new();
-        for (name, files) in dirty.iter().filter(|(n, _)| edited.contains(n)) {
-            let Some(f) = functions.iter().find(|f| &f.name == name) else { continue };
-            match check_syntax(&self.root, f, files).await {
-                Ok(()) => targets.push(name.clone()),
-                Err(report) => {
-                    println!(
-                        "\n{} {name}: the edit does not parse; the running version keeps serving",
-                        p.red("error:")
-                    );
-                    for line in report.lines() {
-                        println!("  {} {line}", p.red("|"));
-                    }
-                }
-            }
-        }
+        let targets: Vec<String> =
+            edited.iter().filter(|n| functions.iter().any(|f| &f.name == *n)).cloned().collect();
         if targets.is_empty() {
             return;
         }
+        let mut gate = self.start_checks(functions, dirty, Some(&targets));
         let req = UpRequest {
             plan: PlanRequest {
                 program: Program::Manifest(manifest),
@@ -403,7 +425,11 @@ impl Dev {
             cancel: self.cancel.clone(),
             ..UpRequest::default()
         };
-        match self.quiet.up(&req, &mut Yes).await {
+        let result = self.quiet.up(&req, &mut Gated { gate: &mut gate, then: Yes }).await;
+        if !gate.broken.is_empty() {
+            return; // reported by the gate; nothing was applied
+        }
+        match result {
             Ok(outcome) => {
                 let failed = outcome.applied.as_ref().map(|a| a.report.failed.clone()).unwrap_or_default();
                 for (name, err) in &failed {
@@ -436,6 +462,63 @@ impl Dev {
                 print_error(p, &e, "the running version keeps serving");
             }
         }
+    }
+}
+
+/// The syntax checks of a redeploy, running while the engine plans.
+struct Gate {
+    checks: Vec<(String, tokio::task::JoinHandle<std::result::Result<(), String>>)>,
+    /// The functions whose edits did not parse (reported).
+    broken: Vec<String>,
+    paint: Paint,
+}
+
+impl Gate {
+    /// Waits for the checks; prints what did not parse; whether everything did.
+    fn passed(&mut self) -> bool {
+        let checks = std::mem::take(&mut self.checks);
+        // `approve` is synchronous and called on the runtime: wait there without starving it.
+        let results = tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current().block_on(async {
+                let mut out = Vec::new();
+                for (name, check) in checks {
+                    out.push((name, check.await.unwrap_or(Ok(()))));
+                }
+                out
+            })
+        });
+        let p = self.paint;
+        for (name, result) in results {
+            if let Err(report) = result {
+                println!(
+                    "\n{} {name}: the edit does not parse; the running version keeps serving",
+                    p.red("error:")
+                );
+                for line in report.lines() {
+                    println!("  {} {line}", p.red("|"));
+                }
+                self.broken.push(name);
+            }
+        }
+        self.broken.is_empty()
+    }
+}
+
+/// Applies a plan (as `then` decides) only if the gate's checks pass.
+struct Gated<'a, A: Approve> {
+    gate: &'a mut Gate,
+    then: A,
+}
+
+impl<A: Approve + Send> Approve for Gated<'_, A> {
+    fn planned(&mut self, plan: &Plan) {
+        self.then.planned(plan)
+    }
+    fn approve(&mut self, plan: &Plan) -> Result<bool> {
+        if !self.gate.passed() {
+            return Ok(false);
+        }
+        self.then.approve(plan)
     }
 }
 
