@@ -8,9 +8,10 @@
 //!   manifest of the last run is applied once more ([`Program::Manifest`]) with only the edited
 //!   functions as targets. The provider's `check` hashes the folder, the plan sees a new
 //!   `code_hash`, and the update copies the code and redeploys the one function; its old
-//!   processes finish their requests and retire. Before that, the edited Python and Node files
-//!   are compiled (`compile()`, `node --check`): an edit that does not parse is reported and
-//!   never deployed, so the last good version keeps serving.
+//!   processes finish their requests and retire. While the engine plans, the edited Python and
+//!   Node files are compiled (`compile()`, `node --check`), and the plan is applied only if they
+//!   parse (the approval callback waits for the checks): an edit that does not parse is
+//!   reported and never deployed, so the last good version keeps serving.
 //! - **Anything else** (the program's sources, `Skyform*.toml`, a new folder) re-runs the
 //!   program, prints the plan and applies it, exactly as `skyform up --yes` would (a plan that
 //!   deletes every resource is still refused). A failing program or plan changes nothing.
