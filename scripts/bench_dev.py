@@ -129,11 +129,19 @@ def skyform(args, work):
         url = subprocess.check_output([args.skyform, "outputs", "url"], cwd=proj, env=env).decode().strip().strip('"')
         for r in ("py", "js", "rs"):
             assert get(url + "/" + r) == "start", (r, get(url + "/" + r))
-        return measure("skyform dev", [
+        result = measure("skyform dev", [
             ("python", os.path.join(proj, "functions/py/app.py"), PY, url + "/py", 60, 0),
             ("node", os.path.join(proj, "functions/js/index.js"), JS, url + "/js", 60, 0),
             ("rust", os.path.join(proj, "functions/rs/src/main.rs"), RS, url + "/rs", 900, args.rust_rounds),
         ], args.rounds)
+        # What `dev` itself reports per redeploy (edit seen -> new version deployed): the rest
+        # of the figure is the debounce and the new version's cold start.
+        import re
+        names = {"py": "python", "js": "node", "rs": "rust"}
+        result["_redeploy"] = {}
+        for m in re.finditer(r"reloaded (\w+): new code served \((\d+) ms\)", open(log).read()):
+            result["_redeploy"].setdefault(names.get(m.group(1), m.group(1)), []).append(int(m.group(2)) / 1000)
+        return result
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -208,6 +216,9 @@ def main():
         a, b = sky.get(r), sls.get(r)
         ratio = "%.2fx" % (statistics.median(a) / statistics.median(b)) if a and b else "-"
         print("%-8s %-28s %-28s %s" % (r, fmt(a) if a else "-", fmt(b) if b else "(not supported)", ratio))
+    print("\nof which `skyform dev` reported redeploying (edit seen -> new version deployed):")
+    for r, xs in sorted(sky.get("_redeploy", {}).items()):
+        print("%-8s %s" % (r, fmt(xs)))
 
 
 if __name__ == "__main__":
