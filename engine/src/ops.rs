@@ -44,6 +44,10 @@ pub enum Program {
     /// A manifest made in this process (for example with `skyform_sdk::Program::manifest`):
     /// what Pulumi calls an inline program.
     Inline(Value),
+    /// A manifest already read and checked (secret marks included), applied again without
+    /// running the program: `skyform dev` redeploys a function whose code alone changed with
+    /// the manifest of the last run, so the program is not run for an edit it cannot see.
+    Manifest(Arc<Manifest>),
 }
 
 /// What `preview` and `up` plan against.
@@ -149,6 +153,7 @@ impl Session {
         let manifest = match program {
             Program::Project => self.run_program().await?,
             Program::Inline(v) => manifest::parse(&v.to_string(), "the inline program")?,
+            Program::Manifest(m) => (**m).clone(),
         };
         if manifest.stack != self.stack {
             return Err(Error::user(

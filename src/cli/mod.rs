@@ -65,6 +65,7 @@ pub enum Command {
     Preview(commands::preview::Args),
     Up(commands::up::Args),
     Destroy(commands::destroy::Args),
+    Dev(commands::dev::Args),
     Refresh(commands::refresh::Args),
     Outputs(commands::outputs::Args),
     /// Stacks: ls, select, init, rm, export, import, history, change-secrets-provider.
@@ -126,6 +127,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Preview(a) => commands::preview::run(&g, a).await,
         Command::Up(a) => commands::up::run(&g, a).await,
         Command::Destroy(a) => commands::destroy::run(&g, a).await,
+        Command::Dev(a) => commands::dev::run(&g, a).await,
         Command::Refresh(a) => commands::refresh::run(&g, a).await,
         Command::Outputs(a) => commands::outputs::run(&g, a).await,
         Command::Stack(c) => commands::stack::run(&g, c).await,

@@ -5,6 +5,7 @@ pub mod cancel;
 pub mod completion;
 pub mod config;
 pub mod destroy;
+pub mod dev;
 pub mod graph;
 pub mod import;
 pub mod invoke;
