@@ -46,6 +46,10 @@ struct Pending {
     /// The trace of the request that caused the delivery (crate::trace).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     trace: Option<String>,
+    /// What the invocation shows as its trigger in the trace (`SNS Publish done`), when not the
+    /// outbox's own (`s3 event`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    trace_trigger: Option<String>,
 }
 
 pub struct Outbox {
@@ -95,12 +99,17 @@ impl Outbox {
 
     /// Writes one delivery per `(function, payload)`, durably, and wakes the deliverer.
     pub fn write(&self, deliveries: &[(String, Value)]) -> std::io::Result<()> {
-        self.write_traced(deliveries, crate::trace::current_header())
+        self.write_traced(deliveries, crate::trace::current_header(), None)
     }
 
     /// [`Outbox::write`] for a caller off the request's task (a blocking thread): the trace
     /// header is passed in.
-    pub fn write_traced(&self, deliveries: &[(String, Value)], trace: Option<String>) -> std::io::Result<()> {
+    pub fn write_traced(
+        &self,
+        deliveries: &[(String, Value)],
+        trace: Option<String>,
+        trace_trigger: Option<String>,
+    ) -> std::io::Result<()> {
         if deliveries.is_empty() {
             return Ok(());
         }
@@ -112,6 +121,7 @@ impl Outbox {
                 created_ms: now,
                 payload: payload.clone(),
                 trace: trace.clone(),
+                trace_trigger: trace_trigger.clone(),
             };
             let file = format!("{seq:020}-{i:03}.json");
             let tmp = self.dir.join(format!(".{file}.tmp"));
@@ -189,7 +199,10 @@ impl Outbox {
             return;
         };
         let payload = Bytes::from(p.payload.to_string());
-        let trace = crate::trace::Ctx::from_header(p.trace.as_deref(), self.trigger);
+        let trace = crate::trace::Ctx::from_header(
+            p.trace.as_deref(),
+            p.trace_trigger.clone().unwrap_or_else(|| self.trigger.to_string()),
+        );
         let mut last = String::new();
         for attempt in 0..=self.retry_delays.len() {
             if attempt > 0 {

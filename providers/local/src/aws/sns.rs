@@ -369,9 +369,9 @@ async fn fan_out(ctx: &AwsContext, m: &Message, bodies: &Bodies, subs: &Arc<Vec<
     }
     if !invocations.is_empty() {
         let (outbox, id) = (ctx.topics.outbox.clone(), m.message_id.clone());
-        let trace = crate::trace::current_header();
+        let (trace, trigger) = (crate::trace::current_header(), crate::trace::current().map(|c| c.trigger));
         sends.spawn_blocking(move || {
-            if let Err(e) = outbox.write_traced(&invocations, trace) {
+            if let Err(e) = outbox.write_traced(&invocations, trace, trigger) {
                 eprintln!(
                     "skyform local daemon: cannot keep message {id}'s deliveries to functions in the outbox: {e}"
                 );
