@@ -5,6 +5,7 @@
 pub mod commands;
 pub mod flags;
 pub mod kms;
+pub mod progress;
 pub mod render;
 
 use std::io::IsTerminal;

@@ -26,6 +26,7 @@ use skyform_protocol::{
 pub mod config;
 pub mod http;
 pub mod kms;
+pub mod package;
 pub mod resource;
 mod resources;
 pub mod sigv4;

@@ -30,6 +30,7 @@ pub mod aws;
 pub mod buckets;
 pub mod client;
 pub mod daemon;
+pub mod deps;
 pub mod env;
 pub mod gateway;
 pub mod http;
