@@ -241,7 +241,7 @@ fn rust_functions_are_built_by_a_command() {
         resource(&m, "member-build")["inputs"]["create"]
             .as_str()
             .unwrap()
-            .contains("-p member-fn --target-dir")
+            .contains("-p member-fn --target x86_64-unknown-linux-gnu.2.17 --target-dir")
     );
     assert_eq!(api.resources(), ["api-role", "api-build", "api", "api-logs"]);
 }
