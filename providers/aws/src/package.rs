@@ -35,13 +35,23 @@ fn cache_dir() -> PathBuf {
 /// The layers to zip for a function: `[deps, code]`, or `[code]` when it declares none.
 /// Layers are `(folder, top-level names to leave out)`.
 pub fn layers(code: &Path, runtime: &str, architecture: &str) -> Result<Vec<(PathBuf, Vec<String>)>, String> {
+    layers_in(&cache_dir(), code, runtime, architecture)
+}
+
+/// [`layers`] with the cache folder given.
+pub fn layers_in(
+    cache: &Path,
+    code: &Path,
+    runtime: &str,
+    architecture: &str,
+) -> Result<Vec<(PathBuf, Vec<String>)>, String> {
     if !code.is_dir() {
         return Ok(vec![(code.to_path_buf(), vec![])]);
     }
     if let Some(version) = runtime.strip_prefix("python")
         && let Ok(req) = std::fs::read(code.join("requirements.txt"))
     {
-        let deps = python_deps(code, &req, version, architecture)?;
+        let deps = python_deps(cache, code, &req, version, architecture)?;
         return Ok(vec![(deps, vec![]), (code.to_path_buf(), vec![])]);
     }
     if runtime.starts_with("nodejs")
@@ -53,7 +63,7 @@ pub fn layers(code: &Path, runtime: &str, architecture: &str) -> Result<Vec<(Pat
             let lock = std::fs::read(code.join("package-lock.json")).map_err(|_| {
                 "the function has a package.json but no package-lock.json; run `npm install` in its folder".to_string()
             })?;
-            let deps = node_deps(code, &manifest, &lock)?;
+            let deps = node_deps(cache, &manifest, &lock)?;
             return Ok(vec![(deps, vec![]), (code.to_path_buf(), vec!["node_modules".into()])]);
         }
     }
@@ -69,7 +79,13 @@ fn key(parts: &[&[u8]]) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn python_deps(code: &Path, req: &[u8], version: &str, architecture: &str) -> Result<PathBuf, String> {
+fn python_deps(
+    cache: &Path,
+    code: &Path,
+    req: &[u8],
+    version: &str,
+    architecture: &str,
+) -> Result<PathBuf, String> {
     if !version.contains('.') {
         return Err(format!(
             "runtime `python{version}` names no Python version; use e.g. `python3.12`, so that wheels are picked for it"
@@ -80,7 +96,7 @@ fn python_deps(code: &Path, req: &[u8], version: &str, architecture: &str) -> Re
         _ => "manylinux2014_x86_64",
     };
     let k = key(&[b"python-lambda-v1", version.as_bytes(), platform.as_bytes(), req]);
-    cached(&k, |tmp| {
+    cached(cache, &k, |tmp| {
         let mut cmd = Command::new("python3");
         cmd.args([
             "-m",
@@ -105,10 +121,9 @@ fn python_deps(code: &Path, req: &[u8], version: &str, architecture: &str) -> Re
     })
 }
 
-fn node_deps(code: &Path, manifest: &[u8], lock: &[u8]) -> Result<PathBuf, String> {
+fn node_deps(cache: &Path, manifest: &[u8], lock: &[u8]) -> Result<PathBuf, String> {
     let k = key(&[b"node-lambda-v1", manifest, lock]);
-    let _ = code;
-    cached(&k, |tmp| {
+    cached(cache, &k, |tmp| {
         std::fs::write(tmp.join("package.json"), manifest).map_err(|e| e.to_string())?;
         std::fs::write(tmp.join("package-lock.json"), lock).map_err(|e| e.to_string())?;
         let mut cmd = Command::new("npm");
@@ -120,14 +135,20 @@ fn node_deps(code: &Path, manifest: &[u8], lock: &[u8]) -> Result<PathBuf, Strin
     })
 }
 
-fn cached(key: &str, fill: impl FnOnce(&Path) -> Result<(), String>) -> Result<PathBuf, String> {
-    let root = cache_dir().join("aws-deps");
+fn cached(
+    cache: &Path,
+    key: &str,
+    fill: impl FnOnce(&Path) -> Result<(), String>,
+) -> Result<PathBuf, String> {
+    let root = cache.join("aws-deps");
     let dest = root.join(key);
     if dest.join(".skyform-complete").is_file() {
         return Ok(dest);
     }
     std::fs::create_dir_all(&root).map_err(|e| format!("cannot create {}: {e}", root.display()))?;
-    let tmp = root.join(format!(".tmp-{key}-{}", std::process::id()));
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = root.join(format!(".tmp-{key}-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
     let filled = fill(&tmp)

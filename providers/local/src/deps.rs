@@ -232,8 +232,26 @@ fn truncate(s: &str, n: usize) -> &str {
 }
 
 /// Fills `<cache>/<kind>/<key>/` with `fill(tmp)` unless it is there; returns its path.
+///
+/// Functions are deployed in parallel, and several may need the same install: one does it
+/// while the others of this process wait for it (a lock per key); another process racing for
+/// the same key installs into its own temporary folder, and the first rename wins.
 fn cached(kind: &str, key: &str, fill: impl FnOnce(&Path) -> Result<(), String>) -> Result<PathBuf, String> {
-    let root = cache_dir().join(kind);
+    cached_in(&cache_dir().join(kind), key, fill)
+}
+
+fn cached_in(
+    root: &Path,
+    key: &str,
+    fill: impl FnOnce(&Path) -> Result<(), String>,
+) -> Result<PathBuf, String> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LOCKS: OnceLock<Mutex<BTreeMap<PathBuf, Arc<Mutex<()>>>>> = OnceLock::new();
+    static N: AtomicU64 = AtomicU64::new(0);
+    let lock = LOCKS.get_or_init(Default::default).lock().unwrap().entry(root.join(key)).or_default().clone();
+    let _held = lock.lock().unwrap_or_else(|e| e.into_inner());
+    let root = root.to_path_buf();
     let dest = root.join(key);
     if dest.join(".skyform-complete").is_file() {
         return Ok(dest);
@@ -446,6 +464,33 @@ mod tests {
         assert_eq!(wanted_version("python3"), None);
         assert_eq!(wanted_version("nodejs22.x").as_deref(), Some("22"));
         assert_eq!(wanted_version("nodejs"), None);
+    }
+
+    /// Regression: three functions needing the same install at once (one provider process)
+    /// shared one temporary folder and failed with "No such file or directory".
+    #[test]
+    fn concurrent_installs_of_one_key_install_once() {
+        let root = std::env::temp_dir().join(format!("skyform-cached-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let fills = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let threads: Vec<_> = (0..3)
+            .map(|_| {
+                let (root, fills) = (root.clone(), fills.clone());
+                std::thread::spawn(move || {
+                    cached_in(&root, "k", |tmp| {
+                        fills.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        std::thread::sleep(std::time::Duration::from_millis(100));
+                        std::fs::write(tmp.join("pkg.py"), "x").map_err(|e| e.to_string())
+                    })
+                })
+            })
+            .collect();
+        for t in threads {
+            let dir = t.join().unwrap().unwrap();
+            assert!(dir.join("pkg.py").is_file());
+        }
+        assert_eq!(fills.load(std::sync::atomic::Ordering::SeqCst), 1);
+        let _ = std::fs::remove_dir_all(&root);
     }
 
     #[test]
