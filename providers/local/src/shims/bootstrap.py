@@ -212,9 +212,10 @@ def _load_handler():
     except Exception as exc:
         err = _error_body(exc)
         err["errorMessage"] = "Unable to import module '%s': %s" % (modname, exc)
-        err["errorType"] = "Runtime.UserCodeSyntaxError" if isinstance(exc, SyntaxError) else "Runtime.ImportModuleError"
-        sys.stderr.write(_format_exc(exc))
-        raise _InitError(err)
+        syntax = isinstance(exc, SyntaxError)
+        err["errorType"] = "Runtime.UserCodeSyntaxError" if syntax else "Runtime.ImportModuleError"
+        # A syntax error's file and line are what to fix: show them under the error line.
+        raise _InitError(err, _format_exc(exc) if syntax else "")
     fn = getattr(module, fname, None)
     if fn is None:
         raise _InitError({
@@ -226,16 +227,19 @@ def _load_handler():
 
 
 class _InitError(Exception):
-    def __init__(self, body):
+    def __init__(self, body, trace=""):
         super().__init__(body["errorMessage"])
         self.body = body
+        self.trace = trace
 
 
 def main():
     try:
         handler = _load_handler()
     except _InitError as e:
-        print("[ERROR] %s: %s" % (e.body["errorType"], e.body["errorMessage"]), file=sys.stderr, flush=True)
+        print("[ERROR] %s: %s" % (e.body["errorType"], e.body["errorMessage"]), file=sys.stderr)
+        sys.stderr.write(e.trace)
+        sys.stderr.flush()
         _send(_error_request("/init/error", e.body))
         sys.exit(1)
     # The answer to one invocation and the poll for the next go out in one write; the 202
