@@ -258,7 +258,7 @@ fn cached_in(
     }
     std::fs::create_dir_all(&root)
         .map_err(|e| format!("cannot create the cache folder {}: {e}", root.display()))?;
-    let tmp = root.join(format!(".tmp-{key}-{}", std::process::id()));
+    let tmp = root.join(format!(".tmp-{key}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
     let filled = fill(&tmp).and_then(|()| {
