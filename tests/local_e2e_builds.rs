@@ -201,7 +201,8 @@ fn zip_names(zip: &[u8]) -> Vec<String> {
 fn node_functions_with_dependencies_typescript_and_clear_errors() {
     let env = TestEnv::new("e2e-builds-node");
     let _stop = StopDaemon(&env);
-    let cache = env.path().join("cache");
+    // esbuild and the npm installs are kept between runs (CI pays for them once).
+    let cache = Path::new(REPO).join("target/peers/skyform-cache");
     let vars = [("SKYFORM_CACHE_DIR", cache.to_str().unwrap())];
 
     // A dependency from package.json + package-lock.json (made as a user makes it).
