@@ -359,7 +359,6 @@ fn rust_functions_build_in_up_and_for_lambda() {
         .arg(&command)
         .current_dir(env.path())
         .env("SKYFORM_CACHE_DIR", &shared_cache)
-        .env("ZIG_GLOBAL_CACHE_DIR", shared_cache.join("zig"))
         .output()
         .unwrap();
     assert!(

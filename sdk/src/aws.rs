@@ -302,7 +302,7 @@ fn cargo_build(
              touch \"$Z/.complete\"; fi ) 9>\"$Z.lock\"; \
          if ! [ -d \"$(rustc --print sysroot)/lib/rustlib/{triple}\" ]; then \
              echo \"building {name} for Lambda needs the Rust target {triple}: run \\`rustup target add {triple}\\`\" >&2; exit 1; fi; \
-         PATH=\"$Z/bin:$PATH\" cargo-zigbuild zigbuild --release --quiet -p {pkg}{manifest} --target {triple}.2.17 --target-dir \"$T\" >&2; \
+         PATH=\"$Z/bin:$PATH\" ZIG_GLOBAL_CACHE_DIR=\"${{ZIG_GLOBAL_CACHE_DIR:-$Z/zig-cache}}\" cargo-zigbuild zigbuild --release --quiet -p {pkg}{manifest} --target {triple}.2.17 --target-dir \"$T\" >&2; \
          B=\"$T/{triple}/release/bootstrap\"; [ -f \"$B\" ] || B=\"$T/{triple}/release/{pkg}\"; \
          mkdir -p {out}; cp \"$B\" {out}/bootstrap; chmod 755 {out}/bootstrap; echo {out}",
         pkg = shell_quote(package),
