@@ -115,6 +115,17 @@ impl Session {
     pub async fn run_program(&self) -> Result<Manifest> {
         let command = self.project.program().to_string();
         self.sink.event(Event::ProgramStarted { command: command.clone() });
+        self.sink.event(Event::Progress {
+            id: "program".into(),
+            message: Some(format!("running the program `{command}` (compiling it when it changed)")),
+        });
+        let result = self.run_program_inner(&command).await;
+        self.sink.event(Event::Progress { id: "program".into(), message: None });
+        result
+    }
+
+    async fn run_program_inner(&self, command: &str) -> Result<Manifest> {
+        let command = command.to_string();
         // The program reads its config in plaintext; the engine then marks every string of the
         // manifest that contains a config secret, so that what the program built from a
         // secret stays secret.
@@ -149,30 +160,37 @@ impl Session {
         // What the program prints is shown (`-v`, errors) with its config secrets scrubbed.
         let scrub_with =
             value::mark(Value::Array(config_secrets.iter().cloned().map(Value::String).collect()));
+        let progress_sink = self.sink.clone();
         let errs = tokio::spawn(async move {
-            let mut tail: Vec<String> = Vec::new();
+            let mut kept = ProgramErrors::default();
             let mut lines = BufReader::new(stderr).lines();
             while let Ok(Some(line)) = lines.next_line().await {
                 let line = value::scrub(&line, &scrub_with);
-                sink.event(Event::ProgramLog { line: line.clone() });
-                tail.push(line);
-                if tail.len() > 20 {
-                    tail.remove(0);
+                // Cargo's own progress ("Compiling serde v1.0.2") shows what the wait is for.
+                let t = line.trim_start();
+                if t.starts_with("Compiling ") || t.starts_with("Downloaded ") || t.starts_with("Updating ") {
+                    progress_sink.event(Event::Progress {
+                        id: "program".into(),
+                        message: Some(format!("compiling the program: {t}")),
+                    });
                 }
+                sink.event(Event::ProgramLog { line: line.clone() });
+                kept.push(line);
             }
-            tail
+            kept
         });
         let mut out = Vec::new();
         stdout.read_to_end(&mut out).await.map_err(|e| Error::io("reading the program's output", e))?;
         let status = child.wait().await.map_err(|e| Error::io("waiting for the program", e))?;
-        let tail = errs.await.unwrap_or_default();
+        let kept = errs.await.unwrap_or_default();
         if !status.success() {
             let mut msg = format!("the program `{command}` failed ({status})");
-            if !tail.is_empty() {
+            let shown = kept.summary();
+            if !shown.is_empty() {
                 msg.push_str(":\n");
-                msg.push_str(&tail.iter().map(|l| format!("  | {l}")).collect::<Vec<_>>().join("\n"));
+                msg.push_str(&shown.iter().map(|l| format!("  | {l}")).collect::<Vec<_>>().join("\n"));
             }
-            return Err(Error::user(msg, program_failure_hint(&tail)));
+            return Err(Error::user(msg, program_failure_hint(&shown)));
         }
         let text = String::from_utf8(out).map_err(|_| {
             Error::user(format!("the program `{command}` printed bytes that are not UTF-8"), "print JSON")
@@ -658,6 +676,90 @@ fn program_failure_hint(stderr_tail: &[String]) -> &'static str {
          this skyform carries (~/.local/share/skyform/sdk/VERSION-HASH), and `skyform new` \
          projects use that SDK"
     } else {
-        "fix the program; run `skyform synth` to see what it prints"
+        "fix the program; run the command again with `-v` to see all it printed (or `skyform synth`)"
+    }
+}
+
+/// What a failed program printed, kept so that its error can be shown without its whole
+/// output: the first compiler error (the one to fix first; the rest often follow from it), a
+/// panic's location and message, and the last lines (how it stopped).
+#[derive(Default)]
+pub(crate) struct ProgramErrors {
+    first_error: Vec<String>,
+    panic: Vec<String>,
+    tail: std::collections::VecDeque<String>,
+}
+
+impl ProgramErrors {
+    const TAIL: usize = 12;
+    const BLOCK: usize = 20;
+
+    pub(crate) fn push(&mut self, line: String) {
+        let t = line.trim_start();
+        if self.first_error.is_empty() {
+            if t.starts_with("error") {
+                self.first_error.push(line.clone());
+            }
+        } else if self.first_error.len() < Self::BLOCK
+            && !self.first_error.last().is_some_and(|l| l.trim().is_empty())
+        {
+            self.first_error.push(line.clone());
+        }
+        if self.panic.is_empty() {
+            if t.contains("panicked at") {
+                self.panic.push(line.clone());
+            }
+        } else if self.panic.len() < 4 && !t.starts_with("note:") && !t.starts_with("stack backtrace") {
+            self.panic.push(line.clone());
+        }
+        self.tail.push_back(line);
+        if self.tail.len() > Self::TAIL {
+            self.tail.pop_front();
+        }
+    }
+
+    /// The lines to show, each once, in the order above.
+    pub(crate) fn summary(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for l in self.first_error.iter().chain(self.panic.iter()) {
+            if l.trim().is_empty() || !out.contains(l) {
+                out.push(l.clone());
+            }
+        }
+        let tail: Vec<&String> = self.tail.iter().filter(|l| !out.contains(l)).collect();
+        if !out.is_empty() && !tail.is_empty() {
+            out.push("…".into());
+        }
+        out.extend(tail.into_iter().cloned());
+        while out.last().is_some_and(|l| l.trim().is_empty()) {
+            out.pop();
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod program_errors_tests {
+    use super::ProgramErrors;
+
+    #[test]
+    fn first_error_and_panic_survive_long_output() {
+        let mut k = ProgramErrors::default();
+        k.push("   Compiling sdk v0.1.0".into());
+        k.push("error[E0425]: cannot find value `x` in this scope".into());
+        k.push(" --> src/main.rs:3:5".into());
+        k.push("".into());
+        for i in 0..100 {
+            k.push(format!("error: follow-up {i}"));
+        }
+        k.push("thread 'main' panicked at src/main.rs:9:1:".into());
+        k.push("the bucket name is empty".into());
+        k.push("note: run with `RUST_BACKTRACE=1`".into());
+        let s = k.summary().join("\n");
+        assert!(s.starts_with("error[E0425]: cannot find value `x`"), "{s}");
+        assert!(s.contains(" --> src/main.rs:3:5"), "{s}");
+        assert!(s.contains("panicked at src/main.rs:9:1:\nthe bucket name is empty"), "{s}");
+        assert!(!s.contains("follow-up 3\n"), "{s}");
+        assert!(s.contains("follow-up 99"), "the end is kept: {s}");
     }
 }

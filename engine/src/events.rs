@@ -48,6 +48,14 @@ pub enum Event {
     Warning {
         message: String,
     },
+    /// Something that may take a while: the program compiling and running, a provider building
+    /// a function or installing its dependencies. `message` is the latest word on it (a tool's
+    /// own progress, e.g. cargo's "Compiling serde"); `None` ends it. Ids are unique among the
+    /// running activities (`program`, `PROVIDER/ID`).
+    Progress {
+        id: String,
+        message: Option<String>,
+    },
 }
 
 pub trait EventSink: Send + Sync {

@@ -307,7 +307,19 @@ impl ProviderHandle {
                         use std::io::Write;
                         let _ = writeln!(f, "{line}");
                     }
-                    log_sink.event(Event::ProviderLog { provider: provider.clone(), line });
+                    // `@progress ID [MESSAGE]` and `@notice MESSAGE` lines are for the user
+                    // (PROTOCOL.md, "Finding and starting a provider").
+                    if let Some(rest) = line.strip_prefix("@progress ") {
+                        let (id, message) = match rest.split_once(' ') {
+                            Some((id, m)) => (id, Some(m.to_string())),
+                            None => (rest.trim(), None),
+                        };
+                        log_sink.event(Event::Progress { id: format!("{provider}/{id}"), message });
+                    } else if let Some(message) = line.strip_prefix("@notice ") {
+                        log_sink.event(Event::Warning { message: message.to_string() });
+                    } else {
+                        log_sink.event(Event::ProviderLog { provider: provider.clone(), line });
+                    }
                 }
             });
         }

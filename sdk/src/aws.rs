@@ -57,17 +57,16 @@ pub(crate) const TAGGABLE: &[&str] = &[
 /// costs money; two weeks is what most teams pick for serverless logs.
 pub(crate) const LOG_RETENTION_DAYS: u32 = 14;
 
+/// The tools that build Rust functions for Lambda (pinned; a new pin installs a new venv).
+const ZIGBUILD_PIP: &str = "ziglang==0.17.1 cargo-zigbuild==0.24.1";
+const ZIGBUILD_TOOLS: &str = "v1-zig0.17.1-zb0.24.1";
+
 /// Where the command that builds a Rust function for AWS puts the `bootstrap` it zips.
 pub(crate) const BUILD_DIR: &str = ".skyform/build/aws";
 
 /// The AWS runtime that stands for each portable runtime name.
 pub(crate) fn runtime_name(runtime: &Runtime) -> &str {
-    match runtime {
-        Runtime::Python3 => "python3.12",
-        Runtime::Nodejs => "nodejs20.x",
-        Runtime::Provided => "provided.al2023",
-        Runtime::Custom(name) => name,
-    }
+    runtime.as_str()
 }
 
 /// A trust policy letting `service` assume a role.
@@ -231,7 +230,7 @@ pub(crate) fn function(ctx: &Program, f: &Function) -> Result<Expansion, Error> 
     );
     let code: Value = match &f.cargo_package {
         Some(package) => {
-            let (create, triggers) = cargo_build(ctx, &f.name, package, f.code.as_deref());
+            let (create, triggers) = cargo_build(ctx, &f.name, package, f.code.as_deref(), f.architecture);
             let build =
                 children.add("-build", "core:Command", json!({ "create": create, "triggers": triggers }));
             build.output("stdout").into()
@@ -251,6 +250,7 @@ pub(crate) fn function(ctx: &Program, f: &Function) -> Result<Expansion, Error> 
             "environment": environment,
             "memory_size": f.memory,
             "timeout": f.timeout,
+            "architecture": f.architecture.as_str(),
         }),
     );
     if !f.permissions.is_empty() {
@@ -292,17 +292,42 @@ pub(crate) fn function(ctx: &Program, f: &Function) -> Result<Expansion, Error> 
 /// the package's name, as the local cloud does. Path dependencies outside the folder are not
 /// hashed (documented in COMPONENTS.md).
 ///
-/// The binary is built for the machine running `skyform` (`x86_64` Linux on a typical CI
-/// runner, which is what `provided.al2023` runs); cross-compiling is not done here.
-fn cargo_build(ctx: &Program, name: &str, package: &str, code: Option<&str>) -> (String, Value) {
+/// The binary is built for Lambda, not for the machine running `skyform`: for the function's
+/// architecture, against glibc 2.17 (which every Lambda OS has: `provided.al2023` has 2.34,
+/// `provided.al2` 2.26), with `cargo zigbuild`. `cargo-zigbuild` and `zig` come from PyPI
+/// (`ziglang`), installed once into a venv under the user's cache folder
+/// (`$SKYFORM_CACHE_DIR`, else `$XDG_CACHE_HOME/skyform`, else `~/.cache/skyform`). The target
+/// folder is the one the local cloud's build uses too. `arm64` needs the Rust target
+/// `aarch64-unknown-linux-gnu` installed; the command says so when it is not.
+fn cargo_build(
+    ctx: &Program,
+    name: &str,
+    package: &str,
+    code: Option<&str>,
+    arch: crate::Architecture,
+) -> (String, Value) {
     let out = format!("{BUILD_DIR}/{name}");
     let manifest = code
         .map(|c| format!(" --manifest-path {}", shell_quote(&format!("{c}/Cargo.toml"))))
         .unwrap_or_default();
     let target = "${CARGO_TARGET_DIR:-.skyform/build/target}";
+    let triple = match arch {
+        crate::Architecture::X86_64 => "x86_64-unknown-linux-gnu",
+        crate::Architecture::Arm64 => "aarch64-unknown-linux-gnu",
+    };
     let create = format!(
-        "set -e; T=\"{target}\"; cargo build --release --quiet -p {pkg}{manifest} --target-dir \"$T\" >&2; \
-         B=\"$T/release/bootstrap\"; [ -f \"$B\" ] || B=\"$T/release/{pkg}\"; \
+        "set -e; T=\"{target}\"; \
+         Z=\"${{SKYFORM_CACHE_DIR:-${{XDG_CACHE_HOME:-$HOME/.cache}}/skyform}}/tools/zigbuild-{ZIGBUILD_TOOLS}\"; \
+         mkdir -p \"$(dirname \"$Z\")\"; \
+         ( flock 9; if [ ! -f \"$Z/.complete\" ]; then \
+             echo \"installing cargo-zigbuild and zig from PyPI into $Z (once)\" >&2; rm -rf \"$Z\"; \
+             python3 -m venv \"$Z\" >&2 && \"$Z/bin/pip\" install --quiet --disable-pip-version-check {ZIGBUILD_PIP} >&2 \
+             || {{ echo \"cannot install cargo-zigbuild and ziglang with pip (needed to build Rust functions for Lambda); is PyPI reachable?\" >&2; exit 1; }}; \
+             touch \"$Z/.complete\"; fi ) 9>\"$Z.lock\"; \
+         if ! [ -d \"$(rustc --print sysroot)/lib/rustlib/{triple}\" ]; then \
+             echo \"building {name} for Lambda needs the Rust target {triple}: run \\`rustup target add {triple}\\`\" >&2; exit 1; fi; \
+         PATH=\"$Z/bin:$PATH\" ZIG_GLOBAL_CACHE_DIR=\"${{ZIG_GLOBAL_CACHE_DIR:-$Z/zig-cache}}\" cargo-zigbuild zigbuild --release --quiet -p {pkg}{manifest} --target {triple}.2.17 --target-dir \"$T\" >&2; \
+         B=\"$T/{triple}/release/bootstrap\"; [ -f \"$B\" ] || B=\"$T/{triple}/release/{pkg}\"; \
          mkdir -p {out}; cp \"$B\" {out}/bootstrap; chmod 755 {out}/bootstrap; echo {out}",
         pkg = shell_quote(package),
         out = shell_quote(&out),
@@ -314,7 +339,10 @@ fn cargo_build(ctx: &Program, name: &str, package: &str, code: Option<&str>) -> 
         (_, None) => None,
     };
     let fingerprint = folder.and_then(|f| fingerprint(&f)).map(Value::String).unwrap_or(Value::Null);
-    (create, json!({ "package": package, "code": code, "sources": fingerprint }))
+    (
+        create,
+        json!({ "package": package, "code": code, "sources": fingerprint, "architecture": arch.as_str() }),
+    )
 }
 
 /// The folder under `dir` (at most `depth` levels down, skipping `target/` and hidden folders)

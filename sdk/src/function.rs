@@ -12,12 +12,15 @@ use serde_json::Value;
 use crate::component::{Component, Expansion, component_handle};
 use crate::{Error, Program, Ref, ResourceOptions, Target, aws, local};
 
-/// The language runtime a function runs in.
+/// The language runtime a function runs in. Every runtime names a version, on every target:
+/// `Python3` is `python3.12` and `Nodejs` is `nodejs22.x` (Lambda's names); pick another with
+/// `Runtime::Custom("python3.13".into())`. The local cloud runs the function with an
+/// interpreter of that version when the machine has one, and otherwise says which runs instead.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Runtime {
-    /// Python 3 (`python3`); the target picks the version.
+    /// Python (`python3.12`).
     Python3,
-    /// Node.js (`nodejs`); the target picks the version.
+    /// Node.js (`nodejs22.x`).
     Nodejs,
     /// A native executable implementing the Lambda Runtime API (`provided`), such as a Rust
     /// binary.
@@ -28,13 +31,35 @@ pub enum Runtime {
 }
 
 impl Runtime {
-    /// The name written in the manifest.
+    /// The name written in the manifest, with its version (`python3.12`, `nodejs22.x`,
+    /// `provided.al2023`).
     pub fn as_str(&self) -> &str {
         match self {
-            Runtime::Python3 => "python3",
-            Runtime::Nodejs => "nodejs",
-            Runtime::Provided => "provided",
+            Runtime::Python3 => "python3.12",
+            Runtime::Nodejs => "nodejs22.x",
+            Runtime::Provided => "provided.al2023",
             Runtime::Custom(name) => name,
+        }
+    }
+}
+
+/// The processor a function runs on. On `aws`, Lambda's `Architectures`; a Rust function is
+/// built for it. The local cloud runs functions on the machine's own processor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Architecture {
+    /// `x86_64` (the default).
+    #[default]
+    X86_64,
+    /// `arm64` (Graviton).
+    Arm64,
+}
+
+impl Architecture {
+    /// Lambda's name: `x86_64` or `arm64`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Architecture::X86_64 => "x86_64",
+            Architecture::Arm64 => "arm64",
         }
     }
 }
@@ -65,6 +90,7 @@ pub struct Function {
     pub(crate) memory: u32,
     pub(crate) timeout: u32,
     pub(crate) reserved_concurrency: Option<u32>,
+    pub(crate) architecture: Architecture,
     /// `(actions, resource)` pairs the function's code may call ([`Function::allow`]).
     pub(crate) permissions: Vec<(Vec<String>, Value)>,
     pub(crate) options: ResourceOptions,
@@ -88,6 +114,7 @@ impl Function {
             memory: DEFAULT_MEMORY_MB,
             timeout: DEFAULT_TIMEOUT_SECS,
             reserved_concurrency: None,
+            architecture: Architecture::X86_64,
             permissions: Vec::new(),
             options: ResourceOptions::default(),
         }
@@ -151,6 +178,13 @@ impl Function {
     /// The most instances that may run at once (default: no reservation).
     pub fn reserved_concurrency(mut self, n: u32) -> Self {
         self.reserved_concurrency = Some(n);
+        self
+    }
+
+    /// The processor to run on, on `aws` (default `x86_64`); a [`Function::rust`] is built for
+    /// it.
+    pub fn architecture(mut self, architecture: Architecture) -> Self {
+        self.architecture = architecture;
         self
     }
 

@@ -64,7 +64,7 @@ mod local;
 pub use bucket::{Bucket, BucketHandle, Notification, ObjectEvent};
 pub use component::{Component, ComponentRef};
 pub use error::Error;
-pub use function::{Function, FunctionHandle, Runtime};
+pub use function::{Architecture, Function, FunctionHandle, Runtime};
 pub use http_api::{HttpApi, HttpApiHandle};
 pub use manifest::MANIFEST_VERSION;
 pub use options::{Dependency, Named, ResourceOptions};

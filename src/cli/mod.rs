@@ -7,6 +7,7 @@ pub mod commands;
 pub mod flags;
 pub mod kms;
 pub mod local_cloud;
+pub mod progress;
 pub mod render;
 pub mod routes;
 pub mod sdk_home;

@@ -92,8 +92,12 @@ impl TerminalSink {
 
 impl EventSink for TerminalSink {
     fn event(&self, event: Event) {
+        if !matches!(event, Event::Progress { .. }) {
+            super::progress::clear_line();
+        }
         let mut st = self.status.lock().unwrap();
         match event {
+            Event::Progress { id, message } => super::progress::update(id, message, self.tty, self.quiet),
             Event::ProgramStarted { command } => {
                 if self.verbose {
                     self.clear_status(&mut st);

@@ -282,6 +282,11 @@ impl Project {
             .env("HOME", &self.dir)
             .env("USER", "tester")
             .env("CARGO_TARGET_DIR", programs_target_dir())
+            // The zig toolchain that builds Rust functions for Lambda, installed once.
+            .env(
+                "SKYFORM_CACHE_DIR",
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("target/peers/skyform-cache"),
+            )
             .env("AWS_ACCESS_KEY_ID", &self.key_id)
             .env("AWS_SECRET_ACCESS_KEY", &self.secret)
             .env("AWS_EC2_METADATA_DISABLED", "true");

@@ -194,6 +194,10 @@ impl Run {
 pub fn normalize(text: &str, dir: &Path) -> String {
     let mut s = text.replace(&dir.display().to_string(), "[PROJECT]");
     let rules: &[(&str, &str)] = &[
+        // Signs of life for waits over a second (how long a build takes varies), and the notice
+        // naming the interpreter that runs when the runtime's version is not installed.
+        (r"(?m)^… .*\n", ""),
+        (r"(?m)^warning: \S+ is not installed here; the local cloud runs it with .*\n", ""),
         (r"\(\d+\.\d+s\)", "(Ns)"),
         (r"Duration: \d+\.\d+s", "Duration: Ns"),
         (r"\b[0-9a-f]{32}\b", "[LINEAGE]"),

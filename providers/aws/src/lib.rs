@@ -29,6 +29,7 @@ pub mod credentials;
 pub mod http;
 pub mod kms;
 pub mod ops;
+pub mod package;
 pub mod resource;
 mod resources;
 pub mod sigv4;

@@ -71,6 +71,26 @@ pub fn zip_path(path: &Path) -> std::io::Result<Vec<u8>> {
     } else {
         walk(path)?
     };
+    zip_files(files)
+}
+
+/// Zips several folders as one tree, later ones over earlier ones (installed dependencies
+/// first, then the code); each names the top-level entries to leave out of it.
+pub fn zip_layers(layers: &[(&Path, &[&str])]) -> std::io::Result<Vec<u8>> {
+    let mut merged = std::collections::BTreeMap::new();
+    for (dir, skip) in layers {
+        for (rel, full) in walk(dir)? {
+            let top = rel.split('/').next().unwrap_or_default();
+            if skip.contains(&top) || top == ".skyform-complete" {
+                continue;
+            }
+            merged.insert(rel, full);
+        }
+    }
+    zip_files(merged.into_iter().collect())
+}
+
+fn zip_files(files: Vec<(String, PathBuf)>) -> std::io::Result<Vec<u8>> {
     let mut out = Vec::new();
     let mut entries = Vec::new();
     const DOS_TIME: u16 = 0;

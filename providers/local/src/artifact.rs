@@ -25,6 +25,13 @@ struct Entry {
 }
 
 fn walk(root: &Path) -> std::io::Result<Vec<Entry>> {
+    walk_skipping(root, &[])
+}
+
+/// [`walk`], also skipping entries named in `skip` at any depth (a code folder's own
+/// `node_modules` when the dependencies are installed from the lock file); `.*` skips every
+/// hidden entry.
+fn walk_skipping(root: &Path, skip: &[&str]) -> std::io::Result<Vec<Entry>> {
     let mut out = Vec::new();
     let mut stack = vec![(root.to_path_buf(), String::new())];
     while let Some((dir, prefix)) = stack.pop() {
@@ -37,6 +44,9 @@ fn walk(root: &Path) -> std::io::Result<Vec<Entry>> {
                 Ok(m) => m,
                 Err(_) => continue, // a dangling link is not code
             };
+            if skip.contains(&name.as_str()) || (name.starts_with('.') && skip.contains(&".*")) {
+                continue;
+            }
             let rel = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
             if meta.is_dir() {
                 if !SKIPPED_DIRS.contains(&name.as_str()) {
@@ -127,6 +137,38 @@ pub fn store_dir(artifacts: &Path, code_dir: &Path) -> std::io::Result<String> {
     result
 }
 
+/// Copies several folders into one artifact, later ones over earlier ones (dependencies
+/// first, then the code, so the code wins a name clash); each layer names the top-level
+/// entries to leave out of it. Returns the hash, which covers every layer's files.
+pub fn store_layers(artifacts: &Path, layers: &[(&Path, &[&str])]) -> std::io::Result<String> {
+    std::fs::create_dir_all(artifacts)?;
+    let tmp = temp_dir(artifacts);
+    let result = (|| {
+        std::fs::create_dir_all(&tmp)?;
+        for (layer, skip) in layers {
+            let mut skipping = skip.to_vec();
+            skipping.push(".skyform-complete");
+            for e in walk_skipping(layer, &skipping)? {
+                let dest = tmp.join(&e.rel);
+                if let Some(parent) = dest.parent() {
+                    std::fs::create_dir_all(parent)?;
+                }
+                if dest.exists() {
+                    std::fs::remove_file(&dest)?;
+                }
+                std::fs::copy(&e.path, &dest)?;
+                let mode = if e.exec { 0o555 } else { 0o444 };
+                std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(mode))?;
+            }
+        }
+        seal(artifacts, &tmp)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    result
+}
+
 /// Stores a single executable as `bootstrap` (the `provided` runtime's entry point).
 pub fn store_bootstrap(artifacts: &Path, exe: &Path) -> std::io::Result<String> {
     std::fs::create_dir_all(artifacts)?;
@@ -146,7 +188,17 @@ pub fn store_bootstrap(artifacts: &Path, exe: &Path) -> std::io::Result<String> 
 
 /// Runs `cargo build --release -p PKG` and returns the path of the package's binary.
 /// `manifest` (a `Cargo.toml`) is used when given, else cargo runs in `project_dir`.
-pub fn cargo_build(project_dir: &Path, package: &str, manifest: Option<&Path>) -> Result<PathBuf, String> {
+///
+/// The build goes to the project's one shared target folder, `.skyform/build/target` (or
+/// `$CARGO_TARGET_DIR`), which the `aws` target's build uses too. Cargo's own progress
+/// ("Compiling serde v1.0") is reported as the progress of `function`.
+pub fn cargo_build(
+    project_dir: &Path,
+    package: &str,
+    manifest: Option<&Path>,
+    function: &str,
+) -> Result<PathBuf, String> {
+    use std::io::BufRead;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(project_dir)
@@ -157,19 +209,50 @@ pub fn cargo_build(project_dir: &Path, package: &str, manifest: Option<&Path>) -
     if let Some(m) = manifest {
         cmd.arg("--manifest-path").arg(m);
     }
-    let out = cmd.output().map_err(|e| format!("cannot run cargo to build `{package}`: {e}"))?;
-    if !out.status.success() {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let tail: Vec<&str> = stderr.lines().rev().take(30).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
-        return Err(format!(
-            "`cargo build --release -p {package}` failed ({}):\n{}",
-            out.status,
-            tail.join("\n")
-        ));
+    if std::env::var_os("CARGO_TARGET_DIR").is_none() {
+        cmd.arg("--target-dir").arg(project_dir.join(SHARED_TARGET_DIR));
+    }
+    let id = format!("build-{function}");
+    let what = format!("building function {function} (cargo build --release -p {package})");
+    crate::deps::progress(&id, Some(&what));
+    let run = (|| {
+        let mut child = cmd.spawn().map_err(|e| format!("cannot run cargo to build `{package}`: {e}"))?;
+        let stderr = child.stderr.take().expect("piped");
+        let (id2, what2) = (id.clone(), what.clone());
+        let errs = std::thread::spawn(move || {
+            let mut lines = Vec::new();
+            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                let t = line.trim_start();
+                if t.starts_with("Compiling ") || t.starts_with("Building ") {
+                    crate::deps::progress(&id2, Some(&format!("{what2}: {t}")));
+                }
+                lines.push(line);
+            }
+            lines
+        });
+        let mut stdout = String::new();
+        std::io::Read::read_to_string(&mut child.stdout.take().expect("piped"), &mut stdout)
+            .map_err(|e| e.to_string())?;
+        let errs = errs.join().unwrap_or_default();
+        let status = child.wait().map_err(|e| e.to_string())?;
+        Ok::<_, String>((status, stdout, errs))
+    })();
+    crate::deps::progress(&id, None);
+    let (status, stdout, errs) = run?;
+    if !status.success() {
+        // The first error is what to fix; the end says how cargo stopped.
+        let first = errs.iter().position(|l| l.starts_with("error"));
+        let mut shown: Vec<&str> = match first {
+            Some(i) => errs[i..].iter().take(30).map(String::as_str).collect(),
+            None => errs.iter().rev().take(30).rev().map(String::as_str).collect(),
+        };
+        if shown.is_empty() {
+            shown.push("(cargo printed nothing)");
+        }
+        return Err(format!("`cargo build --release -p {package}` failed ({status}):\n{}", shown.join("\n")));
     }
     let mut exes = Vec::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
+    for line in stdout.lines() {
         let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else { continue };
         if msg["reason"] != "compiler-artifact" {
             continue;
@@ -188,6 +271,33 @@ pub fn cargo_build(project_dir: &Path, package: &str, manifest: Option<&Path>) -
     pick.map(|(_, p)| p.clone()).ok_or_else(|| {
         format!("`cargo build -p {package}` produced no binary; the package needs a `[[bin]]` target")
     })
+}
+
+/// The cargo target folder shared by the `local` and `aws` builds of a project's functions.
+pub const SHARED_TARGET_DIR: &str = ".skyform/build/target";
+
+/// What decides a Rust function's binary, hashed without building it (so `preview` compiles
+/// nothing): the files of the package's folder (`manifest`'s, else the project's), without
+/// `target/` and hidden folders, and the `Cargo.lock` that pins its dependencies.
+pub fn hash_cargo_sources(project_dir: &Path, manifest: Option<&Path>) -> std::io::Result<String> {
+    let dir = manifest.and_then(Path::parent).unwrap_or(project_dir);
+    let mut h = Sha256::new();
+    h.update(b"cargo-sources-v1\0");
+    for e in walk_skipping(dir, &["target", "state", "node_modules", ".*"])? {
+        h.update(e.rel.as_bytes());
+        h.update([0]);
+        h.update(std::fs::read(&e.path)?);
+        h.update([0]);
+    }
+    // The lock file of the workspace the package builds in (its own, else the project's).
+    for lock in [dir.join("Cargo.lock"), project_dir.join("Cargo.lock")] {
+        if let Ok(bytes) = std::fs::read(&lock) {
+            h.update(b"lock\0");
+            h.update(bytes);
+            break;
+        }
+    }
+    Ok(hex(&h.finalize()))
 }
 
 /// Finds the `Cargo.toml` of package `package` under `root` (a few levels deep, skipping

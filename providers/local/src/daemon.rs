@@ -536,8 +536,23 @@ impl Daemon {
                 artifact.display()
             ));
         }
-        let (program, args) =
-            runtime::command(runtime, &spec.handler, &spec.environment, &artifact, &self.shims);
+        let (program, args) = runtime::command(
+            runtime,
+            &spec.handler,
+            &spec.environment,
+            &artifact,
+            &self.shims,
+            spec.interpreter.as_deref(),
+        );
+        // Lambda's runtime packages (boto3) and the code's folder in the project, which the
+        // shims use for `sys.path` and to name the user's files in tracebacks.
+        let mut env = spec.environment.clone();
+        if let Some(d) = &spec.runtime_dir {
+            env.entry("LAMBDA_RUNTIME_DIR".into()).or_insert_with(|| d.clone());
+        }
+        if let Some(s) = &spec.source {
+            env.entry("SKYFORM_SOURCE_DIR".into()).or_insert_with(|| s.clone());
+        }
         let cfg = EnvConfig {
             stack: stack.to_string(),
             name: name.to_string(),
@@ -546,7 +561,7 @@ impl Daemon {
             args,
             artifact,
             handler: spec.handler.clone(),
-            env: spec.environment.clone(),
+            env,
             aws_env: self.aws_env(),
             timeout: Duration::from_secs_f64(spec.timeout.max(0.001)),
             memory: spec.memory,

@@ -34,6 +34,7 @@ pub mod buckets;
 pub mod client;
 pub mod console;
 pub mod daemon;
+pub mod deps;
 pub mod env;
 pub mod gateway;
 pub mod http;

@@ -175,7 +175,8 @@ impl LocalProvider {
             Some(_) => number("reserved_concurrency", 0.0, 1.0, 1000.0, &mut fail),
         };
 
-        // The code: a folder, or a cargo package built to `bootstrap`.
+        // The code: a folder, or a cargo package (hashed here, built by `create`/`update`, so
+        // that `preview` compiles nothing).
         let mut code_hash = Value::Null;
         if is_unknown(&code) || is_unknown(&build) {
             code_hash = Value::String(UNKNOWN.into());
@@ -183,15 +184,9 @@ impl LocalProvider {
             match pkg.as_str() {
                 Some(p) if !p.is_empty() => {
                     let manifest = package_manifest(&cfg.project_dir, code.as_str(), p);
-                    match artifact::cargo_build(&cfg.project_dir, p, manifest.as_deref()) {
-                        Ok(exe) => {
-                            match artifact::store_bootstrap(&Layout::new(&cfg.project_dir).artifacts(), &exe)
-                            {
-                                Ok(h) => code_hash = Value::String(h),
-                                Err(e) => fail("build", format!("cannot store the built binary: {e}")),
-                            }
-                        }
-                        Err(e) => fail("build", e),
+                    match artifact::hash_cargo_sources(&cfg.project_dir, manifest.as_deref()) {
+                        Ok(h) => code_hash = Value::String(h),
+                        Err(e) => fail("build", format!("cannot read the sources of `{p}`: {e}")),
                     }
                 }
                 _ => fail("build", "`build.cargo_package` must name a cargo package".into()),
@@ -211,7 +206,8 @@ impl LocalProvider {
                             ),
                         );
                     } else {
-                        match artifact::hash_dir(&dir) {
+                        let env = string_map(&Value::Object(environment.clone()));
+                        match code_source_hash(&dir, runtime_v.as_str().unwrap_or_default(), &env) {
                             Ok(h) => code_hash = Value::String(h),
                             Err(e) => fail("code", format!("cannot read code folder `{c}`: {e}")),
                         }
@@ -238,7 +234,7 @@ impl LocalProvider {
     }
 
     /// Copies (or builds) the code into the artifact store and returns the spec to deploy.
-    async fn function_spec(&self, cfg: &Config, inputs: &Value) -> Res<FunctionSpec> {
+    async fn function_spec(&self, cfg: &Config, name: &str, inputs: &Value) -> Res<FunctionSpec> {
         let runtime = inputs["runtime"]
             .as_str()
             .and_then(runtime::normalize)
@@ -249,20 +245,33 @@ impl LocalProvider {
         let project_dir = cfg.project_dir.clone();
         let code = inputs["code"].as_str().map(str::to_string);
         let package = inputs["build"]["cargo_package"].as_str().map(str::to_string);
-        let code_hash = tokio::task::spawn_blocking(move || -> Result<String, String> {
+        let environment = string_map(&inputs["environment"]);
+        let runtime_name = inputs["runtime"].as_str().unwrap_or(runtime).to_string();
+        let handler = inputs["handler"].as_str().unwrap_or("bootstrap").to_string();
+        let name = name.to_string();
+        let env = environment.clone();
+        let built = tokio::task::spawn_blocking(move || -> Result<Built, String> {
             let artifacts = Layout::new(&project_dir).artifacts();
             if let Some(pkg) = package {
                 let manifest = package_manifest(&project_dir, code.as_deref(), &pkg);
-                let exe = artifact::cargo_build(&project_dir, &pkg, manifest.as_deref())?;
-                artifact::store_bootstrap(&artifacts, &exe)
-                    .map_err(|e| format!("cannot store the binary: {e}"))
+                let source_hash = artifact::hash_cargo_sources(&project_dir, manifest.as_deref())
+                    .map_err(|e| format!("cannot read the sources of `{pkg}`: {e}"))?;
+                let exe = artifact::cargo_build(&project_dir, &pkg, manifest.as_deref(), &name)?;
+                let code_hash = artifact::store_bootstrap(&artifacts, &exe)
+                    .map_err(|e| format!("cannot store the binary: {e}"))?;
+                Ok(Built { code_hash, source_hash, ..Built::default() })
             } else if let Some(c) = code {
                 let dir = project_dir.join(&c);
                 if !dir.is_dir() {
                     return Err(format!("code folder `{c}` does not exist (looked for {})", dir.display()));
                 }
-                artifact::store_dir(&artifacts, &dir)
-                    .map_err(|e| format!("cannot copy code folder `{c}`: {e}"))
+                let source_hash = code_source_hash(&dir, &runtime_name, &env)
+                    .map_err(|e| format!("cannot read code folder `{c}`: {e}"))?;
+                let mut built = build_code(&artifacts, &dir, runtime, &runtime_name, &handler, &env, &name)
+                    .map_err(|e| format!("function `{name}`: {e}"))?;
+                built.source_hash = source_hash;
+                built.source = Some(dir.to_string_lossy().into_owned());
+                Ok(built)
             } else {
                 Err("a function needs `code` or `build.cargo_package`".into())
             }
@@ -270,24 +279,24 @@ impl LocalProvider {
         .await
         .map_err(|e| ProviderError::failed(e.to_string()))?
         .map_err(ProviderError::failed)?;
-        let environment: BTreeMap<String, String> = inputs["environment"]
-            .as_object()
-            .map(|m| m.iter().filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string()))).collect())
-            .unwrap_or_default();
         Ok(FunctionSpec {
-            code_hash,
+            code_hash: built.code_hash,
             handler: inputs["handler"].as_str().unwrap_or("bootstrap").to_string(),
             runtime: runtime.to_string(),
             environment,
             memory: inputs["memory"].as_u64().unwrap_or(128),
             timeout: inputs["timeout"].as_f64().unwrap_or(3.0),
             reserved_concurrency: inputs["reserved_concurrency"].as_u64().map(|n| n as u32),
+            interpreter: built.interpreter,
+            runtime_dir: built.runtime_dir,
+            source: built.source,
+            source_hash: Some(built.source_hash),
         })
     }
 
     async fn put_function(&self, name: &str, inputs: &Value) -> Res<Value> {
         let cfg = self.config()?;
-        let spec = self.function_spec(&cfg, inputs).await?;
+        let spec = self.function_spec(&cfg, name, inputs).await?;
         let body = serde_json::to_vec(&spec).map_err(|e| ProviderError::failed(e.to_string()))?;
         let a = self.call("PUT", &function_path(&cfg.stack, name), &body).await?;
         if a.status != 200 {
@@ -305,6 +314,123 @@ impl LocalProvider {
             return Err(ProviderError::failed(format!("cannot deploy HTTP API `{name}`: {}", a.message())));
         }
         Ok(api_outputs(&a.json()))
+    }
+}
+
+/// What [`LocalProvider::function_spec`] made of a function's code.
+#[derive(Default)]
+struct Built {
+    code_hash: String,
+    source_hash: String,
+    interpreter: Option<String>,
+    runtime_dir: Option<String>,
+    source: Option<String>,
+}
+
+fn string_map(v: &Value) -> BTreeMap<String, String> {
+    v.as_object()
+        .map(|m| m.iter().filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string()))).collect())
+        .unwrap_or_default()
+}
+
+/// What `check` records for a code folder: its content hash, and when it declares
+/// dependencies, the interpreter version they are installed for (a different Python installs
+/// different wheels).
+fn code_source_hash(
+    dir: &Path,
+    runtime_name: &str,
+    env: &BTreeMap<String, String>,
+) -> std::io::Result<String> {
+    let files = artifact::hash_dir(dir)?;
+    let version = match runtime::normalize(runtime_name) {
+        Some("python3") if dir.join("requirements.txt").is_file() => {
+            crate::deps::python_for(runtime_name, env).map(|i| i.version).unwrap_or_default()
+        }
+        Some("nodejs") if dir.join("package.json").is_file() || has_ts(dir) => {
+            crate::deps::node_for(runtime_name, env).map(|i| i.version).unwrap_or_default()
+        }
+        _ => return Ok(files),
+    };
+    let mut h = <sha2::Sha256 as sha2::Digest>::new();
+    sha2::Digest::update(&mut h, files.as_bytes());
+    sha2::Digest::update(&mut h, b"\0");
+    sha2::Digest::update(&mut h, version.as_bytes());
+    Ok(artifact::hex(&sha2::Digest::finalize(h)))
+}
+
+fn has_ts(dir: &Path) -> bool {
+    std::fs::read_dir(dir)
+        .map(|rd| rd.flatten().any(|e| e.file_name().to_string_lossy().ends_with(".ts")))
+        .unwrap_or(false)
+}
+
+/// Makes the artifact of an interpreted function: its dependencies installed, a TypeScript
+/// handler bundled, the code on top; and picks the interpreter ([`crate::deps`]).
+fn build_code(
+    artifacts: &Path,
+    dir: &Path,
+    runtime: &str,
+    runtime_name: &str,
+    handler: &str,
+    env: &BTreeMap<String, String>,
+    name: &str,
+) -> Result<Built, String> {
+    let store_err = |e: std::io::Error| format!("cannot copy the code into the artifact store: {e}");
+    match runtime {
+        "python3" => {
+            let python = crate::deps::python_for(runtime_name, env)?;
+            let deps = crate::deps::python_deps(dir, &python, name)?;
+            let runtime_dir = if crate::deps::imports_boto3(dir) {
+                Some(crate::deps::python_runtime_packages(&python)?.to_string_lossy().into_owned())
+            } else {
+                None
+            };
+            let mut layers: Vec<(&Path, &[&str])> = Vec::new();
+            if let Some(d) = &deps {
+                layers.push((d, &[]));
+            }
+            layers.push((dir, &[]));
+            let code_hash = artifact::store_layers(artifacts, &layers).map_err(store_err)?;
+            Ok(Built { code_hash, interpreter: Some(python.program), runtime_dir, ..Built::default() })
+        }
+        "nodejs" => {
+            let node = crate::deps::node_for(runtime_name, env)?;
+            let deps = crate::deps::node_deps(dir, name)?;
+            let module = handler.rsplit_once('.').map(|(m, _)| m).unwrap_or(handler);
+            let ts = dir.join(format!("{module}.ts"));
+            let bundle = if ts.is_file() && !dir.join(format!("{module}.js")).is_file() {
+                let out = artifacts.join(format!(".bundle-{}-{name}", std::process::id()));
+                let _ = std::fs::remove_dir_all(&out);
+                std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+                if let Err(e) =
+                    crate::deps::bundle_typescript(dir, module, &node, deps.as_deref(), &out, name)
+                {
+                    let _ = std::fs::remove_dir_all(&out);
+                    return Err(e);
+                }
+                Some(out)
+            } else {
+                None
+            };
+            let mut layers: Vec<(&Path, &[&str])> = Vec::new();
+            if let Some(d) = &deps {
+                layers.push((d, &[]));
+            }
+            let skip: &[&str] = if deps.is_some() { &["node_modules"] } else { &[] };
+            layers.push((dir, skip));
+            if let Some(b) = &bundle {
+                layers.push((b, &[]));
+            }
+            let stored = artifact::store_layers(artifacts, &layers).map_err(store_err);
+            if let Some(b) = &bundle {
+                let _ = std::fs::remove_dir_all(b);
+            }
+            Ok(Built { code_hash: stored?, interpreter: Some(node.program), ..Built::default() })
+        }
+        _ => {
+            let code_hash = artifact::store_dir(artifacts, dir).map_err(store_err)?;
+            Ok(Built { code_hash, ..Built::default() })
+        }
     }
 }
 
@@ -570,7 +696,7 @@ impl Provider for LocalProvider {
                 inputs.insert("timeout".into(), json!(spec.timeout));
             }
             inputs.insert("reserved_concurrency".into(), json!(spec.reserved_concurrency));
-            inputs.insert("code_hash".into(), json!(spec.code_hash));
+            inputs.insert("code_hash".into(), json!(spec.source_hash.as_ref().unwrap_or(&spec.code_hash)));
             Ok(ReadResponse {
                 resource: Some(ReadResource {
                     id: req.name.clone(),

@@ -27,6 +27,20 @@ pub struct FunctionSpec {
     pub timeout: f64,
     #[serde(default)]
     pub reserved_concurrency: Option<u32>,
+    /// What starts the runtime (`python3.12`, a path), chosen by the provider for the runtime's
+    /// version ([`crate::deps`]); absent: `python3` / `node`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interpreter: Option<String>,
+    /// The folder of what Lambda's runtime provides (boto3), on the path after the code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime_dir: Option<String>,
+    /// The code's folder in the project (`functions/hello`): tracebacks name its files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// The hash `check` computed from the sources (the artifact's hash also covers installed
+    /// dependencies and built binaries, which `check` does not make).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_hash: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,6 +1,6 @@
 //! Runtimes: which command starts a function's execution environment.
 //!
-//! - `python3`: `python3 bootstrap.py`, where `bootstrap.py` is skyform's own Runtime API
+//! - `python3`: `python3 -I -S bootstrap.py` (isolated: no host site-packages), where `bootstrap.py` is skyform's own Runtime API
 //!   client (`shims/bootstrap.py`, compiled into the binary). Setting `SKYFORM_PYTHON_RIC=awslambdaric`
 //!   in the function's environment runs `python3 -m awslambdaric HANDLER` instead (the official
 //!   client, which must be importable by that interpreter); `SKYFORM_PYTHON=/path/to/python`
@@ -68,17 +68,26 @@ impl Shims {
 }
 
 /// The program and arguments that start one execution environment.
+///
+/// `interpreter` is what the provider chose for the runtime's version ([`crate::deps`]).
+/// Python runs isolated (`-I -S`: no `PYTHON*` variables, no user or system site-packages),
+/// so a function sees its artifact, the standard library and Lambda's runtime packages only.
 pub fn command(
     runtime: &str,
     handler: &str,
     environment: &std::collections::BTreeMap<String, String>,
     artifact: &Path,
     shims: &Shims,
+    interpreter: Option<&str>,
 ) -> (PathBuf, Vec<String>) {
     match runtime {
         "python3" => {
-            let python =
-                environment.get("SKYFORM_PYTHON").map(PathBuf::from).unwrap_or_else(|| "python3".into());
+            let python = environment
+                .get("SKYFORM_PYTHON")
+                .map(String::as_str)
+                .or(interpreter)
+                .map(PathBuf::from)
+                .unwrap_or_else(|| "python3".into());
             let python = resolve_launcher(
                 &python,
                 &["-c", "import sys; print(sys.executable)"],
@@ -88,11 +97,16 @@ pub fn command(
             if environment.get("SKYFORM_PYTHON_RIC").map(String::as_str) == Some("awslambdaric") {
                 (python, vec!["-m".into(), "awslambdaric".into(), handler.to_string()])
             } else {
-                (python, vec![shims.python.to_string_lossy().into_owned()])
+                (python, vec!["-I".into(), "-S".into(), shims.python.to_string_lossy().into_owned()])
             }
         }
         "nodejs" => {
-            let node = environment.get("SKYFORM_NODE").map(PathBuf::from).unwrap_or_else(|| "node".into());
+            let node = environment
+                .get("SKYFORM_NODE")
+                .map(String::as_str)
+                .or(interpreter)
+                .map(PathBuf::from)
+                .unwrap_or_else(|| "node".into());
             let node = resolve_launcher(&node, &["-p", "process.execPath"], environment, artifact);
             (node, vec![shims.node.to_string_lossy().into_owned()])
         }

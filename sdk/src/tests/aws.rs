@@ -70,7 +70,8 @@ fn hello_http_on_aws() {
                         "handler": "app.handler",
                         "environment": {"GREETING": "Hello"},
                         "memory_size": 256,
-                        "timeout": 10
+                        "timeout": 10,
+                        "architecture": "x86_64"
                     },
                     "options": {},
                     "parent": "hello"
@@ -183,7 +184,7 @@ fn runtimes_map_to_aws_names() {
     ctx.add(Function::new("native").code("functions/native").handler("bootstrap").runtime(Runtime::Provided))
         .unwrap();
     let m = ctx.manifest();
-    assert_eq!(resource(&m, "js")["inputs"]["runtime"], "nodejs20.x");
+    assert_eq!(resource(&m, "js")["inputs"]["runtime"], "nodejs22.x");
     assert_eq!(resource(&m, "py")["inputs"]["runtime"], "python3.11");
     assert_eq!(resource(&m, "native")["inputs"]["runtime"], "provided.al2023");
     assert_eq!(resource(&m, "native")["inputs"]["handler"], "bootstrap");
@@ -199,19 +200,25 @@ fn rust_functions_are_built_by_a_command() {
         names(&m),
         ["api-role", "api-build", "api", "api-logs", "member-role", "member-build", "member", "member-logs"]
     );
+    let create = resource(&m, "api-build")["inputs"]["create"].as_str().unwrap().to_string();
+    for part in [
+        "cargo-zigbuild zigbuild --release --quiet -p rust-api-fn --manifest-path functions/api/Cargo.toml \
+         --target x86_64-unknown-linux-gnu.2.17 --target-dir \"$T\"",
+        "T=\"${CARGO_TARGET_DIR:-.skyform/build/target}\"",
+        "/bin/pip\" install --quiet --disable-pip-version-check ziglang==",
+        "cp \"$B\" .skyform/build/aws/api/bootstrap; chmod 755 .skyform/build/aws/api/bootstrap; echo .skyform/build/aws/api",
+    ] {
+        assert!(create.contains(part), "{part}\nnot in\n{create}");
+    }
     assert_eq!(
         resource(&m, "api-build"),
         &json!({
             "name": "api-build",
             "type": "core:Command",
             "inputs": {
-                "create": "set -e; T=\"${CARGO_TARGET_DIR:-.skyform/build/target}\"; cargo build --release --quiet \
-                           -p rust-api-fn --manifest-path functions/api/Cargo.toml --target-dir \"$T\" >&2; \
-                           B=\"$T/release/bootstrap\"; [ -f \"$B\" ] || B=\"$T/release/rust-api-fn\"; \
-                           mkdir -p .skyform/build/aws/api; cp \"$B\" .skyform/build/aws/api/bootstrap; \
-                           chmod 755 .skyform/build/aws/api/bootstrap; echo .skyform/build/aws/api",
+                "create": create,
                 // No project folder in this test, so no fingerprint of the sources.
-                "triggers": {"package": "rust-api-fn", "code": "functions/api", "sources": null}
+                "triggers": {"package": "rust-api-fn", "code": "functions/api", "sources": null, "architecture": "x86_64"}
             },
             "options": {},
             "parent": "api"
@@ -226,14 +233,15 @@ fn rust_functions_are_built_by_a_command() {
             "handler": "bootstrap",
             "environment": {},
             "memory_size": 128,
-            "timeout": 3
+            "timeout": 3,
+            "architecture": "x86_64"
         })
     );
     assert!(
         resource(&m, "member-build")["inputs"]["create"]
             .as_str()
             .unwrap()
-            .contains("-p member-fn --target-dir")
+            .contains("-p member-fn --target x86_64-unknown-linux-gnu.2.17 --target-dir")
     );
     assert_eq!(api.resources(), ["api-role", "api-build", "api", "api-logs"]);
 }

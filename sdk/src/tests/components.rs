@@ -33,7 +33,7 @@ fn hello_http_on_local() {
                         "code": "functions/hello",
                         "build": null,
                         "handler": "app.handler",
-                        "runtime": "python3",
+                        "runtime": "python3.12",
                         "environment": {"GREETING": "Hello"},
                         "memory": 256,
                         "timeout": 10,
@@ -80,7 +80,7 @@ fn function_defaults_rust_functions_and_custom_runtimes() {
             "code": null,
             "build": {"cargo_package": "rust-api-fn"},
             "handler": "bootstrap",
-            "runtime": "provided",
+            "runtime": "provided.al2023",
             "environment": {},
             "memory": 128,
             "timeout": 3,
@@ -93,7 +93,7 @@ fn function_defaults_rust_functions_and_custom_runtimes() {
     let m = ctx.manifest();
     assert_eq!(resource(&m, "own")["inputs"]["code"], "functions/own");
     assert_eq!(resource(&m, "own")["inputs"]["build"], json!({"cargo_package": "own-fn"}));
-    assert_eq!(resource(&m, "js")["inputs"]["runtime"], "nodejs");
+    assert_eq!(resource(&m, "js")["inputs"]["runtime"], "nodejs22.x");
     assert_eq!(api.function_name(), crate::Ref::new("api", "function_name"));
     assert_eq!(api.arn(), crate::Ref::new("api", "arn"));
 }

@@ -112,11 +112,26 @@ fn configuration(inputs: &Value) -> Map<String, Value> {
 
 fn zip_code(ctx: &Ctx, inputs: &Value) -> Result<Vec<u8>> {
     let code = inputs.str_of("code").unwrap_or_default();
-    crate::zip::zip_path(&code_path(&ctx.project_dir, code)).map_err(|e| {
+    package(&code_path(&ctx.project_dir, code), inputs).map_err(|e| {
         Error::Provider(ProviderError::invalid_inputs(format!(
             "cannot package the code folder `{code}`: {e}"
         )))
     })
+}
+
+/// The function's zip: its folder, with its dependencies installed for Lambda
+/// ([`crate::package`]) when it declares some.
+fn package(path: &Path, inputs: &Value) -> std::result::Result<Vec<u8>, String> {
+    if path.is_file() {
+        return crate::zip::zip_path(path).map_err(|e| e.to_string());
+    }
+    let runtime = inputs.str_of("runtime").unwrap_or_default();
+    let architecture = inputs.str_of("architecture").unwrap_or("x86_64");
+    let layers = crate::package::layers(path, runtime, architecture)?;
+    let skips: Vec<Vec<&str>> = layers.iter().map(|(_, s)| s.iter().map(String::as_str).collect()).collect();
+    let refs: Vec<(&Path, &[&str])> =
+        layers.iter().zip(&skips).map(|((p, _), s)| (p.as_path(), s.as_slice())).collect();
+    crate::zip::zip_layers(&refs).map_err(|e| e.to_string())
 }
 
 impl Kind for Function {
@@ -192,7 +207,7 @@ impl Kind for Function {
             Some(UNKNOWN) | None => {}
             Some(code) => {
                 let path = code_path(ctx.project_dir, code);
-                match crate::zip::zip_path(&path) {
+                match package(&path, &Value::Object(inputs.clone())) {
                     Ok(zip) => {
                         inputs.insert("code_sha256".into(), json!(code_sha256(&zip)));
                     }

@@ -14,6 +14,32 @@ const [HOST, PORT] = (() => {
   return [api.slice(0, i), Number(api.slice(i + 1))];
 })();
 const BASE = '/2018-06-01/runtime';
+
+// Isolation, as on Lambda: modules resolve from the function's own folder (its node_modules)
+// only, never from the folders above the artifact or the user's global folders.
+const TASK_ROOT = fs.realpathSync(process.env.LAMBDA_TASK_ROOT || process.cwd());
+{
+  const Module = require('module');
+  const within = (p) => p === TASK_ROOT || p.startsWith(TASK_ROOT + path.sep);
+  const nodeModulePaths = Module._nodeModulePaths;
+  Module._nodeModulePaths = (from) => nodeModulePaths(from).filter(within);
+  Module.globalPaths.length = 0;
+}
+
+// Errors name the user's files: a file of the artifact that is also in the function's folder
+// in the project (SKYFORM_SOURCE_DIR) is shown under the latter.
+const SOURCE = process.env.SKYFORM_SOURCE_DIR;
+function userPaths(text) {
+  if (!SOURCE || !text) return text;
+  return String(text).split(TASK_ROOT + path.sep).reduce((acc, part, i) => {
+    if (i === 0) return part;
+    const m = /^[^\s:)'"]+/.exec(part);
+    const rel = m ? m[0] : '';
+    const mapped = path.join(SOURCE, rel);
+    const prefix = rel && fs.existsSync(mapped) ? mapped : path.join(TASK_ROOT, rel);
+    return acc + prefix + part.slice(rel.length);
+  }, '');
+}
 // The Runtime API client: one persistent TCP connection (TCP_NODELAY), each request written
 // with one write, responses parsed by hand. Node's `http` client (even with a keep-alive
 // agent) cost about twice the CPU per invocation, and the function process is the busiest
@@ -132,8 +158,8 @@ function errorBody(err) {
   }
   return {
     errorType: err.name || 'Error',
-    errorMessage: err.message,
-    trace: (err.stack || '').split('\n'),
+    errorMessage: userPaths(err.message),
+    trace: userPaths(err.stack || '').split('\n'),
   };
 }
 
@@ -172,8 +198,15 @@ async function loadHandler() {
     }
   } catch (e) {
     const err = errorBody(e);
-    err.errorType = 'Runtime.ImportModuleError';
-    err.errorMessage = `Error: ${e && e.message}`;
+    if (e instanceof SyntaxError) {
+      // The file and line are only in the stack's first line ("/path/app.js:3").
+      const where = userPaths(String(e.stack || '').split('\n')[0]);
+      err.errorType = 'Runtime.UserCodeSyntaxError';
+      err.errorMessage = `SyntaxError: ${e.message} (${where})`;
+    } else {
+      err.errorType = 'Runtime.ImportModuleError';
+      err.errorMessage = `Error: ${userPaths(e && e.message)}`;
+    }
     throw Object.assign(new Error(err.errorMessage), { body: err });
   }
   const fn = mod[fnName] || (mod.default && mod.default[fnName]);
@@ -217,6 +250,7 @@ async function main() {
   } catch (e) {
     const body = e.body || errorBody(e);
     console.error(`${body.errorType}: ${body.errorMessage}`);
+    if (body.trace && body.trace.length) console.error(body.trace.join('\n'));
     await send([errorRequest('/init/error', body)]);
     process.exit(1);
   }

@@ -117,12 +117,54 @@ def _close():
     _sock = None
 
 
+# Tracebacks name the user's files: a file of the artifact (LAMBDA_TASK_ROOT) that is also in
+# the function's folder in the project (SKYFORM_SOURCE_DIR) is shown under the latter.
+_ROOT = os.path.realpath(os.environ.get("LAMBDA_TASK_ROOT", os.getcwd()))
+_SOURCE = os.environ.get("SKYFORM_SOURCE_DIR")
+
+
+def _user_path(filename):
+    if not _SOURCE or not filename:
+        return filename
+    full = os.path.realpath(filename)
+    if not full.startswith(_ROOT + os.sep):
+        return filename
+    mapped = os.path.join(_SOURCE, full[len(_ROOT) + 1:])
+    return mapped if os.path.exists(mapped) else filename
+
+
+_SELF = os.path.realpath(__file__)
+
+
+def _frames(tb):
+    # The user's frames: not this client's, not the import machinery's.
+    frames = traceback.StackSummary.from_list([
+        f for f in traceback.extract_tb(tb)
+        if not (f.filename.startswith("<frozen") or os.path.realpath(f.filename) == _SELF
+                or os.sep + "importlib" + os.sep in f.filename)
+    ])
+    for f in frames:
+        f.filename = _user_path(f.filename)
+    return frames
+
+
+def _format_exc(exc):
+    frames = _frames(exc.__traceback__)
+    lines = ["Traceback (most recent call last):\n"] + traceback.format_list(frames)
+    if isinstance(exc, SyntaxError) and exc.filename:
+        exc.filename = _user_path(exc.filename)
+    lines += traceback.format_exception_only(type(exc), exc)
+    return "".join(lines)
+
+
 def _error_body(exc):
+    if isinstance(exc, SyntaxError) and exc.filename:
+        exc.filename = _user_path(exc.filename)
     return {
         "errorMessage": str(exc),
         "errorType": type(exc).__name__,
         "requestId": "",
-        "stackTrace": traceback.format_list(traceback.extract_tb(exc.__traceback__)),
+        "stackTrace": traceback.format_list(_frames(exc.__traceback__)),
     }
 
 
@@ -160,14 +202,20 @@ def _load_handler():
     root = os.environ.get("LAMBDA_TASK_ROOT", os.getcwd())
     if root not in sys.path:
         sys.path.insert(0, root)
+    # What Lambda's runtime provides (boto3) comes after the function's own packages.
+    runtime_dir = os.environ.get("LAMBDA_RUNTIME_DIR")
+    if runtime_dir and runtime_dir != root and runtime_dir not in sys.path:
+        sys.path.append(runtime_dir)
     modname = modname.replace("/", ".")
     try:
         module = importlib.import_module(modname)
     except Exception as exc:
         err = _error_body(exc)
         err["errorMessage"] = "Unable to import module '%s': %s" % (modname, exc)
-        err["errorType"] = "Runtime.ImportModuleError"
-        raise _InitError(err)
+        syntax = isinstance(exc, SyntaxError)
+        err["errorType"] = "Runtime.UserCodeSyntaxError" if syntax else "Runtime.ImportModuleError"
+        # A syntax error's file and line are what to fix: show them under the error line.
+        raise _InitError(err, _format_exc(exc) if syntax else "")
     fn = getattr(module, fname, None)
     if fn is None:
         raise _InitError({
@@ -179,16 +227,19 @@ def _load_handler():
 
 
 class _InitError(Exception):
-    def __init__(self, body):
+    def __init__(self, body, trace=""):
         super().__init__(body["errorMessage"])
         self.body = body
+        self.trace = trace
 
 
 def main():
     try:
         handler = _load_handler()
     except _InitError as e:
-        print("[ERROR] %s: %s" % (e.body["errorType"], e.body["errorMessage"]), file=sys.stderr, flush=True)
+        print("[ERROR] %s: %s" % (e.body["errorType"], e.body["errorMessage"]), file=sys.stderr)
+        sys.stderr.write(e.trace)
+        sys.stderr.flush()
         _send(_error_request("/init/error", e.body))
         sys.exit(1)
     # The answer to one invocation and the poll for the next go out in one write; the 202
@@ -208,7 +259,7 @@ def main():
             err = _error_body(exc)
             err["requestId"] = request_id
             print("[ERROR] %s: %s" % (err["errorType"], err["errorMessage"]), file=sys.stderr)
-            traceback.print_exc()
+            sys.stderr.write(_format_exc(exc))
             sys.stderr.flush()
             sys.stdout.flush()
             post = _error_request("/invocation/%s/error" % request_id, err)

@@ -1,0 +1,203 @@
+//! What goes into a function's zip besides its folder: its dependencies, installed for Lambda.
+//!
+//! - Python: `requirements.txt` next to the handler is installed with
+//!   `pip install --platform manylinux2014_x86_64|manylinux2014_aarch64 --only-binary=:all:
+//!   --implementation cp --python-version X.Y --target …`, so the zip holds wheels for Lambda's
+//!   OS, the function's architecture and its runtime's Python version, whatever the machine
+//!   running skyform is (and nothing from that machine's own site-packages).
+//! - Node.js: `package.json` with `package-lock.json` is installed with `npm ci --omit=dev`.
+//!
+//! Installs are cached in `<cache>/aws-deps/<hash>/`, the hash covering the requirement or lock
+//! files, the runtime and the architecture, so an unchanged set costs nothing on the next `check`
+//! (the zip, and so `code_sha256`, covers the installed files). The cache is
+//! `$SKYFORM_CACHE_DIR`, else `$XDG_CACHE_HOME/skyform`, else `~/.cache/skyform`. An install goes
+//! to a temporary folder that is renamed into place when complete.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use sha2::{Digest, Sha256};
+
+fn cache_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("SKYFORM_CACHE_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d);
+    }
+    if let Some(d) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d).join("skyform");
+    }
+    if let Some(h) = std::env::var_os("HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(h).join(".cache/skyform");
+    }
+    std::env::temp_dir().join("skyform-cache")
+}
+
+/// The layers to zip for a function: `[deps, code]`, or `[code]` when it declares none.
+/// Layers are `(folder, top-level names to leave out)`.
+pub fn layers(code: &Path, runtime: &str, architecture: &str) -> Result<Vec<(PathBuf, Vec<String>)>, String> {
+    layers_in(&cache_dir(), code, runtime, architecture)
+}
+
+/// [`layers`] with the cache folder given.
+pub fn layers_in(
+    cache: &Path,
+    code: &Path,
+    runtime: &str,
+    architecture: &str,
+) -> Result<Vec<(PathBuf, Vec<String>)>, String> {
+    if !code.is_dir() {
+        return Ok(vec![(code.to_path_buf(), vec![])]);
+    }
+    if let Some(version) = runtime.strip_prefix("python")
+        && let Ok(req) = std::fs::read(code.join("requirements.txt"))
+    {
+        let deps = python_deps(cache, code, &req, version, architecture)?;
+        return Ok(vec![(deps, vec![]), (code.to_path_buf(), vec![])]);
+    }
+    if runtime.starts_with("nodejs")
+        && let Ok(manifest) = std::fs::read(code.join("package.json"))
+    {
+        let parsed: serde_json::Value =
+            serde_json::from_slice(&manifest).map_err(|e| format!("package.json is not valid JSON: {e}"))?;
+        if parsed["dependencies"].as_object().is_some_and(|m| !m.is_empty()) {
+            let lock = std::fs::read(code.join("package-lock.json")).map_err(|_| {
+                "the function has a package.json but no package-lock.json; run `npm install` in its folder".to_string()
+            })?;
+            let deps = node_deps(cache, &manifest, &lock)?;
+            return Ok(vec![(deps, vec![]), (code.to_path_buf(), vec!["node_modules".into()])]);
+        }
+    }
+    Ok(vec![(code.to_path_buf(), vec![])])
+}
+
+fn key(parts: &[&[u8]]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update((p.len() as u64).to_le_bytes());
+        h.update(p);
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn python_deps(
+    cache: &Path,
+    code: &Path,
+    req: &[u8],
+    version: &str,
+    architecture: &str,
+) -> Result<PathBuf, String> {
+    if !version.contains('.') {
+        return Err(format!(
+            "runtime `python{version}` names no Python version; use e.g. `python3.12`, so that wheels are picked for it"
+        ));
+    }
+    let platform = match architecture {
+        "arm64" => "manylinux2014_aarch64",
+        _ => "manylinux2014_x86_64",
+    };
+    let k = key(&[b"python-lambda-v1", version.as_bytes(), platform.as_bytes(), req]);
+    cached(cache, &k, |tmp| {
+        let mut cmd = Command::new("python3");
+        cmd.args([
+            "-m",
+            "pip",
+            "install",
+            "--disable-pip-version-check",
+            "--no-input",
+            "--progress-bar",
+            "off",
+        ])
+        .args(["--platform", platform, "--implementation", "cp", "--python-version", version])
+        .args(["--only-binary=:all:", "--target"])
+        .arg(tmp)
+        .arg("-r")
+        .arg(code.join("requirements.txt"))
+        .current_dir(code);
+        run(
+            cmd,
+            &format!("installing dependencies for Lambda (pip install --platform {platform} --python-version {version})"),
+        )
+        .map_err(|e| format!("{e}\nhint: every requirement needs a wheel for {platform} and Python {version} (pip's --only-binary=:all:); PyPI must be reachable"))
+    })
+}
+
+fn node_deps(cache: &Path, manifest: &[u8], lock: &[u8]) -> Result<PathBuf, String> {
+    let k = key(&[b"node-lambda-v1", manifest, lock]);
+    cached(cache, &k, |tmp| {
+        std::fs::write(tmp.join("package.json"), manifest).map_err(|e| e.to_string())?;
+        std::fs::write(tmp.join("package-lock.json"), lock).map_err(|e| e.to_string())?;
+        let mut cmd = Command::new("npm");
+        cmd.args(["ci", "--omit=dev", "--no-audit", "--no-fund", "--ignore-scripts"]).current_dir(tmp);
+        let r = run(cmd, "installing dependencies for Lambda (npm ci --omit=dev)");
+        let _ = std::fs::remove_file(tmp.join("package.json"));
+        let _ = std::fs::remove_file(tmp.join("package-lock.json"));
+        r.map_err(|e| format!("{e}\nhint: npm needs its registry to be reachable"))
+    })
+}
+
+fn cached(
+    cache: &Path,
+    key: &str,
+    fill: impl FnOnce(&Path) -> Result<(), String>,
+) -> Result<PathBuf, String> {
+    let root = cache.join("aws-deps");
+    let dest = root.join(key);
+    if dest.join(".skyform-complete").is_file() {
+        return Ok(dest);
+    }
+    std::fs::create_dir_all(&root).map_err(|e| format!("cannot create {}: {e}", root.display()))?;
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = root.join(format!(".tmp-{key}-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
+    let filled = fill(&tmp)
+        .and_then(|()| std::fs::write(tmp.join(".skyform-complete"), b"").map_err(|e| e.to_string()));
+    if let Err(e) = filled {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
+    if dest.exists() && !dest.join(".skyform-complete").is_file() {
+        let _ = std::fs::remove_dir_all(&dest);
+    }
+    if std::fs::rename(&tmp, &dest).is_err() {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    if dest.join(".skyform-complete").is_file() {
+        Ok(dest)
+    } else {
+        Err(format!("cannot move the install into {}", dest.display()))
+    }
+}
+
+/// Runs `cmd`, reporting it as progress (a `@progress` stderr line, PROTOCOL.md), and returns
+/// the end of its output when it fails.
+fn run(mut cmd: Command, what: &str) -> Result<(), String> {
+    let id = format!("deps-{}", std::process::id());
+    eprintln!("@progress {id} {what}");
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let result = (|| {
+        let mut child = cmd.spawn().map_err(|e| format!("cannot start {what}: {e}"))?;
+        let stderr = child.stderr.take().expect("piped");
+        let errs = std::thread::spawn(move || {
+            BufReader::new(stderr).lines().map_while(Result::ok).collect::<Vec<_>>()
+        });
+        let mut lines: Vec<String> = Vec::new();
+        for line in BufReader::new(child.stdout.take().expect("piped")).lines().map_while(Result::ok) {
+            if !line.trim().is_empty() {
+                eprintln!("@progress {id} {what}: {}", line.trim());
+            }
+            lines.push(line);
+        }
+        lines.extend(errs.join().unwrap_or_default());
+        let status = child.wait().map_err(|e| e.to_string())?;
+        if status.success() {
+            Ok(())
+        } else {
+            let tail: Vec<&str> = lines.iter().rev().take(25).rev().map(String::as_str).collect();
+            Err(format!("{what} failed ({status}):\n{}", tail.join("\n")))
+        }
+    })();
+    eprintln!("@progress {id}");
+    result
+}
