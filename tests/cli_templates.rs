@@ -242,11 +242,13 @@ fn typescript_api_deploys() {
     let p = Scaffold::new("typescript-api", None);
     let source = std::fs::read_to_string(p.root.join("functions/api/index.ts")).unwrap();
     assert!(source.contains("export const handler = async (event: HttpEvent): Promise<HttpResponse>"));
-    // The handler is TypeScript: serving it needs the function build to bundle it (esbuild),
-    // which is the builds' work; here the template's program and stack deploy as written.
+    // The handler is TypeScript: `up` bundles it with esbuild (installed on first use) and
+    // serves the bundle.
     let up = p.ok(&["up", "--yes"]);
     assert!(up.stdout.contains("+  2 created"), "{}", up.text());
-    assert!(p.output("url").starts_with("http://127.0.0.1:"));
+    let url = p.output("url");
+    assert!(url.starts_with("http://127.0.0.1:"));
+    assert_eq!(json_body(http(&url, "GET", "/hello/ada", "")), (200, json!({"message": "Hello, ada!"})));
     p.ok(&["destroy", "--yes"]);
 }
 
