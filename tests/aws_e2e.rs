@@ -446,6 +446,9 @@ fn every_component_deploys_converges_and_is_destroyed() {
     let p = Project::new("hello-http", &moto);
     p.write("src/main.rs", EVERYTHING);
     let toml = std::fs::read_to_string(p.dir.join("Cargo.toml")).unwrap();
+    // A package of its own name: the programs share one target folder, and another test's
+    // `hello-http` binary must not take the place of this program's between its build and run.
+    let toml = toml.replace("name = \"hello-http\"", "name = \"every-component\"");
     p.write("Cargo.toml", &toml.replace("[dependencies]", "[dependencies]\nserde_json = \"1\""));
 
     let up = p.prod(&["up", "--yes"]);
