@@ -791,6 +791,17 @@ fn spawn_log_follower(
     let dir = layout.function_log(stack, "x").parent().map(Path::to_path_buf).unwrap_or_default();
     // The daemon names the code by the project folder it was given (not canonicalised).
     let artifacts = format!("{}/", layout.artifacts().display());
+    // The runtimes name the user's source files by their path in the project (see
+    // `SKYFORM_SOURCE_DIR`): shown relative to it, as `functions/hello/app.py`.
+    let mut prefixes = vec![format!("{}/", project_dir.display())];
+    if let Ok(c) = project_dir.canonicalize() {
+        prefixes.push(format!("{}/", c.display()));
+    }
+    // Stripped of the project's folder like the messages are (below), so it still matches.
+    let artifacts = match prefixes.iter().find_map(|p| artifacts.strip_prefix(p.as_str())) {
+        Some(rel) => rel.to_string(),
+        None => artifacts,
+    };
     let since = skyform_local::logs::now_ms();
     std::thread::spawn(move || {
         let mut offsets: HashMap<PathBuf, u64> = HashMap::new();
@@ -838,6 +849,12 @@ fn spawn_log_follower(
                         continue;
                     }
                     shim_frame.insert(name.clone(), false);
+                    let mut r = r;
+                    for prefix in &prefixes {
+                        if r.message.contains(prefix.as_str()) {
+                            r.message = r.message.replace(prefix.as_str(), "");
+                        }
+                    }
                     if let Some(line) = log_line(&name, &r, &names, &artifacts, width, paint) {
                         let _ = writeln!(out, "{line}");
                     }
