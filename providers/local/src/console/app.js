@@ -215,10 +215,11 @@ async function viewBuckets() {
   const upload = async () => {
     const f = file.files[0]; if (!f) return;
     await api(`/console/api/buckets/${enc(b)}/object?key=${enc(f.name)}&content_type=${enc(f.type)}`, { method: 'PUT', body: f });
+    file.value = '';
     refresh();
   };
   return [h('div', { class: 'cols' },
-    h('div', { class: 'card' }, h('h2', {}, 'Buckets'), h('table', {}, bs.map((x) => h('tr', { class: `click ${x.name === b ? 'sel' : ''}`, onclick: () => { state.bucket = x.name; render(); } }, h('td', {}, x.name), h('td', {}, `${x.objects} objects`))))),
+    h('div', { class: 'card' }, h('h2', {}, 'Buckets'), h('table', {}, bs.map((x) => h('tr', { class: `click ${x.name === b ? 'sel' : ''}`, onclick: () => { state.bucket = x.name; file.value = ''; render(); } }, h('td', {}, x.name), h('td', {}, `${x.objects} objects`))))),
     h('div', { class: 'card' }, h('h2', {}, `Objects in ${b}`),
       h('div', { class: 'row' }, file, h('button', { id: 'upload', onclick: upload }, 'Upload')),
       h('table', { id: 'objects' }, h('tr', {}, ['key', 'size', 'modified', ''].map((t) => h('th', {}, t))),
@@ -291,7 +292,7 @@ const label = (s) => s.kind === 'invoke' ? `λ ${s.function} ← ${s.trigger}` :
 
 // ---- Routing, rendering, live updates.
 const views = { stack: viewStack, functions: viewFunctions, queues: viewQueues, buckets: viewBuckets, tables: viewTables, schedules: viewSchedules, traces: viewTraces };
-let rendering = null, again = false;
+let rendering = null, again = false, shown = null;
 async function render() {
   if (rendering) { again = true; return rendering; }
   rendering = (async () => {
@@ -302,8 +303,11 @@ async function render() {
     try {
       const nodes = await views[state.view]();
       // Keep what the user is typing: re-render only what changed around an open editor.
+      // A file chosen for upload is kept too (a live update must not drop the choice).
       const el = document.activeElement;
-      if (el && ['TEXTAREA', 'INPUT', 'SELECT'].includes(el.tagName) && el.closest('main') && !again) { pending = true; } else { document.getElementById('view').replaceChildren(...nodes); pending = false; }
+      const typing = el && ['TEXTAREA', 'INPUT', 'SELECT'].includes(el.tagName) && el.closest('main') && !again;
+      const chosen = shown === state.view && [...document.querySelectorAll('#view input[type=file]')].some((f) => f.files && f.files.length);
+      if (typing || chosen) { pending = true; } else { document.getElementById('view').replaceChildren(...nodes); pending = false; shown = state.view; }
       showError('');
     } catch (e) { showError(e.message); }
   })();
