@@ -378,17 +378,18 @@ pub fn python_runtime_packages(python: &Interpreter) -> Result<PathBuf, String> 
 /// `npm ci --omit=dev`); returns the folder holding `node_modules`.
 pub fn node_deps(code_dir: &Path, function: &str) -> Result<Option<PathBuf>, String> {
     let Ok(manifest) = std::fs::read(code_dir.join("package.json")) else { return Ok(None) };
-    let lock = std::fs::read(code_dir.join("package-lock.json")).map_err(|_| {
-        format!(
-            "function `{function}` has a package.json but no package-lock.json; run `npm install` in its folder to create the lock file, so that local and AWS get the same packages"
-        )
-    })?;
     let parsed: serde_json::Value = serde_json::from_slice(&manifest)
         .map_err(|e| format!("package.json of `{function}` is not valid JSON: {e}"))?;
+    // A package.json without dependencies (`"type": "module"`, scripts) needs no lock file.
     let has_deps = parsed["dependencies"].as_object().is_some_and(|m| !m.is_empty());
     if !has_deps {
         return Ok(None);
     }
+    let lock = std::fs::read(code_dir.join("package-lock.json")).map_err(|_| {
+        format!(
+            "function `{function}` has dependencies in package.json but no package-lock.json; run `npm install` in its folder to create the lock file, so that local and AWS get the same packages"
+        )
+    })?;
     let key = sha_hex(&[b"node-v1", &manifest, &lock]);
     let path = cached("deps", &key, |tmp| {
         std::fs::copy(code_dir.join("package.json"), tmp.join("package.json")).map_err(|e| e.to_string())?;
