@@ -160,7 +160,8 @@ fn the_aws_zip_holds_lambda_wheels_and_nothing_from_the_host() {
     env.write("functions/hello/requirements.txt", "idna==3.10\n");
     env.write("functions/hello/app.py", "import idna\n\ndef handler(event, context):\n    return 1\n");
     let cache = env.path().join("cache");
-    let layers = skyform_aws::package::layers_in(&cache, &code, "python3.12", "x86_64").unwrap();
+    let layers =
+        skyform_aws::package::layers_in(&cache, &code, "python3.12", "x86_64", "app.handler").unwrap();
     assert_eq!(layers.len(), 2, "dependencies, then the code");
     let refs: Vec<(&Path, &[&str])> = layers.iter().map(|(p, _)| (p.as_path(), &[][..])).collect();
     let zip = skyform_aws::zip::zip_layers(&refs).unwrap();
@@ -175,8 +176,65 @@ fn the_aws_zip_holds_lambda_wheels_and_nothing_from_the_host() {
     assert!(!names.iter().any(|n| n.contains(".skyform-complete")), "{names:?}");
     // A requirement without a wheel for Lambda's platform fails, saying why.
     env.write("functions/hello/requirements.txt", "this-package-does-not-exist-skyform==1.0\n");
-    let err = skyform_aws::package::layers_in(&cache, &code, "python3.12", "x86_64").unwrap_err();
+    let err =
+        skyform_aws::package::layers_in(&cache, &code, "python3.12", "x86_64", "app.handler").unwrap_err();
     assert!(err.contains("manylinux2014_x86_64") && err.contains("Python 3.12"), "{err}");
+}
+
+#[test]
+fn the_aws_zip_of_a_typescript_handler_holds_its_bundle() {
+    let env = TestEnv::new("e2e-builds-aws-ts");
+    let code = env.path().join("functions/api");
+    env.write(
+        "functions/api/lib.ts",
+        "export function greet(name: string): string {\n  return `hello ${name} from lib`;\n}\n",
+    );
+    env.write(
+        "functions/api/app.ts",
+        "import { greet } from './lib';\n\nexport const handler = async (event: { name: string }) => ({ said: greet(event.name) });\n",
+    );
+    // esbuild is kept between runs with the node test's (CI installs it once).
+    let cache = Path::new(REPO).join("target/peers/skyform-cache");
+    let layers =
+        skyform_aws::package::layers_in(&cache, &code, "nodejs20.x", "x86_64", "app.handler").unwrap();
+    assert_eq!(layers.len(), 2, "the code, then the bundle: {layers:?}");
+    let zip_of = |layers: &[(PathBuf, Vec<String>)]| {
+        let refs: Vec<(&Path, &[&str])> = layers.iter().map(|(p, _)| (p.as_path(), &[][..])).collect();
+        skyform_aws::zip::zip_layers(&refs).unwrap()
+    };
+    let zip = zip_of(&layers);
+    assert_eq!(zip_names(&zip), ["app.js", "app.ts", "lib.ts"], "the bundle and the sources, nothing else");
+    let bundle = std::fs::read_to_string(layers[1].0.join("app.js")).unwrap();
+    assert!(!bundle.contains(&env.path().display().to_string()), "no path of this machine: {bundle}");
+    assert!(!bundle.contains("sourceMappingURL"), "{bundle}");
+    // The bundle is what Lambda's Node.js runs: it answers with the imported module's code.
+    let out = Command::new("node")
+        .arg("-e")
+        .arg("require(process.argv[1]).handler({name: 'ts'}).then(r => console.log(JSON.stringify(r)))")
+        .arg(layers[1].0.join("app.js"))
+        .output()
+        .expect("node runs");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), r#"{"said":"hello ts from lib"}"#);
+    // Unchanged code: the same zip (so `check` shows no diff); a change rebundles.
+    assert_eq!(
+        zip_of(
+            &skyform_aws::package::layers_in(&cache, &code, "nodejs20.x", "x86_64", "app.handler").unwrap()
+        ),
+        zip
+    );
+    env.write(
+        "functions/api/lib.ts",
+        "export function greet(name: string): string {\n  return `bye ${name}`;\n}\n",
+    );
+    let changed =
+        skyform_aws::package::layers_in(&cache, &code, "nodejs20.x", "x86_64", "app.handler").unwrap();
+    assert!(std::fs::read_to_string(changed[1].0.join("app.js")).unwrap().contains("bye "));
+    // A plain `.js` handler is not bundled; a runtime without a version says what to use.
+    let err = skyform_aws::package::layers_in(&cache, &code, "nodejs", "x86_64", "app.handler").unwrap_err();
+    assert!(err.contains("nodejs22.x"), "{err}");
+    env.write("functions/api/app.js", "exports.handler = async () => 1;\n");
+    let js = skyform_aws::package::layers_in(&cache, &code, "nodejs20.x", "x86_64", "app.handler").unwrap();
+    assert_eq!(js.len(), 1, "{js:?}");
 }
 
 /// The entry names of a zip's central directory.

@@ -413,8 +413,8 @@ pub fn node_deps(code_dir: &Path, function: &str) -> Result<Option<PathBuf>, Str
 /// esbuild, installed from npm on first use into `<cache>/tools/esbuild-<version>/`.
 pub const ESBUILD_VERSION: &str = "0.25.10";
 
-fn esbuild() -> Result<PathBuf, String> {
-    let dir = cached("tools", &format!("esbuild-{ESBUILD_VERSION}"), |tmp| {
+fn esbuild(cache: &Path) -> Result<PathBuf, String> {
+    let dir = cached_in(&cache.join("tools"), &format!("esbuild-{ESBUILD_VERSION}"), |tmp| {
         std::fs::write(tmp.join("package.json"), br#"{"name":"skyform-esbuild","private":true}"#)
             .map_err(|e| e.to_string())?;
         let mut cmd = Command::new("npm");
@@ -427,6 +427,21 @@ fn esbuild() -> Result<PathBuf, String> {
     Ok(dir.join("node_modules/.bin/esbuild"))
 }
 
+/// How a TypeScript handler is bundled: for whom, and whether the bundle carries a source map.
+#[derive(Debug, Clone)]
+pub struct Bundle<'a> {
+    /// The folder esbuild is installed into on first use (`<cache>/tools/`).
+    pub cache: &'a Path,
+    /// The major version of the Node.js that runs the bundle (`22`).
+    pub node_major: &'a str,
+    /// The installed dependencies (a folder with `node_modules`), bundled in.
+    pub node_modules: Option<&'a Path>,
+    /// An inline source map, so that errors name the `.ts` file and line. The local cloud wants
+    /// one; a Lambda zip does not (its paths would be relative to the machine that built it, and
+    /// Lambda's Node.js reads source maps only with `--enable-source-maps`).
+    pub source_map: bool,
+}
+
 /// Bundles a TypeScript handler (`<module>.ts`) into `<out>/<module>.js` (CommonJS, for the
 /// node version that runs it, with a source map so that errors name the `.ts` file and line).
 pub fn bundle_typescript(
@@ -437,14 +452,29 @@ pub fn bundle_typescript(
     out: &Path,
     function: &str,
 ) -> Result<(), String> {
-    let esbuild = esbuild()?;
+    let how = Bundle { cache: &cache_dir(), node_major: &node.version, node_modules, source_map: true };
+    bundle_typescript_with(code_dir, module, &how, out, function)
+}
+
+/// [`bundle_typescript`] as `how` says; the `aws` provider bundles a handler for its zip with it.
+pub fn bundle_typescript_with(
+    code_dir: &Path,
+    module: &str,
+    how: &Bundle<'_>,
+    out: &Path,
+    function: &str,
+) -> Result<(), String> {
+    let esbuild = esbuild(how.cache)?;
     let mut cmd = Command::new(esbuild);
     cmd.arg(code_dir.join(format!("{module}.ts")))
-        .args(["--bundle", "--platform=node", "--format=cjs", "--sourcemap=inline", "--log-level=warning"])
-        .arg(format!("--target=node{}", node.version))
+        .args(["--bundle", "--platform=node", "--format=cjs", "--log-level=warning"])
+        .arg(format!("--target=node{}", how.node_major))
         .arg(format!("--outfile={}", out.join(format!("{module}.js")).display()))
         .current_dir(code_dir);
-    if let Some(nm) = node_modules {
+    if how.source_map {
+        cmd.arg("--sourcemap=inline");
+    }
+    if let Some(nm) = how.node_modules {
         cmd.env("NODE_PATH", nm.join("node_modules"));
     }
     run_with_progress(
