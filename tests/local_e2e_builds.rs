@@ -182,6 +182,64 @@ fn the_aws_zip_holds_lambda_wheels_and_nothing_from_the_host() {
 }
 
 #[test]
+fn pyproject_dependencies_install_like_requirements() {
+    let venv = common::peers_venv();
+    let env = TestEnv::new("e2e-builds-pyproject");
+    let _stop = StopDaemon(&env);
+    let cache = env.path().join("cache");
+    let path = path_with_venv(&venv);
+    let vars = [("PATH", path.as_str()), ("SKYFORM_CACHE_DIR", cache.to_str().unwrap())];
+    let pyproject = "[build-system]\nrequires = [\"hatchling\"]\nbuild-backend = \"hatchling.build\"\n\n[project]\nname = \"hello\"\nversion = \"0.1.0\"\ndependencies = [\"idna==3.10\"]\n";
+    env.write("functions/hello/pyproject.toml", pyproject);
+    env.write(
+        "functions/hello/app.py",
+        "import idna\n\ndef handler(event, context):\n    return {\"idna\": idna.__version__}\n",
+    );
+    env.manifest(json!([function("hello", "python3.12", "app.handler")]));
+    let up = run(&env, &["up", "--yes"], &vars);
+    up.ok();
+    let hello = run(&env, &["invoke", "hello"], &vars);
+    assert!(hello.text.contains("\"idna\": \"3.10\""), "{}", hello.text);
+    // Cached by the dependency list: a new version field redeploys the code, installs nothing.
+    let deps = cache.join("deps");
+    assert_eq!(subdirs(&deps).len(), 1);
+    env.write(
+        "functions/hello/pyproject.toml",
+        &pyproject.replace("version = \"0.1.0\"", "version = \"0.2.0\""),
+    );
+    let again = run(&env, &["up", "--yes"], &vars);
+    assert!(!again.ok().text.contains("installing dependencies"), "{}", again.text);
+    assert_eq!(subdirs(&deps).len(), 1);
+
+    // For aws: Lambda wheels of the same list, nothing from the host.
+    let code = env.path().join("functions/hello");
+    let layers =
+        skyform_aws::package::layers_in(&cache, &code, "python3.12", "x86_64", "app.handler").unwrap();
+    let refs: Vec<(&Path, &[&str])> = layers.iter().map(|(p, _)| (p.as_path(), &[][..])).collect();
+    let names = zip_names(&skyform_aws::zip::zip_layers(&refs).unwrap());
+    assert!(
+        names.contains(&"idna/__init__.py".to_string()) && names.contains(&"app.py".to_string()),
+        "{names:?}"
+    );
+    assert!(!names.iter().any(|n| n.starts_with("yaml/")), "{names:?}");
+
+    // A pyproject skyform cannot read fails `up` saying what to do, and the deployed code stays.
+    env.write("functions/hello/pyproject.toml", "[tool.poetry.dependencies]\nidna = \"3.10\"\n");
+    let bad = run(&env, &["up", "--yes"], &vars);
+    assert_ne!(bad.code, 0, "{}", bad.text);
+    assert!(bad.text.contains("no [project] table") && bad.text.contains("requirements.txt"), "{}", bad.text);
+    let still = run(&env, &["invoke", "hello"], &vars);
+    assert!(still.text.contains("\"idna\": \"3.10\""), "{}", still.text);
+    env.write(
+        "functions/hello/pyproject.toml",
+        "[build-system]\nbuild-backend = \"maturin\"\n[project]\nname = \"hello\"\n",
+    );
+    let err =
+        skyform_aws::package::layers_in(&cache, &code, "python3.12", "x86_64", "app.handler").unwrap_err();
+    assert!(err.contains("`maturin`") && err.contains("requirements.txt"), "{err}");
+}
+
+#[test]
 fn the_aws_zip_of_a_typescript_handler_holds_its_bundle() {
     let env = TestEnv::new("e2e-builds-aws-ts");
     let code = env.path().join("functions/api");

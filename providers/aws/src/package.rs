@@ -1,6 +1,7 @@
 //! What goes into a function's zip besides its folder: its dependencies, installed for Lambda.
 //!
-//! - Python: `requirements.txt` next to the handler is installed with
+//! - Python: `requirements.txt` next to the handler (else the `[project] dependencies` of a
+//!   `pyproject.toml`, read by [`skyform_local::deps::python_requirements`]) is installed with
 //!   `pip install --platform manylinux2014_x86_64|manylinux2014_aarch64 --only-binary=:all:
 //!   --implementation cp --python-version X.Y --target …`, so the zip holds wheels for Lambda's
 //!   OS, the function's architecture and its runtime's Python version, whatever the machine
@@ -63,9 +64,10 @@ pub fn layers_in(
         return Ok(vec![(code.to_path_buf(), vec![])]);
     }
     if let Some(version) = runtime.strip_prefix("python")
-        && let Ok(req) = std::fs::read(code.join("requirements.txt"))
+        && let Some(reqs) = skyform_local::deps::python_requirements(code)?
+        && !reqs.pip_args.is_empty()
     {
-        let deps = python_deps(cache, code, &req, version, architecture)?;
+        let deps = python_deps(cache, code, &reqs, version, architecture)?;
         return Ok(vec![(deps, vec![]), (code.to_path_buf(), vec![])]);
     }
     if runtime.starts_with("nodejs") {
@@ -142,7 +144,7 @@ fn key(parts: &[&[u8]]) -> String {
 fn python_deps(
     cache: &Path,
     code: &Path,
-    req: &[u8],
+    reqs: &skyform_local::deps::PythonRequirements,
     version: &str,
     architecture: &str,
 ) -> Result<PathBuf, String> {
@@ -155,7 +157,7 @@ fn python_deps(
         "arm64" => "manylinux2014_aarch64",
         _ => "manylinux2014_x86_64",
     };
-    let k = key(&[b"python-lambda-v1", version.as_bytes(), platform.as_bytes(), req]);
+    let k = key(&[b"python-lambda-v1", version.as_bytes(), platform.as_bytes(), &reqs.key]);
     cached(cache, &k, |tmp| {
         let mut cmd = Command::new("python3");
         cmd.args([
@@ -170,8 +172,7 @@ fn python_deps(
         .args(["--platform", platform, "--implementation", "cp", "--python-version", version])
         .args(["--only-binary=:all:", "--target"])
         .arg(tmp)
-        .arg("-r")
-        .arg(code.join("requirements.txt"))
+        .args(&reqs.pip_args)
         .current_dir(code);
         run(
             cmd,
