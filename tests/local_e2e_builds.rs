@@ -293,6 +293,39 @@ fn the_aws_zip_of_a_typescript_handler_holds_its_bundle() {
     env.write("functions/api/app.js", "exports.handler = async () => 1;\n");
     let js = skyform_aws::package::layers_in(&cache, &code, "nodejs20.x", "x86_64", "app.handler").unwrap();
     assert_eq!(js.len(), 1, "{js:?}");
+
+    // With a dependency: installed for Lambda and bundled in, as locally.
+    let code = env.path().join("functions/withdeps");
+    env.write(
+        "functions/withdeps/package.json",
+        r#"{"name": "withdeps", "version": "1.0.0", "dependencies": {"ms": "2.1.3"}}"#,
+    );
+    env.write(
+        "functions/withdeps/app.ts",
+        "import ms from 'ms';\n\nexport const handler = async () => ({ ms: ms('1m') });\n",
+    );
+    let lock = Command::new("npm")
+        .args(["install", "--package-lock-only", "--no-audit", "--no-fund"])
+        .current_dir(&code)
+        .env("HOME", env.path())
+        .output()
+        .expect("npm is installed (Node.js with npm is needed for the nodejs runtime's tests)");
+    assert!(lock.status.success(), "{}", String::from_utf8_lossy(&lock.stderr));
+    let layers =
+        skyform_aws::package::layers_in(&cache, &code, "nodejs20.x", "x86_64", "app.handler").unwrap();
+    assert_eq!(layers.len(), 3, "dependencies, code, bundle: {layers:?}");
+    assert!(layers[0].0.join("node_modules/ms/index.js").is_file(), "{layers:?}");
+    let out = Command::new("node")
+        .arg("-e")
+        .arg("require(process.argv[1]).handler().then(r => console.log(JSON.stringify(r)))")
+        .arg(layers[2].0.join("app.js"))
+        .output()
+        .expect("node runs");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        r#"{"ms":60000}"#,
+        "the dependency is bundled in"
+    );
 }
 
 /// The entry names of a zip's central directory.
