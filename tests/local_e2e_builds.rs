@@ -160,7 +160,8 @@ fn the_aws_zip_holds_lambda_wheels_and_nothing_from_the_host() {
     env.write("functions/hello/requirements.txt", "idna==3.10\n");
     env.write("functions/hello/app.py", "import idna\n\ndef handler(event, context):\n    return 1\n");
     let cache = env.path().join("cache");
-    let layers = skyform_aws::package::layers_in(&cache, &code, "python3.12", "x86_64").unwrap();
+    let layers =
+        skyform_aws::package::layers_in(&cache, &code, "python3.12", "x86_64", "app.handler").unwrap();
     assert_eq!(layers.len(), 2, "dependencies, then the code");
     let refs: Vec<(&Path, &[&str])> = layers.iter().map(|(p, _)| (p.as_path(), &[][..])).collect();
     let zip = skyform_aws::zip::zip_layers(&refs).unwrap();
@@ -175,8 +176,156 @@ fn the_aws_zip_holds_lambda_wheels_and_nothing_from_the_host() {
     assert!(!names.iter().any(|n| n.contains(".skyform-complete")), "{names:?}");
     // A requirement without a wheel for Lambda's platform fails, saying why.
     env.write("functions/hello/requirements.txt", "this-package-does-not-exist-skyform==1.0\n");
-    let err = skyform_aws::package::layers_in(&cache, &code, "python3.12", "x86_64").unwrap_err();
+    let err =
+        skyform_aws::package::layers_in(&cache, &code, "python3.12", "x86_64", "app.handler").unwrap_err();
     assert!(err.contains("manylinux2014_x86_64") && err.contains("Python 3.12"), "{err}");
+}
+
+#[test]
+fn pyproject_dependencies_install_like_requirements() {
+    let venv = common::peers_venv();
+    let env = TestEnv::new("e2e-builds-pyproject");
+    let _stop = StopDaemon(&env);
+    let cache = env.path().join("cache");
+    let path = path_with_venv(&venv);
+    let vars = [("PATH", path.as_str()), ("SKYFORM_CACHE_DIR", cache.to_str().unwrap())];
+    let pyproject = "[build-system]\nrequires = [\"hatchling\"]\nbuild-backend = \"hatchling.build\"\n\n[project]\nname = \"hello\"\nversion = \"0.1.0\"\ndependencies = [\"idna==3.10\"]\n";
+    env.write("functions/hello/pyproject.toml", pyproject);
+    env.write(
+        "functions/hello/app.py",
+        "import idna\n\ndef handler(event, context):\n    return {\"idna\": idna.__version__}\n",
+    );
+    env.manifest(json!([function("hello", "python3.12", "app.handler")]));
+    let up = run(&env, &["up", "--yes"], &vars);
+    up.ok();
+    let hello = run(&env, &["invoke", "hello"], &vars);
+    assert!(hello.text.contains("\"idna\": \"3.10\""), "{}", hello.text);
+    // Cached by the dependency list: a new version field redeploys the code, installs nothing.
+    let deps = cache.join("deps");
+    assert_eq!(subdirs(&deps).len(), 1);
+    env.write(
+        "functions/hello/pyproject.toml",
+        &pyproject.replace("version = \"0.1.0\"", "version = \"0.2.0\""),
+    );
+    let again = run(&env, &["up", "--yes"], &vars);
+    assert!(!again.ok().text.contains("installing dependencies"), "{}", again.text);
+    assert_eq!(subdirs(&deps).len(), 1);
+
+    // For aws: Lambda wheels of the same list, nothing from the host.
+    let code = env.path().join("functions/hello");
+    let layers =
+        skyform_aws::package::layers_in(&cache, &code, "python3.12", "x86_64", "app.handler").unwrap();
+    let refs: Vec<(&Path, &[&str])> = layers.iter().map(|(p, _)| (p.as_path(), &[][..])).collect();
+    let names = zip_names(&skyform_aws::zip::zip_layers(&refs).unwrap());
+    assert!(
+        names.contains(&"idna/__init__.py".to_string()) && names.contains(&"app.py".to_string()),
+        "{names:?}"
+    );
+    assert!(!names.iter().any(|n| n.starts_with("yaml/")), "{names:?}");
+
+    // A pyproject skyform cannot read fails `up` saying what to do, and the deployed code stays.
+    env.write("functions/hello/pyproject.toml", "[tool.poetry.dependencies]\nidna = \"3.10\"\n");
+    let bad = run(&env, &["up", "--yes"], &vars);
+    assert_ne!(bad.code, 0, "{}", bad.text);
+    assert!(bad.text.contains("no [project] table") && bad.text.contains("requirements.txt"), "{}", bad.text);
+    let still = run(&env, &["invoke", "hello"], &vars);
+    assert!(still.text.contains("\"idna\": \"3.10\""), "{}", still.text);
+    env.write(
+        "functions/hello/pyproject.toml",
+        "[build-system]\nbuild-backend = \"maturin\"\n[project]\nname = \"hello\"\n",
+    );
+    let err =
+        skyform_aws::package::layers_in(&cache, &code, "python3.12", "x86_64", "app.handler").unwrap_err();
+    assert!(err.contains("`maturin`") && err.contains("requirements.txt"), "{err}");
+}
+
+#[test]
+fn the_aws_zip_of_a_typescript_handler_holds_its_bundle() {
+    let env = TestEnv::new("e2e-builds-aws-ts");
+    let code = env.path().join("functions/api");
+    env.write(
+        "functions/api/lib.ts",
+        "export function greet(name: string): string {\n  return `hello ${name} from lib`;\n}\n",
+    );
+    env.write(
+        "functions/api/app.ts",
+        "import { greet } from './lib';\n\nexport const handler = async (event: { name: string }) => ({ said: greet(event.name) });\n",
+    );
+    // esbuild is kept between runs with the node test's (CI installs it once).
+    let cache = Path::new(REPO).join("target/peers/skyform-cache");
+    let layers =
+        skyform_aws::package::layers_in(&cache, &code, "nodejs20.x", "x86_64", "app.handler").unwrap();
+    assert_eq!(layers.len(), 2, "the code, then the bundle: {layers:?}");
+    let zip_of = |layers: &[(PathBuf, Vec<String>)]| {
+        let refs: Vec<(&Path, &[&str])> = layers.iter().map(|(p, _)| (p.as_path(), &[][..])).collect();
+        skyform_aws::zip::zip_layers(&refs).unwrap()
+    };
+    let zip = zip_of(&layers);
+    assert_eq!(zip_names(&zip), ["app.js", "app.ts", "lib.ts"], "the bundle and the sources, nothing else");
+    let bundle = std::fs::read_to_string(layers[1].0.join("app.js")).unwrap();
+    assert!(!bundle.contains(&env.path().display().to_string()), "no path of this machine: {bundle}");
+    assert!(!bundle.contains("sourceMappingURL"), "{bundle}");
+    // The bundle is what Lambda's Node.js runs: it answers with the imported module's code.
+    let out = Command::new("node")
+        .arg("-e")
+        .arg("require(process.argv[1]).handler({name: 'ts'}).then(r => console.log(JSON.stringify(r)))")
+        .arg(layers[1].0.join("app.js"))
+        .output()
+        .expect("node runs");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), r#"{"said":"hello ts from lib"}"#);
+    // Unchanged code: the same zip (so `check` shows no diff); a change rebundles.
+    assert_eq!(
+        zip_of(
+            &skyform_aws::package::layers_in(&cache, &code, "nodejs20.x", "x86_64", "app.handler").unwrap()
+        ),
+        zip
+    );
+    env.write(
+        "functions/api/lib.ts",
+        "export function greet(name: string): string {\n  return `bye ${name}`;\n}\n",
+    );
+    let changed =
+        skyform_aws::package::layers_in(&cache, &code, "nodejs20.x", "x86_64", "app.handler").unwrap();
+    assert!(std::fs::read_to_string(changed[1].0.join("app.js")).unwrap().contains("bye "));
+    // A plain `.js` handler is not bundled; a runtime without a version says what to use.
+    let err = skyform_aws::package::layers_in(&cache, &code, "nodejs", "x86_64", "app.handler").unwrap_err();
+    assert!(err.contains("nodejs22.x"), "{err}");
+    env.write("functions/api/app.js", "exports.handler = async () => 1;\n");
+    let js = skyform_aws::package::layers_in(&cache, &code, "nodejs20.x", "x86_64", "app.handler").unwrap();
+    assert_eq!(js.len(), 1, "{js:?}");
+
+    // With a dependency: installed for Lambda and bundled in, as locally.
+    let code = env.path().join("functions/withdeps");
+    env.write(
+        "functions/withdeps/package.json",
+        r#"{"name": "withdeps", "version": "1.0.0", "dependencies": {"ms": "2.1.3"}}"#,
+    );
+    env.write(
+        "functions/withdeps/app.ts",
+        "import ms from 'ms';\n\nexport const handler = async () => ({ ms: ms('1m') });\n",
+    );
+    let lock = Command::new("npm")
+        .args(["install", "--package-lock-only", "--no-audit", "--no-fund"])
+        .current_dir(&code)
+        .env("HOME", env.path())
+        .output()
+        .expect("npm is installed (Node.js with npm is needed for the nodejs runtime's tests)");
+    assert!(lock.status.success(), "{}", String::from_utf8_lossy(&lock.stderr));
+    let layers =
+        skyform_aws::package::layers_in(&cache, &code, "nodejs20.x", "x86_64", "app.handler").unwrap();
+    assert_eq!(layers.len(), 3, "dependencies, code, bundle: {layers:?}");
+    assert!(layers[0].0.join("node_modules/ms/index.js").is_file(), "{layers:?}");
+    let out = Command::new("node")
+        .arg("-e")
+        .arg("require(process.argv[1]).handler().then(r => console.log(JSON.stringify(r)))")
+        .arg(layers[2].0.join("app.js"))
+        .output()
+        .expect("node runs");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        r#"{"ms":60000}"#,
+        "the dependency is bundled in"
+    );
 }
 
 /// The entry names of a zip's central directory.

@@ -1,11 +1,18 @@
 //! What goes into a function's zip besides its folder: its dependencies, installed for Lambda.
 //!
-//! - Python: `requirements.txt` next to the handler is installed with
+//! - Python: `requirements.txt` next to the handler (else the `[project] dependencies` of a
+//!   `pyproject.toml`, read by [`skyform_local::deps::python_requirements`]) is installed with
 //!   `pip install --platform manylinux2014_x86_64|manylinux2014_aarch64 --only-binary=:all:
 //!   --implementation cp --python-version X.Y --target …`, so the zip holds wheels for Lambda's
 //!   OS, the function's architecture and its runtime's Python version, whatever the machine
 //!   running skyform is (and nothing from that machine's own site-packages).
 //! - Node.js: `package.json` with `package-lock.json` is installed with `npm ci --omit=dev`.
+//! - TypeScript: a handler module with a `.ts` file and no `.js` file (`app.ts` for
+//!   `app.handler`) is bundled into `app.js` by the local cloud's own esbuild step
+//!   ([`skyform_local::deps::bundle_typescript_with`], the same esbuild, options and
+//!   dependencies), for the Node.js major version the runtime names, without a source map (its
+//!   paths would point into the building machine). The bundle is cached like an install, keyed by
+//!   the folder's content, the runtime and the dependencies.
 //!
 //! Installs are cached in `<cache>/aws-deps/<hash>/`, the hash covering the requirement or lock
 //! files, the runtime and the architecture, so an unchanged set costs nothing on the next `check`
@@ -34,8 +41,15 @@ fn cache_dir() -> PathBuf {
 
 /// The layers to zip for a function: `[deps, code]`, or `[code]` when it declares none.
 /// Layers are `(folder, top-level names to leave out)`.
-pub fn layers(code: &Path, runtime: &str, architecture: &str) -> Result<Vec<(PathBuf, Vec<String>)>, String> {
-    layers_in(&cache_dir(), code, runtime, architecture)
+/// `handler` is the function's handler (`app.handler`), which names the module to bundle when
+/// it is TypeScript.
+pub fn layers(
+    code: &Path,
+    runtime: &str,
+    architecture: &str,
+    handler: &str,
+) -> Result<Vec<(PathBuf, Vec<String>)>, String> {
+    layers_in(&cache_dir(), code, runtime, architecture, handler)
 }
 
 /// [`layers`] with the cache folder given.
@@ -44,30 +58,78 @@ pub fn layers_in(
     code: &Path,
     runtime: &str,
     architecture: &str,
+    handler: &str,
 ) -> Result<Vec<(PathBuf, Vec<String>)>, String> {
     if !code.is_dir() {
         return Ok(vec![(code.to_path_buf(), vec![])]);
     }
     if let Some(version) = runtime.strip_prefix("python")
-        && let Ok(req) = std::fs::read(code.join("requirements.txt"))
+        && let Some(reqs) = skyform_local::deps::python_requirements(code)?
+        && !reqs.pip_args.is_empty()
     {
-        let deps = python_deps(cache, code, &req, version, architecture)?;
+        let deps = python_deps(cache, code, &reqs, version, architecture)?;
         return Ok(vec![(deps, vec![]), (code.to_path_buf(), vec![])]);
     }
-    if runtime.starts_with("nodejs")
-        && let Ok(manifest) = std::fs::read(code.join("package.json"))
-    {
-        let parsed: serde_json::Value =
-            serde_json::from_slice(&manifest).map_err(|e| format!("package.json is not valid JSON: {e}"))?;
-        if parsed["dependencies"].as_object().is_some_and(|m| !m.is_empty()) {
-            let lock = std::fs::read(code.join("package-lock.json")).map_err(|_| {
-                "the function has a package.json but no package-lock.json; run `npm install` in its folder".to_string()
-            })?;
-            let deps = node_deps(cache, &manifest, &lock)?;
-            return Ok(vec![(deps, vec![]), (code.to_path_buf(), vec!["node_modules".into()])]);
+    if runtime.starts_with("nodejs") {
+        let mut out = Vec::new();
+        let mut deps = None;
+        if let Ok(manifest) = std::fs::read(code.join("package.json")) {
+            let parsed: serde_json::Value = serde_json::from_slice(&manifest)
+                .map_err(|e| format!("package.json is not valid JSON: {e}"))?;
+            if parsed["dependencies"].as_object().is_some_and(|m| !m.is_empty()) {
+                let lock = std::fs::read(code.join("package-lock.json")).map_err(|_| {
+                    "the function has a package.json but no package-lock.json; run `npm install` in its folder".to_string()
+                })?;
+                deps = Some(node_deps(cache, &manifest, &lock)?);
+            }
         }
+        let skip = if deps.is_some() { vec!["node_modules".to_string()] } else { vec![] };
+        if let Some(d) = &deps {
+            out.push((d.clone(), vec![]));
+        }
+        out.push((code.to_path_buf(), skip));
+        let module = handler.rsplit_once('.').map(|(m, _)| m).unwrap_or(handler);
+        if !module.is_empty()
+            && code.join(format!("{module}.ts")).is_file()
+            && !code.join(format!("{module}.js")).is_file()
+        {
+            out.push((typescript_bundle(cache, code, runtime, module, deps.as_deref())?, vec![]));
+        }
+        return Ok(out);
     }
     Ok(vec![(code.to_path_buf(), vec![])])
+}
+
+/// `<module>.ts` bundled into `<module>.js` (see the module docs), in a cached folder.
+fn typescript_bundle(
+    cache: &Path,
+    code: &Path,
+    runtime: &str,
+    module: &str,
+    deps: Option<&Path>,
+) -> Result<PathBuf, String> {
+    let Some(major) = skyform_local::deps::wanted_version(runtime) else {
+        return Err(format!(
+            "runtime `{runtime}` names no Node.js version; use e.g. `nodejs22.x`, so that the TypeScript handler is bundled for it"
+        ));
+    };
+    let content = skyform_local::artifact::hash_dir(code)
+        .map_err(|e| format!("cannot read the code folder {}: {e}", code.display()))?;
+    let deps_key = deps.map(|d| d.to_string_lossy().into_owned()).unwrap_or_default();
+    let k = key(&[
+        b"ts-lambda-v1",
+        skyform_local::deps::ESBUILD_VERSION.as_bytes(),
+        major.as_bytes(),
+        module.as_bytes(),
+        content.as_bytes(),
+        deps_key.as_bytes(),
+    ]);
+    cached(cache, &k, |tmp| {
+        let how =
+            skyform_local::deps::Bundle { cache, node_major: &major, node_modules: deps, source_map: false };
+        let function = code.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        skyform_local::deps::bundle_typescript_with(code, module, &how, tmp, &function)
+    })
 }
 
 fn key(parts: &[&[u8]]) -> String {
@@ -82,7 +144,7 @@ fn key(parts: &[&[u8]]) -> String {
 fn python_deps(
     cache: &Path,
     code: &Path,
-    req: &[u8],
+    reqs: &skyform_local::deps::PythonRequirements,
     version: &str,
     architecture: &str,
 ) -> Result<PathBuf, String> {
@@ -95,7 +157,7 @@ fn python_deps(
         "arm64" => "manylinux2014_aarch64",
         _ => "manylinux2014_x86_64",
     };
-    let k = key(&[b"python-lambda-v1", version.as_bytes(), platform.as_bytes(), req]);
+    let k = key(&[b"python-lambda-v1", version.as_bytes(), platform.as_bytes(), &reqs.key]);
     cached(cache, &k, |tmp| {
         let mut cmd = Command::new("python3");
         cmd.args([
@@ -110,8 +172,7 @@ fn python_deps(
         .args(["--platform", platform, "--implementation", "cp", "--python-version", version])
         .args(["--only-binary=:all:", "--target"])
         .arg(tmp)
-        .arg("-r")
-        .arg(code.join("requirements.txt"))
+        .args(&reqs.pip_args)
         .current_dir(code);
         run(
             cmd,

@@ -165,3 +165,34 @@ fn permission_full_lifecycle() {
     assert!(p.read(ty, Some(&id2), &news).is_null(), "statement {sid} was removed by hand");
     p.delete(ty, &id3, &third);
 }
+
+/// A TypeScript handler (`app.ts`, no `app.js`) ships bundled: the zip Lambda gets (its
+/// `CodeSha256`, as moto reports it) is the folder plus esbuild's `app.js`, not the bare folder.
+#[test]
+fn typescript_function_ships_its_bundle() {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    // esbuild is kept between runs in the cache the e2e tests use (CI installs it once).
+    let cache = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/peers/skyform-cache");
+    let mut p = Provider::moto_with(json!({}), &[("SKYFORM_CACHE_DIR", cache.to_str().unwrap())]);
+    let role_arn = role(&mut p, "fn-role-ts");
+    let inputs = p.check(
+        "aws:lambda:Function",
+        "hellots",
+        json!({"role": role_arn, "runtime": "nodejs20.x", "handler": "app.handler", "code": "hellots"}),
+        None,
+    );
+    let (_, outputs) = p.create("aws:lambda:Function", "hellots", &inputs);
+    assert_eq!(outputs["code_sha256"], inputs["code_sha256"], "{outputs} vs {inputs}");
+
+    let code = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hellots");
+    let sha = |zip: &[u8]| base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(zip));
+    let layers =
+        skyform_aws::package::layers_in(&cache, &code, "nodejs20.x", "x86_64", "app.handler").unwrap();
+    let refs: Vec<(&std::path::Path, &[&str])> = layers.iter().map(|(p, _)| (p.as_path(), &[][..])).collect();
+    let bundled = skyform_aws::zip::zip_layers(&refs).unwrap();
+    assert_eq!(outputs["code_sha256"], sha(&bundled), "Lambda got the folder with the bundle");
+    assert!(layers.last().unwrap().0.join("app.js").is_file(), "{layers:?}");
+    let bare = skyform_aws::zip::zip_path(&code).unwrap();
+    assert_ne!(outputs["code_sha256"], sha(&bare), "not the folder alone");
+}

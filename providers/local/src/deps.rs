@@ -8,8 +8,9 @@
 //! - **Interpreters.** `python3.12` runs under `python3.12` when the machine has it (on `PATH`,
 //!   or as a pyenv version), `nodejs22.x` under a `node` of major version 22. Otherwise the
 //!   closest thing runs (`python3`, `node`) and the provider says so once per run ([`notice`]).
-//! - **Dependencies.** `requirements.txt` next to the handler is installed with that
-//!   interpreter's `pip install --target`; `package.json` with its lock file with
+//! - **Dependencies.** `requirements.txt` next to the handler (else the PEP 621
+//!   `[project] dependencies` of a `pyproject.toml`, see [`python_requirements`]) is installed
+//!   with that interpreter's `pip install --target`; `package.json` with its lock file with
 //!   `npm ci --omit=dev`. Each install lands in `<cache>/deps/<hash>/`, where the hash covers the
 //!   files that decide the result (the requirements or the manifest and lock file) and the
 //!   interpreter's version, so an unchanged set costs nothing on the next `up`. The artifact is
@@ -286,12 +287,106 @@ fn cached_in(
     Ok(dest)
 }
 
-/// Installs `requirements.txt` of `code_dir` (when there is one) with `python`'s pip; returns
-/// the folder holding the installed packages. `function` names the function in progress lines.
-pub fn python_deps(code_dir: &Path, python: &Interpreter, function: &str) -> Result<Option<PathBuf>, String> {
+/// A Python function's declared dependencies, as pip is given them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PythonRequirements {
+    /// The file they come from (`requirements.txt` or `pyproject.toml`), for messages.
+    pub file: &'static str,
+    /// What decides the install (the requirements file's text, or the dependency list): the
+    /// cache key covers it, so editing a pyproject's description installs nothing.
+    pub key: Vec<u8>,
+    /// pip's arguments naming them: `-r <file>`, or the requirement strings themselves.
+    pub pip_args: Vec<String>,
+}
+
+/// The build backends whose projects are their folder as it ships (pure Python: the function
+/// runs the sources, nothing is compiled), so installing `[project] dependencies` is all a
+/// build needs.
+pub const PYPROJECT_BACKENDS: &[&str] = &[
+    "setuptools.build_meta",
+    "setuptools.build_meta:__legacy__",
+    "hatchling.build",
+    "flit_core.buildapi",
+    "pdm.backend",
+    "poetry.core.masonry.api",
+    "uv_build",
+];
+
+/// The dependencies `code_dir` declares: `requirements.txt` when there is one, else the
+/// `[project] dependencies` (PEP 621) of `pyproject.toml`; `None` when neither is there. A
+/// pyproject without a `[project]` table, with dynamic dependencies, or with a build backend not
+/// in [`PYPROJECT_BACKENDS`] is an error that says what to do instead.
+pub fn python_requirements(code_dir: &Path) -> Result<Option<PythonRequirements>, String> {
     let req = code_dir.join("requirements.txt");
-    let Ok(text) = std::fs::read(&req) else { return Ok(None) };
-    let key = sha_hex(&[b"python-local-v1", python.version.as_bytes(), &text]);
+    if let Ok(text) = std::fs::read(&req) {
+        let pip_args = vec!["-r".to_string(), req.to_string_lossy().into_owned()];
+        return Ok(Some(PythonRequirements { file: "requirements.txt", key: text, pip_args }));
+    }
+    let Ok(text) = std::fs::read_to_string(code_dir.join("pyproject.toml")) else { return Ok(None) };
+    let deps = pyproject_dependencies(&text)?;
+    let key = format!("pyproject\0{}", deps.join("\n")).into_bytes();
+    Ok(Some(PythonRequirements { file: "pyproject.toml", key, pip_args: deps }))
+}
+
+/// The `[project] dependencies` of a pyproject.toml's text (see [`python_requirements`]).
+pub fn pyproject_dependencies(text: &str) -> Result<Vec<String>, String> {
+    let doc: toml::Table = text
+        .parse()
+        .map_err(|e| format!("pyproject.toml is not valid TOML: {e}\nhint: fix the file, or list the dependencies in requirements.txt instead"))?;
+    let backend = doc.get("build-system").and_then(|b| b.get("build-backend")).and_then(|b| b.as_str());
+    if let Some(b) = backend
+        && !PYPROJECT_BACKENDS.contains(&b)
+    {
+        return Err(format!(
+            "pyproject.toml uses the build backend `{b}`, which skyform does not run: a function's folder ships as it is, and only its [project] dependencies are installed (supported backends: {}).\nhint: build the package yourself and list it (a wheel or an index name) in requirements.txt next to the handler, which takes precedence over pyproject.toml",
+            PYPROJECT_BACKENDS.join(", ")
+        ));
+    }
+    let Some(project) = doc.get("project").and_then(|p| p.as_table()) else {
+        let poetry = doc.get("tool").and_then(|t| t.get("poetry")).is_some();
+        let extra = if poetry {
+            " (Poetry's [tool.poetry.dependencies] are not read: Poetry 2 reads [project] too, or run `poetry export -f requirements.txt -o requirements.txt`)"
+        } else {
+            ""
+        };
+        return Err(format!(
+            "pyproject.toml has no [project] table, so it declares no dependencies skyform can read{extra}.\nhint: add a PEP 621 [project] table with `dependencies = [\"...\"]`, or list them in requirements.txt next to the handler"
+        ));
+    };
+    let dynamic = project
+        .get("dynamic")
+        .and_then(|d| d.as_array())
+        .is_some_and(|d| d.iter().any(|v| v.as_str() == Some("dependencies")));
+    if dynamic {
+        return Err("pyproject.toml marks its dependencies as dynamic (computed by the build backend), which skyform does not run.\nhint: list them in [project] `dependencies`, or in requirements.txt next to the handler".into());
+    }
+    match project.get("dependencies") {
+        None => Ok(Vec::new()),
+        Some(toml::Value::Array(items)) => items
+            .iter()
+            .map(|v| {
+                v.as_str().map(|s| s.trim().to_string()).ok_or_else(|| {
+                    format!("pyproject.toml: [project] dependencies must be strings such as \"requests>=2\", not `{v}`")
+                })
+            })
+            .collect(),
+        Some(other) => Err(format!(
+            "pyproject.toml: [project] dependencies must be a list of strings such as [\"requests>=2\"], not `{other}`"
+        )),
+    }
+}
+
+/// Installs the dependencies `code_dir` declares ([`python_requirements`]) with `python`'s pip;
+/// returns the folder holding the installed packages. `function` names the function in progress
+/// lines.
+pub fn python_deps(code_dir: &Path, python: &Interpreter, function: &str) -> Result<Option<PathBuf>, String> {
+    let reqs = python_requirements(code_dir).map_err(|e| format!("function `{function}`: {e}"))?;
+    let Some(reqs) = reqs else { return Ok(None) };
+    if reqs.pip_args.is_empty() {
+        return Ok(None);
+    }
+    let key = sha_hex(&[b"python-local-v1", python.version.as_bytes(), &reqs.key]);
+    let file = reqs.file;
     let path = cached("deps", &key, |tmp| {
         let mut cmd = Command::new(&python.program);
         cmd.args([
@@ -305,16 +400,22 @@ pub fn python_deps(code_dir: &Path, python: &Interpreter, function: &str) -> Res
         ])
         .arg("--target")
         .arg(tmp)
-        .arg("-r")
-        .arg(&req)
+        .args(&reqs.pip_args)
         .current_dir(code_dir)
         .env("PIP_NO_WARN_SCRIPT_LOCATION", "1");
+        let how = if file == "requirements.txt" {
+            "pip install -r requirements.txt".to_string()
+        } else {
+            format!("pip install, from {file}")
+        };
         run_with_progress(
             cmd,
             &format!("deps-{function}"),
-            &format!("installing dependencies for {function} (pip install -r requirements.txt)"),
+            &format!("installing dependencies for {function} ({how})"),
         )
-        .map_err(|e| format!("{e}\nhint: check requirements.txt of `{function}`; pip needs PyPI (or your index) to be reachable"))
+        .map_err(|e| {
+            format!("{e}\nhint: check {file} of `{function}`; pip needs PyPI (or your index) to be reachable")
+        })
     })?;
     Ok(Some(path))
 }
@@ -414,8 +515,8 @@ pub fn node_deps(code_dir: &Path, function: &str) -> Result<Option<PathBuf>, Str
 /// esbuild, installed from npm on first use into `<cache>/tools/esbuild-<version>/`.
 pub const ESBUILD_VERSION: &str = "0.25.10";
 
-fn esbuild() -> Result<PathBuf, String> {
-    let dir = cached("tools", &format!("esbuild-{ESBUILD_VERSION}"), |tmp| {
+fn esbuild(cache: &Path) -> Result<PathBuf, String> {
+    let dir = cached_in(&cache.join("tools"), &format!("esbuild-{ESBUILD_VERSION}"), |tmp| {
         std::fs::write(tmp.join("package.json"), br#"{"name":"skyform-esbuild","private":true}"#)
             .map_err(|e| e.to_string())?;
         let mut cmd = Command::new("npm");
@@ -428,6 +529,21 @@ fn esbuild() -> Result<PathBuf, String> {
     Ok(dir.join("node_modules/.bin/esbuild"))
 }
 
+/// How a TypeScript handler is bundled: for whom, and whether the bundle carries a source map.
+#[derive(Debug, Clone)]
+pub struct Bundle<'a> {
+    /// The folder esbuild is installed into on first use (`<cache>/tools/`).
+    pub cache: &'a Path,
+    /// The major version of the Node.js that runs the bundle (`22`).
+    pub node_major: &'a str,
+    /// The installed dependencies (a folder with `node_modules`), bundled in.
+    pub node_modules: Option<&'a Path>,
+    /// An inline source map, so that errors name the `.ts` file and line. The local cloud wants
+    /// one; a Lambda zip does not (its paths would be relative to the machine that built it, and
+    /// Lambda's Node.js reads source maps only with `--enable-source-maps`).
+    pub source_map: bool,
+}
+
 /// Bundles a TypeScript handler (`<module>.ts`) into `<out>/<module>.js` (CommonJS, for the
 /// node version that runs it, with a source map so that errors name the `.ts` file and line).
 pub fn bundle_typescript(
@@ -438,14 +554,29 @@ pub fn bundle_typescript(
     out: &Path,
     function: &str,
 ) -> Result<(), String> {
-    let esbuild = esbuild()?;
+    let how = Bundle { cache: &cache_dir(), node_major: &node.version, node_modules, source_map: true };
+    bundle_typescript_with(code_dir, module, &how, out, function)
+}
+
+/// [`bundle_typescript`] as `how` says; the `aws` provider bundles a handler for its zip with it.
+pub fn bundle_typescript_with(
+    code_dir: &Path,
+    module: &str,
+    how: &Bundle<'_>,
+    out: &Path,
+    function: &str,
+) -> Result<(), String> {
+    let esbuild = esbuild(how.cache)?;
     let mut cmd = Command::new(esbuild);
     cmd.arg(code_dir.join(format!("{module}.ts")))
-        .args(["--bundle", "--platform=node", "--format=cjs", "--sourcemap=inline", "--log-level=warning"])
-        .arg(format!("--target=node{}", node.version))
+        .args(["--bundle", "--platform=node", "--format=cjs", "--log-level=warning"])
+        .arg(format!("--target=node{}", how.node_major))
         .arg(format!("--outfile={}", out.join(format!("{module}.js")).display()))
         .current_dir(code_dir);
-    if let Some(nm) = node_modules {
+    if how.source_map {
+        cmd.arg("--sourcemap=inline");
+    }
+    if let Some(nm) = how.node_modules {
         cmd.env("NODE_PATH", nm.join("node_modules"));
     }
     run_with_progress(
@@ -492,6 +623,60 @@ mod tests {
         }
         assert_eq!(fills.load(std::sync::atomic::Ordering::SeqCst), 1);
         let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn pyproject_dependencies_are_read_and_bad_ones_say_what_to_do() {
+        let ok = "[build-system]\nrequires = [\"hatchling\"]\nbuild-backend = \"hatchling.build\"\n\n[project]\nname = \"f\"\nversion = \"1\"\ndependencies = [\"idna==3.10\", \" requests>=2 ; python_version >= '3.8' \"]\n";
+        assert_eq!(
+            pyproject_dependencies(ok).unwrap(),
+            ["idna==3.10", "requests>=2 ; python_version >= '3.8'"]
+        );
+        assert_eq!(pyproject_dependencies("[project]\nname = \"f\"\n").unwrap(), Vec::<String>::new());
+        let poetry = "[tool.poetry.dependencies]\npython = \"^3.12\"\nidna = \"3.10\"\n";
+        let e = pyproject_dependencies(poetry).unwrap_err();
+        assert!(
+            e.contains("no [project] table") && e.contains("poetry export") && e.contains("requirements.txt"),
+            "{e}"
+        );
+        let maturin =
+            "[build-system]\nbuild-backend = \"maturin\"\n[project]\nname = \"f\"\ndependencies = []\n";
+        let e = pyproject_dependencies(maturin).unwrap_err();
+        assert!(
+            e.contains("`maturin`") && e.contains("hatchling.build") && e.contains("requirements.txt"),
+            "{e}"
+        );
+        let dynamic = "[project]\nname = \"f\"\ndynamic = [\"dependencies\"]\n";
+        assert!(pyproject_dependencies(dynamic).unwrap_err().contains("dynamic"));
+        assert!(pyproject_dependencies("[project\n").unwrap_err().contains("not valid TOML"));
+        assert!(
+            pyproject_dependencies("[project]\ndependencies = \"idna\"\n")
+                .unwrap_err()
+                .contains("list of strings")
+        );
+    }
+
+    #[test]
+    fn requirements_txt_takes_precedence_and_the_key_ignores_other_pyproject_fields() {
+        let dir = std::env::temp_dir().join(format!("skyform-pyproject-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        assert_eq!(python_requirements(&dir).unwrap(), None);
+        std::fs::write(
+            dir.join("pyproject.toml"),
+            "[project]\nname = \"a\"\ndependencies = [\"idna==3.10\"]\n",
+        )
+        .unwrap();
+        let a = python_requirements(&dir).unwrap().unwrap();
+        assert_eq!((a.file, a.pip_args.clone()), ("pyproject.toml", vec!["idna==3.10".to_string()]));
+        std::fs::write(
+            dir.join("pyproject.toml"),
+            "[project]\nname = \"b\"\ndescription = \"x\"\ndependencies = [\"idna==3.10\"]\n",
+        )
+        .unwrap();
+        assert_eq!(python_requirements(&dir).unwrap().unwrap().key, a.key);
+        std::fs::write(dir.join("requirements.txt"), "idna==3.9\n").unwrap();
+        assert_eq!(python_requirements(&dir).unwrap().unwrap().file, "requirements.txt");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

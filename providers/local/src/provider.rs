@@ -343,7 +343,7 @@ fn code_source_hash(
 ) -> std::io::Result<String> {
     let files = artifact::hash_dir(dir)?;
     let version = match runtime::normalize(runtime_name) {
-        Some("python3") if dir.join("requirements.txt").is_file() => {
+        Some("python3") if dir.join("requirements.txt").is_file() || dir.join("pyproject.toml").is_file() => {
             crate::deps::python_for(runtime_name, env).map(|i| i.version).unwrap_or_default()
         }
         Some("nodejs") if dir.join("package.json").is_file() || has_ts(dir) => {

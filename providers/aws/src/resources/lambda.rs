@@ -127,7 +127,8 @@ fn package(path: &Path, inputs: &Value) -> std::result::Result<Vec<u8>, String> 
     }
     let runtime = inputs.str_of("runtime").unwrap_or_default();
     let architecture = inputs.str_of("architecture").unwrap_or("x86_64");
-    let layers = crate::package::layers(path, runtime, architecture)?;
+    let handler = inputs.str_of("handler").unwrap_or_default();
+    let layers = crate::package::layers(path, runtime, architecture, handler)?;
     let skips: Vec<Vec<&str>> = layers.iter().map(|(_, s)| s.iter().map(String::as_str).collect()).collect();
     let refs: Vec<(&Path, &[&str])> =
         layers.iter().zip(&skips).map(|((p, _), s)| (p.as_path(), s.as_slice())).collect();

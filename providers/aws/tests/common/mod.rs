@@ -200,13 +200,20 @@ impl Provider {
 
     /// Spawns and configures a provider against the shared moto server.
     pub fn moto(config: Value) -> Provider {
+        Provider::moto_with(config, &[])
+    }
+
+    /// [`Provider::moto`] with more environment variables for the provider.
+    pub fn moto_with(config: Value, extra: &[(&str, &str)]) -> Provider {
         let m = moto();
-        let mut p = Provider::spawn(&[
-            ("AWS_ACCESS_KEY_ID", &m.key_id),
-            ("AWS_SECRET_ACCESS_KEY", &m.secret),
+        let mut env = vec![
+            ("AWS_ACCESS_KEY_ID", m.key_id.as_str()),
+            ("AWS_SECRET_ACCESS_KEY", m.secret.as_str()),
             ("AWS_REGION", "us-east-1"),
-            ("AWS_ENDPOINT_URL", &m.endpoint),
-        ]);
+            ("AWS_ENDPOINT_URL", m.endpoint.as_str()),
+        ];
+        env.extend_from_slice(extra);
+        let mut p = Provider::spawn(&env);
         // Quick retries: moto answers 500 for the few operations it lacks.
         let mut config = config;
         if config.get("retry_base_ms").is_none() {
