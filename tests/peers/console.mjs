@@ -41,14 +41,20 @@ try {
   seen.resources = await page.locator('[data-resource]').evaluateAll((els) => els.map((e) => e.dataset.resource));
   await shot('01-stack');
 
-  step = 'invoke a function and see its log appear live';
+  step = 'invoke a function and see its log appear live: the event stream connected';
   await page.waitForFunction(() => document.getElementById('live').textContent === 'live');
+  step = 'invoke a function and see its log appear live';
   await page.click('#nav-functions');
   await page.click('[data-function="sweep"]');
+  // The detail of the function clicked, not the one shown before the click.
+  await page.waitForSelector('[data-detail="sweep"] #invoke-event');
   await page.fill('#invoke-event', '{"from": "the console test"}');
   await page.click('#invoke');
+  step = 'invoke a function and see its log appear live: the result';
   await page.waitForFunction(() => (document.getElementById('invoke-result') || {}).textContent?.includes('"failed"'));
+  step = 'invoke a function and see its log appear live: the live log';
   await page.waitForFunction(() => (document.getElementById('live-log') || {}).textContent?.includes('failed job(s) in jobs-failed'));
+  step = 'invoke a function and see its log appear live: the invocation row';
   seen.live_log = await text('#live-log');
   const row0 = page.locator('#invocations tr[data-request]', { hasText: 'invoke' }).first();
   await row0.waitFor();
@@ -69,6 +75,7 @@ try {
   step = 'upload an object';
   await page.click('#nav-buckets');
   await page.waitForSelector('#upload-file');
+  step = 'upload an object: the object listed';
   await page.setInputFiles('#upload-file', { name: 'hello.txt', mimeType: 'text/plain', buffer: Buffer.from('hello, bucket\n') });
   await page.click('#upload');
   await page.waitForSelector('#objects [data-key="hello.txt"]');
@@ -117,7 +124,13 @@ try {
   await browser.close();
 } catch (e) {
   await shot('failed').catch(() => {});
-  console.error(`console test failed at step "${step}": ${e.message}\nseen so far: ${JSON.stringify(seen)}\npage errors: ${errors.join('\n')}`);
+  // What the page showed when the step failed: its address, error banner and view.
+  const shown = await page.evaluate(() => ({
+    url: location.href.replace(/^.*#/, '#'),
+    error: document.getElementById('error')?.textContent,
+    view: (document.getElementById('view')?.innerText || '').slice(0, 1500),
+  })).catch((err) => ({ unavailable: String(err) }));
+  console.error(`console test failed at step "${step}": ${e.message}\nseen so far: ${JSON.stringify(seen)}\npage errors: ${errors.join('\n')}\nthe page: ${JSON.stringify(shown)}`);
   await browser.close();
   process.exit(1);
 }

@@ -113,7 +113,7 @@ async function viewFunctions() {
   const fns = st.functions || [];
   if (!state.fn && fns.length) state.fn = `${fns[0].stack}/${fns[0].name}`;
   const list = h('table', {}, h('tr', {}, h('th', {}, 'function'), h('th', {}, 'runtime'), h('th', {}, 'warm')),
-    fns.map((f) => { const id = `${f.stack}/${f.name}`; return h('tr', { class: `click ${id === state.fn ? 'sel' : ''}`, 'data-function': f.name, onclick: () => { state.fn = id; render(); } },
+    fns.map((f) => { const id = `${f.stack}/${f.name}`; return h('tr', { class: `click ${id === state.fn ? 'sel' : ''}`, 'data-function': f.name, onclick: () => { state.fn = id; state.force = true; render(); } },
       h('td', {}, f.name, h('span', { class: 'muted' }, ` ${f.stack}`)), h('td', {}, f.runtime), h('td', {}, f.environments)); }));
   const out = [h('div', { class: 'cols' }, h('div', { class: 'card' }, h('h2', {}, 'Functions'), list), state.fn ? await fnDetail(state.fn) : h('div', {}))];
   out.push(routes(st.apis || []));
@@ -141,7 +141,7 @@ async function fnDetail(id) {
     h('td', {}, time(v.start_ms)), h('td', {}, v.trigger), h('td', {}, ms(v.duration_ms)),
     h('td', { class: statusCls(v.status) }, v.status), h('td', {}, v.cold ? 'cold' : 'warm')));
   const live = h('pre', { id: 'live-log', class: 'log' }, state.live.filter((l) => `${l.stack}/${l.function}` === id).map(logLine));
-  return h('div', {},
+  return h('div', { 'data-detail': name },
     h('div', { class: 'card' }, h('h2', {}, `Invoke ${name}`), event, h('div', { class: 'row' }, h('button', { id: 'invoke', onclick: invoke }, 'Invoke')), result),
     h('div', { class: 'card' }, h('h2', {}, 'Live log'), live),
     h('div', { class: 'card' }, h('h2', {}, 'Recent invocations'), invs.length ? h('table', { id: 'invocations' },
@@ -292,9 +292,10 @@ const label = (s) => s.kind === 'invoke' ? `λ ${s.function} ← ${s.trigger}` :
 
 // ---- Routing, rendering, live updates.
 const views = { stack: viewStack, functions: viewFunctions, queues: viewQueues, buckets: viewBuckets, tables: viewTables, schedules: viewSchedules, traces: viewTraces };
-let rendering = null, again = false, shown = null;
+let rendering = null, again = false, shown = null, retry = null;
 async function render() {
   if (rendering) { again = true; return rendering; }
+  clearTimeout(retry);
   rendering = (async () => {
     const [v, arg] = (location.hash.slice(1) || 'stack').split('/');
     state.view = views[v] ? v : 'stack';
@@ -305,11 +306,18 @@ async function render() {
       // Keep what the user is typing: re-render only what changed around an open editor.
       // A file chosen for upload is kept too (a live update must not drop the choice).
       const el = document.activeElement;
-      const typing = el && ['TEXTAREA', 'INPUT', 'SELECT'].includes(el.tagName) && el.closest('main') && !again;
+      // A new selection (another function clicked) is shown even over an open editor: the
+      // editor shown belongs to what was selected before.
+      const force = state.force; if (!again) state.force = false;
+      const typing = el && ['TEXTAREA', 'INPUT', 'SELECT'].includes(el.tagName) && el.closest('main') && !again && !force;
       const chosen = shown === state.view && [...document.querySelectorAll('#view input[type=file]')].some((f) => f.files && f.files.length);
       if (typing || chosen) { pending = true; } else { document.getElementById('view').replaceChildren(...nodes); pending = false; shown = state.view; }
       showError('');
-    } catch (e) { showError(e.message); }
+    } catch (e) {
+      // A failed fetch (the daemon busy or restarting) leaves the view as it was: try again
+      // shortly rather than wait for the next live event.
+      showError(e.message); retry = setTimeout(render, 1000);
+    }
   })();
   await rendering; rendering = null;
   if (again) { again = false; return render(); }
