@@ -1,7 +1,7 @@
 //! What goes into a function's zip besides its folder: its dependencies, installed for Lambda.
 //!
 //! - Python: `requirements.txt` next to the handler (else the `[project] dependencies` of a
-//!   `pyproject.toml`, read by [`skyform_local::deps::python_requirements`]) is installed with
+//!   `pyproject.toml`, read by [`skyform_build::deps::python_requirements`]) is installed with
 //!   `pip install --platform manylinux2014_x86_64|manylinux2014_aarch64 --only-binary=:all:
 //!   --implementation cp --python-version X.Y --target …`, so the zip holds wheels for Lambda's
 //!   OS, the function's architecture and its runtime's Python version, whatever the machine
@@ -9,7 +9,7 @@
 //! - Node.js: `package.json` with `package-lock.json` is installed with `npm ci --omit=dev`.
 //! - TypeScript: a handler module with a `.ts` file and no `.js` file (`app.ts` for
 //!   `app.handler`) is bundled into `app.js` by the local cloud's own esbuild step
-//!   ([`skyform_local::deps::bundle_typescript_with`], the same esbuild, options and
+//!   ([`skyform_build::deps::bundle_typescript_with`], the same esbuild, options and
 //!   dependencies), for the Node.js major version the runtime names, without a source map (its
 //!   paths would point into the building machine). The bundle is cached like an install, keyed by
 //!   the folder's content, the runtime and the dependencies.
@@ -64,7 +64,7 @@ pub fn layers_in(
         return Ok(vec![(code.to_path_buf(), vec![])]);
     }
     if let Some(version) = runtime.strip_prefix("python")
-        && let Some(reqs) = skyform_local::deps::python_requirements(code)?
+        && let Some(reqs) = skyform_build::deps::python_requirements(code)?
         && !reqs.pip_args.is_empty()
     {
         let deps = python_deps(cache, code, &reqs, version, architecture)?;
@@ -108,17 +108,17 @@ fn typescript_bundle(
     module: &str,
     deps: Option<&Path>,
 ) -> Result<PathBuf, String> {
-    let Some(major) = skyform_local::deps::wanted_version(runtime) else {
+    let Some(major) = skyform_build::deps::wanted_version(runtime) else {
         return Err(format!(
             "runtime `{runtime}` names no Node.js version; use e.g. `nodejs22.x`, so that the TypeScript handler is bundled for it"
         ));
     };
-    let content = skyform_local::artifact::hash_dir(code)
+    let content = skyform_build::artifact::hash_dir(code)
         .map_err(|e| format!("cannot read the code folder {}: {e}", code.display()))?;
     let deps_key = deps.map(|d| d.to_string_lossy().into_owned()).unwrap_or_default();
     let k = key(&[
         b"ts-lambda-v1",
-        skyform_local::deps::ESBUILD_VERSION.as_bytes(),
+        skyform_build::deps::ESBUILD_VERSION.as_bytes(),
         major.as_bytes(),
         module.as_bytes(),
         content.as_bytes(),
@@ -126,9 +126,9 @@ fn typescript_bundle(
     ]);
     cached(cache, &k, |tmp| {
         let how =
-            skyform_local::deps::Bundle { cache, node_major: &major, node_modules: deps, source_map: false };
+            skyform_build::deps::Bundle { cache, node_major: &major, node_modules: deps, source_map: false };
         let function = code.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        skyform_local::deps::bundle_typescript_with(code, module, &how, tmp, &function)
+        skyform_build::deps::bundle_typescript_with(code, module, &how, tmp, &function)
     })
 }
 
@@ -144,7 +144,7 @@ fn key(parts: &[&[u8]]) -> String {
 fn python_deps(
     cache: &Path,
     code: &Path,
-    reqs: &skyform_local::deps::PythonRequirements,
+    reqs: &skyform_build::deps::PythonRequirements,
     version: &str,
     architecture: &str,
 ) -> Result<PathBuf, String> {

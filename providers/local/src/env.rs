@@ -499,16 +499,9 @@ async fn log_task(
     }
 }
 
-/// What a function process inherits from the daemon: a clean environment like Lambda's, plus
-/// what finding interpreters on this machine needs.
+/// What a function process inherits from the daemon ([`skyform_build::inherited_env`]).
 pub fn inherited_env() -> Vec<(String, String)> {
-    let mut v: Vec<(String, String)> = Vec::new();
-    for key in ["PATH", "HOME", "LANG", "LC_ALL", "TZ", "PYENV_ROOT", "PYENV_VERSION", "LD_LIBRARY_PATH"] {
-        if let Some(val) = std::env::var_os(key) {
-            v.push((key.into(), val.to_string_lossy().into_owned()));
-        }
-    }
-    v
+    skyform_build::inherited_env()
 }
 
 fn base_env(cfg: &EnvConfig, addr: SocketAddr, id: u64) -> Vec<(String, String)> {

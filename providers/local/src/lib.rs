@@ -28,13 +28,14 @@
 //! function or its daemon; after a `kill -9` of the daemon, what a function started itself
 //! lives until the next daemon starts and kills it ([`pgroups`]).
 
-pub mod artifact;
 pub mod aws;
+// Function code as artifacts and its dependencies live in `skyform-build`, shared with the aws
+// provider; re-exported so `crate::artifact` and `crate::deps` read as before.
+pub use skyform_build::{artifact, deps};
 pub mod buckets;
 pub mod client;
 pub mod console;
 pub mod daemon;
-pub mod deps;
 pub mod env;
 pub mod gateway;
 pub mod http;

@@ -102,7 +102,7 @@ fn ask(program: &str, args: &[&str], env: &BTreeMap<String, String>) -> Option<S
     let out = Command::new(program)
         .args(args)
         .env_clear()
-        .envs(crate::env::inherited_env())
+        .envs(crate::inherited_env())
         .envs(env)
         .stdin(Stdio::null())
         .stderr(Stdio::null())
