@@ -24,20 +24,10 @@ fn target_dir() -> PathBuf {
     Path::new(env!("CARGO_BIN_EXE_skyform")).parent().unwrap().parent().unwrap().to_path_buf()
 }
 
+/// A copy of a project as a user makes it (see [`common::copy::copy_project`]), with its empty
+/// `state/` folder.
 fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let name = e.file_name();
-        if ["target", "state", ".skyform"].iter().any(|n| name == *n) {
-            continue;
-        }
-        if e.path().is_dir() {
-            copy_dir(&e.path(), &to.join(&name));
-        } else {
-            std::fs::copy(e.path(), to.join(&name)).unwrap();
-        }
-    }
+    common::copy::copy_project(from, to);
     if from.join("state").is_dir() {
         std::fs::create_dir_all(to.join("state")).unwrap();
     }

@@ -21,23 +21,6 @@ use serde_json::Value;
 
 const REPO: &str = env!("CARGO_MANIFEST_DIR");
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let name = entry.file_name();
-        if ["target", "state", ".skyform"].iter().any(|n| name == *n) {
-            continue;
-        }
-        let (src, dst) = (entry.path(), to.join(&name));
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&src, &dst);
-        } else {
-            std::fs::copy(&src, &dst).unwrap();
-        }
-    }
-}
-
 struct Project {
     tmp: TempDir,
     venv: String,
@@ -48,7 +31,7 @@ impl Project {
     fn new() -> Project {
         let venv = common::peers_venv();
         let tmp = TempDir::new("console");
-        copy_dir(&Path::new(REPO).join("examples/jobs"), tmp.path());
+        common::copy::copy_project(&Path::new(REPO).join("examples/jobs"), tmp.path());
         let cargo = tmp.path().join("Cargo.toml");
         let text = std::fs::read_to_string(&cargo).unwrap();
         std::fs::write(&cargo, text.replace("path = \"../../sdk\"", &format!("path = \"{REPO}/sdk\"")))

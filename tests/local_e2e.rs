@@ -51,7 +51,7 @@ impl Project {
     /// dependency pointed at this repository's `sdk/`.
     fn example(name: &str) -> Project {
         let p = Project::in_temp(name, "");
-        copy_dir(&Path::new(REPO).join("examples").join(name), &p.root);
+        common::copy::copy_project(&Path::new(REPO).join("examples").join(name), &p.root);
         p.edit("Cargo.toml", |s| s.replace("path = \"../../sdk\"", &format!("path = \"{REPO}/sdk\"")));
         p
     }
@@ -125,23 +125,6 @@ impl Drop for Project {
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .status();
-        }
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let name = entry.file_name();
-        if ["target", "state", ".skyform"].iter().any(|n| name == *n) {
-            continue;
-        }
-        let (src, dst) = (entry.path(), to.join(&name));
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&src, &dst);
-        } else {
-            std::fs::copy(&src, &dst).unwrap();
         }
     }
 }

@@ -18,23 +18,6 @@ use super::tempdir::TempDir;
 
 const REPO: &str = env!("CARGO_MANIFEST_DIR");
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let name = entry.file_name();
-        if ["target", "state", ".skyform"].iter().any(|n| name == *n) {
-            continue;
-        }
-        let (src, dst) = (entry.path(), to.join(&name));
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&src, &dst);
-        } else {
-            std::fs::copy(&src, &dst).unwrap();
-        }
-    }
-}
-
 pub struct Example {
     tmp: TempDir,
     pub venv: String,
@@ -45,7 +28,7 @@ impl Example {
     pub fn new(name: &str) -> Example {
         let venv = super::peers_venv();
         let tmp = TempDir::new(&format!("e2e-{name}"));
-        copy_dir(&Path::new(REPO).join("examples").join(name), tmp.path());
+        super::copy::copy_project(&Path::new(REPO).join("examples").join(name), tmp.path());
         let cargo = tmp.path().join("Cargo.toml");
         let text = std::fs::read_to_string(&cargo).unwrap();
         let patched = text.replace("path = \"../../sdk\"", &format!("path = \"{REPO}/sdk\""));
