@@ -26,19 +26,6 @@ use std::process::{Command, Stdio};
 
 use sha2::{Digest, Sha256};
 
-fn cache_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("SKYFORM_CACHE_DIR").filter(|d| !d.is_empty()) {
-        return PathBuf::from(d);
-    }
-    if let Some(d) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
-        return PathBuf::from(d).join("skyform");
-    }
-    if let Some(h) = std::env::var_os("HOME").filter(|d| !d.is_empty()) {
-        return PathBuf::from(h).join(".cache/skyform");
-    }
-    std::env::temp_dir().join("skyform-cache")
-}
-
 /// The layers to zip for a function: `[deps, code]`, or `[code]` when it declares none.
 /// Layers are `(folder, top-level names to leave out)`.
 /// `handler` is the function's handler (`app.handler`), which names the module to bundle when
@@ -49,7 +36,7 @@ pub fn layers(
     architecture: &str,
     handler: &str,
 ) -> Result<Vec<(PathBuf, Vec<String>)>, String> {
-    layers_in(&cache_dir(), code, runtime, architecture, handler)
+    layers_in(&skyform_build::deps::cache_dir(), code, runtime, architecture, handler)
 }
 
 /// [`layers`] with the cache folder given.
@@ -159,21 +146,12 @@ fn python_deps(
     };
     let k = key(&[b"python-lambda-v1", version.as_bytes(), platform.as_bytes(), &reqs.key]);
     cached(cache, &k, |tmp| {
-        let mut cmd = Command::new("python3");
-        cmd.args([
-            "-m",
-            "pip",
-            "install",
-            "--disable-pip-version-check",
-            "--no-input",
-            "--progress-bar",
-            "off",
-        ])
-        .args(["--platform", platform, "--implementation", "cp", "--python-version", version])
-        .args(["--only-binary=:all:", "--target"])
-        .arg(tmp)
-        .args(&reqs.pip_args)
-        .current_dir(code);
+        let mut cmd = skyform_build::deps::pip_install("python3");
+        cmd.args(["--platform", platform, "--implementation", "cp", "--python-version", version])
+            .args(["--only-binary=:all:", "--target"])
+            .arg(tmp)
+            .args(&reqs.pip_args)
+            .current_dir(code);
         run(
             cmd,
             &format!("installing dependencies for Lambda (pip install --platform {platform} --python-version {version})"),

@@ -49,6 +49,14 @@ pub fn cache_dir() -> PathBuf {
     std::env::temp_dir().join("skyform-cache")
 }
 
+/// `PROGRAM -m pip install`, quiet and non-interactive: the start of every install skyform runs
+/// (here, and for the Lambda platform by the aws provider).
+pub fn pip_install(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.args(["-m", "pip", "install", "--disable-pip-version-check", "--no-input", "--progress-bar", "off"]);
+    cmd
+}
+
 /// Reports a long-running step to the engine (a stderr line the engine turns into a progress
 /// event; see PROTOCOL.md, "stderr"). `message` `None` ends it.
 pub fn progress(id: &str, message: Option<&str>) {
@@ -388,21 +396,12 @@ pub fn python_deps(code_dir: &Path, python: &Interpreter, function: &str) -> Res
     let key = sha_hex(&[b"python-local-v1", python.version.as_bytes(), &reqs.key]);
     let file = reqs.file;
     let path = cached("deps", &key, |tmp| {
-        let mut cmd = Command::new(&python.program);
-        cmd.args([
-            "-m",
-            "pip",
-            "install",
-            "--disable-pip-version-check",
-            "--no-input",
-            "--progress-bar",
-            "off",
-        ])
-        .arg("--target")
-        .arg(tmp)
-        .args(&reqs.pip_args)
-        .current_dir(code_dir)
-        .env("PIP_NO_WARN_SCRIPT_LOCATION", "1");
+        let mut cmd = pip_install(&python.program);
+        cmd.arg("--target")
+            .arg(tmp)
+            .args(&reqs.pip_args)
+            .current_dir(code_dir)
+            .env("PIP_NO_WARN_SCRIPT_LOCATION", "1");
         let how = if file == "requirements.txt" {
             "pip install -r requirements.txt".to_string()
         } else {
@@ -453,19 +452,8 @@ pub fn imports_boto3(code_dir: &Path) -> bool {
 pub fn python_runtime_packages(python: &Interpreter) -> Result<PathBuf, String> {
     let key = format!("python{}-{}", python.version, BOTO3_REQUIREMENT.replace("==", "-"));
     cached("runtime", &key, |tmp| {
-        let mut cmd = Command::new(&python.program);
-        cmd.args([
-            "-m",
-            "pip",
-            "install",
-            "--disable-pip-version-check",
-            "--no-input",
-            "--progress-bar",
-            "off",
-        ])
-        .arg("--target")
-        .arg(tmp)
-        .arg(BOTO3_REQUIREMENT);
+        let mut cmd = pip_install(&python.program);
+        cmd.arg("--target").arg(tmp).arg(BOTO3_REQUIREMENT);
         run_with_progress(
             cmd,
             "runtime-python",
