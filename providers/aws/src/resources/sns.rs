@@ -65,21 +65,7 @@ impl Kind for Topic {
         inputs: &mut Map<String, Value>,
         failures: &mut Vec<CheckFailure>,
     ) {
-        // `None` while the flag is unknown (a preview): then nothing is checked against it.
-        let flag = inputs.get("fifo_topic").and_then(Value::as_bool);
-        let fifo = flag == Some(true);
-        if let Some(Value::String(name)) = inputs.get_mut("name")
-            && name != skyform_protocol::UNKNOWN
-        {
-            if fifo && !name.ends_with(".fifo") {
-                name.push_str(".fifo");
-            } else if flag == Some(false) && name.ends_with(".fifo") {
-                failures.push(CheckFailure {
-                    property: "name".into(),
-                    reason: "a name ending in `.fifo` needs `fifo_topic = true`".into(),
-                });
-            }
-        }
+        super::fifo_name(inputs, "fifo_topic", failures);
     }
 
     async fn create(&self, ctx: &Ctx, inputs: &Value) -> Result<Created> {

@@ -100,21 +100,9 @@ impl Kind for Queue {
         inputs: &mut Map<String, Value>,
         failures: &mut Vec<CheckFailure>,
     ) {
+        super::fifo_name(inputs, "fifo_queue", failures);
         // `None` while the flag is unknown (a preview): then nothing is checked against it.
         let flag = inputs.get("fifo_queue").and_then(Value::as_bool);
-        let fifo = flag == Some(true);
-        if let Some(Value::String(name)) = inputs.get_mut("name")
-            && name != skyform_protocol::UNKNOWN
-        {
-            if fifo && !name.ends_with(".fifo") {
-                name.push_str(".fifo");
-            } else if flag == Some(false) && name.ends_with(".fifo") {
-                failures.push(CheckFailure {
-                    property: "name".into(),
-                    reason: "a name ending in `.fifo` needs `fifo_queue = true`".into(),
-                });
-            }
-        }
         if flag == Some(false) && inputs.contains_key("content_based_deduplication") {
             failures.push(CheckFailure {
                 property: "content_based_deduplication".into(),
