@@ -84,6 +84,35 @@ impl LocalProvider {
         }
     }
 
+    /// Deploys a resource on the daemon (`PUT` of its spec); answers the daemon's view of it.
+    /// `what` names it in the error (`topic \`jobs\``).
+    async fn control_put(&self, path: &str, body: &[u8], what: &str) -> Res<Value> {
+        let a = self.call("PUT", path, body).await?;
+        if a.status != 200 {
+            return Err(ProviderError::failed(format!("cannot deploy {what}: {}", a.message())));
+        }
+        Ok(a.json())
+    }
+
+    /// The daemon's view of a resource, `None` when it has none.
+    async fn control_get(&self, path: &str) -> Res<Option<Value>> {
+        let a = self.call("GET", path, &[]).await?;
+        match a.status {
+            404 => Ok(None),
+            200 => Ok(Some(a.json())),
+            _ => Err(ProviderError::failed(a.message())),
+        }
+    }
+
+    /// Deletes a resource on the daemon; one already gone is deleted.
+    async fn control_delete(&self, path: &str, body: &[u8], name: &str) -> Res<DeleteResponse> {
+        let a = self.call("DELETE", path, body).await?;
+        if a.status != 200 && a.status != 404 {
+            return Err(ProviderError::failed(format!("cannot delete `{name}`: {}", a.message())));
+        }
+        Ok(DeleteResponse {})
+    }
+
     fn check_function(cfg: &Config, inputs: &Value) -> (Value, Vec<CheckFailure>) {
         let mut failures = Vec::new();
         let mut fail = |property: &str, reason: String| {
@@ -298,10 +327,7 @@ impl LocalProvider {
         let cfg = self.config()?;
         let spec = self.function_spec(&cfg, name, inputs).await?;
         let body = serde_json::to_vec(&spec).map_err(|e| ProviderError::failed(e.to_string()))?;
-        let a = self.call("PUT", &function_path(&cfg.stack, name), &body).await?;
-        if a.status != 200 {
-            return Err(ProviderError::failed(format!("cannot deploy function `{name}`: {}", a.message())));
-        }
+        self.control_put(&function_path(&cfg.stack, name), &body, &format!("function `{name}`")).await?;
         Ok(function_outputs(name, &spec.code_hash))
     }
 
@@ -309,11 +335,9 @@ impl LocalProvider {
         let cfg = self.config()?;
         let spec = api_spec(inputs).map_err(ProviderError::invalid_inputs)?;
         let body = serde_json::to_vec(&spec).map_err(|e| ProviderError::failed(e.to_string()))?;
-        let a = self.call("PUT", &api_path(&cfg.stack, name), &body).await?;
-        if a.status != 200 {
-            return Err(ProviderError::failed(format!("cannot deploy HTTP API `{name}`: {}", a.message())));
-        }
-        Ok(api_outputs(&a.json()))
+        let view =
+            self.control_put(&api_path(&cfg.stack, name), &body, &format!("HTTP API `{name}`")).await?;
+        Ok(api_outputs(&view))
     }
 }
 
@@ -665,14 +689,9 @@ impl Provider for LocalProvider {
             return Ok(ReadResponse { resource: self.read_topic_subscription(&req.name).await? });
         }
         if req.type_ == FUNCTION {
-            let a = self.call("GET", &function_path(&cfg.stack, &req.name), &[]).await?;
-            if a.status == 404 {
+            let Some(view) = self.control_get(&function_path(&cfg.stack, &req.name)).await? else {
                 return Ok(ReadResponse { resource: None });
-            }
-            if a.status != 200 {
-                return Err(ProviderError::failed(a.message()));
-            }
-            let view = a.json();
+            };
             let spec: FunctionSpec = serde_json::from_value(view["spec"].clone())
                 .map_err(|e| ProviderError::failed(e.to_string()))?;
             // The daemon knows what runs, not where the code came from: keep `code`/`build`
@@ -705,14 +724,9 @@ impl Provider for LocalProvider {
                 }),
             })
         } else {
-            let a = self.call("GET", &api_path(&cfg.stack, &req.name), &[]).await?;
-            if a.status == 404 {
+            let Some(view) = self.control_get(&api_path(&cfg.stack, &req.name)).await? else {
                 return Ok(ReadResponse { resource: None });
-            }
-            if a.status != 200 {
-                return Err(ProviderError::failed(a.message()));
-            }
-            let view = a.json();
+            };
             // Recorded but not listening (its port was taken when the daemon restarted; the
             // daemon retries): nothing is served, so it is not there. `refresh` reports it as
             // gone and `up` deploys it again, which fails naming the port while it is taken.
@@ -772,11 +786,6 @@ impl Provider for LocalProvider {
         } else {
             api_path(&cfg.stack, &req.name)
         };
-        let a = self.call("DELETE", &path, &[]).await?;
-        // Already gone is deleted.
-        if a.status != 200 && a.status != 404 {
-            return Err(ProviderError::failed(format!("cannot delete `{}`: {}", req.name, a.message())));
-        }
-        Ok(DeleteResponse {})
+        self.control_delete(&path, &[], &req.name).await
     }
 }

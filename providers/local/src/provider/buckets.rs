@@ -193,11 +193,7 @@ impl LocalProvider {
         } else {
             serde_json::to_string(&spec_of(inputs)).map_err(|e| ProviderError::failed(e.to_string()))?
         };
-        let a = self.call("PUT", &path, body.as_bytes()).await?;
-        if a.status != 200 {
-            return Err(ProviderError::failed(format!("cannot deploy `{name}`: {}", a.message())));
-        }
-        let view = a.json();
+        let view = self.control_put(&path, body.as_bytes(), &format!("`{name}`")).await?;
         Ok(if type_ == BUCKET { bucket_outputs(&view) } else { notification_outputs(&view) })
     }
 
@@ -213,14 +209,9 @@ impl LocalProvider {
 
     pub(super) async fn read_bucket_resource(&self, req: &ReadRequest) -> Res<ReadResponse> {
         let path = self.bucket_resource_path(&req.type_, &req.name)?;
-        let a = self.call("GET", &path, &[]).await?;
-        if a.status == 404 {
+        let Some(view) = self.control_get(&path).await? else {
             return Ok(ReadResponse { resource: None });
-        }
-        if a.status != 200 {
-            return Err(ProviderError::failed(a.message()));
-        }
-        let view = a.json();
+        };
         let resource = if req.type_ == BUCKET {
             ReadResource {
                 id: view["bucket_name"].as_str().unwrap_or(&req.name).to_string(),
@@ -259,10 +250,6 @@ impl LocalProvider {
                 return Err(ProviderError::failed(format!("cannot delete `{}`: {}", req.name, a.message())));
             }
         }
-        let a = self.call("DELETE", &path, &[]).await?;
-        if a.status != 200 && a.status != 404 {
-            return Err(ProviderError::failed(format!("cannot delete `{}`: {}", req.name, a.message())));
-        }
-        Ok(DeleteResponse {})
+        self.control_delete(&path, &[], &req.name).await
     }
 }

@@ -129,23 +129,16 @@ impl LocalProvider {
     pub(super) async fn put_schedule(&self, name: &str, inputs: &Value) -> Res<Value> {
         let cfg = self.config()?;
         let body = serde_json::to_vec(&spec(inputs)?).map_err(|e| ProviderError::failed(e.to_string()))?;
-        let a = self.call("PUT", &schedule_path(&cfg.stack, name), &body).await?;
-        if a.status != 200 {
-            return Err(ProviderError::failed(format!("cannot deploy schedule `{name}`: {}", a.message())));
-        }
-        Ok(outputs(&a.json()))
+        let view =
+            self.control_put(&schedule_path(&cfg.stack, name), &body, &format!("schedule `{name}`")).await?;
+        Ok(outputs(&view))
     }
 
     pub(super) async fn read_schedule(&self, name: &str) -> Res<Option<ReadResource>> {
         let cfg = self.config()?;
-        let a = self.call("GET", &schedule_path(&cfg.stack, name), &[]).await?;
-        if a.status == 404 {
+        let Some(view) = self.control_get(&schedule_path(&cfg.stack, name)).await? else {
             return Ok(None);
-        }
-        if a.status != 200 {
-            return Err(ProviderError::failed(a.message()));
-        }
-        let view = a.json();
+        };
         let spec: ScheduleSpec =
             serde_json::from_value(view["spec"].clone()).map_err(|e| ProviderError::failed(e.to_string()))?;
         Ok(Some(ReadResource { id: name.to_string(), inputs: inputs_of(&spec), outputs: outputs(&view) }))

@@ -248,11 +248,7 @@ impl LocalProvider {
             })
         }
         .map_err(|e| ProviderError::failed(e.to_string()))?;
-        let a = self.call("PUT", &path, &body).await?;
-        if a.status != 200 {
-            return Err(ProviderError::failed(format!("cannot deploy `{name}`: {}", a.message())));
-        }
-        let view = a.json();
+        let view = self.control_put(&path, &body, &format!("`{name}`")).await?;
         Ok(if type_ == TABLE { table_outputs(&view) } else { subscription_outputs(&view) })
     }
 
@@ -268,14 +264,9 @@ impl LocalProvider {
 
     pub(super) async fn read_table_resource(&self, req: &ReadRequest) -> Res<ReadResponse> {
         let path = self.table_physical(&req.type_, &req.name)?;
-        let a = self.call("GET", &path, &[]).await?;
-        if a.status == 404 {
+        let Some(view) = self.control_get(&path).await? else {
             return Ok(ReadResponse { resource: None });
-        }
-        if a.status != 200 {
-            return Err(ProviderError::failed(a.message()));
-        }
-        let view = a.json();
+        };
         let resource = if req.type_ == TABLE {
             let s: TableSpec = serde_json::from_value(view["spec"].clone())
                 .map_err(|e| ProviderError::failed(e.to_string()))?;
@@ -302,11 +293,7 @@ impl LocalProvider {
 
     pub(super) async fn delete_table_resource(&self, req: &DeleteRequest) -> Res<DeleteResponse> {
         let path = self.table_physical(&req.type_, &req.name)?;
-        let a = self.call("DELETE", &path, &[]).await?;
-        if a.status != 200 && a.status != 404 {
-            return Err(ProviderError::failed(format!("cannot delete `{}`: {}", req.name, a.message())));
-        }
-        Ok(DeleteResponse {})
+        self.control_delete(&path, &[], &req.name).await
     }
 }
 

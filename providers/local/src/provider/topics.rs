@@ -200,24 +200,17 @@ impl LocalProvider {
     pub(super) async fn put_topic(&self, name: &str, inputs: &Value) -> Res<Value> {
         let cfg = self.config()?;
         let body = json!({"fifo": inputs["fifo"].as_bool().unwrap_or(false)}).to_string();
-        let a = self.call("PUT", &topic_path(&cfg.stack, name), body.as_bytes()).await?;
-        if a.status != 200 {
-            return Err(ProviderError::failed(format!("cannot deploy topic `{name}`: {}", a.message())));
-        }
-        let v = a.json();
+        let v = self
+            .control_put(&topic_path(&cfg.stack, name), body.as_bytes(), &format!("topic `{name}`"))
+            .await?;
         Ok(json!({"arn": v["arn"], "topic_name": v["topic_name"]}))
     }
 
     pub(super) async fn read_topic(&self, name: &str) -> Res<Option<ReadResource>> {
         let cfg = self.config()?;
-        let a = self.call("GET", &topic_path(&cfg.stack, name), &[]).await?;
-        if a.status == 404 {
+        let Some(v) = self.control_get(&topic_path(&cfg.stack, name)).await? else {
             return Ok(None);
-        }
-        if a.status != 200 {
-            return Err(ProviderError::failed(a.message()));
-        }
-        let v = a.json();
+        };
         Ok(Some(ReadResource {
             id: v["arn"].as_str().unwrap_or(name).to_string(),
             inputs: json!({"fifo": v["fifo"]}),
@@ -229,14 +222,8 @@ impl LocalProvider {
     pub(super) async fn put_topic_subscription(&self, name: &str, inputs: &Value) -> Res<(String, Value)> {
         let cfg = self.config()?;
         let body = serde_json::to_vec(&spec(inputs)?).map_err(|e| ProviderError::failed(e.to_string()))?;
-        let a = self.call("PUT", &subscription_path(&cfg.stack, name), &body).await?;
-        if a.status != 200 {
-            return Err(ProviderError::failed(format!(
-                "cannot deploy topic subscription `{name}`: {}",
-                a.message()
-            )));
-        }
-        let v = a.json();
+        let what = format!("topic subscription `{name}`");
+        let v = self.control_put(&subscription_path(&cfg.stack, name), &body, &what).await?;
         let arn = v["arn"].as_str().unwrap_or(name).to_string();
         Ok((arn.clone(), json!({ "arn": arn })))
     }
@@ -251,23 +238,14 @@ impl LocalProvider {
             subscription_path(&cfg.stack, &req.name)
         };
         let body = json!({"arn": req.id}).to_string();
-        let a = self.call("DELETE", &path, body.as_bytes()).await?;
-        if a.status != 200 && a.status != 404 {
-            return Err(ProviderError::failed(format!("cannot delete `{}`: {}", req.name, a.message())));
-        }
-        Ok(DeleteResponse {})
+        self.control_delete(&path, body.as_bytes(), &req.name).await
     }
 
     pub(super) async fn read_topic_subscription(&self, name: &str) -> Res<Option<ReadResource>> {
         let cfg = self.config()?;
-        let a = self.call("GET", &subscription_path(&cfg.stack, name), &[]).await?;
-        if a.status == 404 {
+        let Some(v) = self.control_get(&subscription_path(&cfg.stack, name)).await? else {
             return Ok(None);
-        }
-        if a.status != 200 {
-            return Err(ProviderError::failed(a.message()));
-        }
-        let v = a.json();
+        };
         Ok(Some(ReadResource {
             id: v["arn"].as_str().unwrap_or(name).to_string(),
             inputs: subscription_inputs(&v),
