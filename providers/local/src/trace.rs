@@ -171,12 +171,48 @@ pub struct Hub {
     pub changed: Notify,
 }
 
+/// A finished step, as recorded: typed, so that recording one costs a few allocations (the
+/// gateway and the AWS endpoint record one per request); it becomes JSON only when the console
+/// asks (`{"trace", "span", "parent", "kind", "name", "trigger", "start_ms", "duration_ms",
+/// "status"}`, plus `stack`, `function`, `request_id`, `cold` and `event` for an invocation, and
+/// `detail` for another step).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Span {
+    pub trace: String,
+    pub span: String,
+    pub parent: Option<String>,
+    pub kind: String,
+    pub name: String,
+    pub trigger: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stack: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub function: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    pub start_ms: u64,
+    pub duration_ms: f64,
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cold: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<Value>,
+}
+
+impl Span {
+    fn to_json(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+}
+
 #[derive(Default)]
 struct Inner {
     next_event: u64,
     /// Live events; a finished step is shared with `spans` (no copy on the invocation path).
     events: VecDeque<(u64, Event)>,
-    spans: VecDeque<Arc<Value>>,
+    spans: VecDeque<Arc<Span>>,
     /// The trace header of each invocation in flight, by request id (the Runtime API hands it
     /// to the process).
     in_flight: HashMap<String, String>,
@@ -185,14 +221,27 @@ struct Inner {
 #[derive(Clone)]
 enum Event {
     Plain(Value),
-    Span(Arc<Value>),
+    Span(Arc<Span>),
+    /// An invocation started (typed for the same reason as [`Span`]).
+    InvocationStart {
+        stack: String,
+        function: String,
+        request_id: String,
+        trace: String,
+        trigger: String,
+        start_ms: u64,
+    },
 }
 
 impl Event {
     fn to_json(&self) -> Value {
         match self {
             Event::Plain(v) => v.clone(),
-            Event::Span(s) => json!({"kind": "span", "span": **s}),
+            Event::Span(s) => json!({"kind": "span", "span": s.to_json()}),
+            Event::InvocationStart { stack, function, request_id, trace, trigger, start_ms } => json!({
+                "kind": "invocation-start", "stack": stack, "function": function, "request_id": request_id,
+                "trace": trace, "trigger": trigger, "start_ms": start_ms,
+            }),
         }
     }
 }
@@ -253,7 +302,7 @@ impl Hub {
     }
 
     /// Records a finished step and publishes it.
-    pub fn record(&self, span: Value) {
+    pub fn record(&self, span: Span) {
         let span = Arc::new(span);
         {
             let mut i = self.inner.lock().unwrap();
@@ -265,10 +314,13 @@ impl Hub {
         self.push(Event::Span(span));
     }
 
-    /// Recorded steps matching `f`, newest first, at most `max`.
-    pub fn spans(&self, max: usize, f: impl Fn(&Value) -> bool) -> Vec<Value> {
-        let i = self.inner.lock().unwrap();
-        i.spans.iter().rev().filter(|s| f(s)).take(max).map(|s| (**s).clone()).collect()
+    /// Recorded steps matching `f`, newest first, at most `max`, as JSON.
+    pub fn spans(&self, max: usize, f: impl Fn(&Span) -> bool) -> Vec<Value> {
+        let picked: Vec<Arc<Span>> = {
+            let i = self.inner.lock().unwrap();
+            i.spans.iter().rev().filter(|s| f(s)).take(max).cloned().collect()
+        };
+        picked.iter().map(|s| s.to_json()).collect()
     }
 
     /// The most recent traces: `{trace, start_ms, name, steps, error}`, newest first.
@@ -276,17 +328,15 @@ impl Hub {
         let i = self.inner.lock().unwrap();
         let mut by: HashMap<&str, (u64, u64, String, usize, bool)> = HashMap::new();
         for s in &i.spans {
-            let Some(t) = s["trace"].as_str() else { continue };
-            let start = s["start_ms"].as_u64().unwrap_or(0);
-            let e =
-                by.entry(t).or_insert((start, start, s["name"].as_str().unwrap_or("").to_string(), 0, false));
+            let start = s.start_ms;
+            let e = by.entry(&s.trace).or_insert((start, start, s.name.clone(), 0, false));
             if start < e.0 {
                 e.0 = start;
-                e.2 = s["name"].as_str().unwrap_or("").to_string();
+                e.2 = s.name.clone();
             }
-            e.1 = e.1.max(start + s["duration_ms"].as_f64().unwrap_or(0.0) as u64);
+            e.1 = e.1.max(start + s.duration_ms as u64);
             e.3 += 1;
-            e.4 |= s["status"].as_str().is_some_and(|st| st != "ok");
+            e.4 |= s.status != "ok";
         }
         let mut v: Vec<Value> = by
             .into_iter()
@@ -311,18 +361,23 @@ pub fn record_step(
     status: &str,
     detail: Value,
 ) {
-    hub().record(json!({
-        "trace": ctx.root,
-        "span": span_id,
-        "parent": ctx.parent,
-        "kind": kind,
-        "name": name,
-        "trigger": ctx.trigger,
-        "start_ms": started.0,
-        "duration_ms": started.1.elapsed().as_secs_f64() * 1000.0,
-        "status": status,
-        "detail": detail,
-    }));
+    hub().record(Span {
+        trace: ctx.root.clone(),
+        span: span_id.to_string(),
+        parent: ctx.parent.clone(),
+        kind: kind.to_string(),
+        name: name.to_string(),
+        trigger: ctx.trigger.clone(),
+        stack: None,
+        function: None,
+        request_id: None,
+        start_ms: started.0,
+        duration_ms: started.1.elapsed().as_secs_f64() * 1000.0,
+        status: status.to_string(),
+        cold: None,
+        event: None,
+        detail: Some(detail),
+    });
 }
 
 /// An invocation being recorded: made by [`begin_invocation`], ended by [`Invocation::finish`].
@@ -344,17 +399,25 @@ pub fn begin_invocation(stack: &str, function: &str, request_id: &str, payload: 
     let ctx = current().unwrap_or_else(|| Ctx::start("invoke"));
     let span: String = request_id.chars().filter(char::is_ascii_hexdigit).take(16).collect();
     let span = if span.len() == 16 { span } else { new_span_id() };
-    let mut event = String::from_utf8_lossy(&payload[..payload.len().min(MAX_EVENT_BYTES)]).into_owned();
+    let kept = &payload[..payload.len().min(MAX_EVENT_BYTES)];
+    let mut event = match std::str::from_utf8(kept) {
+        Ok(s) => s.to_owned(),
+        Err(_) => String::from_utf8_lossy(kept).into_owned(),
+    };
     if payload.len() > MAX_EVENT_BYTES {
         event.push('…');
     }
     let h = hub();
     h.inner.lock().unwrap().in_flight.insert(request_id.to_string(), ctx.header(&span));
     let start_ms = crate::logs::now_ms();
-    h.publish(json!({
-        "kind": "invocation-start", "stack": stack, "function": function, "request_id": request_id,
-        "trace": ctx.root, "trigger": ctx.trigger, "start_ms": start_ms,
-    }));
+    h.push(Event::InvocationStart {
+        stack: stack.to_string(),
+        function: function.to_string(),
+        request_id: request_id.to_string(),
+        trace: ctx.root.clone(),
+        trigger: ctx.trigger.clone(),
+        start_ms,
+    });
     Invocation {
         ctx,
         span,
@@ -373,22 +436,23 @@ impl Invocation {
     pub fn finish(self, status: &str, cold: bool) {
         let h = hub();
         h.inner.lock().unwrap().in_flight.remove(&self.request_id);
-        h.record(json!({
-            "trace": self.ctx.root,
-            "span": self.span,
-            "parent": self.ctx.parent,
-            "kind": "invoke",
-            "name": format!("{} {}", self.function, self.ctx.trigger),
-            "trigger": self.ctx.trigger,
-            "stack": self.stack,
-            "function": self.function,
-            "request_id": self.request_id,
-            "start_ms": self.start_ms,
-            "duration_ms": self.started.elapsed().as_secs_f64() * 1000.0,
-            "status": status,
-            "cold": cold,
-            "event": self.event,
-        }));
+        h.record(Span {
+            name: format!("{} {}", self.function, self.ctx.trigger),
+            trace: self.ctx.root,
+            span: self.span,
+            parent: self.ctx.parent,
+            kind: "invoke".into(),
+            trigger: self.ctx.trigger,
+            stack: Some(self.stack),
+            function: Some(self.function),
+            request_id: Some(self.request_id),
+            start_ms: self.start_ms,
+            duration_ms: self.started.elapsed().as_secs_f64() * 1000.0,
+            status: status.to_string(),
+            cold: Some(cold),
+            event: Some(self.event),
+            detail: None,
+        });
     }
 }
 
@@ -427,7 +491,7 @@ mod tests {
         assert!(header.starts_with(&format!("Root={root};Parent=aaaaaaaabbbb4ccc")), "{header}");
         inv.finish("ok", true);
         assert_eq!(runtime_header("aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee"), None);
-        let spans = hub().spans(10, |s| s["trace"] == root.as_str());
+        let spans = hub().spans(10, |s| s.trace == root);
         assert_eq!(spans.len(), 1);
         assert_eq!(spans[0]["trigger"], "http GET /");
         assert_eq!(spans[0]["cold"], true);

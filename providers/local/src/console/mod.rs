@@ -175,9 +175,9 @@ impl Console {
                 let f = param(query, "function");
                 let s = param(query, "stack");
                 let list = crate::trace::hub().spans(100, |v| {
-                    v["kind"] == "invoke"
-                        && f.as_deref().is_none_or(|f| v["function"] == f)
-                        && s.as_deref().is_none_or(|s| v["stack"] == s)
+                    v.kind == "invoke"
+                        && f.as_deref().is_none_or(|f| v.function.as_deref() == Some(f))
+                        && s.as_deref().is_none_or(|s| v.stack.as_deref() == Some(s))
                 });
                 http::json(StatusCode::OK, &list)
             }
@@ -203,7 +203,7 @@ impl Console {
 
     /// One trace's steps, oldest first, each invocation with its log lines.
     async fn trace(&self, root: &str) -> Resp {
-        let mut spans = crate::trace::hub().spans(usize::MAX, |v| v["trace"] == root);
+        let mut spans = crate::trace::hub().spans(usize::MAX, |v| v.trace == root);
         spans.sort_by(|a, b| a["start_ms"].as_u64().cmp(&b["start_ms"].as_u64()));
         for s in &mut spans {
             if let (Some(st), Some(f), Some(r)) =
