@@ -145,7 +145,14 @@ fn a_stopped_daemon_gives_an_error_naming_it_and_stop_kills_it() {
     signal(pid, libc::SIGSTOP);
     let t = Instant::now();
     let status = env.run(&["local", "status"]);
-    assert_eq!(status.code, 1, "{}", status.text());
+    assert_eq!(
+        status.code,
+        1,
+        "{}\n(the daemon {pid}: {:?}; daemon.json now: {})",
+        status.text(),
+        std::fs::read_to_string(format!("/proc/{pid}/stat")),
+        env.read(".skyform/local/daemon.json")
+    );
     assert!(t.elapsed() < Duration::from_secs(30), "status waited {:?}", t.elapsed());
     assert!(status.stderr.contains("did not answer `GET /v1/status` within 5 s"), "{}", status.text());
     assert!(status.stderr.contains("skyform local stop"), "{}", status.text());
