@@ -402,13 +402,47 @@ fn validate_item(def: &TableDef, item: &Item) -> Result<Vec<u8>, DdbError> {
     Ok(pk)
 }
 
+/// The first byte of a stored item: its size follows, then its DynamoDB JSON. (Items stored
+/// before it are bare JSON, starting with `{`.)
+const ITEM_TAG: u8 = 1;
+
+/// A stored item as read: its size ([`value::item_size`]) and its DynamoDB JSON, exactly as
+/// GetItem and Query answer it, so an answer without projection or filter copies the bytes
+/// and decodes nothing.
+pub struct RawItem<'a> {
+    pub size: usize,
+    pub json: &'a [u8],
+}
+
+impl RawItem<'_> {
+    pub fn decode(&self) -> Result<Item, DdbError> {
+        let v: Value = serde_json::from_slice(self.json).map_err(storage)?;
+        value::item_from_json(&v).map_err(storage)
+    }
+}
+
+fn raw_item(bytes: &[u8]) -> Result<RawItem<'_>, DdbError> {
+    match bytes {
+        [ITEM_TAG, a, b, c, d, json @ ..] => {
+            Ok(RawItem { size: u32::from_le_bytes([*a, *b, *c, *d]) as usize, json })
+        }
+        _ => {
+            let mut r = RawItem { size: 0, json: bytes };
+            r.size = value::item_size(&r.decode()?);
+            Ok(r)
+        }
+    }
+}
+
 fn decode_item(bytes: &[u8]) -> Result<Item, DdbError> {
-    let v: Value = serde_json::from_slice(bytes).map_err(storage)?;
-    value::item_from_json(&v).map_err(storage)
+    raw_item(bytes)?.decode()
 }
 
 fn encode_item(item: &Item) -> Vec<u8> {
-    value::item_to_json(item).to_string().into_bytes()
+    let mut out = vec![ITEM_TAG];
+    out.extend_from_slice(&(value::item_size(item) as u32).to_le_bytes());
+    serde_json::to_writer(&mut out, &value::item_to_json(item)).expect("a JSON value serializes");
+    out
 }
 
 impl<'t> Tx<'t> {
@@ -580,6 +614,9 @@ impl<'t> Tx<'t> {
 
 /// Called for each item a read finds (its store key and the item); `false` stops the read.
 pub type Visit<'a> = dyn FnMut(&[u8], Item) -> Result<bool, DdbError> + 'a;
+
+/// [`Visit`] with the item as stored, decoded only if the caller needs it.
+pub type RawVisit<'a> = dyn FnMut(&[u8], RawItem<'_>) -> Result<bool, DdbError> + 'a;
 
 /// What a Query or Scan reads.
 pub struct ReadRange {
@@ -901,6 +938,17 @@ impl Tables {
         .await
     }
 
+    /// Reads an item by its `Key`: its DynamoDB JSON as stored.
+    pub fn get_json(&self, def: &TableDef, key: &Item) -> Result<Option<Vec<u8>>, DdbError> {
+        let pk = check_key(def, key)?;
+        let r = self.db.begin_read().map_err(storage)?;
+        let items = r.open_table(ITEMS).map_err(storage)?;
+        match items.get(pk.as_slice()).map_err(storage)? {
+            Some(g) => Ok(Some(raw_item(g.value())?.json.to_vec())),
+            None => Ok(None),
+        }
+    }
+
     /// Reads an item by its `Key`.
     pub fn get(&self, def: &TableDef, key: &Item) -> Result<Option<Item>, DdbError> {
         let pk = check_key(def, key)?;
@@ -928,6 +976,11 @@ impl Tables {
     /// Reads items in key order from `range`, calling `f(store_key, item)` until it answers
     /// `false`. Index ranges yield the index entry's key.
     pub fn read(&self, range: &ReadRange, f: &mut Visit<'_>) -> Result<(), DdbError> {
+        self.read_raw(range, &mut |k, raw| f(k, raw.decode()?))
+    }
+
+    /// [`Tables::read`] with the items as stored.
+    pub fn read_raw(&self, range: &ReadRange, f: &mut RawVisit<'_>) -> Result<(), DdbError> {
         let r = self.db.begin_read().map_err(storage)?;
         let items = r.open_table(ITEMS).map_err(storage)?;
         let table = if range.index {
@@ -937,15 +990,14 @@ impl Tables {
         };
         let iter = table.range(range.start.as_slice()..range.end.as_slice()).map_err(storage)?;
         let mut step = |k: &[u8], v: &[u8]| -> Result<bool, DdbError> {
-            let item = if range.index {
+            if range.index {
                 match items.get(v).map_err(storage)? {
-                    Some(g) => decode_item(g.value())?,
-                    None => return Ok(true),
+                    Some(g) => f(k, raw_item(g.value())?),
+                    None => Ok(true),
                 }
             } else {
-                decode_item(v)?
-            };
-            f(k, item)
+                f(k, raw_item(v)?)
+            }
         };
         if range.reverse {
             for e in iter.rev() {
@@ -1005,7 +1057,7 @@ impl Tables {
     pub fn item_count(&self, def: &TableDef) -> u64 {
         let (s, e) = Tables::table_range(def, None);
         let mut n = 0;
-        let _ = self.read(&ReadRange { start: s, end: e, reverse: false, index: false }, &mut |_, _| {
+        let _ = self.read_raw(&ReadRange { start: s, end: e, reverse: false, index: false }, &mut |_, _| {
             n += 1;
             Ok(true)
         });
@@ -1486,5 +1538,20 @@ mod tests {
         assert!(get(&t, "a").is_some());
         drop(t);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// An item is stored with its size before its JSON; items stored bare (before the size
+    /// was) still read.
+    #[test]
+    fn stored_items_carry_their_size_and_bare_ones_still_read() {
+        let it = item(json!({"pk": {"S": "a"}, "n": {"N": "12"}, "l": {"L": [{"S": "xy"}]}}));
+        let stored = encode_item(&it);
+        let raw = raw_item(&stored).unwrap();
+        assert_eq!(raw.size, value::item_size(&it));
+        assert_eq!(raw.json, value::item_to_json(&it).to_string().as_bytes());
+        assert_eq!(raw.decode().unwrap(), it);
+        let bare = value::item_to_json(&it).to_string().into_bytes();
+        let raw = raw_item(&bare).unwrap();
+        assert_eq!((raw.size, raw.decode().unwrap()), (value::item_size(&it), it));
     }
 }
