@@ -641,6 +641,9 @@ struct Page {
     last: Option<Value>,
 }
 
+/// Whether a read keeps an item (a key condition on the range key, a Scan's segment).
+type Keep<'a> = dyn Fn(&Item) -> R<bool> + 'a;
+
 struct ReadOpts<'a> {
     def: &'a TableDef,
     ix: Option<usize>,
@@ -649,7 +652,7 @@ struct ReadOpts<'a> {
     proj: Option<Vec<Path>>,
     count_only: bool,
     /// Which items the key condition or segment keeps (`None`: all).
-    keep: Option<&'a dyn Fn(&Item) -> R<bool>>,
+    keep: Option<&'a Keep<'a>>,
 }
 
 fn read_page(t: &Tables, range: ReadRange, o: &ReadOpts) -> R<Page> {
@@ -809,7 +812,7 @@ fn query(t: &Tables, v: &Value) -> R<String> {
             None => Ok(true),
         }
     };
-    let keep: Option<&dyn Fn(&Item) -> R<bool>> = if range_cond.is_some() { Some(&keep) } else { None };
+    let keep: Option<&Keep<'_>> = if range_cond.is_some() { Some(&keep) } else { None };
     let o = ReadOpts { def: &def, ix, limit: limit_of(v)?, filter, proj, count_only, keep };
     let page = read_page(t, ReadRange { start, end, reverse: !forward, index: ix.is_some() }, &o)?;
     Ok(page_json(page, count_only, v, name))
@@ -899,7 +902,7 @@ fn scan(t: &Tables, v: &Value) -> R<String> {
             None => true,
         })
     };
-    let keep: Option<&dyn Fn(&Item) -> R<bool>> = if segment.is_some() { Some(&keep) } else { None };
+    let keep: Option<&Keep<'_>> = if segment.is_some() { Some(&keep) } else { None };
     let o = ReadOpts { def: &def, ix, limit: limit_of(v)?, filter, proj, count_only, keep };
     let page = read_page(t, ReadRange { start, end, reverse: false, index: ix.is_some() }, &o)?;
     Ok(page_json(page, count_only, v, name))
