@@ -1,7 +1,8 @@
 //! Tables on the local cloud, driven by real clients: boto3 (`tables_boto3.py`, beside this
 //! file) and the AWS CLI from the peers venv (`tests/peers/setup.sh`), against tables, change
 //! triggers and functions deployed through the provider, as the engine deploys them; and a
-//! crash test that kills the daemon with `kill -9` during 10,000 writes.
+//! crash test that kills the daemon with `kill -9` during 10,000 writes, and two that kill it
+//! right after acknowledged writes (before the checkpoint; and with `SKYFORM_LOCAL_SYNC=always`).
 
 mod common;
 
@@ -463,19 +464,27 @@ for color in ["c0", "c1", "c2", "c3", "updated"]:
 print(json.dumps({"items": items, "index": index}))
 "#;
 
-/// Writes acknowledged right before a `kill -9` — before the checkpoint that puts them on
-/// disk, so only the write-ahead log holds them — are all there after the restart: the items,
-/// their index entries, and their change records (the trigger delivers every one).
-#[test]
-fn kill_9_right_after_acknowledged_writes_keeps_items_index_entries_and_change_records() {
+/// What [`burst_then_kill`] saw.
+struct Burst {
+    /// From the first write to the `kill -9`.
+    took: Duration,
+    /// The size of `tables.wal` after the kill.
+    log: u64,
+    /// [`CHECK`]'s answer after the restart.
+    got: Value,
+}
+
+/// Deploys table `wal` (with index `byColor`) and a change trigger recording into
+/// `records/recorder/`, on a daemon with `env`; writes [`BURST`] and kills the daemon with
+/// `kill -9` as soon as the last write is acknowledged; restarts it and reads everything back.
+fn burst_then_kill(p: &Project, env: &[(&str, &str)]) -> Burst {
     use std::io::{BufRead, Write};
     let venv = venv();
-    let p = Project::new("tables-wal");
     let record_dir = p.dir.join("records");
     p.write("functions/rec/app.py", RECORDER);
     p.write("burst.py", BURST);
     p.write("check.py", CHECK);
-    let mut prov = Provider::start(&p, "dev");
+    let mut prov = Provider::start_with_env(p, "dev", env);
     prov.function(
         "recorder",
         "functions/rec",
@@ -489,7 +498,7 @@ fn kill_9_right_after_acknowledged_writes_keeps_items_index_entries_and_change_r
     });
     prov.create("local:Table", "wal", inputs.clone());
     prov.create("local:TableSubscription", "wal-recorder", json!({"table": "wal", "function": "recorder"}));
-    let aws = aws_env(&p);
+    let aws = aws_env(p);
     let python = format!("{venv}/bin/python");
     let mut burst = Command::new(&python)
         .arg(p.dir.join("burst.py"))
@@ -517,12 +526,6 @@ fn kill_9_right_after_acknowledged_writes_keeps_items_index_entries_and_change_r
     assert!(burst.wait().unwrap().success());
     assert!(eventually(5, || !alive(pid)));
     let log = std::fs::metadata(p.dir.join(".skyform/local/tables.wal")).map(|m| m.len()).unwrap_or(0);
-    if took < Duration::from_millis(900) {
-        // Killed inside the checkpoint window: the log is what holds the burst.
-        assert!(log > 0, "the burst took {took:?} and yet the log is empty");
-    } else {
-        eprintln!("the burst took {took:?} (a loaded machine): a checkpoint may have come before the kill");
-    }
 
     // Restart (the provider starts the daemon again) and read everything back.
     prov.call("read", json!({"type": "local:Table", "name": "wal", "id": "wal", "inputs": inputs})).unwrap();
@@ -533,7 +536,11 @@ fn kill_9_right_after_acknowledged_writes_keeps_items_index_entries_and_change_r
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let got: Value = serde_json::from_slice(&o.stdout).unwrap();
+    Burst { took, log, got: serde_json::from_slice(&o.stdout).unwrap() }
+}
+
+/// Every write of [`BURST`] is in `got`: the items and their index entries.
+fn assert_burst_kept(got: &Value) {
     let items = got["items"].as_object().unwrap();
     assert_eq!(items.len(), 219, "220 written, 1 deleted");
     for i in 2..220 {
@@ -546,8 +553,28 @@ fn kill_9_right_after_acknowledged_writes_keeps_items_index_entries_and_change_r
         assert_eq!(got["index"][format!("c{c}")], json!(want), "index entries of color c{c}");
     }
     assert_eq!(got["index"]["updated"], json!([0]));
+}
+
+/// Writes acknowledged right before a `kill -9` — before the checkpoint that puts them on
+/// disk, so only the write-ahead log holds them — are all there after the restart: the items,
+/// their index entries, and their change records (the trigger delivers every one).
+#[test]
+fn kill_9_right_after_acknowledged_writes_keeps_items_index_entries_and_change_records() {
+    let p = Project::new("tables-wal");
+    let b = burst_then_kill(&p, &[]);
+    if b.took < Duration::from_millis(900) {
+        // Killed inside the checkpoint window: the log is what holds the burst.
+        assert!(b.log > 0, "the burst took {:?} and yet the log is empty", b.took);
+    } else {
+        eprintln!(
+            "the burst took {:?} (a loaded machine): a checkpoint may have come before the kill",
+            b.took
+        );
+    }
+    assert_burst_kept(&b.got);
 
     // The change records: every write reaches the trigger (at least once).
+    let record_dir = p.dir.join("records");
     let seen = || -> HashSet<String> {
         records(&record_dir, "recorder")
             .iter()
@@ -569,4 +596,14 @@ fn kill_9_right_after_acknowledged_writes_keeps_items_index_entries_and_change_r
         "change records missing after the restart: {:?}",
         want.difference(&seen()).take(10).collect::<Vec<_>>()
     );
+}
+
+/// `SKYFORM_LOCAL_SYNC=always`: every write is committed with an fsync before its answer, so
+/// nothing goes to the log, and a `kill -9` right after loses nothing either.
+#[test]
+fn sync_always_writes_no_log_and_keeps_acknowledged_writes() {
+    let p = Project::new("tables-sync");
+    let b = burst_then_kill(&p, &[("SKYFORM_LOCAL_SYNC", "always")]);
+    assert_eq!(b.log, 0, "with SKYFORM_LOCAL_SYNC=always nothing is logged");
+    assert_burst_kept(&b.got);
 }

@@ -29,7 +29,7 @@
 //!
 //! | table | key | value |
 //! |---|---|---|
-//! | `items` | id, escaped hash key bytes, escaped range key bytes | the item (DynamoDB JSON) |
+//! | `items` | id, escaped hash key bytes, escaped range key bytes | the item: a tag byte, its size (u32), its DynamoDB JSON, answered as stored ([`RawItem`]) |
 //! | `index` | id, index number, escaped index hash, escaped index range, item key | item key |
 //! | `stream` | id, sequence number (u64 big-endian) | the change record (JSON) |
 //! | `meta` | `table:NAME`, `seq`, `next_id`, `cursor:TRIGGER`, `wal_seq` | definitions, counters, trigger positions, the last log record applied |
