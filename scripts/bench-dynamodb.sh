@@ -10,8 +10,10 @@
 #
 # First use installs dynalite into target/bench/dynalite (npm) and the peers venv (moto, boto3;
 # tests/peers/setup.sh). Every server listens on 127.0.0.1 only. dynalite keeps its data in
-# LevelDB under a temporary folder (no fsync per write); the local cloud fsyncs every
-# acknowledged write; moto and the null server keep nothing on disk.
+# LevelDB under a temporary folder (no fsync per write); the local cloud writes every
+# acknowledged write to its write-ahead log first (kill -9-safe, no fsync) and fsyncs about once
+# a second (SKYFORM_LOCAL_SYNC=always in its environment: an fsync before every answer); moto
+# and the null server keep nothing on disk.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)

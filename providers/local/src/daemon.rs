@@ -400,6 +400,8 @@ async fn run(layout: Layout) -> ExitCode {
     for p in pools {
         p.retire(true);
     }
+    // Tables: every acknowledged write to disk now, not at the next checkpoint.
+    let _ = daemon.aws.tables.checkpoint().await;
     // Only remove daemon.json if it is still ours.
     if let Ok(text) = std::fs::read_to_string(layout.daemon_json())
         && serde_json::from_str::<serde_json::Value>(&text).ok().and_then(|v| v["pid"].as_u64())

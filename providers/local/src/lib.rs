@@ -36,6 +36,7 @@ pub mod buckets;
 pub mod client;
 pub mod console;
 pub mod daemon;
+pub mod durability;
 pub mod env;
 pub mod gateway;
 pub mod http;

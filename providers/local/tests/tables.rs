@@ -1,7 +1,8 @@
 //! Tables on the local cloud, driven by real clients: boto3 (`tables_boto3.py`, beside this
 //! file) and the AWS CLI from the peers venv (`tests/peers/setup.sh`), against tables, change
 //! triggers and functions deployed through the provider, as the engine deploys them; and a
-//! crash test that kills the daemon with `kill -9` during 10,000 writes.
+//! crash test that kills the daemon with `kill -9` during 10,000 writes, and two that kill it
+//! right after acknowledged writes (before the checkpoint; and with `SKYFORM_LOCAL_SYNC=always`).
 
 mod common;
 
@@ -421,4 +422,188 @@ fn kill_9_during_10000_writes_loses_no_acknowledged_item() {
         acked.len(),
         started.elapsed()
     );
+}
+
+/// Starts (`ready` once the client is up), then on a line on stdin writes ids 0..220 in a
+/// burst — BatchWriteItem, PutItem, then an UpdateItem and a DeleteItem — and prints `done`
+/// once every write is acknowledged.
+const BURST: &str = r#"
+import os, sys, boto3
+c = boto3.client("dynamodb")
+t = os.environ["TABLE"]
+c.describe_table(TableName=t)
+print("ready", flush=True)
+sys.stdin.readline()
+item = lambda i: {"id": {"N": str(i)}, "color": {"S": "c%d" % (i % 4)}}
+for k in range(0, 200, 25):
+    r = c.batch_write_item(RequestItems={t: [{"PutRequest": {"Item": item(i)}} for i in range(k, k + 25)]})
+    assert not r["UnprocessedItems"], r
+for i in range(200, 220):
+    c.put_item(TableName=t, Item=item(i))
+c.update_item(TableName=t, Key={"id": {"N": "0"}}, UpdateExpression="SET color = :c",
+              ExpressionAttributeValues={":c": {"S": "updated"}})
+c.delete_item(TableName=t, Key={"id": {"N": "1"}})
+print("done", flush=True)
+"#;
+
+/// Prints `{"items": {id: color}, "index": {color: [ids]}}`: a Scan, and a Query of the index
+/// for each color.
+const CHECK: &str = r#"
+import json, os, boto3
+c = boto3.client("dynamodb")
+t = os.environ["TABLE"]
+items = {}
+for page in c.get_paginator("scan").paginate(TableName=t):
+    for it in page["Items"]:
+        items[it["id"]["N"]] = it["color"]["S"]
+index = {}
+for color in ["c0", "c1", "c2", "c3", "updated"]:
+    q = c.get_paginator("query").paginate(TableName=t, IndexName="byColor",
+        KeyConditionExpression="color = :c", ExpressionAttributeValues={":c": {"S": color}})
+    index[color] = sorted(int(it["id"]["N"]) for page in q for it in page["Items"])
+print(json.dumps({"items": items, "index": index}))
+"#;
+
+/// What [`burst_then_kill`] saw.
+struct Burst {
+    /// From the first write to the `kill -9`.
+    took: Duration,
+    /// The size of `tables.wal` after the kill.
+    log: u64,
+    /// [`CHECK`]'s answer after the restart.
+    got: Value,
+}
+
+/// Deploys table `wal` (with index `byColor`) and a change trigger recording into
+/// `records/recorder/`, on a daemon with `env`; writes [`BURST`] and kills the daemon with
+/// `kill -9` as soon as the last write is acknowledged; restarts it and reads everything back.
+fn burst_then_kill(p: &Project, env: &[(&str, &str)]) -> Burst {
+    use std::io::{BufRead, Write};
+    let venv = venv();
+    let record_dir = p.dir.join("records");
+    p.write("functions/rec/app.py", RECORDER);
+    p.write("burst.py", BURST);
+    p.write("check.py", CHECK);
+    let mut prov = Provider::start_with_env(p, "dev", env);
+    prov.function(
+        "recorder",
+        "functions/rec",
+        "python3",
+        "app.handler",
+        json!({"environment": {"RECORD_DIR": record_dir.to_string_lossy()}}),
+    );
+    let inputs = json!({
+        "hash_key": key("id", "number"),
+        "indexes": [{"name": "byColor", "hash_key": key("color", "string"), "range_key": null}],
+    });
+    prov.create("local:Table", "wal", inputs.clone());
+    prov.create("local:TableSubscription", "wal-recorder", json!({"table": "wal", "function": "recorder"}));
+    let aws = aws_env(p);
+    let python = format!("{venv}/bin/python");
+    let mut burst = Command::new(&python)
+        .arg(p.dir.join("burst.py"))
+        .envs(aws.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("TABLE", "wal")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(burst.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "ready");
+    // The last checkpoint is over a second old: the burst's writes open a new one-second window.
+    std::thread::sleep(Duration::from_millis(1500));
+    let pid = p.daemon_pid().unwrap();
+    let started = Instant::now();
+    writeln!(burst.stdin.take().unwrap()).unwrap();
+    line.clear();
+    out.read_line(&mut line).unwrap();
+    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    let took = started.elapsed();
+    assert_eq!(line.trim(), "done", "every write of the burst was acknowledged");
+    assert!(burst.wait().unwrap().success());
+    assert!(eventually(5, || !alive(pid)));
+    let log = std::fs::metadata(p.dir.join(".skyform/local/tables.wal")).map(|m| m.len()).unwrap_or(0);
+
+    // Restart (the provider starts the daemon again) and read everything back.
+    prov.call("read", json!({"type": "local:Table", "name": "wal", "id": "wal", "inputs": inputs})).unwrap();
+    let o = Command::new(&python)
+        .arg(p.dir.join("check.py"))
+        .envs(aws.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("TABLE", "wal")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    Burst { took, log, got: serde_json::from_slice(&o.stdout).unwrap() }
+}
+
+/// Every write of [`BURST`] is in `got`: the items and their index entries.
+fn assert_burst_kept(got: &Value) {
+    let items = got["items"].as_object().unwrap();
+    assert_eq!(items.len(), 219, "220 written, 1 deleted");
+    for i in 2..220 {
+        assert_eq!(items[&i.to_string()], json!(format!("c{}", i % 4)), "item {i}");
+    }
+    assert_eq!(items["0"], json!("updated"));
+    assert!(!items.contains_key("1"));
+    for c in 0..4 {
+        let want: Vec<u64> = (2..220).filter(|i| i % 4 == c).collect();
+        assert_eq!(got["index"][format!("c{c}")], json!(want), "index entries of color c{c}");
+    }
+    assert_eq!(got["index"]["updated"], json!([0]));
+}
+
+/// Writes acknowledged right before a `kill -9` — before the checkpoint that puts them on
+/// disk, so only the write-ahead log holds them — are all there after the restart: the items,
+/// their index entries, and their change records (the trigger delivers every one).
+#[test]
+fn kill_9_right_after_acknowledged_writes_keeps_items_index_entries_and_change_records() {
+    let p = Project::new("tables-wal");
+    let b = burst_then_kill(&p, &[]);
+    if b.took < Duration::from_millis(900) {
+        // Killed inside the checkpoint window: the log is what holds the burst.
+        assert!(b.log > 0, "the burst took {:?} and yet the log is empty", b.took);
+    } else {
+        eprintln!(
+            "the burst took {:?} (a loaded machine): a checkpoint may have come before the kill",
+            b.took
+        );
+    }
+    assert_burst_kept(&b.got);
+
+    // The change records: every write reaches the trigger (at least once).
+    let record_dir = p.dir.join("records");
+    let seen = || -> HashSet<String> {
+        records(&record_dir, "recorder")
+            .iter()
+            .flat_map(|e| e["Records"].as_array().cloned().unwrap_or_default())
+            .map(|r| {
+                format!(
+                    "{} {}",
+                    r["eventName"].as_str().unwrap_or(""),
+                    r["dynamodb"]["Keys"]["id"]["N"].as_str().unwrap_or("")
+                )
+            })
+            .collect()
+    };
+    let mut want: HashSet<String> = (0..220).map(|i| format!("INSERT {i}")).collect();
+    want.insert("MODIFY 0".into());
+    want.insert("REMOVE 1".into());
+    assert!(
+        eventually(30, || want.is_subset(&seen())),
+        "change records missing after the restart: {:?}",
+        want.difference(&seen()).take(10).collect::<Vec<_>>()
+    );
+}
+
+/// `SKYFORM_LOCAL_SYNC=always`: every write is committed with an fsync before its answer, so
+/// nothing goes to the log, and a `kill -9` right after loses nothing either.
+#[test]
+fn sync_always_writes_no_log_and_keeps_acknowledged_writes() {
+    let p = Project::new("tables-sync");
+    let b = burst_then_kill(&p, &[("SKYFORM_LOCAL_SYNC", "always")]);
+    assert_eq!(b.log, 0, "with SKYFORM_LOCAL_SYNC=always nothing is logged");
+    assert_burst_kept(&b.got);
 }

@@ -61,7 +61,7 @@ pub async fn handle(ctx: &AwsContext, req: &AwsRequest) -> Resp {
     };
     match dispatch(&ctx.tables, op, &input).await {
         Ok(v) => {
-            let mut r = http::response(StatusCode::OK, "application/x-amz-json-1.0", v.to_string());
+            let mut r = http::response(StatusCode::OK, "application/x-amz-json-1.0", v);
             set_header(&mut r, "x-amzn-requestid", rid);
             r
         }
@@ -75,7 +75,23 @@ fn bad(m: impl Into<String>) -> DdbError {
     DdbError::validation(m)
 }
 
-async fn dispatch(t: &Tables, op: &str, v: &Value) -> R<Value> {
+/// The answer's body. GetItem, Query and Scan write theirs directly: their items are copied
+/// as stored, not rebuilt as `Value`s.
+async fn dispatch(t: &Tables, op: &str, v: &Value) -> R<String> {
+    match op {
+        "GetItem" | "Query" | "Scan" => {
+            refuse_legacy(v)?;
+            match op {
+                "GetItem" => get_item(t, v),
+                "Query" => query(t, v),
+                _ => scan(t, v),
+            }
+        }
+        _ => dispatch_json(t, op, v).await.map(|v| v.to_string()),
+    }
+}
+
+fn refuse_legacy(v: &Value) -> R<()> {
     for legacy in
         ["Expected", "AttributesToGet", "KeyConditions", "QueryFilter", "ScanFilter", "AttributeUpdates"]
     {
@@ -92,6 +108,11 @@ async fn dispatch(t: &Tables, op: &str, v: &Value) -> R<Value> {
             )));
         }
     }
+    Ok(())
+}
+
+async fn dispatch_json(t: &Tables, op: &str, v: &Value) -> R<Value> {
+    refuse_legacy(v)?;
     match op {
         "CreateTable" => create_table(t, v).await,
         "DeleteTable" => {
@@ -103,11 +124,8 @@ async fn dispatch(t: &Tables, op: &str, v: &Value) -> R<Value> {
         "DescribeTable" => Ok(json!({"Table": describe(t, &*t.table(table_name(v)?)?, true)})),
         "ListTables" => list_tables(t, v),
         "PutItem" => put_item(t, v).await,
-        "GetItem" => get_item(t, v),
         "DeleteItem" => delete_item(t, v).await,
         "UpdateItem" => update_item(t, v).await,
-        "Query" => query(t, v),
-        "Scan" => scan(t, v),
         "BatchGetItem" => batch_get(t, v),
         "BatchWriteItem" => batch_write(t, v).await,
         "TransactWriteItems" => transact_write(t, v).await,
@@ -408,7 +426,7 @@ async fn put_item(t: &Tables, v: &Value) -> R<Value> {
     Ok(out)
 }
 
-fn get_item(t: &Tables, v: &Value) -> R<Value> {
+fn get_item(t: &Tables, v: &Value) -> R<String> {
     let name = table_name(v)?;
     let def = t.table(name)?;
     let key = item_param(v, "Key")?;
@@ -417,17 +435,38 @@ fn get_item(t: &Tables, v: &Value) -> R<Value> {
     let proj = parse_proj(v, &mut p)?;
     p.check_unused().map_err(bad)?;
     let mut out = json!({});
-    if let Some(item) = t.get(&def, &key)? {
-        let item = match &proj {
-            Some(paths) => expr::project(&item, paths),
-            None => item,
-        };
-        out["Item"] = value::item_to_json(&item);
-    }
     if let Some(c) = consumed(v, name) {
         out["ConsumedCapacity"] = c;
     }
-    Ok(out)
+    let item = match &proj {
+        // Without a projection, the item's JSON as stored.
+        None => t.get_json(&def, &key)?,
+        Some(paths) => t
+            .get(&def, &key)?
+            .map(|item| value::item_to_json(&expr::project(&item, paths)).to_string().into_bytes()),
+    };
+    Ok(match item {
+        Some(json) => with_member(&out, "Item", &json),
+        None => out.to_string(),
+    })
+}
+
+/// `out` (an object) with member `name` set to the JSON `json`, written first.
+fn with_member(out: &Value, name: &str, json: &[u8]) -> String {
+    let rest = out.to_string();
+    let mut s = String::with_capacity(json.len() + rest.len() + name.len() + 8);
+    s.push_str("{\"");
+    s.push_str(name);
+    s.push_str("\":");
+    // Stored items are JSON written by serde_json: UTF-8.
+    s.push_str(std::str::from_utf8(json).unwrap_or("null"));
+    if rest != "{}" {
+        s.push(',');
+        s.push_str(&rest[1..]);
+    } else {
+        s.push('}');
+    }
+    s
 }
 
 async fn delete_item(t: &Tables, v: &Value) -> R<Value> {
@@ -595,11 +634,15 @@ fn lek(def: &TableDef, ix: Option<usize>, item: &Item) -> Value {
 }
 
 struct Page {
-    items: Vec<Value>,
+    /// The items' JSON, separated by commas.
+    items: Vec<u8>,
     count: usize,
     scanned: usize,
     last: Option<Value>,
 }
+
+/// Whether a read keeps an item (a key condition on the range key, a Scan's segment).
+type Keep<'a> = dyn Fn(&Item) -> R<bool> + 'a;
 
 struct ReadOpts<'a> {
     def: &'a TableDef,
@@ -608,44 +651,53 @@ struct ReadOpts<'a> {
     filter: Option<Cond>,
     proj: Option<Vec<Path>>,
     count_only: bool,
-    keep: &'a dyn Fn(&Item) -> R<bool>,
+    /// Which items the key condition or segment keeps (`None`: all).
+    keep: Option<&'a Keep<'a>>,
 }
 
 fn read_page(t: &Tables, range: ReadRange, o: &ReadOpts) -> R<Page> {
     let mut page = Page { items: Vec::new(), count: 0, scanned: 0, last: None };
     let mut bytes = 0usize;
-    let mut last_item: Option<Item> = None;
-    let mut stopped = false;
-    t.read(&range, &mut |_, item| {
-        if !(o.keep)(&item)? {
+    // Items are decoded only when something looks inside them.
+    let decode = o.keep.is_some() || o.filter.is_some() || o.proj.is_some();
+    t.read_raw(&range, &mut |_, raw| {
+        let item = if decode { Some(raw.decode()?) } else { None };
+        if let (Some(keep), Some(item)) = (o.keep, &item)
+            && !keep(item)?
+        {
             return Ok(true);
         }
         page.scanned += 1;
-        bytes += value::item_size(&item);
-        let pass = match &o.filter {
-            Some(f) => expr::eval(f, &item).map_err(bad)?,
-            None => true,
+        bytes += raw.size;
+        let pass = match (&o.filter, &item) {
+            (Some(f), Some(item)) => expr::eval(f, item).map_err(bad)?,
+            _ => true,
         };
         if pass {
             page.count += 1;
             if !o.count_only {
-                let shown = match &o.proj {
-                    Some(p) => expr::project(&item, p),
-                    None => item.clone(),
-                };
-                page.items.push(value::item_to_json(&shown));
+                if !page.items.is_empty() {
+                    page.items.push(b',');
+                }
+                match (&o.proj, &item) {
+                    (Some(p), Some(item)) => {
+                        let shown = value::item_to_json(&expr::project(item, p));
+                        serde_json::to_writer(&mut page.items, &shown).map_err(|e| bad(e.to_string()))?;
+                    }
+                    _ => page.items.extend_from_slice(raw.json),
+                }
             }
         }
-        last_item = Some(item);
         if o.limit.is_some_and(|l| page.scanned >= l) || bytes >= MAX_PAGE {
-            stopped = true;
+            let last = match item {
+                Some(i) => i,
+                None => raw.decode()?,
+            };
+            page.last = Some(lek(o.def, o.ix, &last));
             return Ok(false);
         }
         Ok(true)
     })?;
-    if stopped && let Some(i) = &last_item {
-        page.last = Some(lek(o.def, o.ix, i));
-    }
     Ok(page)
 }
 
@@ -684,18 +736,22 @@ fn select_count(v: &Value, has_proj: bool) -> R<bool> {
     }
 }
 
-fn page_json(p: Page, count_only: bool, v: &Value, table: &str) -> Value {
+fn page_json(p: Page, count_only: bool, v: &Value, table: &str) -> String {
     let mut out = json!({"Count": p.count, "ScannedCount": p.scanned});
-    if !count_only {
-        out["Items"] = json!(p.items);
-    }
     if let Some(l) = p.last {
         out["LastEvaluatedKey"] = l;
     }
     if let Some(c) = consumed(v, table) {
         out["ConsumedCapacity"] = c;
     }
-    out
+    if count_only {
+        return out.to_string();
+    }
+    let mut items = Vec::with_capacity(p.items.len() + 2);
+    items.push(b'[');
+    items.extend_from_slice(&p.items);
+    items.push(b']');
+    with_member(&out, "Items", &items)
 }
 
 fn start_after(def: &TableDef, ix: Option<usize>, v: &Value) -> R<Option<Vec<u8>>> {
@@ -708,7 +764,7 @@ fn start_after(def: &TableDef, ix: Option<usize>, v: &Value) -> R<Option<Vec<u8>
     }
 }
 
-fn query(t: &Tables, v: &Value) -> R<Value> {
+fn query(t: &Tables, v: &Value) -> R<String> {
     let name = table_name(v)?;
     let def = t.table(name)?;
     let ix = index_of(&def, v)?;
@@ -750,13 +806,14 @@ fn query(t: &Tables, v: &Value) -> R<Value> {
         }
     }
     let range_cond = kc.range;
-    let keep = move |item: &Item| -> R<bool> {
+    let keep = |item: &Item| -> R<bool> {
         match &range_cond {
             Some(c) => expr::eval(c, item).map_err(bad),
             None => Ok(true),
         }
     };
-    let o = ReadOpts { def: &def, ix, limit: limit_of(v)?, filter, proj, count_only, keep: &keep };
+    let keep: Option<&Keep<'_>> = if range_cond.is_some() { Some(&keep) } else { None };
+    let o = ReadOpts { def: &def, ix, limit: limit_of(v)?, filter, proj, count_only, keep };
     let page = read_page(t, ReadRange { start, end, reverse: !forward, index: ix.is_some() }, &o)?;
     Ok(page_json(page, count_only, v, name))
 }
@@ -793,7 +850,7 @@ fn segment_of(def: &TableDef, item: &Item, total: u64) -> u64 {
     h % total
 }
 
-fn scan(t: &Tables, v: &Value) -> R<Value> {
+fn scan(t: &Tables, v: &Value) -> R<String> {
     let name = table_name(v)?;
     let def = t.table(name)?;
     let ix = index_of(&def, v)?;
@@ -845,7 +902,8 @@ fn scan(t: &Tables, v: &Value) -> R<Value> {
             None => true,
         })
     };
-    let o = ReadOpts { def: &def, ix, limit: limit_of(v)?, filter, proj, count_only, keep: &keep };
+    let keep: Option<&Keep<'_>> = if segment.is_some() { Some(&keep) } else { None };
+    let o = ReadOpts { def: &def, ix, limit: limit_of(v)?, filter, proj, count_only, keep };
     let page = read_page(t, ReadRange { start, end, reverse: false, index: ix.is_some() }, &o)?;
     Ok(page_json(page, count_only, v, name))
 }

@@ -9,20 +9,30 @@
 //! append-only log like the queues' would need our own indexes and compaction.
 //!
 //! **Group commit:** every change goes through one writer thread. It takes every request
-//! queued while the previous commit was syncing, applies them one after the other in a single
-//! write transaction (each sees the ones before it, so conditions are exact), commits once
-//! (`fsync`), and only then answers them all. An acknowledged write is on disk; `kill -9`
-//! loses only unacknowledged ones. Reads use their own read transactions and see every
+//! queued while the previous group was committing, applies them one after the other in a
+//! single write transaction (each sees the ones before it, so conditions are exact), commits
+//! once, and only then answers them all. Reads use their own read transactions and see every
 //! acknowledged write.
+//!
+//! **Durability:** `kill -9`-safe at once, on disk within a second. An `fsync` per group
+//! would cap a client at a few hundred writes a second, so a group's transaction is committed
+//! with redb's `Durability::None` after its effects are appended to the write-ahead log
+//! ([`wal`], no `fsync`); a checkpoint about a second later (sooner when the log is big, and
+//! when the daemon stops: [`Tables::checkpoint`]) commits with an `fsync` and empties the log.
+//! An OS crash can lose about the last second. With `SKYFORM_LOCAL_SYNC=always`
+//! ([`crate::durability`]) every group is committed with an `fsync` before its answers, and the
+//! log is not written. Groups whose effects pass 8 MiB (dropping a big table) are committed
+//! with an `fsync` rather than logged.
 //!
 //! Keys (redb tables `items`, `index`, `stream`), all prefixed with the table's numeric id
 //! (a deleted-and-recreated table starts empty):
 //!
 //! | table | key | value |
 //! |---|---|---|
-//! | `items` | id, escaped hash key bytes, escaped range key bytes | the item (DynamoDB JSON) |
+//! | `items` | id, escaped hash key bytes, escaped range key bytes | the item: a tag byte, its size (u32), its DynamoDB JSON, answered as stored ([`RawItem`]) |
 //! | `index` | id, index number, escaped index hash, escaped index range, item key | item key |
 //! | `stream` | id, sequence number (u64 big-endian) | the change record (JSON) |
+//! | `meta` | `table:NAME`, `seq`, `next_id`, `cursor:TRIGGER`, `wal_seq` | definitions, counters, trigger positions, the last log record applied |
 //!
 //! Key values are encoded so that byte order is DynamoDB's order ([`value::key_bytes`]).
 //! Change records are written in the same transaction as the change, so a stream never misses
@@ -33,10 +43,12 @@ pub mod control;
 pub mod expr;
 pub mod stream;
 pub mod value;
+mod wal;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::{Arc, RwLock, mpsc};
+use std::time::{Duration, Instant};
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
@@ -167,6 +179,8 @@ struct Tx<'t> {
     items: redb::Table<'t, &'static [u8], &'static [u8]>,
     index: redb::Table<'t, &'static [u8], &'static [u8]>,
     stream: redb::Table<'t, &'static [u8], &'static [u8]>,
+    /// Every write and delete made, for the write-ahead log ([`wal`]).
+    fx: wal::Effects,
 }
 
 struct WriterState {
@@ -174,6 +188,8 @@ struct WriterState {
     next_id: u32,
     /// A storage error: the transaction is abandoned.
     poisoned: Option<String>,
+    /// A checkpoint is asked for ([`Tables::checkpoint`]).
+    checkpoint: bool,
 }
 
 type Reply = Box<dyn FnOnce(Result<(), String>) + Send>;
@@ -386,16 +402,81 @@ fn validate_item(def: &TableDef, item: &Item) -> Result<Vec<u8>, DdbError> {
     Ok(pk)
 }
 
+/// The first byte of a stored item: its size follows, then its DynamoDB JSON. (Items stored
+/// before it are bare JSON, starting with `{`.)
+const ITEM_TAG: u8 = 1;
+
+/// A stored item as read: its size ([`value::item_size`]) and its DynamoDB JSON, exactly as
+/// GetItem and Query answer it, so an answer without projection or filter copies the bytes
+/// and decodes nothing.
+pub struct RawItem<'a> {
+    pub size: usize,
+    pub json: &'a [u8],
+}
+
+impl RawItem<'_> {
+    pub fn decode(&self) -> Result<Item, DdbError> {
+        let v: Value = serde_json::from_slice(self.json).map_err(storage)?;
+        value::item_from_json(&v).map_err(storage)
+    }
+}
+
+fn raw_item(bytes: &[u8]) -> Result<RawItem<'_>, DdbError> {
+    match bytes {
+        [ITEM_TAG, a, b, c, d, json @ ..] => {
+            Ok(RawItem { size: u32::from_le_bytes([*a, *b, *c, *d]) as usize, json })
+        }
+        _ => {
+            let mut r = RawItem { size: 0, json: bytes };
+            r.size = value::item_size(&r.decode()?);
+            Ok(r)
+        }
+    }
+}
+
 fn decode_item(bytes: &[u8]) -> Result<Item, DdbError> {
-    let v: Value = serde_json::from_slice(bytes).map_err(storage)?;
-    value::item_from_json(&v).map_err(storage)
+    raw_item(bytes)?.decode()
 }
 
 fn encode_item(item: &Item) -> Vec<u8> {
-    value::item_to_json(item).to_string().into_bytes()
+    let mut out = vec![ITEM_TAG];
+    out.extend_from_slice(&(value::item_size(item) as u32).to_le_bytes());
+    serde_json::to_writer(&mut out, &value::item_to_json(item)).expect("a JSON value serializes");
+    out
 }
 
 impl<'t> Tx<'t> {
+    /// Writes `key` in redb table `table` (a [`wal`] table number), and notes it for the log.
+    fn put(&mut self, table: u8, key: &[u8], value: &[u8]) -> Result<(), DdbError> {
+        self.fx.put(table, key, value);
+        apply(&mut self.meta, &mut self.items, &mut self.index, &mut self.stream, table, key, Some(value))
+    }
+
+    /// Deletes `key` from redb table `table`, and notes it for the log.
+    fn del(&mut self, table: u8, key: &[u8]) -> Result<(), DdbError> {
+        self.fx.delete(table, key);
+        apply(&mut self.meta, &mut self.items, &mut self.index, &mut self.stream, table, key, None)
+    }
+
+    /// Deletes every key of `table` that starts with `prefix`.
+    fn remove_prefix(&mut self, table: u8, prefix: &[u8]) -> Result<(), DdbError> {
+        let t = match table {
+            wal::ITEMS => &self.items,
+            wal::INDEX => &self.index,
+            _ => &self.stream,
+        };
+        let keys: Vec<Vec<u8>> = t
+            .range(prefix..)
+            .map_err(storage)?
+            .map_while(|e| e.ok().map(|(k, _)| k.value().to_vec()))
+            .take_while(|k| k.starts_with(prefix))
+            .collect();
+        for k in keys {
+            self.del(table, &k)?;
+        }
+        Ok(())
+    }
+
     fn get(&self, pk: &[u8]) -> Result<Option<Item>, DdbError> {
         match self.items.get(pk).map_err(storage)? {
             Some(g) => Ok(Some(decode_item(g.value())?)),
@@ -479,20 +560,20 @@ impl<'t> Tx<'t> {
             if let Some(old) = &ch.old
                 && let Ok(Some(k)) = index_key(def, ix, old, pk)
             {
-                self.index.remove(k.as_slice()).map_err(storage)?;
+                self.del(wal::INDEX, &k)?;
             }
             if let Some(new) = &ch.new
                 && let Some(k) = index_key(def, ix, new, pk)?
             {
-                self.index.insert(k.as_slice(), pk).map_err(storage)?;
+                self.put(wal::INDEX, &k, pk)?;
             }
         }
         match &ch.new {
             Some(item) => {
-                self.items.insert(pk, encode_item(item).as_slice()).map_err(storage)?;
+                self.put(wal::ITEMS, pk, &encode_item(item))?;
             }
             None => {
-                self.items.remove(pk).map_err(storage)?;
+                self.del(wal::ITEMS, pk)?;
             }
         }
         if def.stream {
@@ -524,10 +605,8 @@ impl<'t> Tx<'t> {
             if let Some(t) = crate::trace::sync_header() {
                 rec["trace"] = json!(t);
             }
-            self.stream
-                .insert(seq_key(def.id, seq).as_slice(), rec.to_string().as_bytes())
-                .map_err(storage)?;
-            self.meta.insert("seq", seq.to_be_bytes().as_slice()).map_err(storage)?;
+            self.put(wal::STREAM, &seq_key(def.id, seq), rec.to_string().as_bytes())?;
+            self.put(wal::META, b"seq", &seq.to_be_bytes())?;
         }
         Ok(())
     }
@@ -535,6 +614,9 @@ impl<'t> Tx<'t> {
 
 /// Called for each item a read finds (its store key and the item); `false` stops the read.
 pub type Visit<'a> = dyn FnMut(&[u8], Item) -> Result<bool, DdbError> + 'a;
+
+/// [`Visit`] with the item as stored, decoded only if the caller needs it.
+pub type RawVisit<'a> = dyn FnMut(&[u8], RawItem<'_>) -> Result<bool, DdbError> + 'a;
 
 /// What a Query or Scan reads.
 pub struct ReadRange {
@@ -546,8 +628,12 @@ pub struct ReadRange {
 }
 
 impl Tables {
-    /// Opens (or creates) the store.
+    /// Opens (or creates) the store, replaying the write-ahead log.
     pub fn open(path: &Path) -> Result<Tables, String> {
+        Tables::open_with(path, CHECKPOINT_EVERY, crate::durability::sync_always())
+    }
+
+    fn open_with(path: &Path, checkpoint_every: Duration, sync_always: bool) -> Result<Tables, String> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
         }
@@ -555,13 +641,32 @@ impl Tables {
         let db = Arc::new(db);
         let mut defs = BTreeMap::new();
         let (mut next_seq, mut next_id) = (0u64, 1u32);
+        // The write-ahead log: groups acknowledged after the last checkpoint.
+        let wal_path = path.with_extension("wal");
+        let mut log =
+            wal::Wal::open(&wal_path).map_err(|e| format!("cannot open {}: {e}", wal_path.display()))?;
+        let records = log.records().map_err(|e| format!("cannot read {}: {e}", wal_path.display()))?;
+        let wal_seq;
         {
             let w = db.begin_write().map_err(|e| e.to_string())?;
             {
-                let meta = w.open_table(META).map_err(|e| e.to_string())?;
-                w.open_table(ITEMS).map_err(|e| e.to_string())?;
-                w.open_table(INDEX).map_err(|e| e.to_string())?;
-                w.open_table(STREAM).map_err(|e| e.to_string())?;
+                let mut meta = w.open_table(META).map_err(|e| e.to_string())?;
+                let mut items = w.open_table(ITEMS).map_err(|e| e.to_string())?;
+                let mut index = w.open_table(INDEX).map_err(|e| e.to_string())?;
+                let mut stream = w.open_table(STREAM).map_err(|e| e.to_string())?;
+                // Replay, in order, the records newer than the state redb recovered.
+                let mut seq = wal_seq_of(&meta)?;
+                let durable = seq;
+                for (s, fx) in records.iter().filter(|(s, _)| *s > durable) {
+                    let ops = wal::ops(fx).map_err(|e| format!("{}: {e}", wal_path.display()))?;
+                    for op in ops {
+                        apply(&mut meta, &mut items, &mut index, &mut stream, op.table, op.key, op.value)
+                            .map_err(|e| format!("replaying {}: {}", wal_path.display(), e.message))?;
+                    }
+                    seq = *s;
+                }
+                meta.insert("wal_seq", seq.to_be_bytes().as_slice()).map_err(|e| e.to_string())?;
+                wal_seq = seq;
                 for e in meta.iter().map_err(|e| e.to_string())? {
                     let (k, v) = e.map_err(|e| e.to_string())?;
                     let k = k.value();
@@ -579,6 +684,14 @@ impl Tables {
             }
             w.commit().map_err(|e| e.to_string())?;
         }
+        // Replayed and durable: the log starts empty.
+        log.cut(0).map_err(|e| format!("cannot empty {}: {e}", wal_path.display()))?;
+        let durable = Durable {
+            wal: if sync_always { None } else { Some(log) },
+            wal_seq,
+            dirty_since: None,
+            every: checkpoint_every,
+        };
         let shared = Arc::new(Shared { defs: RwLock::new(defs) });
         let (tx, rx) = mpsc::channel::<Job>();
         let changed = Arc::new(tokio::sync::Notify::new());
@@ -587,7 +700,14 @@ impl Tables {
             std::thread::Builder::new()
                 .name("tables-writer".into())
                 .spawn(move || {
-                    writer(db, shared, rx, WriterState { next_seq, next_id, poisoned: None }, changed)
+                    writer(
+                        db,
+                        shared,
+                        rx,
+                        WriterState { next_seq, next_id, poisoned: None, checkpoint: false },
+                        changed,
+                        durable,
+                    )
                 })
                 .map_err(|e| e.to_string())?;
         }
@@ -664,7 +784,7 @@ impl Tables {
                         .take_while(|k| k.starts_with(&prefix))
                         .collect();
                     for k in olds {
-                        t.index.remove(k.as_slice()).map_err(storage)?;
+                        t.del(wal::INDEX, &k)?;
                     }
                     let items: Vec<(Vec<u8>, Vec<u8>)> = t
                         .items
@@ -678,7 +798,7 @@ impl Tables {
                         for ix in 0..new.spec.indexes.len() {
                             // Items whose attributes do not fit the new index are left out of it.
                             if let Ok(Some(k)) = index_key(&new, ix, &item, &pk) {
-                                t.index.insert(k.as_slice(), pk.as_slice()).map_err(storage)?;
+                                t.put(wal::INDEX, &k, &pk)?;
                             }
                         }
                     }
@@ -687,12 +807,12 @@ impl Tables {
                 None => {
                     let id = st.next_id;
                     st.next_id += 1;
-                    t.meta.insert("next_id", st.next_id.to_be_bytes().as_slice()).map_err(storage)?;
+                    t.put(wal::META, b"next_id", &st.next_id.to_be_bytes())?;
                     TableDef { name: name.clone(), id, spec, created_ms: crate::logs::now_ms(), stream: false }
                 }
             };
             let bytes = serde_json::to_vec(&def).map_err(storage)?;
-            t.meta.insert(format!("table:{name}").as_str(), bytes.as_slice()).map_err(storage)?;
+            t.put(wal::META, format!("table:{name}").as_bytes(), &bytes)?;
             let def = Arc::new(def);
             sh.defs.write().unwrap().insert(name.clone(), def.clone());
             Ok(def)
@@ -711,10 +831,10 @@ impl Tables {
             let mut new = (*d).clone();
             new.stream = on;
             if !on {
-                remove_prefix(&mut t.stream, &d.id.to_be_bytes())?;
+                t.remove_prefix(wal::STREAM, &d.id.to_be_bytes())?;
             }
             let bytes = serde_json::to_vec(&new).map_err(storage)?;
-            t.meta.insert(format!("table:{name}").as_str(), bytes.as_slice()).map_err(storage)?;
+            t.put(wal::META, format!("table:{name}").as_bytes(), &bytes)?;
             let new = Arc::new(new);
             sh.defs.write().unwrap().insert(name.clone(), new.clone());
             Ok(new)
@@ -728,10 +848,10 @@ impl Tables {
         self.write(move |t, _st, sh| {
             let d = sh.defs.read().unwrap().get(&name).cloned().ok_or_else(DdbError::not_found)?;
             let prefix = d.id.to_be_bytes();
-            remove_prefix(&mut t.items, &prefix)?;
-            remove_prefix(&mut t.index, &prefix)?;
-            remove_prefix(&mut t.stream, &prefix)?;
-            t.meta.remove(format!("table:{name}").as_str()).map_err(storage)?;
+            t.remove_prefix(wal::ITEMS, &prefix)?;
+            t.remove_prefix(wal::INDEX, &prefix)?;
+            t.remove_prefix(wal::STREAM, &prefix)?;
+            t.del(wal::META, format!("table:{name}").as_bytes())?;
             sh.defs.write().unwrap().remove(&name);
             Ok(d)
         })
@@ -818,6 +938,17 @@ impl Tables {
         .await
     }
 
+    /// Reads an item by its `Key`: its DynamoDB JSON as stored.
+    pub fn get_json(&self, def: &TableDef, key: &Item) -> Result<Option<Vec<u8>>, DdbError> {
+        let pk = check_key(def, key)?;
+        let r = self.db.begin_read().map_err(storage)?;
+        let items = r.open_table(ITEMS).map_err(storage)?;
+        match items.get(pk.as_slice()).map_err(storage)? {
+            Some(g) => Ok(Some(raw_item(g.value())?.json.to_vec())),
+            None => Ok(None),
+        }
+    }
+
     /// Reads an item by its `Key`.
     pub fn get(&self, def: &TableDef, key: &Item) -> Result<Option<Item>, DdbError> {
         let pk = check_key(def, key)?;
@@ -845,6 +976,11 @@ impl Tables {
     /// Reads items in key order from `range`, calling `f(store_key, item)` until it answers
     /// `false`. Index ranges yield the index entry's key.
     pub fn read(&self, range: &ReadRange, f: &mut Visit<'_>) -> Result<(), DdbError> {
+        self.read_raw(range, &mut |k, raw| f(k, raw.decode()?))
+    }
+
+    /// [`Tables::read`] with the items as stored.
+    pub fn read_raw(&self, range: &ReadRange, f: &mut RawVisit<'_>) -> Result<(), DdbError> {
         let r = self.db.begin_read().map_err(storage)?;
         let items = r.open_table(ITEMS).map_err(storage)?;
         let table = if range.index {
@@ -854,15 +990,14 @@ impl Tables {
         };
         let iter = table.range(range.start.as_slice()..range.end.as_slice()).map_err(storage)?;
         let mut step = |k: &[u8], v: &[u8]| -> Result<bool, DdbError> {
-            let item = if range.index {
+            if range.index {
                 match items.get(v).map_err(storage)? {
-                    Some(g) => decode_item(g.value())?,
-                    None => return Ok(true),
+                    Some(g) => f(k, raw_item(g.value())?),
+                    None => Ok(true),
                 }
             } else {
-                decode_item(v)?
-            };
-            f(k, item)
+                f(k, raw_item(v)?)
+            }
         };
         if range.reverse {
             for e in iter.rev() {
@@ -922,7 +1057,7 @@ impl Tables {
     pub fn item_count(&self, def: &TableDef) -> u64 {
         let (s, e) = Tables::table_range(def, None);
         let mut n = 0;
-        let _ = self.read(&ReadRange { start: s, end: e, reverse: false, index: false }, &mut |_, _| {
+        let _ = self.read_raw(&ReadRange { start: s, end: e, reverse: false, index: false }, &mut |_, _| {
             n += 1;
             Ok(true)
         });
@@ -946,6 +1081,16 @@ impl Tables {
         Ok(out)
     }
 
+    /// Makes every acknowledged write durable now (an `Immediate` commit; the log is emptied).
+    /// The daemon calls it when it stops.
+    pub async fn checkpoint(&self) -> Result<(), DdbError> {
+        self.write(|_, st, _| {
+            st.checkpoint = true;
+            Ok(())
+        })
+        .await
+    }
+
     /// The last sequence number given out.
     pub async fn last_seq(&self) -> Result<u64, DdbError> {
         self.write(|_, st, _| Ok(st.next_seq)).await
@@ -963,7 +1108,7 @@ impl Tables {
         self.write(move |t, _, _| {
             let mut v = id.to_be_bytes().to_vec();
             v.extend_from_slice(&seq.to_be_bytes());
-            t.meta.insert(key.as_str(), v.as_slice()).map_err(storage)?;
+            t.put(wal::META, key.as_bytes(), &v)?;
             if let Some(below) = trim_below {
                 let start = seq_key(id, 0);
                 let end = seq_key(id, below);
@@ -974,7 +1119,7 @@ impl Tables {
                     .map_while(|e| e.ok().map(|(k, _)| k.value().to_vec()))
                     .collect();
                 for k in keys {
-                    t.stream.remove(k.as_slice()).map_err(storage)?;
+                    t.del(wal::STREAM, &k)?;
                 }
             }
             Ok(())
@@ -1008,25 +1153,130 @@ impl Tables {
     pub async fn drop_cursor(&self, trigger: &str) -> Result<(), DdbError> {
         let key = format!("cursor:{trigger}");
         self.write(move |t, _, _| {
-            t.meta.remove(key.as_str()).map_err(storage)?;
+            t.del(wal::META, key.as_bytes())?;
             Ok(())
         })
         .await
     }
 }
 
-fn remove_prefix(
-    t: &mut redb::Table<'_, &'static [u8], &'static [u8]>,
-    prefix: &[u8],
+/// Puts (`Some`) or deletes (`None`) `key` in redb table `table` (a [`wal`] table number).
+fn apply<'t>(
+    meta: &mut redb::Table<'t, &'static str, &'static [u8]>,
+    items: &mut redb::Table<'t, &'static [u8], &'static [u8]>,
+    index: &mut redb::Table<'t, &'static [u8], &'static [u8]>,
+    stream: &mut redb::Table<'t, &'static [u8], &'static [u8]>,
+    table: u8,
+    key: &[u8],
+    value: Option<&[u8]>,
 ) -> Result<(), DdbError> {
-    let keys: Vec<Vec<u8>> = t
-        .range(prefix..)
-        .map_err(storage)?
-        .map_while(|e| e.ok().map(|(k, _)| k.value().to_vec()))
-        .take_while(|k| k.starts_with(prefix))
-        .collect();
-    for k in keys {
-        t.remove(k.as_slice()).map_err(storage)?;
+    let t = match table {
+        wal::META => {
+            let key = std::str::from_utf8(key).map_err(storage)?;
+            match value {
+                Some(v) => meta.insert(key, v).map(drop),
+                None => meta.remove(key).map(drop),
+            }
+            .map_err(storage)?;
+            return Ok(());
+        }
+        wal::ITEMS => items,
+        wal::INDEX => index,
+        _ => stream,
+    };
+    match value {
+        Some(v) => t.insert(key, v).map(drop),
+        None => t.remove(key).map(drop),
+    }
+    .map_err(storage)
+}
+
+/// A checkpoint (an `Immediate` commit, then the log is emptied) comes this long after the
+/// first commit that is only in the log.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+
+/// A group whose effects pass this size is committed `Immediate` rather than logged.
+const BIG_GROUP: usize = 8 * 1024 * 1024;
+
+/// How the writer makes groups durable (see the module docs and [`wal`]).
+struct Durable {
+    /// `None` with `SKYFORM_LOCAL_SYNC=always`: every group commit is `Immediate`.
+    wal: Option<wal::Wal>,
+    /// The last group's log sequence number (`meta` key `wal_seq`).
+    wal_seq: u64,
+    /// When the oldest commit that is only in the log was made.
+    dirty_since: Option<Instant>,
+    /// [`CHECKPOINT_EVERY`] (tests wait longer).
+    every: Duration,
+}
+
+fn wal_seq_of(meta: &redb::Table<'_, &'static str, &'static [u8]>) -> Result<u64, String> {
+    Ok(match meta.get("wal_seq").map_err(|e| e.to_string())? {
+        Some(v) => u64::from_be_bytes(v.value().try_into().unwrap_or([0; 8])),
+        None => 0,
+    })
+}
+
+/// Commits everything so far `Immediate` and empties the log. On failure the log stays, and
+/// the next checkpoint retries.
+fn checkpoint(db: &Database, d: &mut Durable) {
+    let r = (|| -> Result<(), String> {
+        let w = db.begin_write().map_err(|e| e.to_string())?;
+        {
+            let mut meta = w.open_table(META).map_err(|e| e.to_string())?;
+            meta.insert("wal_seq", d.wal_seq.to_be_bytes().as_slice()).map_err(|e| e.to_string())?;
+        }
+        w.commit().map_err(|e| e.to_string())
+    })();
+    if r.is_ok() {
+        d.dirty_since = None;
+        if let Some(log) = &mut d.wal {
+            // Left over on failure: its records are all at or below `wal_seq`, so never replayed.
+            let _ = log.cut(0);
+        }
+    } else {
+        d.dirty_since = Some(Instant::now());
+    }
+}
+
+/// Commits one group: `Immediate` (sync-always mode, or a big group), or logged and `None`.
+fn commit_group(w: redb::WriteTransaction, fx: &wal::Effects, d: &mut Durable) -> Result<(), String> {
+    if fx.buf.is_empty() {
+        // Nothing written: nothing to make durable.
+        let mut w = w;
+        w.set_durability(redb::Durability::None).map_err(|e| e.to_string())?;
+        return w.commit().map_err(|e| e.to_string());
+    }
+    let seq = d.wal_seq + 1;
+    {
+        let mut meta = w.open_table(META).map_err(|e| e.to_string())?;
+        meta.insert("wal_seq", seq.to_be_bytes().as_slice()).map_err(|e| e.to_string())?;
+    }
+    match &mut d.wal {
+        Some(log) if fx.buf.len() < BIG_GROUP => {
+            let before = log.size();
+            log.append(seq, &fx.buf).map_err(|e| format!("cannot write the tables' log: {e}"))?;
+            let mut w = w;
+            let r = w
+                .set_durability(redb::Durability::None)
+                .map_err(|e| e.to_string())
+                .and_then(|()| w.commit().map_err(|e| e.to_string()));
+            if r.is_err() {
+                // Not committed: the record must not be replayed.
+                let _ = log.cut(before);
+                return r;
+            }
+            d.wal_seq = seq;
+            d.dirty_since.get_or_insert_with(Instant::now);
+        }
+        _ => {
+            w.commit().map_err(|e| e.to_string())?;
+            d.wal_seq = seq;
+            d.dirty_since = None;
+            if let Some(log) = &mut d.wal {
+                let _ = log.cut(0);
+            }
+        }
     }
     Ok(())
 }
@@ -1038,8 +1288,26 @@ fn writer(
     rx: mpsc::Receiver<Job>,
     mut st: WriterState,
     changed: Arc<tokio::sync::Notify>,
+    mut d: Durable,
 ) {
-    while let Ok(first) = rx.recv() {
+    loop {
+        let first = match d.dirty_since {
+            None => match rx.recv() {
+                Ok(j) => j,
+                Err(_) => break,
+            },
+            Some(since) => {
+                let wait = (since + d.every).saturating_duration_since(Instant::now());
+                match rx.recv_timeout(wait) {
+                    Ok(j) => j,
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        checkpoint(&db, &mut d);
+                        continue;
+                    }
+                    Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                }
+            }
+        };
         let mut jobs = vec![first];
         while jobs.len() < 4096 {
             match rx.try_recv() {
@@ -1052,27 +1320,35 @@ fn writer(
         let mut replies: Vec<Reply> = Vec::with_capacity(jobs.len());
         let result = (|| -> Result<(), String> {
             let w = db.begin_write().map_err(|e| e.to_string())?;
-            {
+            let fx = {
                 let mut t = Tx {
                     meta: w.open_table(META).map_err(|e| e.to_string())?,
                     items: w.open_table(ITEMS).map_err(|e| e.to_string())?,
                     index: w.open_table(INDEX).map_err(|e| e.to_string())?,
                     stream: w.open_table(STREAM).map_err(|e| e.to_string())?,
+                    fx: wal::Effects::default(),
                 };
                 for j in jobs.drain(..) {
                     replies.push(j(&mut t, &mut st, &shared));
                 }
-            }
+                std::mem::take(&mut t.fx)
+            };
             if let Some(e) = st.poisoned.take() {
                 w.abort().map_err(|e| e.to_string())?;
                 return Err(e);
             }
-            w.commit().map_err(|e| e.to_string())
+            commit_group(w, &fx, &mut d)
         })();
         if result.is_err() {
             st.next_seq = seq_before;
             st.next_id = next_id_before;
         }
+        if d.dirty_since.is_some()
+            && (std::mem::take(&mut st.checkpoint) || d.wal.as_ref().is_some_and(|l| l.size() > wal::MAX_LOG))
+        {
+            checkpoint(&db, &mut d);
+        }
+        st.checkpoint = false;
         // Jobs never run (begin_write failed) are dropped: their callers get "writer stopped".
         drop(jobs);
         for r in replies {
@@ -1081,6 +1357,10 @@ fn writer(
         if st.next_seq != seq_before {
             changed.notify_waiters();
         }
+    }
+    // The last handle is gone: a clean stop.
+    if d.dirty_since.is_some() {
+        checkpoint(&db, &mut d);
     }
 }
 
@@ -1125,3 +1405,153 @@ pub fn sequence_number(seq: u64) -> String {
 /// Names and values placeholders parsed from a request.
 pub type Names = HashMap<String, String>;
 pub type Values = HashMap<String, AV>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    }
+
+    /// Opens `path` once the writer thread of a dropped `Tables` has let go of it.
+    fn reopen(path: &Path) -> Tables {
+        let until = Instant::now() + Duration::from_secs(10);
+        loop {
+            match Tables::open(path) {
+                Ok(t) => return t,
+                Err(e) if e.contains("already open") && Instant::now() < until => {
+                    std::thread::sleep(Duration::from_millis(10))
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+
+    fn item(v: Value) -> Item {
+        value::item_from_json(&v).unwrap()
+    }
+
+    fn spec() -> TableSpec {
+        let k = |n: &str| KeyAttr { name: n.into(), type_: "S".into() };
+        TableSpec {
+            hash_key: k("pk"),
+            range_key: None,
+            indexes: vec![IndexSpec { name: "byColor".into(), hash_key: k("color"), range_key: None }],
+        }
+    }
+
+    fn put(rt: &tokio::runtime::Runtime, t: &Tables, pk: &str, color: &str) {
+        let it = item(json!({"pk": {"S": pk}, "color": {"S": color}}));
+        rt.block_on(t.write_one("tab", WriteOp::Put { item: it, cond: None })).unwrap();
+    }
+
+    fn get(t: &Tables, pk: &str) -> Option<Item> {
+        t.get(&t.table("tab").unwrap(), &item(json!({"pk": {"S": pk}}))).unwrap()
+    }
+
+    fn by_color(t: &Tables, color: &str) -> Vec<String> {
+        let def = t.table("tab").unwrap();
+        let (start, end) = Tables::partition_range(&def, Some(0), &AV::S(color.into()));
+        let mut out = Vec::new();
+        t.read(&ReadRange { start, end, reverse: false, index: true }, &mut |_, i| {
+            out.push(value::item_to_json(&i)["pk"]["S"].as_str().unwrap().to_string());
+            Ok(true)
+        })
+        .unwrap();
+        out
+    }
+
+    /// Writes acknowledged before a checkpoint are only in the log: replayed into a store that
+    /// never saw them (as after `kill -9` before the checkpoint), they are all there, with
+    /// their index entries and change records; a torn last record is ignored.
+    #[test]
+    fn the_log_alone_restores_acknowledged_writes() {
+        let rt = rt();
+        let dir = std::env::temp_dir().join(format!("skyform-wal-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let (a, b) = (dir.join("a/tables.redb"), dir.join("b/tables.redb"));
+        let t = Tables::open_with(&a, Duration::from_secs(3600), false).unwrap();
+        rt.block_on(t.put_table("tab", spec(), true)).unwrap();
+        rt.block_on(t.set_stream("tab", true)).unwrap();
+        put(&rt, &t, "a", "red");
+        put(&rt, &t, "b", "red");
+        put(&rt, &t, "c", "blue");
+        rt.block_on(t.write_one("tab", WriteOp::Delete { key: item(json!({"pk": {"S": "b"}})), cond: None }))
+            .unwrap();
+        put(&rt, &t, "d", "green");
+        let log = std::fs::read(a.with_extension("wal")).unwrap();
+        assert!(!log.is_empty(), "the writes are in the log until the checkpoint");
+        drop(t);
+
+        // A torn tail: the last record (the put of `d`) lost its last bytes.
+        std::fs::create_dir_all(dir.join("b")).unwrap();
+        std::fs::write(b.with_extension("wal"), &log[..log.len() - 3]).unwrap();
+        let t = Tables::open(&b).unwrap();
+        assert!(get(&t, "a").is_some() && get(&t, "c").is_some());
+        assert!(get(&t, "b").is_none(), "the delete was replayed");
+        assert!(get(&t, "d").is_none(), "the torn record was not applied");
+        assert_eq!(by_color(&t, "red"), ["a"]);
+        assert_eq!(by_color(&t, "blue"), ["c"]);
+        let def = t.table("tab").unwrap();
+        let events: Vec<String> = t
+            .stream_after(def.id, 0, 100)
+            .unwrap()
+            .iter()
+            .map(|r| format!("{} {}", r["event"].as_str().unwrap(), r["keys"]["pk"]["S"].as_str().unwrap()))
+            .collect();
+        assert_eq!(events, ["INSERT a", "INSERT b", "INSERT c", "REMOVE b"]);
+        assert_eq!(std::fs::metadata(b.with_extension("wal")).unwrap().len(), 0, "replayed, then emptied");
+
+        // Replay is exact once: a newer write survives an old log found again.
+        put(&rt, &t, "b", "blue");
+        rt.block_on(t.checkpoint()).unwrap();
+        assert_eq!(
+            std::fs::metadata(b.with_extension("wal")).unwrap().len(),
+            0,
+            "a checkpoint empties the log"
+        );
+        drop(t);
+        std::fs::write(b.with_extension("wal"), &log).unwrap();
+        let t = reopen(&b);
+        assert!(get(&t, "b").is_some(), "records already in the store are not replayed");
+        assert!(get(&t, "d").is_none());
+        assert_eq!(by_color(&t, "blue"), ["b", "c"]);
+        drop(t);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// `SKYFORM_LOCAL_SYNC=always`: every group is committed with an fsync before its answer,
+    /// and nothing goes to the log.
+    #[test]
+    fn sync_always_commits_durably_and_leaves_the_log_empty() {
+        let rt = rt();
+        let dir = std::env::temp_dir().join(format!("skyform-sync-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("tables.redb");
+        let t = Tables::open_with(&path, Duration::from_secs(3600), true).unwrap();
+        rt.block_on(t.put_table("tab", spec(), true)).unwrap();
+        put(&rt, &t, "a", "red");
+        assert_eq!(std::fs::metadata(path.with_extension("wal")).unwrap().len(), 0);
+        drop(t);
+        let t = reopen(&path);
+        assert!(get(&t, "a").is_some());
+        drop(t);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// An item is stored with its size before its JSON; items stored bare (before the size
+    /// was) still read.
+    #[test]
+    fn stored_items_carry_their_size_and_bare_ones_still_read() {
+        let it = item(json!({"pk": {"S": "a"}, "n": {"N": "12"}, "l": {"L": [{"S": "xy"}]}}));
+        let stored = encode_item(&it);
+        let raw = raw_item(&stored).unwrap();
+        assert_eq!(raw.size, value::item_size(&it));
+        assert_eq!(raw.json, value::item_to_json(&it).to_string().as_bytes());
+        assert_eq!(raw.decode().unwrap(), it);
+        let bare = value::item_to_json(&it).to_string().into_bytes();
+        let raw = raw_item(&bare).unwrap();
+        assert_eq!((raw.size, raw.decode().unwrap()), (value::item_size(&it), it));
+    }
+}
