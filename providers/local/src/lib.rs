@@ -35,6 +35,7 @@ pub mod client;
 pub mod console;
 pub mod daemon;
 pub mod deps;
+pub mod durability;
 pub mod env;
 pub mod gateway;
 pub mod http;

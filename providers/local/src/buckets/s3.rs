@@ -371,8 +371,7 @@ impl LocalS3 {
                 let _ = std::fs::remove_file(&path);
                 return Err(internal(e));
             }
-            drop(file);
-            b.commit(&path, meta, check).map_err(store_err)
+            b.commit(&path, file, meta, check).map_err(store_err)
         })
         .await?
     }
@@ -587,7 +586,7 @@ impl S3 for LocalS3 {
         };
         let (start, len) = (range.start, range.end - range.start);
         let body = if len <= STREAM_ABOVE {
-            let data = blocking(move || store::read_range(&file, start, len)).await?.map_err(internal)?;
+            let data = blocking(move || file.read_range(start, len)).await?.map_err(internal)?;
             StreamingBlob::from(s3s::Body::from(bytes::Bytes::from(data)))
         } else {
             StreamingBlob::wrap(file_stream(std::sync::Arc::new(file), start, len))
@@ -830,11 +829,13 @@ impl S3 for LocalS3 {
             }
             let (path, mut out) = dst2.temp_file().map_err(internal)?;
             let r = (|| -> std::io::Result<ObjMeta> {
-                store::copy_data(&mut file, sm.size, &mut out)?;
+                file.copy_to(&mut out)?;
                 let mut m = match new_meta {
                     Some(n) => ObjMeta { checksums: sm.checksums.clone(), ..n },
                     None => ObjMeta { key: key.clone(), ..sm.clone() },
                 };
+                // The copy is one file holding the data, whatever the source was.
+                m.parts = None;
                 m.key = key.clone();
                 m.size = sm.size;
                 m.etag = sm.etag.clone();
@@ -843,7 +844,7 @@ impl S3 for LocalS3 {
                 Ok(m)
             })();
             match r {
-                Ok(m) => dst2.commit(&path, m, |_| Ok(())).map_err(store_err),
+                Ok(m) => dst2.commit(&path, out, m, |_| Ok(())).map_err(store_err),
                 Err(e) => {
                     let _ = std::fs::remove_file(&path);
                     Err(internal(e))
@@ -934,7 +935,7 @@ impl S3 for LocalS3 {
                 let _ = std::fs::remove_file(&path);
                 return Err(StoreError::Io(e));
             }
-            b2.commit_part(&id, n, &path)
+            b2.commit_part(&id, n, &path, file)
         })
         .await?
         .map_err(store_err)?;
@@ -1092,33 +1093,15 @@ impl S3 for LocalS3 {
                 }
                 chosen.push(p.clone());
             }
-            let (path, mut out) = b2.temp_file().map_err(internal)?;
-            let r = (|| -> Result<ObjMeta, StoreError> {
-                let mut md5s = Vec::new();
-                let mut size = 0;
-                for p in &chosen {
-                    let mut f = b2.part_file(&id, p.number)?;
-                    store::copy_data(&mut f, p.meta.size, &mut out)?;
-                    size += p.meta.size;
-                    md5s.extend_from_slice(&hex_decode(&p.meta.etag));
-                }
-                let mut m = info.meta.clone();
-                m.size = size;
-                m.etag = format!("{}-{}", store::hex(&Md5::digest(&md5s)), chosen.len());
-                m.last_modified_ms = store::now_ms();
-                store::finish_file(&mut out, &m)?;
-                Ok(m)
-            })();
-            let m = match r {
-                Ok(m) => m,
-                Err(e) => {
-                    let _ = std::fs::remove_file(&path);
-                    return Err(store_err(e));
-                }
-            };
-            let m = b2.commit(&path, m, check).map_err(store_err)?;
-            let _ = b2.remove_upload(&id);
-            Ok(m)
+            let mut md5s = Vec::with_capacity(16 * chosen.len());
+            for p in &chosen {
+                md5s.extend_from_slice(&hex_decode(&p.meta.etag));
+            }
+            let mut m = info.meta.clone();
+            m.etag = format!("{}-{}", store::hex(&Md5::digest(&md5s)), chosen.len());
+            m.last_modified_ms = store::now_ms();
+            let list: Vec<(u32, u64)> = chosen.iter().map(|p| (p.number, p.meta.size)).collect();
+            b2.complete_upload(&id, &list, m, check).map_err(store_err)
         })
         .await??;
         self.emit(
@@ -1178,7 +1161,7 @@ const STREAM_CHUNK: u64 = 1 << 20;
 /// `len` bytes of `file` from `start`, in [`STREAM_CHUNK`]s read on the blocking pool. The file
 /// stays open, so a concurrent overwrite (a rename over it) does not change what is sent.
 fn file_stream(
-    file: std::sync::Arc<std::fs::File>,
+    file: std::sync::Arc<store::ObjData>,
     start: u64,
     len: u64,
 ) -> impl futures::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send + Sync + 'static {
@@ -1188,7 +1171,7 @@ fn file_stream(
         }
         let n = (end - pos).min(STREAM_CHUNK);
         let f = file.clone();
-        let chunk = tokio::task::spawn_blocking(move || store::read_range(&f, pos, n))
+        let chunk = tokio::task::spawn_blocking(move || f.read_range(pos, n))
             .await
             .map_err(std::io::Error::other)??;
         Ok(Some((bytes::Bytes::from(chunk), (file, pos + n, end))))
