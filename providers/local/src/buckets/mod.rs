@@ -286,7 +286,7 @@ impl Buckets {
         }
     }
 
-    /// Buckets with their object counts and pending events, for `GET /v1/status`.
+    /// Buckets with their object counts, pending events and durability, for `GET /v1/status`.
     pub fn status(&self) -> Value {
         let buckets: Vec<Value> = self
             .store
@@ -299,6 +299,7 @@ impl Buckets {
             "buckets": buckets,
             "notifications": self.events.list().iter().map(|((s, n), spec)| json!({"stack": s, "name": n, "spec": spec})).collect::<Vec<_>>(),
             "pending_events": self.events.pending(),
+            "durability": if self.store.syncs_always() { "fsync before every answer" } else { "kill -9-safe, fsynced within a second" },
         })
     }
 }

@@ -757,6 +757,11 @@ impl Store {
         Ok(Store { root: root.to_path_buf(), buckets: RwLock::new(buckets), sync, flusher })
     }
 
+    /// Whether writes are fsynced before their answer (`SKYFORM_LOCAL_SYNC=always`).
+    pub fn syncs_always(&self) -> bool {
+        self.sync
+    }
+
     pub fn bucket(&self, name: &str) -> Option<Arc<BucketData>> {
         self.buckets.read().unwrap().get(name).cloned()
     }
