@@ -19,8 +19,10 @@
 //! completion the upload's folder `uploads/<id>/` is renamed to `data/<id>/` and the object's
 //! own file holds only the trailer, listing the parts ([`PartsRef`]); a read opens them all,
 //! and finds the object again if they vanished in between (it was replaced). The parts of an
-//! object that is replaced or deleted are removed once the change is on disk; a `data/<id>/`
-//! that no object names (a crash in between) is removed at the next start.
+//! object that is replaced or deleted are removed once the change is on disk. At the next
+//! start, a `data/<id>/` that no object names goes back to `uploads/` if it still has its
+//! `upload.json` (a crash before the completion committed: the upload can be completed again),
+//! else it is removed.
 //!
 //! The keys of a bucket are kept in memory, sorted (built at start from the files' trailers),
 //! for listing; reads always take the metadata from the file they open.
@@ -735,10 +737,19 @@ impl Store {
                     }
                 }
             }
-            // Parts moved for a completion that never committed, or of an object replaced just
-            // before a crash.
+            // Parts that no object names: an upload whose completion never committed (it still
+            // has its `upload.json`) goes back to `uploads/`, as if the completion had not been
+            // asked; the parts of an object replaced or deleted just before a crash are removed.
             for e in std::fs::read_dir(dir.join("data"))?.flatten() {
-                if !used.contains(e.file_name().to_string_lossy().as_ref()) {
+                let name = e.file_name().to_string_lossy().to_string();
+                if used.contains(&name) {
+                    continue;
+                }
+                let back = dir.join("uploads").join(&name);
+                let restored = valid_upload_id(&name)
+                    && e.path().join("upload.json").exists()
+                    && std::fs::rename(e.path(), &back).is_ok();
+                if !restored {
                     let _ = std::fs::remove_dir_all(e.path());
                 }
             }
@@ -997,11 +1008,20 @@ mod tests {
             assert!(matches!(refused, Err(StoreError::Precondition(_))));
             assert!(b.upload(&up4.id, "mp3").is_ok() && b.parts(&up4.id).unwrap().len() == 1);
             std::fs::create_dir_all(b.data_dir().join("0123456789abcdef0123456789abcdef")).unwrap();
+            // A crash between moving an upload's parts and committing its object: the upload
+            // is back at the next start.
+            std::fs::rename(b.uploads_dir().join(&up4.id), b.data_dir().join(&up4.id)).unwrap();
             drop(b);
             drop(store);
             let store = Store::open_with(&root, sync).unwrap();
             let b = store.bucket("bkt").unwrap();
             assert!(!b.data_dir().join("0123456789abcdef0123456789abcdef").exists());
+            assert_eq!(
+                b.parts(&up4.id).unwrap().len(),
+                1,
+                "the upload whose completion never committed is back"
+            );
+            assert!(!b.data_dir().join(&up4.id).exists());
             let (d, m) = b.open("mp3").unwrap().unwrap();
             assert_eq!((d.read_range(0, 3).unwrap(), m.parts.is_some()), (b"def".to_vec(), true));
             let _ = std::fs::remove_dir_all(&root);
