@@ -202,7 +202,8 @@ fn md5_hex(b: &[u8]) -> String {
 fn bucket_resources_check_persist_and_refuse_to_delete_non_empty() {
     let venv = venv();
     let p = Project::new("buckets-provider");
-    let mut prov = Provider::start(&p, "dev");
+    // The daemon inherits the variable: every write is fsynced before its answer.
+    let mut prov = Provider::start_with_env(&p, "dev", &[("SKYFORM_LOCAL_SYNC", "always")]);
     // Bad inputs fail at check.
     let c = prov.check("local:Bucket", "b", json!({"force_destroy": "yes"}));
     assert_eq!(c["failures"][0]["property"], "force_destroy", "{c}");
@@ -233,6 +234,18 @@ fn bucket_resources_check_persist_and_refuse_to_delete_non_empty() {
     assert_eq!(read["resource"]["outputs"], out);
     assert_eq!(read["resource"]["inputs"], inputs);
     assert_eq!(cli(&venv, &env, &["s3", "cp", "s3://keep/o.txt", "-"]), "persisted");
+    let token = std::fs::read_to_string(p.dir.join(".skyform/local/token")).unwrap();
+    let daemon: Value =
+        serde_json::from_slice(&std::fs::read(p.dir.join(".skyform/local/daemon.json")).unwrap()).unwrap();
+    let st = http(
+        daemon["port"].as_u64().unwrap() as u16,
+        "GET",
+        "/v1/status",
+        &[("Authorization", &format!("Bearer {}", token.trim()))],
+        b"",
+    )
+    .json();
+    assert_eq!(st["buckets"]["durability"], "fsync before every answer", "{st}");
 
     // Not empty: refused, with what to do.
     let del = json!({"type": "local:Bucket", "name": "keep", "id": id, "inputs": inputs, "outputs": out});
@@ -354,6 +367,7 @@ s3.delete_objects(Bucket="events", Delete={"Objects": [{"Key": "in/skip.jpg"}, {
     assert!(eventually(5, || status()["buckets"]["pending_events"] == 0), "{}", status());
     let st = status();
     assert_eq!(st["buckets"]["buckets"], json!([{"name": "events", "objects": 3}]), "{st}");
+    assert_eq!(st["buckets"]["durability"], "kill -9-safe, fsynced within a second", "the default: {st}");
     assert_eq!(st["buckets"]["notifications"].as_array().unwrap().len(), 2, "{st}");
     // The outbox is empty once delivered.
     assert!(eventually(5, || std::fs::read_dir(p.dir.join(".skyform/local/bucket_events"))

@@ -250,6 +250,24 @@ want = hashlib.md5(b"".join(hashlib.md5(d).digest() for d in parts_data)).hexdig
 assert r["ETag"] == '"%s"' % want, (r["ETag"], want)
 g = s3.get_object(Bucket=BUCKET, Key="mp/obj")
 assert g["Body"].read() == b"".join(parts_data) and g["ETag"] == '"%s"' % want and g["Metadata"] == {"m": "1"}
+# The parts stay where they were uploaded: ranges across their boundaries, HEAD, copy, overwrite.
+whole = b"".join(parts_data)
+for lo, hi in [(5 * MB - 10, 5 * MB + 9), (5 * MB, 5 * MB), (4 * MB, 10 * MB + 50), (10 * MB - 1, 10 * MB + 122), (0, 10 * MB + 122)]:
+    g = s3.get_object(Bucket=BUCKET, Key="mp/obj", Range="bytes=%d-%d" % (lo, hi))
+    assert g["Body"].read() == whole[lo:hi + 1] and g["ContentRange"] == "bytes %d-%d/%d" % (lo, hi, len(whole)), (lo, hi)
+assert s3.get_object(Bucket=BUCKET, Key="mp/obj", Range="bytes=-200")["Body"].read() == whole[-200:]
+h = s3.head_object(Bucket=BUCKET, Key="mp/obj")
+assert h["ContentLength"] == len(whole) and h["ETag"] == '"%s"' % want
+s3.copy_object(Bucket=BUCKET, Key="mp/copy", CopySource={"Bucket": BUCKET, "Key": "mp/obj"})
+assert s3.get_object(Bucket=BUCKET, Key="mp/copy")["Body"].read() == whole
+s3.put_object(Bucket=BUCKET, Key="mp/copy", Body=b"replaced")
+assert s3.get_object(Bucket=BUCKET, Key="mp/copy")["Body"].read() == b"replaced"
+up9 = s3.create_multipart_upload(Bucket=BUCKET, Key="mp/copy")["UploadId"]
+e9 = s3.upload_part(Bucket=BUCKET, Key="mp/copy", UploadId=up9, PartNumber=1, Body=b"one part")["ETag"]
+s3.complete_multipart_upload(Bucket=BUCKET, Key="mp/copy", UploadId=up9, MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": e9}]})
+assert s3.get_object(Bucket=BUCKET, Key="mp/copy", Range="bytes=4-7")["Body"].read() == b"part"
+s3.delete_object(Bucket=BUCKET, Key="mp/copy")
+assert error_code(s3.head_object, Bucket=BUCKET, Key="mp/copy")[1] == 404
 assert error_code(s3.upload_part, Bucket=BUCKET, Key="mp/obj", UploadId=uid, PartNumber=1, Body=b"x")[0] == "NoSuchUpload"
 up2 = s3.create_multipart_upload(Bucket=BUCKET, Key="mp/aborted")["UploadId"]
 s3.upload_part(Bucket=BUCKET, Key="mp/aborted", UploadId=up2, PartNumber=1, Body=b"x")

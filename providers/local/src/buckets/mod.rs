@@ -1,5 +1,5 @@
-//! Buckets: the S3 REST API on the AWS endpoint, over a durable object store on disk, with
-//! bucket notifications that invoke functions.
+//! Buckets: the S3 REST API on the AWS endpoint, over an object store on disk (`kill -9`-safe
+//! at once, fsynced within about a second), with bucket notifications that invoke functions.
 //!
 //! - [`s3`]: the S3 operations, served through the `s3s` crate, which parses S3's requests
 //!   (path-style `/BUCKET/KEY` and virtual-hosted-style `BUCKET.localhost:PORT`), verifies
@@ -7,7 +7,9 @@
 //!   signed or unsigned with trailing checksums) and writes S3's XML and errors. We chose it
 //!   over writing the protocol by hand: those are exactly the parts where a hand-written
 //!   server drifts from what today's SDKs send.
-//! - [`store`]: objects on disk, one file per object named by the hash of its key.
+//! - [`store`]: objects on disk, one file per object named by the hash of its key; a multipart
+//!   object's parts stay the files they were uploaded as.
+//! - [`flush`]: the background fsync of what the store wrote (or none: `SKYFORM_LOCAL_SYNC=always`).
 //! - [`events`]: notifications, an fsynced outbox, delivery to functions.
 //!
 //! The endpoint hands a request to [`Buckets::serve`] when [`is_s3`] says it is for S3.
@@ -16,6 +18,7 @@
 //! provider's `local:Bucket` and `local:BucketNotification`.
 
 pub mod events;
+pub mod flush;
 pub mod s3;
 pub mod store;
 
@@ -283,7 +286,7 @@ impl Buckets {
         }
     }
 
-    /// Buckets with their object counts and pending events, for `GET /v1/status`.
+    /// Buckets with their object counts, pending events and durability, for `GET /v1/status`.
     pub fn status(&self) -> Value {
         let buckets: Vec<Value> = self
             .store
@@ -296,6 +299,7 @@ impl Buckets {
             "buckets": buckets,
             "notifications": self.events.list().iter().map(|((s, n), spec)| json!({"stack": s, "name": n, "spec": spec})).collect::<Vec<_>>(),
             "pending_events": self.events.pending(),
+            "durability": if self.store.syncs_always() { "fsync before every answer" } else { "kill -9-safe, fsynced within a second" },
         })
     }
 }

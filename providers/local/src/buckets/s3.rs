@@ -288,36 +288,113 @@ fn body_error(e: s3s::StdError) -> S3Error {
     }
 }
 
-/// Streams `body` into a new temporary file of `b`; returns the file, its size, MD5 and
-/// checksums. The file is left for the caller to finish and commit (or removed on error).
+/// A body up to this size is held in memory while it arrives and written with its trailer and
+/// renamed in one call on the blocking pool; a larger one is written to its temporary file in
+/// batches of about this size as it arrives.
+const HOLD_UP_TO: usize = 1 << 20;
+
+/// A received body: its size, MD5 and checksums, and its bytes (in a temporary file of the
+/// bucket, in memory, or both: the file's part first).
+struct Received {
+    b: Arc<BucketData>,
+    file: Option<(std::path::PathBuf, std::fs::File)>,
+    held: Vec<bytes::Bytes>,
+    size: u64,
+    md5: [u8; 16],
+    sums: Checksum,
+}
+
+impl Received {
+    /// Drops what was received (a refused request).
+    fn discard(self) {
+        if let Some((p, _)) = self.file {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+
+    /// Writes the held bytes, then `meta`'s trailer, to the temporary file (made if none); the
+    /// file, ready to commit. Blocking; the file is removed on error.
+    fn finish(self, meta: &ObjMeta) -> std::io::Result<(std::path::PathBuf, std::fs::File)> {
+        use std::io::Write;
+        let (path, mut f) = match self.file {
+            Some(pf) => pf,
+            None => self.b.temp_file()?,
+        };
+        let r = (|| {
+            for c in &self.held {
+                f.write_all(c)?;
+            }
+            store::finish_file(&mut f, meta)
+        })();
+        match r {
+            Ok(()) => Ok((path, f)),
+            Err(e) => {
+                let _ = std::fs::remove_file(&path);
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Appends `chunks` to the temporary file of `b` (made if none), on the blocking pool.
+async fn spill(
+    b: &Arc<BucketData>,
+    file: Option<(std::path::PathBuf, std::fs::File)>,
+    chunks: Vec<bytes::Bytes>,
+) -> S3Result<(std::path::PathBuf, std::fs::File)> {
+    let b = b.clone();
+    blocking(move || {
+        use std::io::Write;
+        let (path, mut f) = match file {
+            Some(pf) => pf,
+            None => b.temp_file()?,
+        };
+        for c in &chunks {
+            if let Err(e) = f.write_all(c) {
+                let _ = std::fs::remove_file(&path);
+                return Err(e);
+            }
+        }
+        Ok((path, f))
+    })
+    .await?
+    .map_err(internal)
+}
+
+/// Receives `body`, hashing it as it arrives (MD5 and the wanted checksums): held in memory up
+/// to [`HOLD_UP_TO`], else streamed into a temporary file of `b` (removed on error).
 async fn receive(
     b: &Arc<BucketData>,
     body: Option<StreamingBlob>,
     sums: s3s::checksum::ChecksumHasher,
     content_md5: Option<&str>,
-) -> S3Result<(std::path::PathBuf, std::fs::File, u64, [u8; 16], Checksum)> {
-    let b2 = b.clone();
-    let (path, file) = blocking(move || b2.temp_file()).await?.map_err(internal)?;
-    let mut f = tokio::fs::File::from_std(file);
+) -> S3Result<Received> {
     let mut h = Hashing { md5: Md5::new(), sums };
     let mut size = 0u64;
+    let mut file = None;
+    let mut held = Vec::new();
+    let mut held_len = 0usize;
     let result: S3Result<()> = async {
         if let Some(mut body) = body {
-            use tokio::io::AsyncWriteExt;
             while let Some(chunk) = body.next().await {
                 let chunk = chunk.map_err(body_error)?;
                 h.md5.update(&chunk);
                 h.sums.update(&chunk);
                 size += chunk.len() as u64;
-                f.write_all(&chunk).await.map_err(internal)?;
+                held_len += chunk.len();
+                held.push(chunk);
+                if held_len > HOLD_UP_TO {
+                    file = Some(spill(b, file.take(), std::mem::take(&mut held)).await?);
+                    held_len = 0;
+                }
             }
-            f.flush().await.map_err(internal)?;
         }
         Ok(())
     }
     .await;
+    let received = Received { b: b.clone(), file, held, size, md5: [0; 16], sums: Checksum::default() };
     if let Err(e) = result {
-        let _ = std::fs::remove_file(&path);
+        received.discard();
         return Err(e);
     }
     let md5: [u8; 16] = h.md5.finalize().into();
@@ -325,15 +402,14 @@ async fn receive(
         use base64::Engine;
         let ok = base64::engine::general_purpose::STANDARD.decode(given).map(|d| d == md5).unwrap_or(false);
         if !ok {
-            let _ = std::fs::remove_file(&path);
+            received.discard();
             return Err(s3_error!(
                 BadDigest,
                 "The Content-MD5 you specified did not match what we received."
             ));
         }
     }
-    let sums = h.sums.finalize();
-    Ok((path, f.into_std().await, size, md5, sums))
+    Ok(Received { md5, sums: h.sums.finalize(), ..received })
 }
 
 impl LocalS3 {
@@ -356,23 +432,18 @@ impl LocalS3 {
             .map_err(|e| internal(format!("cannot record the bucket event: {e}")))
     }
 
-    /// Finishes a received temporary file as `meta` and commits it.
+    /// Writes a received body as `meta` and commits it, in one call on the blocking pool.
     async fn finish_and_commit(
         &self,
         b: &Arc<BucketData>,
-        path: std::path::PathBuf,
-        mut file: std::fs::File,
+        received: Received,
         meta: ObjMeta,
         check: impl FnOnce(Option<&ObjMeta>) -> Result<(), String> + Send + 'static,
     ) -> S3Result<Arc<ObjMeta>> {
         let b = b.clone();
         blocking(move || {
-            if let Err(e) = store::finish_file(&mut file, &meta) {
-                let _ = std::fs::remove_file(&path);
-                return Err(internal(e));
-            }
-            drop(file);
-            b.commit(&path, meta, check).map_err(store_err)
+            let (path, file) = received.finish(&meta).map_err(internal)?;
+            b.commit(&path, file, meta, check).map_err(store_err)
         })
         .await?
     }
@@ -522,15 +593,16 @@ impl S3 for LocalS3 {
             checksum_type: None,
         };
         let sums = hasher(input.checksum_algorithm.as_ref(), &given, &headers)?;
-        let (path, file, size, md5, computed) =
-            receive(&b, input.body, sums, input.content_md5.as_deref()).await?;
+        let mut received = receive(&b, input.body, sums, input.content_md5.as_deref()).await?;
+        let computed = std::mem::take(&mut received.sums);
         let checksums = match verify_checksums(&computed, given, trailing_headers) {
             Ok(c) => c,
             Err(e) => {
-                let _ = std::fs::remove_file(&path);
+                received.discard();
                 return Err(e);
             }
         };
+        let (size, md5) = (received.size, received.md5);
         let mut meta = meta_from(
             input.key.clone(),
             input.content_type,
@@ -545,7 +617,7 @@ impl S3 for LocalS3 {
         meta.last_modified_ms = store::now_ms();
         meta.checksums = checksums;
         let m = self
-            .finish_and_commit(&b, path, file, meta, write_check(input.if_match, input.if_none_match))
+            .finish_and_commit(&b, received, meta, write_check(input.if_match, input.if_none_match))
             .await?;
         self.emit(&input.bucket, "ObjectCreated:Put", &m.key, Some((m.size, &m.etag)), &rid)?;
         let c = checksums_out(&m.checksums);
@@ -564,33 +636,38 @@ impl S3 for LocalS3 {
         let input = req.input;
         let b = self.bucket(&input.bucket)?;
         let key = input.key.clone();
-        let found = blocking(move || b.open(&key)).await?.map_err(internal)?;
-        let Some((file, m)) = found else {
-            return Err(s3_error!(NoSuchKey, "The specified key does not exist."));
-        };
-        read_preconditions(
-            &m,
-            input.if_match.as_ref(),
-            input.if_none_match.as_ref(),
-            input.if_modified_since.as_ref(),
-            input.if_unmodified_since.as_ref(),
-        )?;
-        let (range, content_range) = match &input.range {
-            None => (0..m.size, None),
-            Some(r) => {
-                let rr = r
-                    .check(m.size)
-                    .map_err(|_| s3_error!(InvalidRange, "The requested range is not satisfiable"))?;
-                let cr = format!("bytes {}-{}/{}", rr.start, rr.end - 1, m.size);
-                (rr, Some(cr))
-            }
-        };
-        let (start, len) = (range.start, range.end - range.start);
-        let body = if len <= STREAM_ABOVE {
-            let data = blocking(move || store::read_range(&file, start, len)).await?.map_err(internal)?;
-            StreamingBlob::from(s3s::Body::from(bytes::Bytes::from(data)))
-        } else {
-            StreamingBlob::wrap(file_stream(std::sync::Arc::new(file), start, len))
+        let conds = (
+            input.if_match.clone(),
+            input.if_none_match.clone(),
+            input.if_modified_since.clone(),
+            input.if_unmodified_since.clone(),
+        );
+        let range = input.range;
+        // One call on the blocking pool: open, check, and read a body up to STREAM_ABOVE.
+        let (file, m, start, len, content_range, data) = blocking(move || {
+            let Some((file, m)) = b.open(&key).map_err(internal)? else {
+                return Err(s3_error!(NoSuchKey, "The specified key does not exist."));
+            };
+            read_preconditions(&m, conds.0.as_ref(), conds.1.as_ref(), conds.2.as_ref(), conds.3.as_ref())?;
+            let (range, content_range) = match &range {
+                None => (0..m.size, None),
+                Some(r) => {
+                    let rr = r
+                        .check(m.size)
+                        .map_err(|_| s3_error!(InvalidRange, "The requested range is not satisfiable"))?;
+                    let cr = format!("bytes {}-{}/{}", rr.start, rr.end - 1, m.size);
+                    (rr, Some(cr))
+                }
+            };
+            let (start, len) = (range.start, range.end - range.start);
+            let data =
+                if len <= STREAM_ABOVE { Some(file.read_range(start, len).map_err(internal)?) } else { None };
+            Ok((file, m, start, len, content_range, data))
+        })
+        .await??;
+        let body = match data {
+            Some(data) => StreamingBlob::from(s3s::Body::from(bytes::Bytes::from(data))),
+            None => StreamingBlob::wrap(file_stream(std::sync::Arc::new(file), start, len)),
         };
         let whole = content_range.is_none();
         let c = if whole { checksums_out(&m.checksums) } else { Checksum::default() };
@@ -830,11 +907,13 @@ impl S3 for LocalS3 {
             }
             let (path, mut out) = dst2.temp_file().map_err(internal)?;
             let r = (|| -> std::io::Result<ObjMeta> {
-                store::copy_data(&mut file, sm.size, &mut out)?;
+                file.copy_to(&mut out)?;
                 let mut m = match new_meta {
                     Some(n) => ObjMeta { checksums: sm.checksums.clone(), ..n },
                     None => ObjMeta { key: key.clone(), ..sm.clone() },
                 };
+                // The copy is one file holding the data, whatever the source was.
+                m.parts = None;
                 m.key = key.clone();
                 m.size = sm.size;
                 m.etag = sm.etag.clone();
@@ -843,7 +922,7 @@ impl S3 for LocalS3 {
                 Ok(m)
             })();
             match r {
-                Ok(m) => dst2.commit(&path, m, |_| Ok(())).map_err(store_err),
+                Ok(m) => dst2.commit(&path, out, m, |_| Ok(())).map_err(store_err),
                 Err(e) => {
                     let _ = std::fs::remove_file(&path);
                     Err(internal(e))
@@ -911,15 +990,16 @@ impl S3 for LocalS3 {
             checksum_type: None,
         };
         let sums = hasher(input.checksum_algorithm.as_ref(), &given, &headers)?;
-        let (path, mut file, size, md5, computed) =
-            receive(&b, input.body, sums, input.content_md5.as_deref()).await?;
+        let mut received = receive(&b, input.body, sums, input.content_md5.as_deref()).await?;
+        let computed = std::mem::take(&mut received.sums);
         let checksums = match verify_checksums(&computed, given, trailing_headers) {
             Ok(c) => c,
             Err(e) => {
-                let _ = std::fs::remove_file(&path);
+                received.discard();
                 return Err(e);
             }
         };
+        let (size, md5) = (received.size, received.md5);
         let meta = ObjMeta {
             key: input.key.clone(),
             size,
@@ -930,11 +1010,8 @@ impl S3 for LocalS3 {
         };
         let (b2, id, n, m2) = (b.clone(), input.upload_id.clone(), input.part_number as u32, meta.clone());
         blocking(move || {
-            if let Err(e) = store::finish_file(&mut file, &m2) {
-                let _ = std::fs::remove_file(&path);
-                return Err(StoreError::Io(e));
-            }
-            b2.commit_part(&id, n, &path)
+            let (path, file) = received.finish(&m2)?;
+            b2.commit_part(&id, n, &path, file)
         })
         .await?
         .map_err(store_err)?;
@@ -1092,33 +1169,15 @@ impl S3 for LocalS3 {
                 }
                 chosen.push(p.clone());
             }
-            let (path, mut out) = b2.temp_file().map_err(internal)?;
-            let r = (|| -> Result<ObjMeta, StoreError> {
-                let mut md5s = Vec::new();
-                let mut size = 0;
-                for p in &chosen {
-                    let mut f = b2.part_file(&id, p.number)?;
-                    store::copy_data(&mut f, p.meta.size, &mut out)?;
-                    size += p.meta.size;
-                    md5s.extend_from_slice(&hex_decode(&p.meta.etag));
-                }
-                let mut m = info.meta.clone();
-                m.size = size;
-                m.etag = format!("{}-{}", store::hex(&Md5::digest(&md5s)), chosen.len());
-                m.last_modified_ms = store::now_ms();
-                store::finish_file(&mut out, &m)?;
-                Ok(m)
-            })();
-            let m = match r {
-                Ok(m) => m,
-                Err(e) => {
-                    let _ = std::fs::remove_file(&path);
-                    return Err(store_err(e));
-                }
-            };
-            let m = b2.commit(&path, m, check).map_err(store_err)?;
-            let _ = b2.remove_upload(&id);
-            Ok(m)
+            let mut md5s = Vec::with_capacity(16 * chosen.len());
+            for p in &chosen {
+                md5s.extend_from_slice(&hex_decode(&p.meta.etag));
+            }
+            let mut m = info.meta.clone();
+            m.etag = format!("{}-{}", store::hex(&Md5::digest(&md5s)), chosen.len());
+            m.last_modified_ms = store::now_ms();
+            let list: Vec<(u32, u64)> = chosen.iter().map(|p| (p.number, p.meta.size)).collect();
+            b2.complete_upload(&id, &list, m, check).map_err(store_err)
         })
         .await??;
         self.emit(
@@ -1178,7 +1237,7 @@ const STREAM_CHUNK: u64 = 1 << 20;
 /// `len` bytes of `file` from `start`, in [`STREAM_CHUNK`]s read on the blocking pool. The file
 /// stays open, so a concurrent overwrite (a rename over it) does not change what is sent.
 fn file_stream(
-    file: std::sync::Arc<std::fs::File>,
+    file: std::sync::Arc<store::ObjData>,
     start: u64,
     len: u64,
 ) -> impl futures::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send + Sync + 'static {
@@ -1188,7 +1247,7 @@ fn file_stream(
         }
         let n = (end - pos).min(STREAM_CHUNK);
         let f = file.clone();
-        let chunk = tokio::task::spawn_blocking(move || store::read_range(&f, pos, n))
+        let chunk = tokio::task::spawn_blocking(move || f.read_range(pos, n))
             .await
             .map_err(std::io::Error::other)??;
         Ok(Some((bytes::Bytes::from(chunk), (file, pos + n, end))))

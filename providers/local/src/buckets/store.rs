@@ -5,10 +5,24 @@
 //! travel inside the file, after the data (`data | header JSON | u32 LE header length |
 //! "SKYOBJ01"`). One file holds both, so one `rename` replaces data and metadata together.
 //!
-//! Writes are atomic and durable: the new object is written to `tmp/`, fsynced, renamed over
-//! the old one and the folder fsynced before the write is acknowledged. A reader opens one
-//! file and sees the old object or the new one, never half of either; a `kill -9` mid-upload
-//! leaves a stray file in `tmp/` (removed at the next start) and the old object, or none.
+//! Writes are atomic: the new object is written to `tmp/` and renamed over the old one before
+//! the write is acknowledged, so an acknowledged write survives `kill -9` of the daemon (its
+//! bytes are the kernel's). A reader opens one file and sees the old object or the new one,
+//! never half of either; a `kill -9` mid-upload leaves a stray file in `tmp/` (removed at the
+//! next start) and the old object, or none. The fsyncs come after the answer, from the
+//! [`super::flush`] thread, at most about a second later, so an OS crash or power cut loses at
+//! most the writes of the last second or so; with `SKYFORM_LOCAL_SYNC=always`
+//! ([`crate::durability`]) the file and the folder are fsynced before the answer, as they
+//! always were before.
+//!
+//! A multipart upload is written once: its parts stay the files they were uploaded as. On
+//! completion the upload's folder `uploads/<id>/` is renamed to `data/<id>/` and the object's
+//! own file holds only the trailer, listing the parts ([`PartsRef`]); a read opens them all,
+//! and finds the object again if they vanished in between (it was replaced). The parts of an
+//! object that is replaced or deleted are removed once the change is on disk. At the next
+//! start, a `data/<id>/` that no object names goes back to `uploads/` if it still has its
+//! `upload.json` (a crash before the completion committed: the upload can be completed again),
+//! else it is removed.
 //!
 //! The keys of a bucket are kept in memory, sorted (built at start from the files' trailers),
 //! for listing; reads always take the metadata from the file they open.
@@ -22,6 +36,8 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+use super::flush::Flusher;
 
 const MAGIC: &[u8; 8] = b"SKYOBJ01";
 
@@ -63,6 +79,57 @@ pub struct ObjMeta {
     pub metadata: BTreeMap<String, String>,
     #[serde(default)]
     pub checksums: Checksums,
+    /// A completed multipart upload: the data is in its parts' files, not in the object's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parts: Option<PartsRef>,
+}
+
+/// Where a multipart object's data is: `data/<upload>/part-NNNNN`, in order, with their sizes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PartsRef {
+    pub upload: String,
+    /// (part number, size)
+    pub parts: Vec<(u32, u64)>,
+}
+
+/// An open object's data: one file, or a multipart object's part files in order. The files
+/// stay open, so a concurrent overwrite or delete does not change what is read.
+pub struct ObjData {
+    /// (file, bytes of data at its start)
+    pieces: Vec<(File, u64)>,
+}
+
+impl ObjData {
+    /// Reads `len` bytes at `offset` of the object's data.
+    pub fn read_range(&self, mut offset: u64, len: u64) -> io::Result<Vec<u8>> {
+        let mut buf = vec![0u8; len as usize];
+        let mut at = 0usize;
+        for (f, size) in &self.pieces {
+            if at == buf.len() {
+                break;
+            }
+            if offset >= *size {
+                offset -= size;
+                continue;
+            }
+            let n = ((size - offset) as usize).min(buf.len() - at);
+            f.read_exact_at(&mut buf[at..at + n], offset)?;
+            at += n;
+            offset = 0;
+        }
+        if at != buf.len() {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "range beyond the object's data"));
+        }
+        Ok(buf)
+    }
+
+    /// Appends the whole data to `dst` (in the kernel where it can).
+    pub fn copy_to(&mut self, dst: &mut File) -> io::Result<()> {
+        for (f, size) in &mut self.pieces {
+            copy_data(f, *size, dst)?;
+        }
+        Ok(())
+    }
 }
 
 /// A bucket's settings (`bucket.json`).
@@ -100,6 +167,9 @@ pub struct BucketData {
     pub dir: PathBuf,
     pub info: Mutex<BucketInfo>,
     objects: Mutex<BTreeMap<String, Arc<ObjMeta>>>,
+    /// fsync before answering (`SKYFORM_LOCAL_SYNC=always`), else leave it to `flusher`.
+    sync: bool,
+    flusher: Arc<Flusher>,
 }
 
 /// Why a store operation did not happen.
@@ -123,6 +193,8 @@ impl From<io::Error> for StoreError {
 pub struct Store {
     root: PathBuf,
     buckets: RwLock<BTreeMap<String, Arc<BucketData>>>,
+    sync: bool,
+    flusher: Arc<Flusher>,
 }
 
 pub fn now_ms() -> u64 {
@@ -145,14 +217,18 @@ fn fsync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
-/// Appends the trailer (metadata) after the data already in `f`, then fsyncs.
-pub fn finish_file(f: &mut File, meta: &ObjMeta) -> io::Result<()> {
-    let header = serde_json::to_vec(meta).map_err(io::Error::other)?;
-    let mut tail = header;
+/// The trailer (metadata) that follows an object's data in its file.
+pub fn trailer(meta: &ObjMeta) -> io::Result<Vec<u8>> {
+    let mut tail = serde_json::to_vec(meta).map_err(io::Error::other)?;
     tail.extend_from_slice(&(tail.len() as u32).to_le_bytes());
     tail.extend_from_slice(MAGIC);
-    f.write_all(&tail)?;
-    f.sync_all()
+    Ok(tail)
+}
+
+/// Appends the trailer (metadata) after the data already in `f` (the commit syncs it, or the
+/// flusher does).
+pub fn finish_file(f: &mut File, meta: &ObjMeta) -> io::Result<()> {
+    f.write_all(&trailer(meta)?)
 }
 
 /// Reads the metadata from an object file's trailer.
@@ -173,17 +249,19 @@ pub fn read_meta(f: &File) -> io::Result<ObjMeta> {
     let mut header = vec![0u8; hlen as usize];
     f.read_exact_at(&mut header, len - 12 - hlen)?;
     let meta: ObjMeta = serde_json::from_slice(&header).map_err(io::Error::other)?;
-    if meta.size + hlen + 12 != len {
+    let data = if meta.parts.is_some() { 0 } else { meta.size };
+    if data + hlen + 12 != len {
         return Err(io::Error::new(io::ErrorKind::InvalidData, "object size does not match its file"));
     }
     Ok(meta)
 }
 
-/// Reads `len` bytes at `offset` of the object's data.
-pub fn read_range(f: &File, offset: u64, len: u64) -> io::Result<Vec<u8>> {
-    let mut buf = vec![0u8; len as usize];
-    f.read_exact_at(&mut buf, offset)?;
-    Ok(buf)
+fn valid_upload_id(id: &str) -> bool {
+    id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+fn part_name(number: u32) -> String {
+    format!("part-{number:05}")
 }
 
 /// Valid bucket names, by S3's rules: 3–63 characters of lowercase letters, digits, `.` and
@@ -249,19 +327,59 @@ impl BucketData {
         Ok((p, f))
     }
 
-    /// Puts the finished temporary file `tmp` in place as `key`, if `check` accepts the current
-    /// object (or its absence). Durable when it returns `Ok` (the file was fsynced by
-    /// [`finish_file`]; the rename is fsynced here).
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    /// A file `f` was written: fsynced now when syncing always (before its rename).
+    fn sync_file(&self, f: &File) -> io::Result<()> {
+        if self.sync { f.sync_all() } else { Ok(()) }
+    }
+
+    /// The entries of `dir` changed: fsynced now when syncing always, else by the flusher.
+    fn changed_dir(&self, dir: PathBuf) -> io::Result<()> {
+        if self.sync {
+            fsync_dir(&dir)
+        } else {
+            self.flusher.dir(dir);
+            Ok(())
+        }
+    }
+
+    /// The parts of a replaced or deleted multipart object: removed once the change that
+    /// dropped them is on disk (at once when syncing always: it already is).
+    fn drop_data(&self, old: Option<&ObjMeta>, keep: Option<&str>) {
+        let Some(pr) = old.and_then(|m| m.parts.as_ref()) else { return };
+        if Some(pr.upload.as_str()) == keep || !valid_upload_id(&pr.upload) {
+            return;
+        }
+        let dir = self.data_dir().join(&pr.upload);
+        if self.sync {
+            let _ = std::fs::remove_dir_all(&dir);
+        } else {
+            self.flusher.garbage(dir);
+        }
+    }
+
+    /// Puts the finished temporary file `tmp` (open as `file`) in place as `key`, if `check`
+    /// accepts the current object (or its absence). When it returns `Ok` the object survives
+    /// `kill -9`; it is fsynced before (`SKYFORM_LOCAL_SYNC=always`) or by the flusher after.
     pub fn commit(
         &self,
         tmp: &Path,
+        file: File,
         meta: ObjMeta,
         check: impl FnOnce(Option<&ObjMeta>) -> Result<(), String>,
     ) -> Result<Arc<ObjMeta>, StoreError> {
+        if let Err(e) = self.sync_file(&file) {
+            let _ = std::fs::remove_file(tmp);
+            return Err(e.into());
+        }
+        drop(file);
         let dest = self.object_path(&meta.key);
-        let parent = dest.parent().expect("objects/xx");
+        let parent = dest.parent().expect("objects/xx").to_path_buf();
         let meta = Arc::new(meta);
-        {
+        let old = {
             let mut objects = self.objects.lock().unwrap();
             if let Err(m) = check(objects.get(&meta.key).map(|m| &**m)) {
                 let _ = std::fs::remove_file(tmp);
@@ -272,28 +390,56 @@ impl BucketData {
                     let _ = std::fs::remove_file(tmp);
                     return Err(e.into());
                 }
-                std::fs::create_dir_all(parent)?;
+                std::fs::create_dir_all(&parent)?;
                 std::fs::rename(tmp, &dest)?;
-                fsync_dir(&self.objects_dir())?;
+                self.changed_dir(self.objects_dir())?;
             }
-            objects.insert(meta.key.clone(), meta.clone());
+            objects.insert(meta.key.clone(), meta.clone())
+        };
+        if !self.sync {
+            self.flusher.file(dest);
         }
-        fsync_dir(parent)?;
+        self.changed_dir(parent)?;
+        self.drop_data(old.as_deref(), meta.parts.as_ref().map(|p| p.upload.as_str()));
         Ok(meta)
     }
 
-    /// Opens the object `key` and reads its metadata from the file.
-    pub fn open(&self, key: &str) -> io::Result<Option<(File, ObjMeta)>> {
-        let f = match File::open(self.object_path(key)) {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        let meta = read_meta(&f)?;
-        if meta.key != key {
-            return Err(io::Error::other(format!("object file for `{key}` holds `{}`", meta.key)));
+    /// Opens the object `key`: its data, and its metadata read from the file.
+    pub fn open(&self, key: &str) -> io::Result<Option<(ObjData, ObjMeta)>> {
+        let path = self.object_path(key);
+        // A multipart object's parts are opened after its file; if they are gone, the object
+        // was replaced or deleted in between: look again.
+        for _ in 0..8 {
+            let f = match File::open(&path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            let meta = read_meta(&f)?;
+            if meta.key != key {
+                return Err(io::Error::other(format!("object file for `{key}` holds `{}`", meta.key)));
+            }
+            let Some(pr) = &meta.parts else {
+                let size = meta.size;
+                return Ok(Some((ObjData { pieces: vec![(f, size)] }, meta)));
+            };
+            if !valid_upload_id(&pr.upload) {
+                return Err(io::Error::other(format!("object `{key}` names a bad upload id")));
+            }
+            let dir = self.data_dir().join(&pr.upload);
+            let mut pieces = Vec::with_capacity(pr.parts.len());
+            for (n, size) in &pr.parts {
+                match File::open(dir.join(part_name(*n))) {
+                    Ok(pf) => pieces.push((pf, *size)),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => break,
+                    Err(e) => return Err(e),
+                }
+            }
+            if pieces.len() == pr.parts.len() {
+                return Ok(Some((ObjData { pieces }, meta)));
+            }
         }
-        Ok(Some((f, meta)))
+        Err(io::Error::other(format!("object `{key}` kept changing while it was opened")))
     }
 
     /// Deletes `key`; the deleted object's metadata, or `None` when there was none.
@@ -309,7 +455,8 @@ impl BucketData {
             objects.remove(key)
         };
         if old.is_some() {
-            fsync_dir(path.parent().expect("objects/xx"))?;
+            self.changed_dir(path.parent().expect("objects/xx").to_path_buf())?;
+            self.drop_data(old.as_deref(), None);
         }
         Ok(old)
     }
@@ -368,7 +515,7 @@ impl BucketData {
 
     fn upload_dir(&self, id: &str) -> Option<PathBuf> {
         // Ids are ours (hex); anything else names no upload and never becomes a path.
-        (id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())).then(|| self.uploads_dir().join(id))
+        valid_upload_id(id).then(|| self.uploads_dir().join(id))
     }
 
     pub fn create_upload(&self, meta: ObjMeta, checksum_algorithm: Option<String>) -> io::Result<UploadInfo> {
@@ -413,16 +560,100 @@ impl BucketData {
         out
     }
 
-    /// Puts a finished part file in place (atomic, durable).
-    pub fn commit_part(&self, id: &str, number: u32, tmp: &Path) -> Result<(), StoreError> {
+    /// Puts a finished part file (`tmp`, open as `file`) in place: synced like [`Self::commit`].
+    pub fn commit_part(&self, id: &str, number: u32, tmp: &Path, file: File) -> Result<(), StoreError> {
         let dir = self.upload_dir(id).ok_or(StoreError::NoSuchUpload)?;
-        if !dir.join("upload.json").exists() {
+        if let Err(e) = self.sync_file(&file) {
             let _ = std::fs::remove_file(tmp);
+            return Err(e.into());
+        }
+        drop(file);
+        let dest = dir.join(part_name(number));
+        if let Err(e) = std::fs::rename(tmp, &dest) {
+            let _ = std::fs::remove_file(tmp);
+            // The upload was completed or aborted meanwhile (its folder is gone).
+            return Err(if e.kind() == io::ErrorKind::NotFound {
+                StoreError::NoSuchUpload
+            } else {
+                e.into()
+            });
+        }
+        if !dir.join("upload.json").exists() {
+            let _ = std::fs::remove_file(&dest);
             return Err(StoreError::NoSuchUpload);
         }
-        std::fs::rename(tmp, dir.join(format!("part-{number:05}")))?;
-        fsync_dir(&dir)?;
+        if !self.sync {
+            self.flusher.file(dest);
+        }
+        self.changed_dir(dir)?;
         Ok(())
+    }
+
+    /// Completes upload `id` as its object, with the parts `chosen` ((number, size), checked
+    /// by the caller), if `check` accepts the current object. The parts are not copied: the
+    /// upload's folder becomes `data/<id>/` and the object's file names them.
+    pub fn complete_upload(
+        &self,
+        id: &str,
+        chosen: &[(u32, u64)],
+        mut meta: ObjMeta,
+        check: impl FnOnce(Option<&ObjMeta>) -> Result<(), String>,
+    ) -> Result<Arc<ObjMeta>, StoreError> {
+        let src = self.upload_dir(id).ok_or(StoreError::NoSuchUpload)?;
+        let data = self.data_dir();
+        let dst = data.join(id);
+        if let Err(e) = std::fs::rename(&src, &dst) {
+            if e.kind() != io::ErrorKind::NotFound {
+                return Err(e.into());
+            }
+            if !src.exists() {
+                return Err(StoreError::NoSuchUpload);
+            }
+            // A bucket made before `data/` existed.
+            std::fs::create_dir_all(&data)?;
+            self.changed_dir(self.dir.clone())?;
+            std::fs::rename(&src, &dst)?;
+        }
+        let undo = |e: StoreError| {
+            let _ = std::fs::rename(&dst, &src);
+            e
+        };
+        meta.size = chosen.iter().map(|(_, s)| s).sum();
+        meta.parts = Some(PartsRef { upload: id.to_string(), parts: chosen.to_vec() });
+        let (tmp, mut f) = self.temp_file().map_err(|e| undo(e.into()))?;
+        if let Err(e) = finish_file(&mut f, &meta) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(undo(e.into()));
+        }
+        if self.sync {
+            // The parts were synced when uploaded; their new folder's entry is synced here.
+            fsync_dir(&self.uploads_dir()).map_err(|e| undo(e.into()))?;
+            fsync_dir(&data).map_err(|e| undo(e.into()))?;
+        } else {
+            // The parts may still be waiting for the flusher under their old names.
+            for (n, _) in chosen {
+                self.flusher.file(dst.join(part_name(*n)));
+            }
+            self.flusher.dir(dst.clone());
+            self.flusher.dir(self.uploads_dir());
+            self.flusher.dir(data);
+        }
+        let m = self.commit(&tmp, f, meta, check).map_err(undo)?;
+        // What the object does not use: the upload's record and the parts left out.
+        let _ = std::fs::remove_file(dst.join("upload.json"));
+        if let Ok(rd) = std::fs::read_dir(&dst) {
+            for e in rd.flatten() {
+                let name = e.file_name().to_string_lossy().to_string();
+                let used = name
+                    .strip_prefix("part-")
+                    .and_then(|n| n.parse::<u32>().ok())
+                    .is_some_and(|n| chosen.iter().any(|(c, _)| *c == n));
+                if !used {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+        Ok(m)
     }
 
     pub fn parts(&self, id: &str) -> Result<Vec<PartInfo>, StoreError> {
@@ -439,11 +670,6 @@ impl BucketData {
         Ok(out)
     }
 
-    pub fn part_file(&self, id: &str, number: u32) -> Result<File, StoreError> {
-        let dir = self.upload_dir(id).ok_or(StoreError::NoSuchUpload)?;
-        Ok(File::open(dir.join(format!("part-{number:05}")))?)
-    }
-
     pub fn remove_upload(&self, id: &str) -> Result<(), StoreError> {
         let dir = self.upload_dir(id).ok_or(StoreError::NoSuchUpload)?;
         match std::fs::remove_dir_all(&dir) {
@@ -451,7 +677,7 @@ impl BucketData {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(StoreError::NoSuchUpload),
             Err(e) => return Err(e.into()),
         }
-        fsync_dir(&self.uploads_dir())?;
+        self.changed_dir(self.uploads_dir())?;
         Ok(())
     }
 }
@@ -468,9 +694,16 @@ pub fn copy_data(src: &mut File, len: u64, dst: &mut File) -> io::Result<()> {
 }
 
 impl Store {
-    /// Loads every bucket under `root` (made if missing); clears leftover temporary files.
+    /// Loads every bucket under `root` (made if missing); clears leftover temporary files and
+    /// the parts no object names. Syncs as [`crate::durability::sync_always`] says.
     pub fn open(root: &Path) -> io::Result<Store> {
+        Store::open_with(root, crate::durability::sync_always())
+    }
+
+    /// [`Store::open`], fsyncing before every answer when `sync`.
+    pub fn open_with(root: &Path, sync: bool) -> io::Result<Store> {
         std::fs::create_dir_all(root)?;
+        let flusher = Arc::new(Flusher::start(root));
         let mut buckets = BTreeMap::new();
         for e in std::fs::read_dir(root)? {
             let e = e?;
@@ -481,7 +714,9 @@ impl Store {
             })?;
             let _ = std::fs::remove_dir_all(dir.join("tmp"));
             std::fs::create_dir_all(dir.join("tmp"))?;
+            std::fs::create_dir_all(dir.join("data"))?;
             let mut objects = BTreeMap::new();
+            let mut used = std::collections::BTreeSet::new();
             if let Ok(rd) = std::fs::read_dir(dir.join("objects")) {
                 for sub in rd.flatten() {
                     let Ok(files) = std::fs::read_dir(sub.path()) else { continue };
@@ -489,6 +724,9 @@ impl Store {
                         let file = File::open(f.path())?;
                         match read_meta(&file) {
                             Ok(m) => {
+                                if let Some(p) = &m.parts {
+                                    used.insert(p.upload.clone());
+                                }
                                 objects.insert(m.key.clone(), Arc::new(m));
                             }
                             Err(err) => eprintln!(
@@ -499,13 +737,40 @@ impl Store {
                     }
                 }
             }
+            // Parts that no object names: an upload whose completion never committed (it still
+            // has its `upload.json`) goes back to `uploads/`, as if the completion had not been
+            // asked; the parts of an object replaced or deleted just before a crash are removed.
+            for e in std::fs::read_dir(dir.join("data"))?.flatten() {
+                let name = e.file_name().to_string_lossy().to_string();
+                if used.contains(&name) {
+                    continue;
+                }
+                let back = dir.join("uploads").join(&name);
+                let restored = valid_upload_id(&name)
+                    && e.path().join("upload.json").exists()
+                    && std::fs::rename(e.path(), &back).is_ok();
+                if !restored {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
             let name = info.name.clone();
             buckets.insert(
                 name,
-                Arc::new(BucketData { dir, info: Mutex::new(info), objects: Mutex::new(objects) }),
+                Arc::new(BucketData {
+                    dir,
+                    info: Mutex::new(info),
+                    objects: Mutex::new(objects),
+                    sync,
+                    flusher: flusher.clone(),
+                }),
             );
         }
-        Ok(Store { root: root.to_path_buf(), buckets: RwLock::new(buckets) })
+        Ok(Store { root: root.to_path_buf(), buckets: RwLock::new(buckets), sync, flusher })
+    }
+
+    /// Whether writes are fsynced before their answer (`SKYFORM_LOCAL_SYNC=always`).
+    pub fn syncs_always(&self) -> bool {
+        self.sync
     }
 
     pub fn bucket(&self, name: &str) -> Option<Arc<BucketData>> {
@@ -526,6 +791,7 @@ impl Store {
         std::fs::create_dir_all(dir.join("tmp"))?;
         std::fs::create_dir_all(dir.join("objects"))?;
         std::fs::create_dir_all(dir.join("uploads"))?;
+        std::fs::create_dir_all(dir.join("data"))?;
         crate::registry::write_atomic(
             &dir.join("bucket.json"),
             &serde_json::to_vec(&info).map_err(io::Error::other)?,
@@ -535,6 +801,8 @@ impl Store {
             dir,
             info: Mutex::new(info.clone()),
             objects: Mutex::new(BTreeMap::new()),
+            sync: self.sync,
+            flusher: self.flusher.clone(),
         });
         buckets.insert(info.name, b.clone());
         Ok(b)
@@ -594,7 +862,7 @@ mod tests {
         let meta =
             ObjMeta { key: key.into(), size: data.len() as u64, etag: "e".into(), ..Default::default() };
         finish_file(&mut f, &meta).unwrap();
-        b.commit(&p, meta, |_| Ok(())).unwrap();
+        b.commit(&p, f, meta, |_| Ok(())).unwrap();
     }
 
     #[test]
@@ -615,7 +883,7 @@ mod tests {
         let b = store.bucket("bkt").unwrap();
         for k in keys {
             let (f, m) = b.open(k).unwrap().unwrap();
-            assert_eq!(read_range(&f, 0, m.size).unwrap(), k.as_bytes());
+            assert_eq!(f.read_range(0, m.size).unwrap(), k.as_bytes());
         }
         assert_eq!(b.len(), keys.len());
         let _ = std::fs::remove_dir_all(&root);
@@ -641,6 +909,123 @@ mod tests {
         let (o, _, _, _) = b.list("c/", None, None, 10);
         assert_eq!(o.len(), 2);
         let _ = std::fs::remove_dir_all(&root);
+    }
+
+    fn part(b: &BucketData, id: &str, n: u32, data: &[u8]) -> (u32, u64) {
+        let (p, mut f) = b.temp_file().unwrap();
+        f.write_all(data).unwrap();
+        let meta = ObjMeta { key: "k".into(), size: data.len() as u64, ..Default::default() };
+        finish_file(&mut f, &meta).unwrap();
+        b.commit_part(id, n, &p, f).unwrap();
+        (n, data.len() as u64)
+    }
+
+    #[test]
+    fn multipart_objects_keep_their_parts_in_place_and_read_across_them() {
+        for sync in [false, true] {
+            let root = tmpdir();
+            let store = Store::open_with(&root, sync).unwrap();
+            let b = store.create_bucket(BucketInfo { name: "bkt".into(), ..Default::default() }).unwrap();
+            let data: Vec<u8> = (0..3000u32).map(|i| (i * 7 % 251) as u8).collect();
+            let up = b.create_upload(ObjMeta { key: "mp".into(), ..Default::default() }, None).unwrap();
+            let p1 = part(&b, &up.id, 1, &data[..1000]);
+            let p2 = part(&b, &up.id, 2, &data[1000..2500]);
+            let p3 = part(&b, &up.id, 3, &data[2500..]);
+            part(&b, &up.id, 7, b"left out");
+            let part_inode = {
+                use std::os::unix::fs::MetadataExt;
+                std::fs::metadata(b.uploads_dir().join(&up.id).join("part-00002")).unwrap().ino()
+            };
+            let m = b
+                .complete_upload(
+                    &up.id,
+                    &[p1, p2, p3],
+                    ObjMeta { key: "mp".into(), ..Default::default() },
+                    |_| Ok(()),
+                )
+                .unwrap();
+            assert_eq!(m.size, 3000);
+            // Written once: the part is the same file, moved; the object's own file is its trailer.
+            {
+                use std::os::unix::fs::MetadataExt;
+                let moved = b.data_dir().join(&up.id).join("part-00002");
+                assert_eq!(std::fs::metadata(&moved).unwrap().ino(), part_inode);
+                let obj = std::fs::metadata(b.object_path("mp")).unwrap().len();
+                assert!(obj < 1000, "the object's file holds no data: {obj} bytes");
+            }
+            assert!(!b.data_dir().join(&up.id).join("part-00007").exists(), "unused parts are removed");
+            assert!(matches!(b.upload(&up.id, "mp"), Err(StoreError::NoSuchUpload)));
+            let (d, meta) = b.open("mp").unwrap().unwrap();
+            assert_eq!(meta.size, 3000);
+            assert_eq!(d.read_range(0, 3000).unwrap(), data);
+            for (off, len) in [(990, 20), (999, 1), (1000, 1), (900, 1700), (2499, 501), (0, 0), (2999, 1)] {
+                assert_eq!(
+                    d.read_range(off, len).unwrap(),
+                    &data[off as usize..(off + len) as usize],
+                    "{off}+{len}"
+                );
+            }
+            assert!(d.read_range(2990, 20).is_err());
+            // A reader that opened it keeps reading it while it is replaced.
+            put(&b, "mp", b"small now");
+            assert_eq!(d.read_range(995, 10).unwrap(), &data[995..1005]);
+            let (d2, _) = b.open("mp").unwrap().unwrap();
+            assert_eq!(d2.read_range(0, 9).unwrap(), b"small now");
+            assert!(store.flusher.wait_synced(std::time::Duration::from_secs(5)));
+            assert!(!b.data_dir().join(&up.id).exists(), "the replaced object's parts are removed");
+            // Deleting a multipart object removes its parts; a data folder no object names is
+            // removed at the next start.
+            let up2 = b.create_upload(ObjMeta { key: "mp2".into(), ..Default::default() }, None).unwrap();
+            let q1 = part(&b, &up2.id, 1, b"abc");
+            b.complete_upload(
+                &up2.id,
+                &[q1],
+                ObjMeta { key: "mp2".into(), ..Default::default() },
+                |_| Ok(()),
+            )
+            .unwrap();
+            let up3 = b.create_upload(ObjMeta { key: "mp3".into(), ..Default::default() }, None).unwrap();
+            let r1 = part(&b, &up3.id, 1, b"def");
+            b.complete_upload(
+                &up3.id,
+                &[r1],
+                ObjMeta { key: "mp3".into(), ..Default::default() },
+                |_| Ok(()),
+            )
+            .unwrap();
+            b.delete("mp2").unwrap();
+            assert!(store.flusher.wait_synced(std::time::Duration::from_secs(5)));
+            assert!(!b.data_dir().join(&up2.id).exists());
+            // A refused precondition leaves the upload as it was.
+            let up4 = b.create_upload(ObjMeta { key: "mp3".into(), ..Default::default() }, None).unwrap();
+            let s1 = part(&b, &up4.id, 1, b"ghi");
+            let refused = b.complete_upload(
+                &up4.id,
+                &[s1],
+                ObjMeta { key: "mp3".into(), ..Default::default() },
+                |_| Err("no".into()),
+            );
+            assert!(matches!(refused, Err(StoreError::Precondition(_))));
+            assert!(b.upload(&up4.id, "mp3").is_ok() && b.parts(&up4.id).unwrap().len() == 1);
+            std::fs::create_dir_all(b.data_dir().join("0123456789abcdef0123456789abcdef")).unwrap();
+            // A crash between moving an upload's parts and committing its object: the upload
+            // is back at the next start.
+            std::fs::rename(b.uploads_dir().join(&up4.id), b.data_dir().join(&up4.id)).unwrap();
+            drop(b);
+            drop(store);
+            let store = Store::open_with(&root, sync).unwrap();
+            let b = store.bucket("bkt").unwrap();
+            assert!(!b.data_dir().join("0123456789abcdef0123456789abcdef").exists());
+            assert_eq!(
+                b.parts(&up4.id).unwrap().len(),
+                1,
+                "the upload whose completion never committed is back"
+            );
+            assert!(!b.data_dir().join(&up4.id).exists());
+            let (d, m) = b.open("mp3").unwrap().unwrap();
+            assert_eq!((d.read_range(0, 3).unwrap(), m.parts.is_some()), (b"def".to_vec(), true));
+            let _ = std::fs::remove_dir_all(&root);
+        }
     }
 
     #[test]

@@ -450,7 +450,7 @@ impl Console {
                 let found = tokio::task::spawn_blocking(
                     move || -> std::io::Result<Option<(Vec<u8>, crate::buckets::store::ObjMeta)>> {
                         let Some((f, m)) = b.open(&k)? else { return Ok(None) };
-                        let data = crate::buckets::store::read_range(&f, 0, m.size)?;
+                        let data = f.read_range(0, m.size)?;
                         Ok(Some((data, m)))
                     },
                 )
@@ -520,8 +520,7 @@ impl Console {
                     let _ = std::fs::remove_file(&path);
                     return Err(e.to_string());
                 }
-                drop(file);
-                b.commit(&path, meta, |_| Ok(())).map_err(|e| format!("{e:?}"))
+                b.commit(&path, file, meta, |_| Ok(())).map_err(|e| format!("{e:?}"))
             })
             .await;
         let m = match put {
