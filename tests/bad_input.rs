@@ -57,6 +57,37 @@ fn malformed_manifests_name_the_culprit() {
 }
 
 #[test]
+fn components_and_the_manifests_owner_are_checked_as_documented() {
+    // MANIFEST.md: component names are unique and their parents declared; the provider part of
+    // a type token is lowercase; `project` and `stack` must match, `synth` included.
+    let env = TestEnv::new("badcomponents");
+    let with = |components: serde_json::Value, ty: &str| {
+        let m = json!({"manifest": 1, "project": "demo", "stack": "dev",
+            "resources": [{"name": "a", "type": ty, "inputs": {}, "parent": "c"}],
+            "components": components});
+        env.write("manifest.json", &m.to_string());
+    };
+    with(json!([{"name": "c", "type": "x:C"}, {"name": "c", "type": "x:C"}]), "core:Data");
+    for cmd in ["preview", "synth"] {
+        assert_fails(&env, &[cmd], 1, "two components are named `c`");
+    }
+    with(json!([{"name": "c", "type": "x:C", "parent": "nope"}]), "core:Data");
+    assert_fails(&env, &["preview"], 1, "component `c` has parent `nope`");
+    with(json!([{"name": "c", "type": "x:C"}]), "Core:Data");
+    assert_fails(&env, &["synth"], 1, "has type `Core:Data`, which is not a type token");
+    with(json!([{"name": "c", "type": "x:C"}]), "core:Data");
+    assert_eq!(env.run(&["synth"]).code, 0);
+
+    let m = json!({"manifest": 1, "project": "other", "stack": "dev", "resources": []});
+    env.write("manifest.json", &m.to_string());
+    assert_fails(&env, &["synth"], 1, "manifest for project `other`, but this is project `demo`");
+    let m = json!({"manifest": 1, "project": "demo", "stack": "prod", "resources": []});
+    env.write("manifest.json", &m.to_string());
+    assert_fails(&env, &["synth"], 1, "manifest for stack `prod`, but this is stack `dev`");
+    assert!(!env.path().join("state/dev.json").exists(), "nothing was written");
+}
+
+#[test]
 fn project_and_stack_files_are_checked() {
     let env = TestEnv::new("badproject");
     std::fs::remove_file(env.path().join("Skyform.toml")).unwrap();

@@ -21,7 +21,8 @@ pub struct Args {
 pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
     let sink = Arc::new(TerminalSink::new(g.verbose, true));
     let session = g.session(sink)?;
-    let manifest = session.run_program().await?;
+    // Checked against this project and stack, as `preview` and `up` check it.
+    let manifest = session.manifest(&crate::ops::Program::Project).await?;
     manifest.validate()?;
     let doc = serde_json::to_value(&manifest).expect("manifests serialize");
     // Masked, a secret keeps its marker so the manifest still reads as one.
