@@ -37,13 +37,14 @@ pub struct Cli {
     /// Run as if started in DIR.
     #[arg(short = 'C', long = "cwd", global = true, value_name = "DIR")]
     pub dir: Option<PathBuf>,
-    /// The stack to work on (default: $SKYFORM_STACK, the only stack, or `dev`).
+    /// The stack to work on (default: $SKYFORM_STACK, the one `skyform stack select` chose, the only
+    /// stack, or `dev`).
     #[arg(short = 's', long = "stack", global = true, value_name = "STACK")]
     pub stack: Option<String>,
     /// Show provider and program logs as they come.
     #[arg(short = 'v', long = "verbose", global = true)]
     pub verbose: bool,
-    /// Colour the output: `auto` (on a terminal, unless NO_COLOR is set), `always` or `never`.
+    /// Colour the output: `auto` (on a terminal, unless NO_COLOR is set or TERM=dumb), `always` or `never`.
     #[arg(long = "color", global = true, value_enum, default_value_t = style::ColorChoice::Auto, value_name = "WHEN")]
     pub color: style::ColorChoice,
     #[command(subcommand)]
@@ -69,7 +70,7 @@ pub enum Command {
     Dev(commands::dev::Args),
     Refresh(commands::refresh::Args),
     Outputs(commands::outputs::Args),
-    /// Stacks: ls, select, init, rm, export, import, history, change-secrets-provider.
+    /// Stacks: ls, select, init, rm, export, import, history, change-secrets-provider, migrate.
     #[command(subcommand)]
     Stack(commands::stack::StackCommand),
     Import(commands::import::Args),
@@ -79,7 +80,7 @@ pub enum Command {
     Config(commands::config::ConfigCommand),
     Synth(commands::synth::Args),
     Cancel(commands::cancel::Args),
-    /// The local cloud: status, start, stop.
+    /// The local cloud: status, start, stop, run-schedule, env, console.
     #[command(subcommand)]
     Local(commands::local::LocalCommand),
     Logs(commands::logs::Args),
