@@ -406,7 +406,7 @@ pub fn passphrase_from_env(stack: &str, var: &str, file_var: &str) -> Result<Pas
         return Ok(Passphrase::new(p, file_var));
     }
     Err(Error::user(
-        format!("stack `{stack}` has secrets, which are encrypted with a passphrase, but {var} is not set"),
+        format!("the secrets of stack `{stack}` are encrypted with a passphrase, but {var} is not set"),
         format!(
             "set {var} to the stack's passphrase (or {file_var} to a file holding it); a stack's first secret \
              takes the passphrase set at that time"
