@@ -106,6 +106,7 @@ pub fn main() -> ExitCode {
     if let Command::Local(commands::local::LocalCommand::Daemon { project_dir }) = &cli.command {
         return commands::local::run_daemon(project_dir.clone());
     }
+    quiet_on_closed_output();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -120,6 +121,33 @@ pub fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => report(&e),
     }
+}
+
+/// `skyform local status | head -1`: when whoever reads our output goes away, stop as every
+/// Unix tool does (killed by SIGPIPE, which shells report as 141), not with a panic and a
+/// backtrace. Rust ignores SIGPIPE so that a write fails with `EPIPE` (which the provider
+/// pipes rely on), and `println!` turns that failure into a panic; this hook catches exactly
+/// that panic. A run cut short this way is like one killed: the journal keeps what it did.
+fn quiet_on_closed_output() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        let closed = message.starts_with("failed printing to std") && message.contains("Broken pipe");
+        if closed {
+            // SAFETY: restoring the default action of SIGPIPE and raising it ends this
+            // process; nothing else runs in a signal handler here.
+            unsafe {
+                libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+                libc::raise(libc::SIGPIPE);
+            }
+        }
+        previous(info);
+    }));
 }
 
 async fn run(cli: Cli) -> Result<ExitCode> {
