@@ -88,6 +88,25 @@ fn components_and_the_manifests_owner_are_checked_as_documented() {
 }
 
 #[test]
+fn stack_init_and_stack_import_refuse_bad_input_with_a_hint() {
+    let env = TestEnv::new("badstackcmds");
+    // `--provider` is `local` or `aws` (its help says so; the SDK knows no other target).
+    let run = env.run(&["stack", "init", "qa", "--provider", "gcp"]);
+    assert_eq!(run.code, 2, "{}", run.text());
+    assert!(run.stderr.contains("possible values: local, aws"), "{}", run.text());
+    assert!(!env.path().join("Skyform.qa.toml").exists(), "nothing was written");
+
+    env.manifest(json!([{"name": "a", "type": "core:Data", "inputs": {"value": 1}}]));
+    env.run(&["up", "--yes"]).ok();
+    let before = env.read("state/dev.json");
+    assert_fails(&env, &["stack", "import", "missing.json"], 1, "reading missing.json");
+    env.write("bad.json", r#"{"format": 2}"#);
+    let text = assert_fails(&env, &["stack", "import", "bad.json"], 1, "bad.json is corrupt");
+    assert!(text.contains("as `skyform stack export` prints it"), "{text}");
+    assert_eq!(env.read("state/dev.json"), before, "a refused import changed the state");
+}
+
+#[test]
 fn project_and_stack_files_are_checked() {
     let env = TestEnv::new("badproject");
     std::fs::remove_file(env.path().join("Skyform.toml")).unwrap();

@@ -413,7 +413,8 @@ fn check_components(decls: &[ComponentDecl], names: &BTreeSet<&str>, errors: &mu
         if let Some(p) = &c.parent
             && !names.contains(p.as_str())
         {
-            errors.push(format!("component `{}` has parent `{p}`, which is not a declared component", c.name));
+            errors
+                .push(format!("component `{}` has parent `{p}`, which is not a declared component", c.name));
         }
     }
 }
@@ -427,7 +428,9 @@ pub fn valid_type_token(token: &str) -> bool {
     provider.starts_with(|c: char| c.is_ascii_lowercase())
         && provider.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && (1..=2).contains(&rest.len())
-        && rest.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)))
+        && rest
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)))
 }
 
 pub fn valid_resource_name(name: &str) -> bool {
@@ -512,12 +515,12 @@ mod tests {
     fn reports_duplicate_components_and_undeclared_parents() {
         let m = parse(
             &serde_json::json!({"manifest": 1, "project": "p", "stack": "s",
-                "resources": [{"name": "a", "type": "core:Data", "inputs": {}, "parent": "c"}],
-                "components": [
-                    {"name": "c", "type": "skyform:Function"},
-                    {"name": "c", "type": "skyform:Function"},
-                    {"name": "d", "type": "Skyform", "parent": "nope"},
-                ]})
+            "resources": [{"name": "a", "type": "core:Data", "inputs": {}, "parent": "c"}],
+            "components": [
+                {"name": "c", "type": "skyform:Function"},
+                {"name": "c", "type": "skyform:Function"},
+                {"name": "d", "type": "Skyform", "parent": "nope"},
+            ]})
             .to_string(),
             "test",
         )
