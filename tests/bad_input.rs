@@ -104,6 +104,18 @@ fn stack_init_and_stack_import_refuse_bad_input_with_a_hint() {
     let text = assert_fails(&env, &["stack", "import", "bad.json"], 1, "bad.json is corrupt");
     assert!(text.contains("as `skyform stack export` prints it"), "{text}");
     assert_eq!(env.read("state/dev.json"), before, "a refused import changed the state");
+
+    // A good import is a command that changed the state: the history records it.
+    env.write("good.json", &env.run(&["stack", "export"]).ok().stdout);
+    env.run(&["stack", "import", "good.json"]).ok();
+    let history: serde_json::Value =
+        serde_json::from_str(&env.run(&["stack", "history", "--json"]).ok().stdout).unwrap();
+    let last = history.as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (last["command"].as_str(), last["serial"].as_u64()),
+        (Some("stack import"), Some(2)),
+        "{history}"
+    );
 }
 
 #[test]

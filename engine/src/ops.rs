@@ -400,12 +400,25 @@ impl Session {
             )
         })?;
         let _lock = self.lock("skyform stack import")?;
+        let started = (SystemTime::now(), Instant::now());
         if let Some(cur) = state::read_state(&self.files)? {
             snap.serial = snap.serial.max(cur.serial + 1);
         }
         snap.normalize();
         state::write_state(&self.files, &snap)?;
         state::journal::remove_for(&self.files)?;
+        // A command that changed the state, like any other (state/README.md).
+        state::append_history(
+            &self.files,
+            &HistoryEntry {
+                serial: snap.serial,
+                command: "stack import".into(),
+                started: util::rfc3339(started.0),
+                duration_ms: started.1.elapsed().as_millis() as u64,
+                result: "succeeded".into(),
+                changes: BTreeMap::new(),
+            },
+        )?;
         Ok(snap)
     }
 }
