@@ -95,6 +95,14 @@ fn stack_init_and_stack_import_refuse_bad_input_with_a_hint() {
     assert_eq!(run.code, 2, "{}", run.text());
     assert!(run.stderr.contains("possible values: local, aws"), "{}", run.text());
     assert!(!env.path().join("Skyform.qa.toml").exists(), "nothing was written");
+    for args in [
+        &["stack", "init", "qa", "--secrets-provider", "vault://x"][..],
+        &["stack", "change-secrets-provider", "vault://x"],
+    ] {
+        let text = assert_fails(&env, args, 1, "`vault://x` (for stack");
+        assert!(text.contains("is not a secrets provider skyform knows"), "{text}");
+    }
+    assert!(!env.path().join("Skyform.qa.toml").exists(), "nothing was written");
 
     env.manifest(json!([{"name": "a", "type": "core:Data", "inputs": {"value": 1}}]));
     env.run(&["up", "--yes"]).ok();

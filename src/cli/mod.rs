@@ -400,8 +400,9 @@ pub fn key_source(project: &Project, stack: &str) -> KeySource {
             return Ok(Arc::new(kms::KmsWrap::new(provider, &aws_config)?));
         }
         Err(Error::user(
-            format!("stack `{stack}` names the secrets provider `{provider}`, which skyform does not know"),
-            "use `passphrase` or `awskms://KEY?region=REGION` under [secrets] provider (see `skyform stack change-secrets-provider`)",
+            format!("`{provider}` (for stack `{stack}`) is not a secrets provider skyform knows"),
+            "use `passphrase` or `awskms://KEY?region=REGION` (with `--secrets-provider`, with \
+             `skyform stack change-secrets-provider`, or as `provider` under [secrets] in the stack's file)",
         ))
     })
 }
