@@ -24,10 +24,18 @@ pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
     // Checked against this project and stack, as `preview` and `up` check it.
     let manifest = session.manifest(&crate::ops::Program::Project).await?;
     manifest.validate()?;
-    let doc = serde_json::to_value(&manifest).expect("manifests serialize");
-    // Masked, a secret keeps its marker so the manifest still reads as one.
-    let doc = if args.secrets.show_secrets { doc } else { mask_marks(&doc) };
-    println!("{}", serde_json::to_string_pretty(&doc).expect("json"));
+    // Masked, a secret keeps its marker so the manifest still reads as one. The manifest's
+    // fields keep their order (`manifest`, `project`, `stack`, `resources`, ...: MANIFEST.md).
+    let mut doc = manifest;
+    if !args.secrets.show_secrets {
+        for r in &mut doc.resources {
+            r.inputs = mask_marks(&r.inputs);
+        }
+        for v in doc.outputs.values_mut() {
+            *v = mask_marks(v);
+        }
+    }
+    println!("{}", serde_json::to_string_pretty(&doc).expect("manifests serialize"));
     Ok(ExitCode::SUCCESS)
 }
 
