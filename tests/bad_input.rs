@@ -103,6 +103,8 @@ fn stack_init_and_stack_import_refuse_bad_input_with_a_hint() {
         assert!(text.contains("is not a secrets provider skyform knows"), "{text}");
     }
     assert!(!env.path().join("Skyform.qa.toml").exists(), "nothing was written");
+    let zero = env.run(&["up", "--yes", "--parallel", "0"]);
+    assert_eq!(zero.code, 2, "--parallel 0 is a usage error: {}", zero.text());
 
     env.manifest(json!([{"name": "a", "type": "core:Data", "inputs": {"value": 1}}]));
     env.run(&["up", "--yes"]).ok();
