@@ -253,3 +253,14 @@ fn simultaneous_writers_are_refused_naming_the_holder() {
         assert!(won >= 1, "round {round}: one of them runs");
     }
 }
+
+#[test]
+fn a_dotted_config_key_without_path_points_at_path() {
+    let env = TestEnv::new("configpath");
+    env.run(&["config", "set", "--path", "db.host", "h"]).ok();
+    for cmd in ["get", "rm"] {
+        let text = assert_fails(&env, &["config", cmd, "db.host"], 1, "has no config value `db.host`");
+        assert!(text.contains("pass `--path`"), "{text}");
+    }
+    assert_eq!(env.run(&["config", "get", "--path", "db.host"]).ok().stdout.trim(), "h");
+}
