@@ -189,7 +189,7 @@ impl Command {
             Command::Stack(S::Ls(a)) => a.json,
             Command::Stack(S::History(a)) => a.json,
             Command::Config(C::Ls { json, .. } | C::Get { json, .. }) => *json,
-            Command::Local(L::Status { json } | L::Env { json }) => *json,
+            Command::Local(L::Status { json } | L::Env { json } | L::RunSchedule { json, .. }) => *json,
             Command::Import(a) => a.json,
             _ => false,
         }
