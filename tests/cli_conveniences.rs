@@ -157,6 +157,21 @@ fn colour_follows_the_flag_the_terminal_and_no_color() {
     // --color always beats NO_COLOR.
     let forced = env.run_with(&["--color", "always", "preview"], &[("NO_COLOR", "1")]);
     assert!(forced.stdout.contains('\x1b'));
+
+    // Under --json nothing is coloured, not even a warning on stderr (here: the program now
+    // declares nothing, so the preview warns that it deletes everything), nor an error.
+    env.run(&["up", "--yes"]).ok();
+    env.manifest(json!([]));
+    for args in [
+        &["preview", "--json"][..],
+        &["--color", "always", "preview", "--json"],
+        &["outputs", "nope", "--json"],
+    ] {
+        let run = on_terminal(&env, args, "", &[]);
+        assert!(!run.stdout.contains('\x1b'), "{args:?}: {}", visible(&run.stdout));
+    }
+    let warned = on_terminal(&env, &["preview", "--json"], "", &[]);
+    assert!(warned.stdout.contains("DELETES ALL 2 resources"), "{}", warned.text());
 }
 
 #[test]

@@ -98,7 +98,9 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),
     };
-    style::init(cli.color, std::env::var("NO_COLOR").ok().as_deref(), std::env::var("TERM").ok().as_deref());
+    // Under `--json` nothing is coloured, not even the warnings and progress on stderr.
+    let color = if cli.command.wants_json() { style::ColorChoice::Never } else { cli.color };
+    style::init(color, std::env::var("NO_COLOR").ok().as_deref(), std::env::var("TERM").ok().as_deref());
     JSON_ERRORS.store(cli.command.wants_json(), std::sync::atomic::Ordering::Relaxed);
     if let Command::Provider { name } = &cli.command {
         return commands::provider::run(name);
