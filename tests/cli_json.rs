@@ -244,6 +244,20 @@ fn errors_are_json_objects_with_the_documented_exit_codes() {
     assert_eq!(result["failed"][0]["name"], "bad");
     let err = v.add("error", "steps failed (stderr)", &failed.stderr);
     assert_eq!(err["error"]["kind"], "steps_failed");
+
+    // `synth` and `stack export` print JSON always, and take `--json` too: then an error is JSON.
+    let synth: Value = serde_json::from_str(&env.run(&["synth", "--json"]).ok().stdout).unwrap();
+    assert_eq!(synth["manifest"], 1);
+    let state: Value = serde_json::from_str(&env.run(&["stack", "export", "--json"]).ok().stdout).unwrap();
+    assert_eq!(state["format"], 2);
+    for args in [&["synth", "--json"][..], &["stack", "export", "--json"]] {
+        let failed = env.run(&[&["-s", "nope"], args].concat());
+        assert_eq!(failed.code, 1, "{}", failed.text());
+        assert_eq!(
+            v.add("error", &format!("{args:?}, no such stack"), &failed.stdout)["error"]["kind"],
+            "user"
+        );
+    }
     v.check();
 }
 

@@ -193,6 +193,8 @@ impl Command {
             Command::Config(C::Ls { json, .. } | C::Get { json, .. }) => *json,
             Command::Local(L::Status { json } | L::Env { json } | L::RunSchedule { json, .. }) => *json,
             Command::Import(a) => a.json,
+            Command::Synth(a) => a.json,
+            Command::Stack(S::Export { json }) => *json,
             _ => false,
         }
     }

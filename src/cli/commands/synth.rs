@@ -16,6 +16,10 @@ use crate::error::Result;
 pub struct Args {
     #[command(flatten)]
     pub secrets: flags::ShowSecrets,
+    /// Accepted for symmetry with the other commands: the manifest is JSON either way; with
+    /// it, an error is a JSON object too.
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
