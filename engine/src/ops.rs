@@ -434,8 +434,10 @@ impl Session {
 
     /// Reads a plan written by [`Session::save_plan`] (opening its secrets with the stack's key).
     pub fn load_plan(&self, path: &Path) -> Result<SavedPlan> {
-        let bytes =
-            std::fs::read(path).map_err(|e| Error::io(format!("reading the plan {}", path.display()), e))?;
+        let bytes = std::fs::read(path).map_err(|e| {
+            Error::io(format!("reading the plan {}", path.display()), e)
+                .with_hint("save one with `skyform preview --save-plan FILE`")
+        })?;
         let plan: Plan = self.vault.open_json(&bytes, &path.display().to_string()).map_err(|e| {
             if e.kind == ErrorKind::User && e.hint.is_none() {
                 Error::user(
