@@ -110,7 +110,12 @@ fn stack_init_and_stack_import_refuse_bad_input_with_a_hint() {
     env.run(&["up", "--yes"]).ok();
     let before = env.read("state/dev.json");
     assert_fails(&env, &["stack", "import", "missing.json"], 1, "reading missing.json");
-    assert_fails(&env, &["up", "--yes", "--plan", "missing-plan.json"], 1, "reading the plan missing-plan.json");
+    assert_fails(
+        &env,
+        &["up", "--yes", "--plan", "missing-plan.json"],
+        1,
+        "reading the plan missing-plan.json",
+    );
     env.write("bad.json", r#"{"format": 2}"#);
     let text = assert_fails(&env, &["stack", "import", "bad.json"], 1, "bad.json is corrupt");
     assert!(text.contains("as `skyform stack export` prints it"), "{text}");
