@@ -132,6 +132,13 @@ fn stack_init_and_stack_import_refuse_bad_input_with_a_hint() {
         (Some("stack import"), Some(2)),
         "{history}"
     );
+
+    // A corrupt state file is restored from a backup with `stack import`, as its error says.
+    env.write("state/dev.json", "{corrupt");
+    let text = assert_fails(&env, &["outputs"], 1, "is corrupt");
+    assert!(text.contains("from a backup with `skyform stack import`"), "{text}");
+    env.run(&["stack", "import", "good.json"]).ok();
+    env.run(&["outputs"]).ok();
 }
 
 #[test]

@@ -401,8 +401,13 @@ impl Session {
         })?;
         let _lock = self.lock("skyform stack import")?;
         let started = (SystemTime::now(), Instant::now());
-        if let Some(cur) = state::read_state(&self.files)? {
-            snap.serial = snap.serial.max(cur.serial + 1);
+        // A corrupt state is what `import` replaces (the corrupt-state error's hint says so);
+        // a readable one keeps its serial going, and one of a newer format is refused.
+        match state::read_state(&self.files) {
+            Ok(Some(cur)) => snap.serial = snap.serial.max(cur.serial + 1),
+            Ok(None) => {}
+            Err(e) if e.kind == ErrorKind::State && e.message.contains(" is corrupt: ") => {}
+            Err(e) => return Err(e),
         }
         snap.normalize();
         state::write_state(&self.files, &snap)?;
