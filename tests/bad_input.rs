@@ -277,3 +277,23 @@ fn a_dotted_config_key_without_path_points_at_path() {
     }
     assert_eq!(env.run(&["config", "get", "--path", "db.host"]).ok().stdout.trim(), "h");
 }
+
+#[test]
+fn a_damaged_journal_says_how_to_get_past_it() {
+    let env = TestEnv::new("damagedjournal");
+    env.manifest(json!([{"name": "a", "type": "core:Data", "inputs": {"value": 1}}]));
+    env.run(&["up", "--yes"]).ok();
+    let state: serde_json::Value = serde_json::from_str(&env.read("state/dev.json")).unwrap();
+    let header =
+        json!({"entry": "header", "journal": 2, "lineage": state["lineage"], "base_serial": state["serial"]});
+    env.write(
+        "state/dev.journal",
+        &format!("{header}\ngarbage\n{{\"entry\":\"record\",\"mutations\":[]}}\n"),
+    );
+    let text = assert_fails(&env, &["refresh", "--yes"], 1, "is damaged: line 2");
+    assert!(text.contains("out of the way"), "{text}");
+    // Doing what the hint says works.
+    std::fs::rename(env.path().join("state/dev.journal"), env.path().join("damaged.journal")).unwrap();
+    env.run(&["refresh", "--yes"]).ok();
+    env.run(&["up", "--yes"]).ok();
+}
