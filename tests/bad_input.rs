@@ -57,6 +57,91 @@ fn malformed_manifests_name_the_culprit() {
 }
 
 #[test]
+fn components_and_the_manifests_owner_are_checked_as_documented() {
+    // MANIFEST.md: component names are unique and their parents declared; the provider part of
+    // a type token is lowercase; `project` and `stack` must match, `synth` included.
+    let env = TestEnv::new("badcomponents");
+    let with = |components: serde_json::Value, ty: &str| {
+        let m = json!({"manifest": 1, "project": "demo", "stack": "dev",
+            "resources": [{"name": "a", "type": ty, "inputs": {}, "parent": "c"}],
+            "components": components});
+        env.write("manifest.json", &m.to_string());
+    };
+    with(json!([{"name": "c", "type": "x:C"}, {"name": "c", "type": "x:C"}]), "core:Data");
+    for cmd in ["preview", "synth"] {
+        assert_fails(&env, &[cmd], 1, "two components are named `c`");
+    }
+    with(json!([{"name": "c", "type": "x:C", "parent": "nope"}]), "core:Data");
+    assert_fails(&env, &["preview"], 1, "component `c` has parent `nope`");
+    with(json!([{"name": "c", "type": "x:C"}]), "Core:Data");
+    assert_fails(&env, &["synth"], 1, "has type `Core:Data`, which is not a type token");
+    with(json!([{"name": "c", "type": "x:C"}]), "core:Data");
+    assert_eq!(env.run(&["synth"]).code, 0);
+
+    let m = json!({"manifest": 1, "project": "other", "stack": "dev", "resources": []});
+    env.write("manifest.json", &m.to_string());
+    assert_fails(&env, &["synth"], 1, "manifest for project `other`, but this is project `demo`");
+    let m = json!({"manifest": 1, "project": "demo", "stack": "prod", "resources": []});
+    env.write("manifest.json", &m.to_string());
+    assert_fails(&env, &["synth"], 1, "manifest for stack `prod`, but this is stack `dev`");
+    assert!(!env.path().join("state/dev.json").exists(), "nothing was written");
+}
+
+#[test]
+fn stack_init_and_stack_import_refuse_bad_input_with_a_hint() {
+    let env = TestEnv::new("badstackcmds");
+    // `--provider` is `local` or `aws` (its help says so; the SDK knows no other target).
+    let run = env.run(&["stack", "init", "qa", "--provider", "gcp"]);
+    assert_eq!(run.code, 2, "{}", run.text());
+    assert!(run.stderr.contains("possible values: local, aws"), "{}", run.text());
+    assert!(!env.path().join("Skyform.qa.toml").exists(), "nothing was written");
+    for args in [
+        &["stack", "init", "qa", "--secrets-provider", "vault://x"][..],
+        &["stack", "change-secrets-provider", "vault://x"],
+    ] {
+        let text = assert_fails(&env, args, 1, "`vault://x` (for stack");
+        assert!(text.contains("is not a secrets provider skyform knows"), "{text}");
+    }
+    assert!(!env.path().join("Skyform.qa.toml").exists(), "nothing was written");
+    let zero = env.run(&["up", "--yes", "--parallel", "0"]);
+    assert_eq!(zero.code, 2, "--parallel 0 is a usage error: {}", zero.text());
+
+    env.manifest(json!([{"name": "a", "type": "core:Data", "inputs": {"value": 1}}]));
+    env.run(&["up", "--yes"]).ok();
+    let before = env.read("state/dev.json");
+    assert_fails(&env, &["stack", "import", "missing.json"], 1, "reading missing.json");
+    assert_fails(
+        &env,
+        &["up", "--yes", "--plan", "missing-plan.json"],
+        1,
+        "reading the plan missing-plan.json",
+    );
+    env.write("bad.json", r#"{"format": 2}"#);
+    let text = assert_fails(&env, &["stack", "import", "bad.json"], 1, "bad.json is corrupt");
+    assert!(text.contains("as `skyform stack export` prints it"), "{text}");
+    assert_eq!(env.read("state/dev.json"), before, "a refused import changed the state");
+
+    // A good import is a command that changed the state: the history records it.
+    env.write("good.json", &env.run(&["stack", "export"]).ok().stdout);
+    env.run(&["stack", "import", "good.json"]).ok();
+    let history: serde_json::Value =
+        serde_json::from_str(&env.run(&["stack", "history", "--json"]).ok().stdout).unwrap();
+    let last = history.as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (last["command"].as_str(), last["serial"].as_u64()),
+        (Some("stack import"), Some(2)),
+        "{history}"
+    );
+
+    // A corrupt state file is restored from a backup with `stack import`, as its error says.
+    env.write("state/dev.json", "{corrupt");
+    let text = assert_fails(&env, &["outputs"], 1, "is corrupt");
+    assert!(text.contains("from a backup with `skyform stack import`"), "{text}");
+    env.run(&["stack", "import", "good.json"]).ok();
+    env.run(&["outputs"]).ok();
+}
+
+#[test]
 fn project_and_stack_files_are_checked() {
     let env = TestEnv::new("badproject");
     std::fs::remove_file(env.path().join("Skyform.toml")).unwrap();
@@ -180,4 +265,35 @@ fn simultaneous_writers_are_refused_naming_the_holder() {
         }
         assert!(won >= 1, "round {round}: one of them runs");
     }
+}
+
+#[test]
+fn a_dotted_config_key_without_path_points_at_path() {
+    let env = TestEnv::new("configpath");
+    env.run(&["config", "set", "--path", "db.host", "h"]).ok();
+    for cmd in ["get", "rm"] {
+        let text = assert_fails(&env, &["config", cmd, "db.host"], 1, "has no config value `db.host`");
+        assert!(text.contains("pass `--path`"), "{text}");
+    }
+    assert_eq!(env.run(&["config", "get", "--path", "db.host"]).ok().stdout.trim(), "h");
+}
+
+#[test]
+fn a_damaged_journal_says_how_to_get_past_it() {
+    let env = TestEnv::new("damagedjournal");
+    env.manifest(json!([{"name": "a", "type": "core:Data", "inputs": {"value": 1}}]));
+    env.run(&["up", "--yes"]).ok();
+    let state: serde_json::Value = serde_json::from_str(&env.read("state/dev.json")).unwrap();
+    let header =
+        json!({"entry": "header", "journal": 2, "lineage": state["lineage"], "base_serial": state["serial"]});
+    env.write(
+        "state/dev.journal",
+        &format!("{header}\ngarbage\n{{\"entry\":\"record\",\"mutations\":[]}}\n"),
+    );
+    let text = assert_fails(&env, &["refresh", "--yes"], 1, "is damaged: line 2");
+    assert!(text.contains("out of the way"), "{text}");
+    // Doing what the hint says works.
+    std::fs::rename(env.path().join("state/dev.journal"), env.path().join("damaged.journal")).unwrap();
+    env.run(&["refresh", "--yes"]).ok();
+    env.run(&["up", "--yes"]).ok();
 }

@@ -327,8 +327,13 @@ fn graph_and_synth_show_the_program() {
     env.manifest(three());
     insta::assert_snapshot!("graph_dot", env.run(&["graph"]).ok().stdout.clone());
     insta::assert_snapshot!("graph_mermaid", env.run(&["graph", "--format", "mermaid"]).ok().stdout.clone());
-    let synth: serde_json::Value = serde_json::from_str(&env.run(&["synth"]).ok().stdout).unwrap();
+    let text = env.run(&["synth"]).ok().stdout.clone();
+    let synth: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(synth["resources"].as_array().unwrap().len(), 3);
+    // The manifest's fields in MANIFEST.md's order, as the program wrote them.
+    let at = |key: &str| text.find(&format!("\n  \"{key}\"")).unwrap_or_else(|| panic!("{key}: {text}"));
+    let order = ["manifest", "project", "stack", "resources", "components", "outputs"].map(at);
+    assert!(order.is_sorted(), "{text}");
 }
 
 #[test]

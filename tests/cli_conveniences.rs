@@ -2,7 +2,7 @@
 //! (the fake and core providers; the local cloud where a message is about it): completion
 //! scripts, colour (`--color`, `NO_COLOR`, on a real terminal made by `script`), project
 //! discovery upward, `stack select`, the `yes / no / details` prompt, the shadowed-route
-//! warning, and messages that fit the command and the provider.
+//! warning, messages that fit the command and the provider, and a closed output (`| head`).
 
 mod common;
 
@@ -84,6 +84,25 @@ fn on_terminal(env: &TestEnv, args: &[&str], answers: &str, vars: &[(&str, &str)
     Run { code: out.status.code().unwrap_or(-1), stdout: text(&out.stdout), stderr: text(&out.stderr) }
 }
 
+/// `skyform ... | head -1`: a reader that goes away ends the command as SIGPIPE ends any Unix
+/// tool, not with a panic and a backtrace on stderr.
+#[test]
+fn a_closed_output_ends_the_command_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let env = TestEnv::new("closedpipe");
+    env.manifest_with_outputs(one_resource(), json!({"greeting": {"$ref": "a", "output": "value"}}));
+    env.run(&["up", "--yes"]).ok();
+    for args in [&["outputs"][..], &["stack", "history"], &["new"]] {
+        // The reading end is closed before the command starts: its first write fails.
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = env.command(args).stdout(writer).stderr(Stdio::piped()).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "skyform {args:?}: {:?}\n{stderr}", out.status);
+        assert!(!stderr.contains("panicked"), "skyform {args:?}:\n{stderr}");
+    }
+}
+
 #[test]
 fn completion_scripts() {
     let env = TestEnv::new("completion");
@@ -138,6 +157,21 @@ fn colour_follows_the_flag_the_terminal_and_no_color() {
     // --color always beats NO_COLOR.
     let forced = env.run_with(&["--color", "always", "preview"], &[("NO_COLOR", "1")]);
     assert!(forced.stdout.contains('\x1b'));
+
+    // Under --json nothing is coloured, not even a warning on stderr (here: the program now
+    // declares nothing, so the preview warns that it deletes everything), nor an error.
+    env.run(&["up", "--yes"]).ok();
+    env.manifest(json!([]));
+    for args in [
+        &["preview", "--json"][..],
+        &["--color", "always", "preview", "--json"],
+        &["outputs", "nope", "--json"],
+    ] {
+        let run = on_terminal(&env, args, "", &[]);
+        assert!(!run.stdout.contains('\x1b'), "{args:?}: {}", visible(&run.stdout));
+    }
+    let warned = on_terminal(&env, &["preview", "--json"], "", &[]);
+    assert!(warned.stdout.contains("DELETES ALL 2 resources"), "{}", warned.text());
 }
 
 #[test]

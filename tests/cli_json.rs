@@ -244,10 +244,24 @@ fn errors_are_json_objects_with_the_documented_exit_codes() {
     assert_eq!(result["failed"][0]["name"], "bad");
     let err = v.add("error", "steps failed (stderr)", &failed.stderr);
     assert_eq!(err["error"]["kind"], "steps_failed");
+
+    // `synth` and `stack export` print JSON always, and take `--json` too: then an error is JSON.
+    let synth: Value = serde_json::from_str(&env.run(&["synth", "--json"]).ok().stdout).unwrap();
+    assert_eq!(synth["manifest"], 1);
+    let state: Value = serde_json::from_str(&env.run(&["stack", "export", "--json"]).ok().stdout).unwrap();
+    assert_eq!(state["format"], 2);
+    for args in [&["synth", "--json"][..], &["stack", "export", "--json"]] {
+        let failed = env.run(&[&["-s", "nope"], args].concat());
+        assert_eq!(failed.code, 1, "{}", failed.text());
+        assert_eq!(
+            v.add("error", &format!("{args:?}, no such stack"), &failed.stdout)["error"]["kind"],
+            "user"
+        );
+    }
     v.check();
 }
 
-/// The local cloud's commands: status, invoke (also a failing function), logs; and the preview
+/// The local cloud's commands: status, invoke (also a failing function), run-schedule, logs; and the preview
 /// of a route change keeps the API's unchanged url known.
 #[test]
 fn the_local_cloud_commands_print_what_their_schemas_say() {
@@ -261,7 +275,9 @@ fn the_local_cloud_commands_print_what_their_schemas_say() {
         json!([
             {"name": "hello", "type": "local:Function", "inputs": {
                 "code": "functions/hello", "handler": "app.handler", "runtime": "python3", "timeout": 5}},
-            {"name": "api", "type": "local:HttpApi", "inputs": {"routes": routes}}
+            {"name": "api", "type": "local:HttpApi", "inputs": {"routes": routes}},
+            {"name": "nightly", "type": "local:Schedule", "inputs": {
+                "schedule": "cron(0 3 * * ? *)", "function": {"$ref": "hello", "output": "function_name"}}}
         ])
     };
     let route = |key: &str| json!({"route": key, "function": {"$ref": "hello", "output": "function_name"}});
@@ -285,6 +301,12 @@ fn the_local_cloud_commands_print_what_their_schemas_say() {
     let doc = v.add("invoke", "invoke (failing)", &failing.stdout);
     assert_eq!(doc["function_error"], "Unhandled");
     assert_eq!(v.add("error", "invoke (failing, stderr)", &failing.stderr)["error"]["kind"], "user");
+    let ran = env.run(&["local", "run-schedule", "nightly", "--json"]);
+    let ran = v.add("run-schedule", "local run-schedule", &ran.ok().stdout);
+    assert_eq!((&ran["schedule"], &ran["payload"]["body"]), (&json!("nightly"), &json!("hi")), "{ran}");
+    let missing = env.run(&["local", "run-schedule", "nope", "--json"]);
+    assert_eq!(missing.code, 1, "{}", missing.text());
+    assert_eq!(v.add("error", "run-schedule (no such schedule)", &missing.stdout)["error"]["kind"], "user");
 
     let logs = env.run(&["logs", "hello", "--json"]).ok().stdout.clone();
     let lines: Vec<&str> = logs.lines().collect();

@@ -5,8 +5,8 @@
 //!
 //! Programs build into `target/e2e-programs`, shared with the other local end-to-end tests (the
 //! SDK is compiled once). The queue and upload templates are driven with boto3 from the peers
-//! venv (`tests/peers/setup.sh`), which is also first on the local cloud's `PATH`, so the
-//! upload pipeline's function finds boto3 as it would on Lambda (its README says so).
+//! venv (`tests/peers/setup.sh`), which is also first on the local cloud's `PATH`; the upload
+//! pipeline's function finds boto3 in the runtime packages, as on Lambda (its README says so).
 
 mod common;
 

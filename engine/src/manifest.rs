@@ -184,7 +184,7 @@ impl Manifest {
                     r.name
                 ));
             }
-            if skyform_protocol::provider_of(&r.type_).is_none() {
+            if !valid_type_token(&r.type_) {
                 errors.push(format!(
                     "resource `{}` has type `{}`, which is not a type token like `provider:Type`",
                     r.name, r.type_
@@ -195,6 +195,7 @@ impl Manifest {
             }
         }
         let components: BTreeSet<&str> = self.components.iter().map(|c| c.name.as_str()).collect();
+        check_components(&self.components, &components, &mut errors);
         let mut deps = Vec::with_capacity(self.resources.len());
         for r in &self.resources {
             value::check_markers(&r.inputs, &format!("resource `{}` inputs", r.name), &mut errors);
@@ -390,6 +391,48 @@ fn find_cycle(graph: &DiGraph<usize, ()>) -> Option<Vec<NodeIndex>> {
     None
 }
 
+/// Components: valid, unique names, type tokens, and parents that are declared components.
+fn check_components(decls: &[ComponentDecl], names: &BTreeSet<&str>, errors: &mut Vec<String>) {
+    let mut seen = BTreeSet::new();
+    for c in decls {
+        if !valid_resource_name(&c.name) {
+            errors.push(format!(
+                "component name `{}` is not valid: use letters, digits and `-_./:`, at most 200 characters",
+                c.name
+            ));
+        }
+        if !seen.insert(c.name.as_str()) {
+            errors.push(format!("two components are named `{}`; names must be unique in a stack", c.name));
+        }
+        if !valid_type_token(&c.type_) {
+            errors.push(format!(
+                "component `{}` has type `{}`, which is not a type token like `provider:Type`",
+                c.name, c.type_
+            ));
+        }
+        if let Some(p) = &c.parent
+            && !names.contains(p.as_str())
+        {
+            errors
+                .push(format!("component `{}` has parent `{p}`, which is not a declared component", c.name));
+        }
+    }
+}
+
+/// `provider:Type` or `provider:module:Type` (MANIFEST.md): the provider in lowercase letters,
+/// digits and `-`, starting with a letter; the other parts letters, digits and `_.-`.
+pub fn valid_type_token(token: &str) -> bool {
+    let mut parts = token.split(':');
+    let provider = parts.next().unwrap_or_default();
+    let rest: Vec<&str> = parts.collect();
+    provider.starts_with(|c: char| c.is_ascii_lowercase())
+        && provider.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && (1..=2).contains(&rest.len())
+        && rest
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)))
+}
+
 pub fn valid_resource_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 200
@@ -453,6 +496,39 @@ mod tests {
         let err = m.validate().err().unwrap();
         assert!(err.message.contains("two resources are named `a`"), "{}", err.message);
         assert!(err.message.contains("did you mean `a`?"), "{}", err.message);
+    }
+
+    #[test]
+    fn type_tokens_follow_the_manifest_format() {
+        for ok in ["core:Data", "aws:sqs:Queue", "my-prov2:x.y_z-w"] {
+            assert!(valid_type_token(ok), "{ok}");
+        }
+        for bad in ["Core:Data", "core", "core:", ":Data", "1x:Data", "a:b:c:d", "core:Da ta", "co_re:Data"] {
+            assert!(!valid_type_token(bad), "{bad}");
+        }
+        let m = manifest(serde_json::json!([{"name": "a", "type": "Core:Data", "inputs": {}}]));
+        let err = m.validate().err().unwrap();
+        assert!(err.message.contains("resource `a` has type `Core:Data`"), "{}", err.message);
+    }
+
+    #[test]
+    fn reports_duplicate_components_and_undeclared_parents() {
+        let m = parse(
+            &serde_json::json!({"manifest": 1, "project": "p", "stack": "s",
+            "resources": [{"name": "a", "type": "core:Data", "inputs": {}, "parent": "c"}],
+            "components": [
+                {"name": "c", "type": "skyform:Function"},
+                {"name": "c", "type": "skyform:Function"},
+                {"name": "d", "type": "Skyform", "parent": "nope"},
+            ]})
+            .to_string(),
+            "test",
+        )
+        .unwrap();
+        let err = m.validate().err().unwrap();
+        assert!(err.message.contains("two components are named `c`"), "{}", err.message);
+        assert!(err.message.contains("component `d` has type `Skyform`"), "{}", err.message);
+        assert!(err.message.contains("component `d` has parent `nope`"), "{}", err.message);
     }
 
     #[test]

@@ -400,12 +400,30 @@ impl Session {
             )
         })?;
         let _lock = self.lock("skyform stack import")?;
-        if let Some(cur) = state::read_state(&self.files)? {
-            snap.serial = snap.serial.max(cur.serial + 1);
+        let started = (SystemTime::now(), Instant::now());
+        // A corrupt state is what `import` replaces (the corrupt-state error's hint says so);
+        // a readable one keeps its serial going, and one of a newer format is refused.
+        match state::read_state(&self.files) {
+            Ok(Some(cur)) => snap.serial = snap.serial.max(cur.serial + 1),
+            Ok(None) => {}
+            Err(e) if e.kind == ErrorKind::State && e.message.contains(" is corrupt: ") => {}
+            Err(e) => return Err(e),
         }
         snap.normalize();
         state::write_state(&self.files, &snap)?;
         state::journal::remove_for(&self.files)?;
+        // A command that changed the state, like any other (state/README.md).
+        state::append_history(
+            &self.files,
+            &HistoryEntry {
+                serial: snap.serial,
+                command: "stack import".into(),
+                started: util::rfc3339(started.0),
+                duration_ms: started.1.elapsed().as_millis() as u64,
+                result: "succeeded".into(),
+                changes: BTreeMap::new(),
+            },
+        )?;
         Ok(snap)
     }
 }
@@ -421,8 +439,10 @@ impl Session {
 
     /// Reads a plan written by [`Session::save_plan`] (opening its secrets with the stack's key).
     pub fn load_plan(&self, path: &Path) -> Result<SavedPlan> {
-        let bytes =
-            std::fs::read(path).map_err(|e| Error::io(format!("reading the plan {}", path.display()), e))?;
+        let bytes = std::fs::read(path).map_err(|e| {
+            Error::io(format!("reading the plan {}", path.display()), e)
+                .with_hint("save one with `skyform preview --save-plan FILE`")
+        })?;
         let plan: Plan = self.vault.open_json(&bytes, &path.display().to_string()).map_err(|e| {
             if e.kind == ErrorKind::User && e.hint.is_none() {
                 Error::user(

@@ -99,7 +99,7 @@ fn walk_markers<'a>(v: &'a Value, root: &str, segs: &mut Vec<Seg<'a>>, errors: &
                                 || as_mark(p).is_some();
                             if !ok {
                                 errors.push(format!(
-                                    "{}.$concat[{i}]: parts must be strings, numbers or references",
+                                    "{}.$concat[{i}]: parts must be strings, numbers, references or secrets",
                                     render(root, segs)
                                 ));
                             }

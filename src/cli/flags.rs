@@ -19,14 +19,23 @@ pub struct ClearPending {
     pub clear_pending: bool,
 }
 
+/// `--parallel N`: a count of at least 1 (0 steps at once would run nothing).
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("it must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("`{text}` is not a whole number")),
+    }
+}
+
 /// `--yes` and `--parallel`: how a command that changes resources runs.
 #[derive(clap::Args, Debug, Clone)]
 pub struct Apply {
     /// Go ahead without asking for confirmation.
     #[arg(short, long)]
     pub yes: bool,
-    /// How many steps may run at once.
-    #[arg(long, default_value_t = 32)]
+    /// How many steps may run at once (at least 1).
+    #[arg(long, default_value_t = 32, value_parser = at_least_one)]
     pub parallel: usize,
 }
 

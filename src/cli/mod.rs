@@ -37,13 +37,14 @@ pub struct Cli {
     /// Run as if started in DIR.
     #[arg(short = 'C', long = "cwd", global = true, value_name = "DIR")]
     pub dir: Option<PathBuf>,
-    /// The stack to work on (default: $SKYFORM_STACK, the only stack, or `dev`).
+    /// The stack to work on (default: $SKYFORM_STACK, the one `skyform stack select` chose, the only
+    /// stack, or `dev`).
     #[arg(short = 's', long = "stack", global = true, value_name = "STACK")]
     pub stack: Option<String>,
     /// Show provider and program logs as they come.
     #[arg(short = 'v', long = "verbose", global = true)]
     pub verbose: bool,
-    /// Colour the output: `auto` (on a terminal, unless NO_COLOR is set), `always` or `never`.
+    /// Colour the output: `auto` (on a terminal, unless NO_COLOR is set or TERM=dumb), `always` or `never`.
     #[arg(long = "color", global = true, value_enum, default_value_t = style::ColorChoice::Auto, value_name = "WHEN")]
     pub color: style::ColorChoice,
     #[command(subcommand)]
@@ -69,7 +70,7 @@ pub enum Command {
     Dev(commands::dev::Args),
     Refresh(commands::refresh::Args),
     Outputs(commands::outputs::Args),
-    /// Stacks: ls, select, init, rm, export, import, history, change-secrets-provider.
+    /// Stacks: ls, select, init, rm, export, import, history, change-secrets-provider, migrate.
     #[command(subcommand)]
     Stack(commands::stack::StackCommand),
     Import(commands::import::Args),
@@ -79,7 +80,7 @@ pub enum Command {
     Config(commands::config::ConfigCommand),
     Synth(commands::synth::Args),
     Cancel(commands::cancel::Args),
-    /// The local cloud: status, start, stop.
+    /// The local cloud: status, start, stop, run-schedule, env, console.
     #[command(subcommand)]
     Local(commands::local::LocalCommand),
     Logs(commands::logs::Args),
@@ -97,7 +98,9 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),
     };
-    style::init(cli.color, std::env::var("NO_COLOR").ok().as_deref(), std::env::var("TERM").ok().as_deref());
+    // Under `--json` nothing is coloured, not even the warnings and progress on stderr.
+    let color = if cli.command.wants_json() { style::ColorChoice::Never } else { cli.color };
+    style::init(color, std::env::var("NO_COLOR").ok().as_deref(), std::env::var("TERM").ok().as_deref());
     JSON_ERRORS.store(cli.command.wants_json(), std::sync::atomic::Ordering::Relaxed);
     if let Command::Provider { name } = &cli.command {
         return commands::provider::run(name);
@@ -105,6 +108,7 @@ pub fn main() -> ExitCode {
     if let Command::Local(commands::local::LocalCommand::Daemon { project_dir }) = &cli.command {
         return commands::local::run_daemon(project_dir.clone());
     }
+    quiet_on_closed_output();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -119,6 +123,33 @@ pub fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => report(&e),
     }
+}
+
+/// `skyform local status | head -1`: when whoever reads our output goes away, stop as every
+/// Unix tool does (killed by SIGPIPE, which shells report as 141), not with a panic and a
+/// backtrace. Rust ignores SIGPIPE so that a write fails with `EPIPE` (which the provider
+/// pipes rely on), and `println!` turns that failure into a panic; this hook catches exactly
+/// that panic. A run cut short this way is like one killed: the journal keeps what it did.
+fn quiet_on_closed_output() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        let closed = message.starts_with("failed printing to std") && message.contains("Broken pipe");
+        if closed {
+            // SAFETY: restoring the default action of SIGPIPE and raising it ends this
+            // process; nothing else runs in a signal handler here.
+            unsafe {
+                libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+                libc::raise(libc::SIGPIPE);
+            }
+        }
+        previous(info);
+    }));
 }
 
 async fn run(cli: Cli) -> Result<ExitCode> {
@@ -160,8 +191,10 @@ impl Command {
             Command::Stack(S::Ls(a)) => a.json,
             Command::Stack(S::History(a)) => a.json,
             Command::Config(C::Ls { json, .. } | C::Get { json, .. }) => *json,
-            Command::Local(L::Status { json } | L::Env { json }) => *json,
+            Command::Local(L::Status { json } | L::Env { json } | L::RunSchedule { json, .. }) => *json,
             Command::Import(a) => a.json,
+            Command::Synth(a) => a.json,
+            Command::Stack(S::Export { json }) => *json,
             _ => false,
         }
     }
@@ -371,8 +404,9 @@ pub fn key_source(project: &Project, stack: &str) -> KeySource {
             return Ok(Arc::new(kms::KmsWrap::new(provider, &aws_config)?));
         }
         Err(Error::user(
-            format!("stack `{stack}` names the secrets provider `{provider}`, which skyform does not know"),
-            "use `passphrase` or `awskms://KEY?region=REGION` under [secrets] provider (see `skyform stack change-secrets-provider`)",
+            format!("`{provider}` (for stack `{stack}`) is not a secrets provider skyform knows"),
+            "use `passphrase` or `awskms://KEY?region=REGION` (with `--secrets-provider`, with \
+             `skyform stack change-secrets-provider`, or as `provider` under [secrets] in the stack's file)",
         ))
     })
 }
@@ -405,7 +439,7 @@ pub fn passphrase_from_env(stack: &str, var: &str, file_var: &str) -> Result<Pas
         return Ok(Passphrase::new(p, file_var));
     }
     Err(Error::user(
-        format!("stack `{stack}` has secrets, which are encrypted with a passphrase, but {var} is not set"),
+        format!("the secrets of stack `{stack}` are encrypted with a passphrase, but {var} is not set"),
         format!(
             "set {var} to the stack's passphrase (or {file_var} to a file holding it); a stack's first secret \
              takes the passphrase set at that time"

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// `--color`.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum ColorChoice {
-    /// Colour when the output is a terminal and NO_COLOR is not set.
+    /// Colour when the output is a terminal, NO_COLOR is not set and TERM is not `dumb`.
     #[default]
     Auto,
     /// Always colour (even into a pipe or a file).

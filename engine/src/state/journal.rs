@@ -338,9 +338,10 @@ fn replay_from(reader: impl BufRead, origin: &str, snap: &mut Snapshot) -> Resul
                 ErrorKind::State,
                 format!("the journal {origin} is damaged: line {} cannot be read ({why})", at + 2),
             )
-            .with_hint(
-                "nothing was changed; keep the file for a bug report, and restore the state from git",
-            ));
+            .with_hint(format!(
+                "nothing was changed; move {origin} out of the way (keep it for a bug report), then run \
+                 `skyform refresh` to read the resources back from their providers"
+            )));
         }
         let parsed = if version < 2 {
             serde_json::from_str::<serde_json::Value>(&line)

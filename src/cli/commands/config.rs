@@ -92,9 +92,10 @@ pub async fn run(g: &Global, cmd: ConfigCommand) -> Result<ExitCode> {
         }
         ConfigCommand::Get { key, path: dotted, show_secrets, json } => {
             let segs = segments(&key, dotted)?;
-            let found = segs.iter().try_fold(&sealed, |cur, s| cur.get(s)).ok_or_else(|| {
-                Error::user(format!("stack `{stack}` has no config value `{key}`"), "see `skyform config ls`")
-            })?;
+            let found = segs
+                .iter()
+                .try_fold(&sealed, |cur, s| cur.get(s))
+                .ok_or_else(|| missing(&stack, &key, dotted))?;
             let shown = people(found, show_secrets)?;
             if json {
                 let secret = value::mask(found) != *found;
@@ -123,10 +124,7 @@ pub async fn run(g: &Global, cmd: ConfigCommand) -> Result<ExitCode> {
         ConfigCommand::Rm { key, path: dotted } => {
             let segs = segments(&key, dotted)?;
             if !session.config_rm(&segs)? {
-                return Err(Error::user(
-                    format!("stack `{stack}` has no config value `{key}`"),
-                    "see `skyform config ls`",
-                ));
+                return Err(missing(&stack, &key, dotted));
             }
             println!("removed `{key}` from stack `{stack}`");
         }
@@ -151,4 +149,14 @@ fn display(v: &Value) -> String {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     }
+}
+
+/// A key the stack's config does not have; a dotted key given without `--path` says so.
+fn missing(stack: &str, key: &str, dotted: bool) -> Error {
+    let hint = if !dotted && key.contains('.') {
+        format!("see `skyform config ls`; for the value at the path `{key}` in nested tables, pass `--path`")
+    } else {
+        "see `skyform config ls`".to_string()
+    };
+    Error::user(format!("stack `{stack}` has no config value `{key}`"), hint)
 }

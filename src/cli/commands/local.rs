@@ -27,6 +27,10 @@ pub enum LocalCommand {
     RunSchedule {
         /// The schedule's name (its resource name, as `skyform local status` lists it).
         name: String,
+        /// Print `{"schedule", "request_id", "payload", "function_error"}` as JSON; schema in
+        /// docs/json/run-schedule.schema.json.
+        #[arg(long)]
+        json: bool,
     },
     /// Print `export` lines that point the AWS CLI and AWS SDKs at the local cloud's
     /// AWS-compatible endpoint: AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
@@ -107,7 +111,7 @@ pub async fn run(g: &Global, cmd: LocalCommand) -> Result<ExitCode> {
                 }
             }
         }
-        LocalCommand::RunSchedule { name } => return run_schedule(g, &project, &name).await,
+        LocalCommand::RunSchedule { name, json } => return run_schedule(g, &project, &name, json).await,
         LocalCommand::Console => {
             let exe = std::env::current_exe().map_err(|e| Error::io("finding the skyform executable", e))?;
             let url =
@@ -120,12 +124,29 @@ pub async fn run(g: &Global, cmd: LocalCommand) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn run_schedule(g: &Global, project: &crate::project::Project, name: &str) -> Result<ExitCode> {
+async fn run_schedule(
+    g: &Global,
+    project: &crate::project::Project,
+    name: &str,
+    json: bool,
+) -> Result<ExitCode> {
     let stack = g.stack_name(project)?;
     let out = skyform_local::run_schedule(&project.dir, &stack, name)
         .await
         .map_err(|e| Error::user(e.message, "list the schedules with `skyform local status`"))?;
-    println!("{}", String::from_utf8_lossy(&out.payload));
+    if json {
+        let payload = serde_json::from_slice(&out.payload).unwrap_or_else(|_| {
+            serde_json::Value::String(String::from_utf8_lossy(&out.payload).into_owned())
+        });
+        crate::cli::render::print_json(&serde_json::json!({
+            "schedule": name,
+            "request_id": out.request_id,
+            "payload": payload,
+            "function_error": out.function_error,
+        }));
+    } else {
+        println!("{}", String::from_utf8_lossy(&out.payload));
+    }
     if out.function_error.is_some() {
         let body: serde_json::Value = serde_json::from_slice(&out.payload).unwrap_or_default();
         let kind = body["errorType"].as_str().unwrap_or("Unhandled");

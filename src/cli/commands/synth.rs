@@ -16,17 +16,30 @@ use crate::error::Result;
 pub struct Args {
     #[command(flatten)]
     pub secrets: flags::ShowSecrets,
+    /// Accepted for symmetry with the other commands: the manifest is JSON either way; with
+    /// it, an error is a JSON object too.
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub async fn run(g: &Global, args: Args) -> Result<ExitCode> {
     let sink = Arc::new(TerminalSink::new(g.verbose, true));
     let session = g.session(sink)?;
-    let manifest = session.run_program().await?;
+    // Checked against this project and stack, as `preview` and `up` check it.
+    let manifest = session.manifest(&crate::ops::Program::Project).await?;
     manifest.validate()?;
-    let doc = serde_json::to_value(&manifest).expect("manifests serialize");
-    // Masked, a secret keeps its marker so the manifest still reads as one.
-    let doc = if args.secrets.show_secrets { doc } else { mask_marks(&doc) };
-    println!("{}", serde_json::to_string_pretty(&doc).expect("json"));
+    // Masked, a secret keeps its marker so the manifest still reads as one. The manifest's
+    // fields keep their order (`manifest`, `project`, `stack`, `resources`, ...: MANIFEST.md).
+    let mut doc = manifest;
+    if !args.secrets.show_secrets {
+        for r in &mut doc.resources {
+            r.inputs = mask_marks(&r.inputs);
+        }
+        for v in doc.outputs.values_mut() {
+            *v = mask_marks(v);
+        }
+    }
+    println!("{}", serde_json::to_string_pretty(&doc).expect("manifests serialize"));
     Ok(ExitCode::SUCCESS)
 }
 

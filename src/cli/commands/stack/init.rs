@@ -10,7 +10,7 @@ use crate::ops;
 pub struct Args {
     pub name: String,
     /// The provider the program targets on this stack (`local` or `aws`).
-    #[arg(long, default_value = "local")]
+    #[arg(long, default_value = "local", value_parser = ["local", "aws"])]
     pub provider: String,
     /// How the stack's secrets are encrypted: `passphrase` (the default: SKYFORM_PASSPHRASE,
     /// asked for when the stack's first secret is recorded) or `awskms://KEY[?region=R]`.

@@ -27,7 +27,12 @@ pub enum StackCommand {
     /// Remove a stack that has no resources left (destroy it first).
     Rm(rm::Args),
     /// Print the stack's state as JSON (secrets stay encrypted).
-    Export,
+    Export {
+        /// Accepted for symmetry with the other commands: the state is JSON either way; with
+        /// it, an error is a JSON object too.
+        #[arg(long)]
+        json: bool,
+    },
     /// Replace the stack's state with the JSON state in FILE (validated first).
     Import(import::Args),
     /// The commands that changed the stack's state.
@@ -53,7 +58,7 @@ pub async fn run(g: &Global, cmd: StackCommand) -> Result<ExitCode> {
         StackCommand::Select(a) => select::run(g, a),
         StackCommand::Init(a) => init::run(g, a),
         StackCommand::Rm(a) => rm::run(g, a),
-        StackCommand::Export => export::run(g),
+        StackCommand::Export { .. } => export::run(g),
         StackCommand::Import(a) => import::run(g, a),
         StackCommand::History(a) => history::run(g, a),
         StackCommand::ChangeSecretsProvider(a) => change_secrets_provider::run(g, a),
