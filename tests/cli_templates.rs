@@ -114,7 +114,16 @@ impl Scaffold {
             cmd.env(k, v.trim_matches('\''));
         }
         let out = cmd.output().unwrap();
-        assert!(out.status.success(), "python failed: {}", String::from_utf8_lossy(&out.stderr));
+        if !out.status.success() {
+            let daemon =
+                std::fs::read_to_string(self.root.join(".skyform/local/daemon.log")).unwrap_or_default();
+            let skip = daemon.chars().count().saturating_sub(4000);
+            let tail: String = daemon.chars().skip(skip).collect();
+            panic!(
+                "python failed: {}\n--- daemon.log (end) ---\n{tail}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
         String::from_utf8(out.stdout).unwrap()
     }
 }
@@ -290,10 +299,23 @@ fn upload_pipeline_processes_an_upload_into_the_second_bucket() {
     let p = Scaffold::new("upload-pipeline", Some(common::peers_venv()));
     p.ok(&["up", "--yes"]);
     let (uploads, processed) = (p.output("uploads_bucket"), p.output("processed_bucket"));
+    // botocore's debug log (requests, retries, answers) is kept in memory and printed only if
+    // the upload fails, to say what was sent and answered (a SignatureDoesNotMatch was seen
+    // once on a loaded CI machine and not reproduced since).
     let script = r#"
-import sys, time, json, boto3
+import sys, time, json, io, logging, boto3
+log = io.StringIO()
+handler = logging.StreamHandler(log)
+handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
+logging.getLogger("botocore").addHandler(handler)
+logging.getLogger("botocore").setLevel(logging.DEBUG)
 s3 = boto3.client("s3")
-s3.put_object(Bucket=sys.argv[1], Key="notes/hello pipeline.txt", Body=b"hello pipeline\nsecond line\n")
+try:
+    s3.put_object(Bucket=sys.argv[1], Key="notes/hello pipeline.txt", Body=b"hello pipeline\nsecond line\n")
+except Exception:
+    sys.stderr.write(log.getvalue()[-20000:])
+    raise
+logging.getLogger("botocore").setLevel(logging.WARNING)
 deadline = time.time() + 30
 while True:
     try:
