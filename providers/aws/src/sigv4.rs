@@ -38,15 +38,8 @@ pub fn sha256_hex(data: &[u8]) -> String {
     hex(&Sha256::digest(data))
 }
 
-pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(DIGITS[(b >> 4) as usize] as char);
-        s.push(DIGITS[(b & 15) as usize] as char);
-    }
-    s
-}
+/// Lower-case hex (the one [`skyform_build::artifact::hex`]).
+pub use skyform_build::artifact::hex;
 
 /// Percent-encodes everything but RFC 3986's unreserved characters, as SigV4 requires for
 /// query keys and values (and for path segments).
