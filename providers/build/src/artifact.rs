@@ -116,39 +116,29 @@ fn seal(artifacts: &Path, tmp: &Path) -> std::io::Result<String> {
 
 /// Copies `code_dir` into the artifact store; returns the hash (the artifact's folder name).
 pub fn store_dir(artifacts: &Path, code_dir: &Path) -> std::io::Result<String> {
-    std::fs::create_dir_all(artifacts)?;
-    let tmp = temp_dir(artifacts);
-    let result = (|| {
-        std::fs::create_dir_all(&tmp)?;
-        for e in walk(code_dir)? {
-            let dest = tmp.join(&e.rel);
-            if let Some(parent) = dest.parent() {
-                std::fs::create_dir_all(parent)?;
-            }
-            std::fs::copy(&e.path, &dest)?;
-            let mode = if e.exec { 0o555 } else { 0o444 };
-            std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(mode))?;
-        }
-        seal(artifacts, &tmp)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_dir_all(&tmp);
-    }
-    result
+    store(artifacts, &[(code_dir, Vec::new())])
 }
 
 /// Copies several folders into one artifact, later ones over earlier ones (dependencies
 /// first, then the code, so the code wins a name clash); each layer names the top-level
 /// entries to leave out of it. Returns the hash, which covers every layer's files.
 pub fn store_layers(artifacts: &Path, layers: &[(&Path, &[&str])]) -> std::io::Result<String> {
+    // An install's completion marker is not part of what it installed.
+    let layers: Vec<(&Path, Vec<&str>)> = layers
+        .iter()
+        .map(|(layer, skip)| (*layer, skip.iter().copied().chain([".skyform-complete"]).collect()))
+        .collect();
+    store(artifacts, &layers)
+}
+
+/// Copies the layers, each without the entries it names, into a temporary folder and seals it.
+fn store(artifacts: &Path, layers: &[(&Path, Vec<&str>)]) -> std::io::Result<String> {
     std::fs::create_dir_all(artifacts)?;
     let tmp = temp_dir(artifacts);
     let result = (|| {
         std::fs::create_dir_all(&tmp)?;
         for (layer, skip) in layers {
-            let mut skipping = skip.to_vec();
-            skipping.push(".skyform-complete");
-            for e in walk_skipping(layer, &skipping)? {
+            for e in walk_skipping(layer, skip)? {
                 let dest = tmp.join(&e.rel);
                 if let Some(parent) = dest.parent() {
                     std::fs::create_dir_all(parent)?;
