@@ -1,5 +1,6 @@
 """The same boto3 script against several S3 servers: PutObject and GetObject of 4 KiB and 1 MiB,
-one client thread, keep-alive; prints ops/s per round and the median, as a Markdown table.
+one client thread, keep-alive, each operation's rounds alternating between the servers; prints
+ops/s per round and the median, as a Markdown table.
 
     python scripts/bench_s3.py --ops 300 --rounds 3 \
         --target local=http://127.0.0.1:P,KEY,SECRET --target moto=http://127.0.0.1:Q,x,x ...
@@ -55,7 +56,7 @@ def null_server(port):
     ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
 
 
-def bench(url, key, secret, ops, rounds):
+def client(url, key, secret):
     import boto3
     from botocore.config import Config
 
@@ -65,22 +66,36 @@ def bench(url, key, secret, ops, rounds):
         s3.create_bucket(Bucket="bench")
     except Exception:
         pass
-    out = {}
+    return s3
+
+
+def one_round(s3, op, size_name, body, n):
+    t = time.perf_counter()
+    for i in range(n):
+        k = "obj-%s-%d" % (size_name, i)
+        if op == "put":
+            s3.put_object(Bucket="bench", Key=k, Body=body)
+        else:
+            s3.get_object(Bucket="bench", Key=k)["Body"].read()
+    return n / (time.perf_counter() - t)
+
+
+def bench(targets, ops, rounds):
+    """Every operation's rounds alternate between the servers (round 1 on each, then round 2 on
+    each, ...), so that a slow spell of the shared machine falls on all of them alike."""
+    clients = {name: client(*t) for name, t in targets.items()}
+    out = {name: {} for name in targets}
     for size_name, size in [("4k", 4096), ("1m", 1 << 20)]:
         body = os.urandom(size)
         n = ops if size_name == "4k" else max(ops // 5, 20)
         for op in ["put", "get"]:
-            rates = []
+            label = "%s %s" % (op, size_name)
+            print("bench_s3: %s ..." % label, file=sys.stderr, flush=True)
+            for name in targets:
+                out[name][label] = []
             for _ in range(rounds):
-                t = time.perf_counter()
-                for i in range(n):
-                    k = "obj-%s-%d" % (size_name, i)
-                    if op == "put":
-                        s3.put_object(Bucket="bench", Key=k, Body=body)
-                    else:
-                        s3.get_object(Bucket="bench", Key=k)["Body"].read()
-                rates.append(n / (time.perf_counter() - t))
-            out["%s %s" % (op, size_name)] = rates
+                for name, s3 in clients.items():
+                    out[name][label].append(one_round(s3, op, size_name, body, n))
     return out
 
 
@@ -94,12 +109,11 @@ def main():
     if a.null_server:
         null_server(a.null_server)
         return
-    results = {}
+    targets = {}
     for t in a.target:
         name, rest = t.split("=", 1)
-        url, key, secret = rest.split(",")
-        print("bench_s3: %s ..." % name, file=sys.stderr, flush=True)
-        results[name] = bench(url, key, secret, a.ops, a.rounds)
+        targets[name] = tuple(rest.split(","))
+    results = bench(targets, a.ops, a.rounds)
     names = list(results)
     ops = list(results[names[0]])
     print("| operation (ops/s, median of %d rounds) | %s |" % (a.rounds, " | ".join(names)))
