@@ -19,6 +19,7 @@
 
 pub mod events;
 pub mod flush;
+pub mod md5_lanes;
 pub mod s3;
 pub mod store;
 

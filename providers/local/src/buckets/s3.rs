@@ -16,6 +16,7 @@ use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 
 use super::Buckets;
 use super::events::ObjectEvent;
+use super::md5_lanes;
 use super::store::{self, BucketData, ObjMeta, StoreError};
 
 /// Verifies signatures with the key pair the local cloud issued.
@@ -194,7 +195,7 @@ fn write_check(
 }
 
 struct Hashing {
-    md5: Md5,
+    md5: md5_lanes::Md5Stream,
     sums: s3s::checksum::ChecksumHasher,
 }
 
@@ -371,7 +372,7 @@ async fn receive(
     sums: s3s::checksum::ChecksumHasher,
     content_md5: Option<&str>,
 ) -> S3Result<Received> {
-    let mut h = Hashing { md5: Md5::new(), sums };
+    let mut h = Hashing { md5: md5_lanes::Md5Stream::new(), sums };
     let mut size = 0u64;
     let mut file = None;
     let mut held = Vec::new();
@@ -380,8 +381,8 @@ async fn receive(
         if let Some(mut body) = body {
             while let Some(chunk) = body.next().await {
                 let chunk = chunk.map_err(body_error)?;
-                h.md5.update(&chunk);
                 h.sums.update(&chunk);
+                h.md5.update(&chunk).await;
                 size += chunk.len() as u64;
                 held_len += chunk.len();
                 held.push(chunk);
@@ -399,7 +400,7 @@ async fn receive(
         received.discard();
         return Err(e);
     }
-    let md5: [u8; 16] = h.md5.finalize().into();
+    let md5: [u8; 16] = h.md5.finish().await;
     if let Some(given) = content_md5 {
         use base64::Engine;
         let ok = base64::engine::general_purpose::STANDARD.decode(given).map(|d| d == md5).unwrap_or(false);

@@ -1,0 +1,579 @@
+//! MD5 of many uploads at once, in the lanes of one SIMD register.
+//!
+//! S3's ETag of a single-part object (and of each part) is the MD5 of its bytes, so every PUT
+//! pays for MD5 over its whole body. MD5 is a chain: each 64-byte block needs the state the
+//! previous block left, so one stream cannot go faster than one core's scalar MD5 (~2.5 ms per
+//! MiB here; `examples/digest_cost.rs`). Independent streams can: with AVX2, eight uploads'
+//! states sit in the eight 32-bit lanes of four registers and one instruction sequence
+//! advances all of them, block by block (MinIO's `md5-simd` does the same for the same reason).
+//!
+//! How an upload uses it ([`Md5Stream`]): big chunks of its body are handed, as whole 64-byte
+//! blocks, to one thread ("md5-lanes") that keeps up to eight uploads in its lanes and answers
+//! each with the state its blocks led to. The upload keeps receiving (and checking its
+//! SHA-256 and CRC) meanwhile and waits for that answer only before handing on its next
+//! chunk, so even one upload alone gets its MD5 computed beside its other work. When only one
+//! upload is in the lanes, the thread uses the scalar code (a lone lane is slower than
+//! scalar). Small bodies and CPUs without AVX2 hash on the caller's thread as before. The
+//! result is the same MD5 either way (tested against the `md-5` crate).
+
+use std::collections::VecDeque;
+use std::sync::{Condvar, Mutex, OnceLock};
+
+use bytes::Bytes;
+use md5::block_api::compress as scalar_compress;
+use tokio::sync::oneshot;
+
+/// Bytes gathered before they go to the lanes: a hand-off costs a wake-up or two, so it must
+/// carry enough work (64 KiB is ~150 µs of MD5).
+const BATCH: usize = 64 << 10;
+
+/// At most this many blocks advance in one lock-step round, so that a new upload joins the
+/// lanes soon.
+const ROUND_BLOCKS: usize = 64;
+
+const LANES: usize = 8;
+
+/// Lock-step rounds run so far (more than one upload in the lanes).
+static SIMD_ROUNDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// The MD5 of one stream, fed in chunks (see the module docs).
+pub struct Md5Stream {
+    state: [u32; 4],
+    len: u64,
+    /// Bytes not yet making a whole block.
+    carry: Vec<u8>,
+    /// Whole blocks gathered for the next hand-off.
+    segs: Vec<Bytes>,
+    seg_len: usize,
+    /// The state the lanes will answer for the last hand-off.
+    pending: Option<oneshot::Receiver<[u32; 4]>>,
+}
+
+impl Default for Md5Stream {
+    fn default() -> Self {
+        Md5Stream::new()
+    }
+}
+
+impl Md5Stream {
+    pub fn new() -> Md5Stream {
+        Md5Stream {
+            state: [0x6745_2301, 0xefcd_ab89, 0x98ba_dcfe, 0x1032_5476],
+            len: 0,
+            carry: Vec::with_capacity(64),
+            segs: Vec::new(),
+            seg_len: 0,
+            pending: None,
+        }
+    }
+
+    /// Adds `chunk` (cheap: `Bytes` are shared, not copied, except a block split between
+    /// chunks).
+    pub async fn update(&mut self, chunk: &Bytes) {
+        self.len += chunk.len() as u64;
+        let mut c = chunk.clone();
+        if !self.carry.is_empty() {
+            let need = 64 - self.carry.len();
+            if c.len() < need {
+                self.carry.extend_from_slice(&c);
+                return;
+            }
+            self.carry.extend_from_slice(&c[..need]);
+            let block = Bytes::from(std::mem::replace(&mut self.carry, Vec::with_capacity(64)));
+            self.push(block);
+            c = c.slice(need..);
+        }
+        let whole = c.len() / 64 * 64;
+        if whole > 0 {
+            self.push(c.slice(..whole));
+        }
+        self.carry.extend_from_slice(&c[whole..]);
+        if self.seg_len >= BATCH {
+            self.hand_off().await;
+        }
+    }
+
+    fn push(&mut self, seg: Bytes) {
+        self.seg_len += seg.len();
+        self.segs.push(seg);
+    }
+
+    /// The state after everything handed off so far.
+    async fn settle(&mut self) {
+        if let Some(rx) = self.pending.take() {
+            // The lanes thread answers every job it takes; only a bug there (a panic) drops one.
+            self.state = rx.await.expect("the md5-lanes thread answers every job");
+        }
+    }
+
+    /// Hands the gathered blocks to the lanes (or hashes them here).
+    async fn hand_off(&mut self) {
+        self.settle().await;
+        let segs = std::mem::take(&mut self.segs);
+        let n = std::mem::take(&mut self.seg_len);
+        match lanes() {
+            Some(l) if n >= BATCH => {
+                let (tx, rx) = oneshot::channel();
+                l.submit(Job { state: self.state, segs, seg: 0, pos: 0, reply: tx });
+                self.pending = Some(rx);
+            }
+            _ => {
+                for s in &segs {
+                    scalar_compress(&mut self.state, as_blocks(s));
+                }
+            }
+        }
+    }
+
+    /// The digest.
+    pub async fn finish(mut self) -> [u8; 16] {
+        self.hand_off().await;
+        self.settle().await;
+        let mut last = std::mem::take(&mut self.carry);
+        last.push(0x80);
+        while last.len() % 64 != 56 {
+            last.push(0);
+        }
+        last.extend_from_slice(&(self.len.wrapping_mul(8)).to_le_bytes());
+        scalar_compress(&mut self.state, as_blocks(&last));
+        let mut out = [0u8; 16];
+        for (o, w) in out.chunks_exact_mut(4).zip(self.state) {
+            o.copy_from_slice(&w.to_le_bytes());
+        }
+        out
+    }
+}
+
+fn as_blocks(b: &[u8]) -> &[[u8; 64]] {
+    let (blocks, rest) = b.as_chunks::<64>();
+    debug_assert!(rest.is_empty(), "whole blocks only");
+    blocks
+}
+
+struct Job {
+    state: [u32; 4],
+    /// Whole blocks, in order.
+    segs: Vec<Bytes>,
+    seg: usize,
+    pos: usize,
+    reply: oneshot::Sender<[u32; 4]>,
+}
+
+impl Job {
+    /// The contiguous blocks left in the current segment (at most `max`).
+    fn run(&self, max: usize) -> &[[u8; 64]] {
+        let s = &self.segs[self.seg];
+        let blocks = as_blocks(&s[self.pos..]);
+        &blocks[..blocks.len().min(max)]
+    }
+
+    /// Moves past `n` blocks; whether the job is done.
+    fn advance(&mut self, n: usize) -> bool {
+        self.pos += n * 64;
+        while self.seg < self.segs.len() && self.pos == self.segs[self.seg].len() {
+            self.seg += 1;
+            self.pos = 0;
+        }
+        self.seg == self.segs.len()
+    }
+}
+
+struct Lanes {
+    queue: Mutex<VecDeque<Job>>,
+    wake: Condvar,
+}
+
+impl Lanes {
+    fn submit(&self, job: Job) {
+        self.queue.lock().unwrap().push_back(job);
+        self.wake.notify_one();
+    }
+}
+
+/// The lanes thread, started on first use; `None` without AVX2 (or off x86-64).
+fn lanes() -> Option<&'static Lanes> {
+    static LANES_: OnceLock<Option<&'static Lanes>> = OnceLock::new();
+    *LANES_.get_or_init(|| {
+        if !simd::available() {
+            return None;
+        }
+        let l: &'static Lanes =
+            Box::leak(Box::new(Lanes { queue: Mutex::new(VecDeque::new()), wake: Condvar::new() }));
+        std::thread::Builder::new().name("md5-lanes".into()).spawn(move || run(l)).ok().map(|_| l)
+    })
+}
+
+fn run(l: &Lanes) {
+    let mut lanes: [Option<Job>; LANES] = Default::default();
+    loop {
+        {
+            let mut q = l.queue.lock().unwrap();
+            while lanes.iter().all(Option::is_none) && q.is_empty() {
+                q = l.wake.wait(q).unwrap();
+            }
+            for lane in lanes.iter_mut().filter(|x| x.is_none()) {
+                match q.pop_front() {
+                    Some(j) => *lane = Some(j),
+                    None => break,
+                }
+            }
+        }
+        step(&mut lanes);
+    }
+}
+
+/// Advances the jobs in `lanes` by one round and answers those that are done.
+fn step(lanes: &mut [Option<Job>; LANES]) {
+    let active = lanes.iter().filter(|j| j.is_some()).count();
+    let mut done = [false; LANES];
+    if active == 1 {
+        let (i, job) = lanes.iter_mut().enumerate().find_map(|(i, j)| j.as_mut().map(|j| (i, j))).unwrap();
+        let mut state = job.state;
+        let run = job.run(ROUND_BLOCKS);
+        let n = run.len();
+        scalar_compress(&mut state, run);
+        job.state = state;
+        done[i] = job.advance(n);
+    } else {
+        let n = lanes.iter().flatten().map(|j| j.run(ROUND_BLOCKS).len()).min().unwrap_or(0);
+        // An idle lane hashes a busy lane's blocks into a state nobody reads.
+        let any = lanes.iter().flatten().next().map(|j| j.run(n).as_ptr()).unwrap();
+        let mut ptrs = [any; LANES];
+        let mut states = [[0u32; 4]; LANES];
+        for (i, j) in lanes.iter().enumerate() {
+            if let Some(j) = j {
+                ptrs[i] = j.run(n).as_ptr();
+                states[i] = j.state;
+            }
+        }
+        simd::compress8(&mut states, &ptrs, n);
+        SIMD_ROUNDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        for (i, j) in lanes.iter_mut().enumerate() {
+            if let Some(j) = j {
+                j.state = states[i];
+                done[i] = j.advance(n);
+            }
+        }
+    }
+    for (i, d) in done.into_iter().enumerate() {
+        if d && let Some(j) = lanes[i].take() {
+            let _ = j.reply.send(j.state);
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod simd {
+    use std::arch::x86_64::*;
+
+    use super::LANES;
+
+    pub fn available() -> bool {
+        std::is_x86_feature_detected!("avx2")
+    }
+
+    /// Advances eight MD5 states by `n` blocks each: lane `i` reads `n * 64` bytes at
+    /// `ptrs[i]`.
+    pub fn compress8(states: &mut [[u32; 4]; LANES], ptrs: &[*const [u8; 64]; LANES], n: usize) {
+        assert!(available());
+        // SAFETY: AVX2 is available (checked above); every pointer is valid for `n` blocks
+        // (the callers' slices of at least `n` blocks).
+        unsafe { compress8_avx2(states, ptrs, n) }
+    }
+
+    const K: [u32; 64] = [
+        0xd76aa478, 0xe8c7b756, 0x242070db, 0xc1bdceee, 0xf57c0faf, 0x4787c62a, 0xa8304613, 0xfd469501,
+        0x698098d8, 0x8b44f7af, 0xffff5bb1, 0x895cd7be, 0x6b901122, 0xfd987193, 0xa679438e, 0x49b40821,
+        0xf61e2562, 0xc040b340, 0x265e5a51, 0xe9b6c7aa, 0xd62f105d, 0x02441453, 0xd8a1e681, 0xe7d3fbc8,
+        0x21e1cde6, 0xc33707d6, 0xf4d50d87, 0x455a14ed, 0xa9e3e905, 0xfcefa3f8, 0x676f02d9, 0x8d2a4c8a,
+        0xfffa3942, 0x8771f681, 0x6d9d6122, 0xfde5380c, 0xa4beea44, 0x4bdecfa9, 0xf6bb4b60, 0xbebfbc70,
+        0x289b7ec6, 0xeaa127fa, 0xd4ef3085, 0x04881d05, 0xd9d4d039, 0xe6db99e5, 0x1fa27cf8, 0xc4ac5665,
+        0xf4292244, 0x432aff97, 0xab9423a7, 0xfc93a039, 0x655b59c3, 0x8f0ccc92, 0xffeff47d, 0x85845dd1,
+        0x6fa87e4f, 0xfe2ce6e0, 0xa3014314, 0x4e0811a1, 0xf7537e82, 0xbd3af235, 0x2ad7d2bb, 0xeb86d391,
+    ];
+
+    /// Transposes eight rows of eight words (lane-major) into eight words of eight lanes.
+    #[target_feature(enable = "avx2")]
+    fn transpose(r: [__m256i; 8]) -> [__m256i; 8] {
+        let t0 = _mm256_unpacklo_epi32(r[0], r[1]);
+        let t1 = _mm256_unpackhi_epi32(r[0], r[1]);
+        let t2 = _mm256_unpacklo_epi32(r[2], r[3]);
+        let t3 = _mm256_unpackhi_epi32(r[2], r[3]);
+        let t4 = _mm256_unpacklo_epi32(r[4], r[5]);
+        let t5 = _mm256_unpackhi_epi32(r[4], r[5]);
+        let t6 = _mm256_unpacklo_epi32(r[6], r[7]);
+        let t7 = _mm256_unpackhi_epi32(r[6], r[7]);
+        let u0 = _mm256_unpacklo_epi64(t0, t2);
+        let u1 = _mm256_unpackhi_epi64(t0, t2);
+        let u2 = _mm256_unpacklo_epi64(t1, t3);
+        let u3 = _mm256_unpackhi_epi64(t1, t3);
+        let u4 = _mm256_unpacklo_epi64(t4, t6);
+        let u5 = _mm256_unpackhi_epi64(t4, t6);
+        let u6 = _mm256_unpacklo_epi64(t5, t7);
+        let u7 = _mm256_unpackhi_epi64(t5, t7);
+        [
+            _mm256_permute2x128_si256::<0x20>(u0, u4),
+            _mm256_permute2x128_si256::<0x20>(u1, u5),
+            _mm256_permute2x128_si256::<0x20>(u2, u6),
+            _mm256_permute2x128_si256::<0x20>(u3, u7),
+            _mm256_permute2x128_si256::<0x31>(u0, u4),
+            _mm256_permute2x128_si256::<0x31>(u1, u5),
+            _mm256_permute2x128_si256::<0x31>(u2, u6),
+            _mm256_permute2x128_si256::<0x31>(u3, u7),
+        ]
+    }
+
+    #[target_feature(enable = "avx2")]
+    unsafe fn compress8_avx2(states: &mut [[u32; 4]; LANES], ptrs: &[*const [u8; 64]; LANES], n: usize) {
+        let mut cols = [[0u32; LANES]; 4];
+        for (i, s) in states.iter().enumerate() {
+            for w in 0..4 {
+                cols[w][i] = s[w];
+            }
+        }
+        // SAFETY: unaligned loads of eight u32s.
+        let [mut a, mut b, mut c, mut d] = cols.map(|c| unsafe { _mm256_loadu_si256(c.as_ptr().cast()) });
+        let ones = _mm256_set1_epi32(-1);
+        for blk in 0..n {
+            let mut lo = [_mm256_setzero_si256(); 8];
+            let mut hi = [_mm256_setzero_si256(); 8];
+            for i in 0..LANES {
+                // SAFETY: lane i's pointer is valid for n blocks (compress8's contract).
+                let p = unsafe { ptrs[i].add(blk) }.cast::<__m256i>();
+                lo[i] = unsafe { _mm256_loadu_si256(p) };
+                hi[i] = unsafe { _mm256_loadu_si256(p.add(1)) };
+            }
+            let lo = transpose(lo);
+            let hi = transpose(hi);
+            let m = [
+                lo[0], lo[1], lo[2], lo[3], lo[4], lo[5], lo[6], lo[7], hi[0], hi[1], hi[2], hi[3], hi[4],
+                hi[5], hi[6], hi[7],
+            ];
+            let (aa, bb, cc, dd) = (a, b, c, d);
+            macro_rules! ff {
+                ($b:expr, $c:expr, $d:expr) => {
+                    _mm256_xor_si256($d, _mm256_and_si256($b, _mm256_xor_si256($c, $d)))
+                };
+            }
+            macro_rules! gg {
+                ($b:expr, $c:expr, $d:expr) => {
+                    _mm256_xor_si256($c, _mm256_and_si256($d, _mm256_xor_si256($b, $c)))
+                };
+            }
+            macro_rules! hh {
+                ($b:expr, $c:expr, $d:expr) => {
+                    _mm256_xor_si256($b, _mm256_xor_si256($c, $d))
+                };
+            }
+            macro_rules! ii {
+                ($b:expr, $c:expr, $d:expr) => {
+                    _mm256_xor_si256($c, _mm256_or_si256($b, _mm256_xor_si256($d, ones)))
+                };
+            }
+            macro_rules! step {
+                ($f:ident, $a:ident, $b:ident, $c:ident, $d:ident, $k:expr, $g:expr, $s:literal) => {{
+                    let f = $f!($b, $c, $d);
+                    let t = _mm256_add_epi32(
+                        _mm256_add_epi32($a, f),
+                        _mm256_add_epi32(_mm256_set1_epi32(K[$k] as i32), m[$g]),
+                    );
+                    let r = _mm256_or_si256(_mm256_slli_epi32::<$s>(t), _mm256_srli_epi32::<{ 32 - $s }>(t));
+                    $a = _mm256_add_epi32($b, r);
+                }};
+            }
+            macro_rules! four {
+                ($f:ident, $k:expr, $g0:expr, $g1:expr, $g2:expr, $g3:expr, $s0:literal, $s1:literal, $s2:literal, $s3:literal) => {{
+                    step!($f, a, b, c, d, $k, $g0, $s0);
+                    step!($f, d, a, b, c, $k + 1, $g1, $s1);
+                    step!($f, c, d, a, b, $k + 2, $g2, $s2);
+                    step!($f, b, c, d, a, $k + 3, $g3, $s3);
+                }};
+            }
+            four!(ff, 0, 0, 1, 2, 3, 7, 12, 17, 22);
+            four!(ff, 4, 4, 5, 6, 7, 7, 12, 17, 22);
+            four!(ff, 8, 8, 9, 10, 11, 7, 12, 17, 22);
+            four!(ff, 12, 12, 13, 14, 15, 7, 12, 17, 22);
+            four!(gg, 16, 1, 6, 11, 0, 5, 9, 14, 20);
+            four!(gg, 20, 5, 10, 15, 4, 5, 9, 14, 20);
+            four!(gg, 24, 9, 14, 3, 8, 5, 9, 14, 20);
+            four!(gg, 28, 13, 2, 7, 12, 5, 9, 14, 20);
+            four!(hh, 32, 5, 8, 11, 14, 4, 11, 16, 23);
+            four!(hh, 36, 1, 4, 7, 10, 4, 11, 16, 23);
+            four!(hh, 40, 13, 0, 3, 6, 4, 11, 16, 23);
+            four!(hh, 44, 9, 12, 15, 2, 4, 11, 16, 23);
+            four!(ii, 48, 0, 7, 14, 5, 6, 10, 15, 21);
+            four!(ii, 52, 12, 3, 10, 1, 6, 10, 15, 21);
+            four!(ii, 56, 8, 15, 6, 13, 6, 10, 15, 21);
+            four!(ii, 60, 4, 11, 2, 9, 6, 10, 15, 21);
+            a = _mm256_add_epi32(a, aa);
+            b = _mm256_add_epi32(b, bb);
+            c = _mm256_add_epi32(c, cc);
+            d = _mm256_add_epi32(d, dd);
+        }
+        let mut out = [[0u32; LANES]; 4];
+        for (o, v) in out.iter_mut().zip([a, b, c, d]) {
+            // SAFETY: an unaligned store of eight u32s.
+            unsafe { _mm256_storeu_si256(o.as_mut_ptr().cast(), v) };
+        }
+        for (i, s) in states.iter_mut().enumerate() {
+            *s = [out[0][i], out[1][i], out[2][i], out[3][i]];
+        }
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+mod simd {
+    use super::LANES;
+
+    pub fn available() -> bool {
+        false
+    }
+
+    pub fn compress8(_: &mut [[u32; 4]; LANES], _: &[*const [u8; 64]; LANES], _: usize) {
+        unreachable!("lanes() is None without SIMD")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use md5::{Digest, Md5};
+
+    fn data(len: usize, seed: u32) -> Vec<u8> {
+        let mut x = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                x as u8
+            })
+            .collect()
+    }
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+    }
+
+    #[test]
+    fn the_eight_lanes_compute_each_lanes_md5() {
+        if !simd::available() {
+            // Without AVX2 the lanes are never started and every stream hashes on its own
+            // thread (the next tests check the digests either way).
+            assert!(lanes().is_none());
+            return;
+        }
+        // Eight different streams of 5 blocks, advanced together, then compared per lane.
+        let bufs: Vec<Vec<u8>> = (0..LANES as u32).map(|i| data(5 * 64, i)).collect();
+        let mut states = [[0x6745_2301, 0xefcd_ab89, 0x98ba_dcfe, 0x1032_5476]; LANES];
+        let ptrs: [*const [u8; 64]; LANES] = std::array::from_fn(|i| as_blocks(&bufs[i]).as_ptr());
+        simd::compress8(&mut states, &ptrs, 5);
+        for (i, b) in bufs.iter().enumerate() {
+            let mut want = [0x6745_2301, 0xefcd_ab89, 0x98ba_dcfe, 0x1032_5476];
+            scalar_compress(&mut want, as_blocks(b));
+            assert_eq!(states[i], want, "lane {i}");
+        }
+    }
+
+    #[test]
+    fn streams_fed_in_odd_chunks_at_once_match_md5() {
+        // Many streams at the same time, each fed in chunks whose sizes split blocks, so the
+        // lanes hold several jobs at once, join and leave at different blocks.
+        let rt = rt();
+        let sizes = [
+            0usize,
+            1,
+            63,
+            64,
+            65,
+            1000,
+            BATCH - 1,
+            BATCH,
+            BATCH + 7,
+            3 * BATCH + 129,
+            1 << 20,
+            (1 << 20) + 3,
+        ];
+        let results = rt.block_on(async {
+            let mut tasks = Vec::new();
+            for (i, &len) in sizes.iter().enumerate() {
+                tasks.push(tokio::spawn(async move {
+                    let d = data(len, 100 + i as u32);
+                    let mut s = Md5Stream::new();
+                    let mut at = 0;
+                    let mut step = 1 + (i * 7919) % 50_000;
+                    while at < d.len() {
+                        let end = (at + step).min(d.len());
+                        s.update(&Bytes::copy_from_slice(&d[at..end])).await;
+                        at = end;
+                        step = step * 3 % 70_001 + 1;
+                    }
+                    let got = s.finish().await;
+                    let want: [u8; 16] = Md5::digest(&d).into();
+                    (len, got, want)
+                }));
+            }
+            let mut out = Vec::new();
+            for t in tasks {
+                out.push(t.await.unwrap());
+            }
+            out
+        });
+        for (len, got, want) in results {
+            assert_eq!(got, want, "stream of {len} bytes");
+        }
+    }
+
+    #[test]
+    fn jobs_joining_and_leaving_the_lanes_each_get_their_state() {
+        // The lanes thread's loop, driven by hand: twelve jobs of different lengths and
+        // segment layouts, eight lanes, a lane refilled as soon as its job is done.
+        const IV: [u32; 4] = [0x6745_2301, 0xefcd_ab89, 0x98ba_dcfe, 0x1032_5476];
+        let mut queue = VecDeque::new();
+        let mut want = Vec::new();
+        let mut replies = Vec::new();
+        for i in 0..12u32 {
+            let blocks = [1usize, 2, 3, 64, 65, 130, 7, 200, 1, 33, 129, 5][i as usize];
+            let d = data(blocks * 64, i);
+            let mut w = IV;
+            scalar_compress(&mut w, as_blocks(&d));
+            want.push(w);
+            // Segments of 1, 2, 3, ... blocks.
+            let (mut segs, mut at, mut n) = (Vec::new(), 0, 1);
+            while at < d.len() {
+                let end = (at + n * 64).min(d.len());
+                segs.push(Bytes::copy_from_slice(&d[at..end]));
+                at = end;
+                n += 1;
+            }
+            let (tx, rx) = oneshot::channel();
+            queue.push_back(Job { state: IV, segs, seg: 0, pos: 0, reply: tx });
+            replies.push(rx);
+        }
+        if !simd::available() {
+            assert!(lanes().is_none(), "no lanes without AVX2");
+            return;
+        }
+        let before = SIMD_ROUNDS.load(std::sync::atomic::Ordering::Relaxed);
+        let mut lanes: [Option<Job>; LANES] = Default::default();
+        loop {
+            for lane in lanes.iter_mut().filter(|x| x.is_none()) {
+                *lane = queue.pop_front();
+            }
+            if lanes.iter().all(Option::is_none) {
+                break;
+            }
+            step(&mut lanes);
+        }
+        for (i, mut rx) in replies.into_iter().enumerate() {
+            assert_eq!(rx.try_recv().expect("every job is answered"), want[i], "job {i}");
+        }
+        assert!(SIMD_ROUNDS.load(std::sync::atomic::Ordering::Relaxed) > before, "lock-step rounds ran");
+    }
+
+    #[test]
+    fn an_empty_stream_is_the_md5_of_nothing() {
+        let got = rt().block_on(Md5Stream::new().finish());
+        assert_eq!(super::super::store::hex(&got), "d41d8cd98f00b204e9800998ecf8427e");
+    }
+}
