@@ -17,9 +17,16 @@ import time
 
 
 def null_server(port):
+    """Canned answers shaped like S3's, so that the client does all the work a real answer
+    makes it do: a PutObject answer echoes the request's `x-amz-checksum-crc32` (as S3 does), a
+    GetObject answer carries its body's CRC32 when the client asks for it
+    (`x-amz-checksum-mode: ENABLED`, which boto3 sends), which the client then verifies."""
+    import base64
+    import zlib
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     blobs = {"4k": b"x" * 4096, "1m": b"x" * (1 << 20)}
+    crc = {k: base64.b64encode(zlib.crc32(v).to_bytes(4, "big")).decode() for k, v in blobs.items()}
     etag = '"0123456789abcdef0123456789abcdef"'
 
     class H(BaseHTTPRequestHandler):
@@ -39,13 +46,20 @@ def null_server(port):
             self._drain()
             self.send_response(200)
             self.send_header("ETag", etag)
+            if self.headers.get("x-amz-checksum-crc32"):
+                self.send_header("x-amz-checksum-crc32", self.headers["x-amz-checksum-crc32"])
             self.send_header("Content-Length", "0")
             self.end_headers()
 
         def do_GET(self):
-            body = blobs["1m" if "1m" in self.path else "4k"]
+            name = "1m" if "1m" in self.path else "4k"
+            body = blobs[name]
             self.send_response(200)
+            self.send_header("Accept-Ranges", "bytes")
             self.send_header("ETag", etag)
+            self.send_header("Last-Modified", "Mon, 30 Nov 2026 12:00:00 GMT")
+            if (self.headers.get("x-amz-checksum-mode") or "").upper() == "ENABLED":
+                self.send_header("x-amz-checksum-crc32", crc[name])
             self.send_header("Content-Type", "binary/octet-stream")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
