@@ -27,6 +27,11 @@ use tokio::sync::oneshot;
 /// carry enough work (64 KiB is ~150 µs of MD5).
 const BATCH: usize = 64 << 10;
 
+/// A stream waits for the lanes once it has handed them this much that they have not hashed
+/// yet: enough that the lanes thread always has the stream's next blocks queued, little
+/// enough that a fast sender cannot pile its body up in memory behind a slower MD5.
+const AHEAD: usize = 4 * BATCH;
+
 /// At most this many blocks advance in one lock-step round, so that a new upload joins the
 /// lanes soon.
 const ROUND_BLOCKS: usize = 64;
@@ -36,8 +41,11 @@ const LANES: usize = 8;
 /// Lock-step rounds run so far (more than one upload in the lanes).
 static SIMD_ROUNDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
+const IV: [u32; 4] = [0x6745_2301, 0xefcd_ab89, 0x98ba_dcfe, 0x1032_5476];
+
 /// The MD5 of one stream, fed in chunks (see the module docs).
 pub struct Md5Stream {
+    /// The state, unless the lanes hold it (`in_lanes`).
     state: [u32; 4],
     len: u64,
     /// Bytes not yet making a whole block.
@@ -45,8 +53,11 @@ pub struct Md5Stream {
     /// Whole blocks gathered for the next hand-off.
     segs: Vec<Bytes>,
     seg_len: usize,
-    /// The state the lanes will answer for the last hand-off.
-    pending: Option<oneshot::Receiver<[u32; 4]>>,
+    /// This stream's jobs, in order (the lanes thread keeps the state from one to the next).
+    id: u64,
+    in_lanes: bool,
+    ahead: VecDeque<(oneshot::Receiver<[u32; 4]>, usize)>,
+    ahead_bytes: usize,
 }
 
 impl Default for Md5Stream {
@@ -57,13 +68,17 @@ impl Default for Md5Stream {
 
 impl Md5Stream {
     pub fn new() -> Md5Stream {
+        static IDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         Md5Stream {
-            state: [0x6745_2301, 0xefcd_ab89, 0x98ba_dcfe, 0x1032_5476],
+            state: IV,
             len: 0,
             carry: Vec::with_capacity(64),
             segs: Vec::new(),
             seg_len: 0,
-            pending: None,
+            id: IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            in_lanes: false,
+            ahead: VecDeque::new(),
+            ahead_bytes: 0,
         }
     }
 
@@ -89,7 +104,7 @@ impl Md5Stream {
         }
         self.carry.extend_from_slice(&c[whole..]);
         if self.seg_len >= BATCH {
-            self.hand_off().await;
+            self.hand_off(false).await;
         }
     }
 
@@ -98,37 +113,37 @@ impl Md5Stream {
         self.segs.push(seg);
     }
 
-    /// The state after everything handed off so far.
-    async fn settle(&mut self) {
-        if let Some(rx) = self.pending.take() {
+    /// Hands the gathered blocks to the lanes (or hashes them here: a small body, or no
+    /// lanes); `last` ends the stream's jobs there.
+    async fn hand_off(&mut self, last: bool) {
+        let segs = std::mem::take(&mut self.segs);
+        let n = std::mem::take(&mut self.seg_len);
+        let lanes = lanes().filter(|_| self.in_lanes || n >= BATCH);
+        let Some(l) = lanes else {
+            for s in &segs {
+                scalar_compress(&mut self.state, as_blocks(s));
+            }
+            return;
+        };
+        let (tx, rx) = oneshot::channel();
+        let state = (!self.in_lanes).then_some(self.state);
+        l.submit(Job { stream: self.id, state, segs, seg: 0, pos: 0, last, reply: tx });
+        self.in_lanes = !last;
+        self.ahead.push_back((rx, n));
+        self.ahead_bytes += n;
+        while self.ahead_bytes > AHEAD || (last && !self.ahead.is_empty()) {
+            let (rx, n) = self.ahead.pop_front().expect("a job ahead");
+            self.ahead_bytes -= n;
             // The lanes thread answers every job it takes; only a bug there (a panic) drops one.
             self.state = rx.await.expect("the md5-lanes thread answers every job");
         }
     }
 
-    /// Hands the gathered blocks to the lanes (or hashes them here).
-    async fn hand_off(&mut self) {
-        self.settle().await;
-        let segs = std::mem::take(&mut self.segs);
-        let n = std::mem::take(&mut self.seg_len);
-        match lanes() {
-            Some(l) if n >= BATCH => {
-                let (tx, rx) = oneshot::channel();
-                l.submit(Job { state: self.state, segs, seg: 0, pos: 0, reply: tx });
-                self.pending = Some(rx);
-            }
-            _ => {
-                for s in &segs {
-                    scalar_compress(&mut self.state, as_blocks(s));
-                }
-            }
-        }
-    }
-
     /// The digest.
     pub async fn finish(mut self) -> [u8; 16] {
-        self.hand_off().await;
-        self.settle().await;
+        if self.in_lanes || !self.segs.is_empty() {
+            self.hand_off(true).await;
+        }
         let mut last = std::mem::take(&mut self.carry);
         last.push(0x80);
         while last.len() % 64 != 56 {
@@ -144,6 +159,26 @@ impl Md5Stream {
     }
 }
 
+impl Drop for Md5Stream {
+    /// A stream dropped unfinished (a failed upload) tells the lanes to forget its state.
+    fn drop(&mut self) {
+        if self.in_lanes
+            && let Some(l) = lanes()
+        {
+            let (tx, _) = oneshot::channel();
+            l.submit(Job {
+                stream: self.id,
+                state: None,
+                segs: Vec::new(),
+                seg: 0,
+                pos: 0,
+                last: true,
+                reply: tx,
+            });
+        }
+    }
+}
+
 fn as_blocks(b: &[u8]) -> &[[u8; 64]] {
     let (blocks, rest) = b.as_chunks::<64>();
     debug_assert!(rest.is_empty(), "whole blocks only");
@@ -151,15 +186,23 @@ fn as_blocks(b: &[u8]) -> &[[u8; 64]] {
 }
 
 struct Job {
-    state: [u32; 4],
+    stream: u64,
+    /// The state to start from; `None`: where the stream's previous job left it.
+    state: Option<[u32; 4]>,
     /// Whole blocks, in order.
     segs: Vec<Bytes>,
     seg: usize,
     pos: usize,
+    /// The stream's last job: its state is not kept.
+    last: bool,
     reply: oneshot::Sender<[u32; 4]>,
 }
 
 impl Job {
+    fn state(&self) -> [u32; 4] {
+        self.state.expect("a job in a lane has its state")
+    }
+
     /// The contiguous blocks left in the current segment (at most `max`).
     fn run(&self, max: usize) -> &[[u8; 64]] {
         let s = &self.segs[self.seg];
@@ -170,6 +213,10 @@ impl Job {
     /// Moves past `n` blocks; whether the job is done.
     fn advance(&mut self, n: usize) -> bool {
         self.pos += n * 64;
+        self.skip_empty()
+    }
+
+    fn skip_empty(&mut self) -> bool {
         while self.seg < self.segs.len() && self.pos == self.segs[self.seg].len() {
             self.seg += 1;
             self.pos = 0;
@@ -203,36 +250,86 @@ fn lanes() -> Option<&'static Lanes> {
     })
 }
 
-fn run(l: &Lanes) {
-    let mut lanes: [Option<Job>; LANES] = Default::default();
-    loop {
-        {
-            let mut q = l.queue.lock().unwrap();
-            while lanes.iter().all(Option::is_none) && q.is_empty() {
-                q = l.wake.wait(q).unwrap();
+/// What the lanes thread keeps between rounds.
+#[derive(Default)]
+struct Board {
+    lanes: [Option<Job>; LANES],
+    /// Where each stream's last finished (not last) job left its state.
+    states: std::collections::HashMap<u64, [u32; 4]>,
+}
+
+impl Board {
+    fn idle(&self) -> bool {
+        self.lanes.iter().all(Option::is_none)
+    }
+
+    /// Moves jobs from `queue` into free lanes: a stream's jobs one at a time, in order.
+    fn fill(&mut self, queue: &mut VecDeque<Job>) {
+        let mut i = 0;
+        let mut held = Vec::new();
+        while i < queue.len() && self.lanes.iter().any(Option::is_none) {
+            let stream = queue[i].stream;
+            if held.contains(&stream) || self.lanes.iter().flatten().any(|j| j.stream == stream) {
+                held.push(stream);
+                i += 1;
+                continue;
             }
-            for lane in lanes.iter_mut().filter(|x| x.is_none()) {
-                match q.pop_front() {
-                    Some(j) => *lane = Some(j),
-                    None => break,
-                }
+            let mut job = queue.remove(i).expect("index in range");
+            if job.state.is_none() {
+                let kept = self.states.remove(&stream);
+                // Only a dropped stream's "forget" job (no blocks) can come without one.
+                debug_assert!(kept.is_some() || job.segs.is_empty());
+                job.state = Some(kept.unwrap_or(IV));
             }
+            if job.skip_empty() {
+                self.done(job);
+                continue;
+            }
+            let free = self.lanes.iter_mut().find(|x| x.is_none()).expect("a free lane");
+            *free = Some(job);
         }
-        step(&mut lanes);
+    }
+
+    /// Answers a finished job, keeping its state for the stream's next one.
+    fn done(&mut self, job: Job) {
+        let state = job.state();
+        if !job.last {
+            self.states.insert(job.stream, state);
+        }
+        let _ = job.reply.send(state);
     }
 }
 
-/// Advances the jobs in `lanes` by one round and answers those that are done.
-fn step(lanes: &mut [Option<Job>; LANES]) {
+fn run(l: &Lanes) {
+    let mut board = Board::default();
+    loop {
+        {
+            let mut q = l.queue.lock().unwrap();
+            loop {
+                board.fill(&mut q);
+                if !board.idle() {
+                    break;
+                }
+                q = l.wake.wait(q).unwrap();
+            }
+        }
+        for job in step(&mut board.lanes) {
+            board.done(job);
+        }
+    }
+}
+
+/// Advances the jobs in `lanes` by one round; the jobs that are done, taken out.
+fn step(lanes: &mut [Option<Job>; LANES]) -> Vec<Job> {
     let active = lanes.iter().filter(|j| j.is_some()).count();
     let mut done = [false; LANES];
     if active == 1 {
         let (i, job) = lanes.iter_mut().enumerate().find_map(|(i, j)| j.as_mut().map(|j| (i, j))).unwrap();
-        let mut state = job.state;
+        let mut state = job.state();
         let run = job.run(ROUND_BLOCKS);
         let n = run.len();
         scalar_compress(&mut state, run);
-        job.state = state;
+        job.state = Some(state);
         done[i] = job.advance(n);
     } else {
         let n = lanes.iter().flatten().map(|j| j.run(ROUND_BLOCKS).len()).min().unwrap_or(0);
@@ -243,23 +340,25 @@ fn step(lanes: &mut [Option<Job>; LANES]) {
         for (i, j) in lanes.iter().enumerate() {
             if let Some(j) = j {
                 ptrs[i] = j.run(n).as_ptr();
-                states[i] = j.state;
+                states[i] = j.state();
             }
         }
         simd::compress8(&mut states, &ptrs, n);
         SIMD_ROUNDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         for (i, j) in lanes.iter_mut().enumerate() {
             if let Some(j) = j {
-                j.state = states[i];
+                j.state = Some(states[i]);
                 done[i] = j.advance(n);
             }
         }
     }
+    let mut finished = Vec::new();
     for (i, d) in done.into_iter().enumerate() {
         if d && let Some(j) = lanes[i].take() {
-            let _ = j.reply.send(j.state);
+            finished.push(j);
         }
     }
+    finished
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -465,11 +564,11 @@ mod tests {
         }
         // Eight different streams of 5 blocks, advanced together, then compared per lane.
         let bufs: Vec<Vec<u8>> = (0..LANES as u32).map(|i| data(5 * 64, i)).collect();
-        let mut states = [[0x6745_2301, 0xefcd_ab89, 0x98ba_dcfe, 0x1032_5476]; LANES];
+        let mut states = [IV; LANES];
         let ptrs: [*const [u8; 64]; LANES] = std::array::from_fn(|i| as_blocks(&bufs[i]).as_ptr());
         simd::compress8(&mut states, &ptrs, 5);
         for (i, b) in bufs.iter().enumerate() {
-            let mut want = [0x6745_2301, 0xefcd_ab89, 0x98ba_dcfe, 0x1032_5476];
+            let mut want = IV;
             scalar_compress(&mut want, as_blocks(b));
             assert_eq!(states[i], want, "lane {i}");
         }
@@ -526,45 +625,70 @@ mod tests {
 
     #[test]
     fn jobs_joining_and_leaving_the_lanes_each_get_their_state() {
-        // The lanes thread's loop, driven by hand: twelve jobs of different lengths and
-        // segment layouts, eight lanes, a lane refilled as soon as its job is done.
-        const IV: [u32; 4] = [0x6745_2301, 0xefcd_ab89, 0x98ba_dcfe, 0x1032_5476];
+        // The lanes thread's loop, driven by hand. Twelve streams of two jobs each (the second continues from where the lanes left
+        // the first), of different lengths and segment layouts, on eight lanes.
         let mut queue = VecDeque::new();
         let mut want = Vec::new();
         let mut replies = Vec::new();
+        let mut jobs = Vec::new();
         for i in 0..12u32 {
             let blocks = [1usize, 2, 3, 64, 65, 130, 7, 200, 1, 33, 129, 5][i as usize];
-            let d = data(blocks * 64, i);
+            let d = data(blocks * 64 * 2, i);
             let mut w = IV;
             scalar_compress(&mut w, as_blocks(&d));
             want.push(w);
-            // Segments of 1, 2, 3, ... blocks.
-            let (mut segs, mut at, mut n) = (Vec::new(), 0, 1);
-            while at < d.len() {
-                let end = (at + n * 64).min(d.len());
-                segs.push(Bytes::copy_from_slice(&d[at..end]));
-                at = end;
-                n += 1;
+            for (half, part) in d.chunks(blocks * 64).enumerate() {
+                // Segments of 1, 2, 3, ... blocks.
+                let (mut segs, mut at, mut n) = (Vec::new(), 0, 1);
+                while at < part.len() {
+                    let end = (at + n * 64).min(part.len());
+                    segs.push(Bytes::copy_from_slice(&part[at..end]));
+                    at = end;
+                    n += 1;
+                }
+                let (tx, rx) = oneshot::channel();
+                let (state, last) = if half == 0 { (Some(IV), false) } else { (None, true) };
+                jobs.push((
+                    half,
+                    Job { stream: 1_000_000 + i as u64, state, segs, seg: 0, pos: 0, last, reply: tx },
+                ));
+                if half == 1 {
+                    replies.push(rx);
+                }
             }
-            let (tx, rx) = oneshot::channel();
-            queue.push_back(Job { state: IV, segs, seg: 0, pos: 0, reply: tx });
-            replies.push(rx);
         }
+        // A stream dropped after its first job: its "forget" job (see Drop) clears its state.
+        let (tx, _) = oneshot::channel();
+        let segs = vec![Bytes::from(data(64 * 3, 99))];
+        jobs.push((
+            0,
+            Job { stream: 2_000_000, state: Some(IV), segs, seg: 0, pos: 0, last: false, reply: tx },
+        ));
+        let (tx, _) = oneshot::channel();
+        jobs.push((
+            1,
+            Job { stream: 2_000_000, state: None, segs: Vec::new(), seg: 0, pos: 0, last: true, reply: tx },
+        ));
+        // All first halves, then all second halves: a second half waits for its first.
+        jobs.sort_by_key(|(half, _)| *half);
+        queue.extend(jobs.into_iter().map(|(_, j)| j));
         if !simd::available() {
             assert!(lanes().is_none(), "no lanes without AVX2");
             return;
         }
         let before = SIMD_ROUNDS.load(std::sync::atomic::Ordering::Relaxed);
-        let mut lanes: [Option<Job>; LANES] = Default::default();
+        let mut board = Board::default();
         loop {
-            for lane in lanes.iter_mut().filter(|x| x.is_none()) {
-                *lane = queue.pop_front();
-            }
-            if lanes.iter().all(Option::is_none) {
+            board.fill(&mut queue);
+            if board.idle() {
                 break;
             }
-            step(&mut lanes);
+            for job in step(&mut board.lanes) {
+                board.done(job);
+            }
         }
+        assert!(queue.is_empty(), "every job ran");
+        assert!(board.states.is_empty(), "no state is kept after a stream's last job");
         for (i, mut rx) in replies.into_iter().enumerate() {
             assert_eq!(rx.try_recv().expect("every job is answered"), want[i], "job {i}");
         }
