@@ -20,6 +20,7 @@
 pub mod events;
 pub mod flush;
 pub mod s3;
+pub mod spare;
 pub mod store;
 
 use std::path::Path;
