@@ -8,9 +8,13 @@
 //! - each bucket keeps a few empty temporary files made ahead, open ([`Pool`]); a write takes
 //!   one, and the thread makes more when the pool runs low. They live in the bucket's `tmp/`
 //!   like any temporary file, so a crash leaves them where the next start clears them.
-//! - a write opens the file it is about to replace (an `O_PATH` descriptor) and hands it here
-//!   after the rename; the last reference to the inode then goes in this thread, and so does
-//!   the eviction. The replaced data is freed at most about a second later.
+//! - a write that replaces an object swaps the new file and the old one (`renameat2` with
+//!   `RENAME_EXCHANGE`: atomic, like the rename it replaces) and hands the old one, now in
+//!   `tmp/`, here to remove; a delete (or a file system without the exchange) holds the file
+//!   open (`O_PATH`) while its last link goes and hands the descriptor here to close. Either
+//!   way the inode is freed in this thread, at most about a second later. The swap also spares
+//!   the write ext4's `auto_da_alloc` (a rename over an existing file starts the new file's
+//!   writeback at once, in the `rename` call); the flusher's fsync writes it a moment later.
 //!
 //! Nothing here changes what a write guarantees: the rename into place still happens before
 //! the answer, and the fsyncs are still the flusher's (or the write's, when syncing always).
@@ -102,10 +106,26 @@ impl Pool {
     }
 }
 
+/// A replaced or deleted object's file, let go of by the thread: the inode is freed then.
+pub enum Displaced {
+    /// Held open while its last link went; closed.
+    Held(File),
+    /// Swapped into `tmp/` by the write that replaced it; removed.
+    Moved(PathBuf),
+}
+
+impl Drop for Displaced {
+    fn drop(&mut self) {
+        if let Displaced::Moved(p) = self {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
 #[derive(Default)]
 struct State {
     refill: Vec<Arc<Pool>>,
-    release: Vec<File>,
+    release: Vec<Displaced>,
     stop: bool,
     /// The thread waits with nothing to do and no deadline: a first replaced file wakes it.
     idle: bool,
@@ -149,8 +169,8 @@ impl Janitor {
         }
     }
 
-    /// Closes `f` here, later (its inode, if this was its last reference, is freed here).
-    pub fn release(&self, f: File) {
+    /// Lets go of `f` here, later (its inode, if this was its last reference, is freed here).
+    pub fn release(&self, f: Displaced) {
         let mut st = self.inner.state.lock().unwrap();
         st.release.push(f);
         if st.idle || st.release.len() >= RELEASE_BATCH {
@@ -199,12 +219,13 @@ fn run(inner: &Inner) {
         let release = std::mem::take(&mut st.release);
         let stop = st.stop;
         drop(st);
-        drop(release);
+        // Refills first: a write waiting for a spare is on a request's path, a release is not.
         if !stop {
             for p in refill {
                 p.refill();
             }
         }
+        drop(release);
         st = inner.state.lock().unwrap();
         if stop {
             drop(std::mem::take(&mut st.release));
@@ -248,13 +269,18 @@ mod tests {
         std::fs::write(&victim, vec![7u8; 1 << 20]).unwrap();
         let held = File::open(&victim).unwrap();
         std::fs::remove_file(&victim).unwrap();
-        j.release(held);
-        assert_eq!(j.releasing(), 1);
+        j.release(Displaced::Held(held));
+        let moved = dir.join("moved");
+        std::fs::write(&moved, b"old object").unwrap();
+        j.release(Displaced::Moved(moved.clone()));
+        assert!(moved.exists(), "removed later, by the thread");
+        assert_eq!(j.releasing(), 2);
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         while j.releasing() > 0 && std::time::Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));
         }
         assert_eq!(j.releasing(), 0, "released within the deadline");
+        assert!(!moved.exists(), "a moved file is removed");
         // A closed pool is not refilled and drops its spares.
         pool.close();
         assert!(pool.is_empty());

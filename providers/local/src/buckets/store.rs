@@ -38,7 +38,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::flush::Flusher;
-use super::spare::{Janitor, Pool};
+use super::spare::{Displaced, Janitor, Pool};
 
 const MAGIC: &[u8; 8] = b"SKYOBJ01";
 
@@ -336,11 +336,27 @@ impl BucketData {
         std::fs::OpenOptions::new().read(true).custom_flags(libc::O_PATH).open(path).ok()
     }
 
+    /// Swaps the files at `tmp` and `dest` atomically (`renameat2(RENAME_EXCHANGE)`): `dest`
+    /// becomes the new object and `tmp` the old one, whose removal the caller hands on.
+    fn exchange(tmp: &Path, dest: &Path) -> io::Result<()> {
+        use std::os::unix::ffi::OsStrExt;
+        let c = |p: &Path| {
+            std::ffi::CString::new(p.as_os_str().as_bytes())
+                .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path with a NUL byte"))
+        };
+        let (a, b) = (c(tmp)?, c(dest)?);
+        // SAFETY: two NUL-terminated paths that outlive the call.
+        let r = unsafe {
+            libc::renameat2(libc::AT_FDCWD, a.as_ptr(), libc::AT_FDCWD, b.as_ptr(), libc::RENAME_EXCHANGE)
+        };
+        if r == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
+    }
+
     /// Hands a file held by [`Self::hold`] to the background thread, which closes it (and so
     /// frees the replaced or deleted object's inode) off the request's path.
-    fn release(&self, held: Option<File>) {
-        if let Some(f) = held {
-            self.janitor.release(f);
+    fn release(&self, held: Option<Displaced>) {
+        if let Some(d) = held {
+            self.janitor.release(d);
         }
     }
 
@@ -404,10 +420,16 @@ impl BucketData {
                 let _ = std::fs::remove_file(tmp);
                 return Err(StoreError::Precondition(m));
             }
-            if current.is_some() {
-                held = Self::hold(&dest);
+            // Replacing: swap, so that neither the old file's eviction nor ext4's writeback of
+            // a file renamed over another happens here. Where the swap fails (the file is
+            // gone, or the file system cannot swap) a plain rename follows.
+            let swapped = current.is_some() && Self::exchange(tmp, &dest).is_ok();
+            if swapped {
+                held = Some(Displaced::Moved(tmp.to_path_buf()));
+            } else if current.is_some() {
+                held = Self::hold(&dest).map(Displaced::Held);
             }
-            if let Err(e) = std::fs::rename(tmp, &dest) {
+            if !swapped && let Err(e) = std::fs::rename(tmp, &dest) {
                 if e.kind() != io::ErrorKind::NotFound {
                     let _ = std::fs::remove_file(tmp);
                     return Err(e.into());
@@ -472,7 +494,7 @@ impl BucketData {
         let old = {
             let mut objects = self.objects.lock().unwrap();
             if objects.contains_key(key) {
-                held = Self::hold(&path);
+                held = Self::hold(&path).map(Displaced::Held);
             }
             match std::fs::remove_file(&path) {
                 Ok(()) => {}
@@ -1074,8 +1096,30 @@ mod tests {
         }
         let tmp: Vec<_> = std::fs::read_dir(b.tmp_dir()).unwrap().flatten().map(|e| e.path()).collect();
         assert_eq!(tmp.len(), super::super::spare::KEEP, "spares wait in tmp/: {tmp:?}");
-        // The next write takes a spare: one of them becomes the object, none is made.
+        // The next write takes a spare: one of them becomes the object, none is made. The
+        // replaced object is swapped into tmp/ under the spare's name and removed by the
+        // background thread.
+        let old_inode = {
+            use std::os::unix::fs::MetadataExt;
+            std::fs::metadata(b.object_path("k")).unwrap().ino()
+        };
         put(&b, "k", b"v2");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while store.janitor.releasing() > 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        {
+            use std::os::unix::fs::MetadataExt;
+            let now = std::fs::metadata(b.object_path("k")).unwrap().ino();
+            assert_ne!(now, old_inode, "the object's file is a new one");
+            assert!(
+                std::fs::read_dir(b.tmp_dir())
+                    .unwrap()
+                    .flatten()
+                    .all(|e| e.metadata().unwrap().ino() != old_inode),
+                "the replaced file is removed"
+            );
+        }
         let after: Vec<_> = std::fs::read_dir(b.tmp_dir()).unwrap().flatten().map(|e| e.path()).collect();
         assert_eq!(after.len(), tmp.len() - 1, "{after:?}");
         assert!(after.iter().all(|p| tmp.contains(p)), "no new temporary file: {after:?}");
@@ -1130,6 +1174,12 @@ mod tests {
                 std::thread::sleep(std::time::Duration::from_millis(10));
             }
             assert_eq!(store.janitor.releasing(), 0);
+            // Nothing is left in tmp/ but spares (empty files); a delete frees the object too.
+            for e in std::fs::read_dir(b.tmp_dir()).unwrap().flatten() {
+                assert_eq!(e.metadata().unwrap().len(), 0, "{} is a spare", e.path().display());
+            }
+            assert!(b.delete("k").unwrap().is_some());
+            assert!(b.open("k").unwrap().is_none());
             let _ = std::fs::remove_dir_all(&root);
         }
     }
