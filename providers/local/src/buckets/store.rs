@@ -13,7 +13,9 @@
 //! [`super::flush`] thread, at most about a second later, so an OS crash or power cut loses at
 //! most the writes of the last second or so; with `SKYFORM_LOCAL_SYNC=always`
 //! ([`crate::durability`]) the file and the folder are fsynced before the answer, as they
-//! always were before.
+//! always were before. The temporary files are made ahead and a replaced object's file is
+//! freed by a background thread ([`super::spare`]): an overwrite swaps the two files
+//! atomically and leaves the old one in `tmp/` for that thread to remove.
 //!
 //! A multipart upload is written once: its parts stay the files they were uploaded as. On
 //! completion the upload's folder `uploads/<id>/` is renamed to `data/<id>/` and the object's
