@@ -10,6 +10,7 @@
 //! - [`store`]: objects on disk, one file per object named by the hash of its key; a multipart
 //!   object's parts stay the files they were uploaded as.
 //! - [`flush`]: the background fsync of what the store wrote (or none: `SKYFORM_LOCAL_SYNC=always`).
+//! - [`spare`]: temporary files made ahead and replaced objects freed, off a write's path.
 //! - [`events`]: notifications, an fsynced outbox, delivery to functions.
 //!
 //! The endpoint hands a request to [`Buckets::serve`] when [`is_s3`] says it is for S3.
@@ -21,6 +22,7 @@ pub mod events;
 pub mod flush;
 pub mod md5_lanes;
 pub mod s3;
+pub mod spare;
 pub mod store;
 
 use std::path::Path;

@@ -13,7 +13,9 @@
 //! [`super::flush`] thread, at most about a second later, so an OS crash or power cut loses at
 //! most the writes of the last second or so; with `SKYFORM_LOCAL_SYNC=always`
 //! ([`crate::durability`]) the file and the folder are fsynced before the answer, as they
-//! always were before.
+//! always were before. The temporary files are made ahead and a replaced object's file is
+//! freed by a background thread ([`super::spare`]): an overwrite swaps the two files
+//! atomically and leaves the old one in `tmp/` for that thread to remove.
 //!
 //! A multipart upload is written once: its parts stay the files they were uploaded as. On
 //! completion the upload's folder `uploads/<id>/` is renamed to `data/<id>/` and the object's
@@ -38,6 +40,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::flush::Flusher;
+use super::spare::{Displaced, Janitor, Pool};
 
 const MAGIC: &[u8; 8] = b"SKYOBJ01";
 
@@ -170,6 +173,9 @@ pub struct BucketData {
     /// fsync before answering (`SKYFORM_LOCAL_SYNC=always`), else leave it to `flusher`.
     sync: bool,
     flusher: Arc<Flusher>,
+    /// Spare temporary files, made ahead by `janitor`.
+    spare: Arc<Pool>,
+    janitor: Arc<Janitor>,
 }
 
 /// Why a store operation did not happen.
@@ -195,6 +201,7 @@ pub struct Store {
     buckets: RwLock<BTreeMap<String, Arc<BucketData>>>,
     sync: bool,
     flusher: Arc<Flusher>,
+    janitor: Arc<Janitor>,
 }
 
 pub fn now_ms() -> u64 {
@@ -319,12 +326,40 @@ impl BucketData {
         self.objects.lock().unwrap().len()
     }
 
-    /// A new temporary file in the bucket's `tmp/`.
+    /// A new, empty temporary file in the bucket's `tmp/` (one made ahead when there is one).
     pub fn temp_file(&self) -> io::Result<(PathBuf, File)> {
-        let p =
-            self.tmp_dir().join(format!("{:016x}{:016x}", crate::pool::rand_u64(), crate::pool::rand_u64()));
-        let f = std::fs::OpenOptions::new().read(true).write(true).create_new(true).open(&p)?;
-        Ok((p, f))
+        self.janitor.temp_file(&self.spare)
+    }
+
+    /// The file now at `path`, held open (`O_PATH`) so that the rename or removal about to drop
+    /// its last link does not free its inode while the client waits: see [`Self::release`].
+    fn hold(path: &Path) -> Option<File> {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new().read(true).custom_flags(libc::O_PATH).open(path).ok()
+    }
+
+    /// Swaps the files at `tmp` and `dest` atomically (`renameat2(RENAME_EXCHANGE)`): `dest`
+    /// becomes the new object and `tmp` the old one, whose removal the caller hands on.
+    fn exchange(tmp: &Path, dest: &Path) -> io::Result<()> {
+        use std::os::unix::ffi::OsStrExt;
+        let c = |p: &Path| {
+            std::ffi::CString::new(p.as_os_str().as_bytes())
+                .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path with a NUL byte"))
+        };
+        let (a, b) = (c(tmp)?, c(dest)?);
+        // SAFETY: two NUL-terminated paths that outlive the call.
+        let r = unsafe {
+            libc::renameat2(libc::AT_FDCWD, a.as_ptr(), libc::AT_FDCWD, b.as_ptr(), libc::RENAME_EXCHANGE)
+        };
+        if r == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
+    }
+
+    /// Hands a file held by [`Self::hold`] to the background thread, which closes it (and so
+    /// frees the replaced or deleted object's inode) off the request's path.
+    fn release(&self, held: Option<Displaced>) {
+        if let Some(d) = held {
+            self.janitor.release(d);
+        }
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -379,13 +414,24 @@ impl BucketData {
         let dest = self.object_path(&meta.key);
         let parent = dest.parent().expect("objects/xx").to_path_buf();
         let meta = Arc::new(meta);
+        let mut held = None;
         let old = {
             let mut objects = self.objects.lock().unwrap();
-            if let Err(m) = check(objects.get(&meta.key).map(|m| &**m)) {
+            let current = objects.get(&meta.key);
+            if let Err(m) = check(current.map(|m| &**m)) {
                 let _ = std::fs::remove_file(tmp);
                 return Err(StoreError::Precondition(m));
             }
-            if let Err(e) = std::fs::rename(tmp, &dest) {
+            // Replacing: swap, so that neither the old file's eviction nor ext4's writeback of
+            // a file renamed over another happens here. Where the swap fails (the file is
+            // gone, or the file system cannot swap) a plain rename follows.
+            let swapped = current.is_some() && Self::exchange(tmp, &dest).is_ok();
+            if swapped {
+                held = Some(Displaced::Moved(tmp.to_path_buf()));
+            } else if current.is_some() {
+                held = Self::hold(&dest).map(Displaced::Held);
+            }
+            if !swapped && let Err(e) = std::fs::rename(tmp, &dest) {
                 if e.kind() != io::ErrorKind::NotFound {
                     let _ = std::fs::remove_file(tmp);
                     return Err(e.into());
@@ -396,6 +442,7 @@ impl BucketData {
             }
             objects.insert(meta.key.clone(), meta.clone())
         };
+        self.release(held);
         if !self.sync {
             self.flusher.file(dest);
         }
@@ -445,8 +492,12 @@ impl BucketData {
     /// Deletes `key`; the deleted object's metadata, or `None` when there was none.
     pub fn delete(&self, key: &str) -> io::Result<Option<Arc<ObjMeta>>> {
         let path = self.object_path(key);
+        let mut held = None;
         let old = {
             let mut objects = self.objects.lock().unwrap();
+            if objects.contains_key(key) {
+                held = Self::hold(&path).map(Displaced::Held);
+            }
             match std::fs::remove_file(&path) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -454,6 +505,7 @@ impl BucketData {
             }
             objects.remove(key)
         };
+        self.release(held);
         if old.is_some() {
             self.changed_dir(path.parent().expect("objects/xx").to_path_buf())?;
             self.drop_data(old.as_deref(), None);
@@ -704,6 +756,7 @@ impl Store {
     pub fn open_with(root: &Path, sync: bool) -> io::Result<Store> {
         std::fs::create_dir_all(root)?;
         let flusher = Arc::new(Flusher::start(root));
+        let janitor = Arc::new(Janitor::start());
         let mut buckets = BTreeMap::new();
         for e in std::fs::read_dir(root)? {
             let e = e?;
@@ -757,15 +810,17 @@ impl Store {
             buckets.insert(
                 name,
                 Arc::new(BucketData {
+                    spare: Pool::new(dir.join("tmp")),
                     dir,
                     info: Mutex::new(info),
                     objects: Mutex::new(objects),
                     sync,
                     flusher: flusher.clone(),
+                    janitor: janitor.clone(),
                 }),
             );
         }
-        Ok(Store { root: root.to_path_buf(), buckets: RwLock::new(buckets), sync, flusher })
+        Ok(Store { root: root.to_path_buf(), buckets: RwLock::new(buckets), sync, flusher, janitor })
     }
 
     /// Whether writes are fsynced before their answer (`SKYFORM_LOCAL_SYNC=always`).
@@ -798,11 +853,13 @@ impl Store {
         )?;
         fsync_dir(&self.root)?;
         let b = Arc::new(BucketData {
+            spare: Pool::new(dir.join("tmp")),
             dir,
             info: Mutex::new(info.clone()),
             objects: Mutex::new(BTreeMap::new()),
             sync: self.sync,
             flusher: self.flusher.clone(),
+            janitor: self.janitor.clone(),
         });
         buckets.insert(info.name, b.clone());
         Ok(b)
@@ -828,6 +885,7 @@ impl Store {
         // bucket.json goes first: a crash half-way leaves a folder that is not loaded.
         std::fs::remove_file(b.dir.join("bucket.json"))?;
         fsync_dir(&self.root)?;
+        b.spare.close();
         let _ = std::fs::remove_dir_all(&b.dir);
         buckets.remove(name);
         Ok(())
@@ -1024,6 +1082,106 @@ mod tests {
             assert!(!b.data_dir().join(&up4.id).exists());
             let (d, m) = b.open("mp3").unwrap().unwrap();
             assert_eq!((d.read_range(0, 3).unwrap(), m.parts.is_some()), (b"def".to_vec(), true));
+            let _ = std::fs::remove_dir_all(&root);
+        }
+    }
+
+    #[test]
+    fn spare_temp_files_are_made_ahead_and_cleared_at_the_next_start() {
+        let root = tmpdir();
+        let store = Store::open_with(&root, false).unwrap();
+        let b = store.create_bucket(BucketInfo { name: "bkt".into(), ..Default::default() }).unwrap();
+        put(&b, "k", b"v1");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while b.spare.len() < super::super::spare::KEEP && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let tmp: Vec<_> = std::fs::read_dir(b.tmp_dir()).unwrap().flatten().map(|e| e.path()).collect();
+        assert_eq!(tmp.len(), super::super::spare::KEEP, "spares wait in tmp/: {tmp:?}");
+        // The next write takes a spare: one of them becomes the object, none is made. The
+        // replaced object is swapped into tmp/ under the spare's name and removed by the
+        // background thread.
+        let old_inode = {
+            use std::os::unix::fs::MetadataExt;
+            std::fs::metadata(b.object_path("k")).unwrap().ino()
+        };
+        put(&b, "k", b"v2");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while store.janitor.releasing() > 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        {
+            use std::os::unix::fs::MetadataExt;
+            let now = std::fs::metadata(b.object_path("k")).unwrap().ino();
+            assert_ne!(now, old_inode, "the object's file is a new one");
+            assert!(
+                std::fs::read_dir(b.tmp_dir())
+                    .unwrap()
+                    .flatten()
+                    .all(|e| e.metadata().unwrap().ino() != old_inode),
+                "the replaced file is removed"
+            );
+        }
+        let after: Vec<_> = std::fs::read_dir(b.tmp_dir()).unwrap().flatten().map(|e| e.path()).collect();
+        assert_eq!(after.len(), tmp.len() - 1, "{after:?}");
+        assert!(after.iter().all(|p| tmp.contains(p)), "no new temporary file: {after:?}");
+        // As after a crash: the spares are left in tmp/; the next start clears them and the
+        // objects are intact.
+        drop(b);
+        drop(store);
+        assert!(std::fs::read_dir(root.join("bkt/tmp")).unwrap().count() > 0);
+        let store = Store::open_with(&root, false).unwrap();
+        assert_eq!(std::fs::read_dir(root.join("bkt/tmp")).unwrap().count(), 0, "cleared at start");
+        let b = store.bucket("bkt").unwrap();
+        let (d, m) = b.open("k").unwrap().unwrap();
+        assert_eq!(d.read_range(0, m.size).unwrap(), b"v2");
+        // Deleting the bucket stops its refills and removes its folder, spares and all.
+        put(&b, "k", b"v3");
+        drop(b);
+        store.delete_bucket("bkt", true).unwrap();
+        assert!(!root.join("bkt").exists());
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn overwrites_under_a_concurrent_reader_never_show_half_an_object() {
+        for sync in [false, true] {
+            let root = tmpdir();
+            let store = Store::open_with(&root, sync).unwrap();
+            let b = store.create_bucket(BucketInfo { name: "bkt".into(), ..Default::default() }).unwrap();
+            let bodies: Vec<Vec<u8>> = (0..4u8).map(|i| vec![b'a' + i; 4096 + 1000 * i as usize]).collect();
+            put(&b, "k", &bodies[0]);
+            let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let reader = {
+                let (b, stop, bodies) = (b.clone(), stop.clone(), bodies.clone());
+                std::thread::spawn(move || {
+                    let mut reads = 0;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        let (d, m) = b.open("k").unwrap().expect("the object is always there");
+                        let got = d.read_range(0, m.size).unwrap();
+                        assert!(bodies.contains(&got), "a whole object, not {} bytes of a mix", got.len());
+                        reads += 1;
+                    }
+                    reads
+                })
+            };
+            for i in 0..(if sync { 50 } else { 400 }) {
+                put(&b, "k", &bodies[i % bodies.len()]);
+            }
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            assert!(reader.join().unwrap() > 0);
+            // The replaced files were handed to the background thread and are released.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            while store.janitor.releasing() > 0 && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            assert_eq!(store.janitor.releasing(), 0);
+            // Nothing is left in tmp/ but spares (empty files); a delete frees the object too.
+            for e in std::fs::read_dir(b.tmp_dir()).unwrap().flatten() {
+                assert_eq!(e.metadata().unwrap().len(), 0, "{} is a spare", e.path().display());
+            }
+            assert!(b.delete("k").unwrap().is_some());
+            assert!(b.open("k").unwrap().is_none());
             let _ = std::fs::remove_dir_all(&root);
         }
     }
