@@ -153,11 +153,22 @@ fn canonical_query(raw: &str, skip_signature: bool) -> String {
 }
 
 fn canonical_header_value(values: Vec<&[u8]>) -> String {
-    let joined: Vec<String> = values
-        .into_iter()
-        .map(|v| String::from_utf8_lossy(v).split_whitespace().collect::<Vec<_>>().join(" "))
-        .collect();
-    joined.join(",")
+    let mut out = String::new();
+    for (i, v) in values.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        // Most values are printable ASCII with single inner spaces: already canonical.
+        let canonical = v.first() != Some(&b' ')
+            && v.last() != Some(&b' ')
+            && v.iter().all(|&c| (b' '..=b'~').contains(&c))
+            && !v.windows(2).any(|w| w == b"  ");
+        match std::str::from_utf8(v) {
+            Ok(v) if canonical => out.push_str(v),
+            _ => out.push_str(&String::from_utf8_lossy(v).split_whitespace().collect::<Vec<_>>().join(" ")),
+        }
+    }
+    out
 }
 
 /// Seconds since the epoch of `20260102T030405Z`.
@@ -561,5 +572,16 @@ mod tests {
     fn canonical_query_sorts_and_reencodes() {
         assert_eq!(canonical_query("b=2&a=x%20y&a=1", false), "a=1&a=x%20y&b=2");
         assert_eq!(canonical_query("X-Amz-Signature=abc&k=%7e", true), "k=~");
+    }
+
+    #[test]
+    fn header_values_are_trimmed_and_their_spaces_squeezed() {
+        let v = |vals: &[&[u8]]| canonical_header_value(vals.to_vec());
+        assert_eq!(v(&[b"application/x-amz-json-1.0"]), "application/x-amz-json-1.0");
+        assert_eq!(v(&[b"a b", b"c"]), "a b,c");
+        assert_eq!(v(&[b"  a   b\t c  "]), "a b c");
+        assert_eq!(v(&[b" a", b"b ", b"c\td"]), "a,b,c d");
+        assert_eq!(v(&["caf\u{e9}  x".as_bytes()]), "caf\u{e9} x");
+        assert_eq!(v(&[b""]), "");
     }
 }

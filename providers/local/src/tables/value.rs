@@ -47,7 +47,7 @@ pub fn parse_number(s: &str) -> Result<BigDecimal, String> {
     let n = n.normalized();
     if n.sign() != bigdecimal::num_bigint::Sign::NoSign {
         let (int, scale) = n.as_bigint_and_exponent();
-        let digits = int.magnitude().to_string().len() as i64;
+        let digits = digits(int.magnitude()).len() as i64;
         if digits > 38 {
             return Err("Attempting to store more than 38 significant digits in a Number".into());
         }
@@ -69,12 +69,23 @@ pub fn parse_number(s: &str) -> Result<BigDecimal, String> {
     Ok(n)
 }
 
+/// The decimal digits of a number's magnitude; most fit a `u64`, whose formatting is much
+/// cheaper than a big integer's.
+fn digits(m: &bigdecimal::num_bigint::BigUint) -> String {
+    let mut words = m.iter_u64_digits();
+    match words.len() {
+        0 => "0".to_string(),
+        1 => words.next().unwrap_or(0).to_string(),
+        _ => m.to_string(),
+    }
+}
+
 /// A number as DynamoDB writes it: plain decimal, no exponent, no trailing zeros.
 pub fn number_string(n: &BigDecimal) -> String {
     let n = n.normalized();
     let (int, scale) = n.as_bigint_and_exponent();
     let neg = int.sign() == bigdecimal::num_bigint::Sign::Minus;
-    let digits = int.magnitude().to_string();
+    let digits = digits(int.magnitude());
     let body = if scale <= 0 {
         if digits == "0" { digits } else { format!("{digits}{}", "0".repeat((-scale) as usize)) }
     } else {
@@ -248,7 +259,7 @@ impl AV {
 }
 
 fn number_size(n: &BigDecimal) -> usize {
-    let digits = n.as_bigint_and_exponent().0.magnitude().to_string().len();
+    let digits = digits(n.as_bigint_and_exponent().0.magnitude()).len();
     digits.div_ceil(2) + 1
 }
 
@@ -291,6 +302,63 @@ pub fn item_to_json(item: &Item) -> Value {
     Value::Object(item.iter().map(|(k, v)| (k.clone(), v.to_json())).collect())
 }
 
+/// Writes `serde_json::to_vec(&item_to_json(item))` into `out`, without building the
+/// `Value` (the writer thread encodes every item it stores: [`crate::tables`]). Key order is
+/// the same: both maps sort their keys.
+pub fn write_item_json(item: &Item, out: &mut Vec<u8>) {
+    write_map(item, out);
+}
+
+fn write_str(s: &str, out: &mut Vec<u8>) {
+    serde_json::to_writer(&mut *out, s).expect("a string serializes");
+}
+
+fn write_map(m: &BTreeMap<String, AV>, out: &mut Vec<u8>) {
+    out.push(b'{');
+    for (i, (k, v)) in m.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_str(k, out);
+        out.push(b':');
+        v.write_json(out);
+    }
+    out.push(b'}');
+}
+
+fn write_list<T>(items: &[T], out: &mut Vec<u8>, mut f: impl FnMut(&T, &mut Vec<u8>)) {
+    out.push(b'[');
+    for (i, x) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        f(x, out);
+    }
+    out.push(b']');
+}
+
+impl AV {
+    /// Writes `serde_json::to_vec(&self.to_json())` into `out`.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"");
+        out.extend_from_slice(self.type_name().as_bytes());
+        out.extend_from_slice(b"\":");
+        match self {
+            AV::S(s) => write_str(s, out),
+            AV::N(n) => write_str(&number_string(n), out),
+            AV::B(b) => write_str(&B64.encode(b), out),
+            AV::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+            AV::Null => out.extend_from_slice(b"true"),
+            AV::M(m) => write_map(m, out),
+            AV::L(l) => write_list(l, out, |v, out| v.write_json(out)),
+            AV::SS(v) => write_list(v, out, |s, out| write_str(s, out)),
+            AV::NS(v) => write_list(v, out, |n, out| write_str(&number_string(n), out)),
+            AV::BS(v) => write_list(v, out, |b, out| write_str(&B64.encode(b), out)),
+        }
+        out.push(b'}');
+    }
+}
+
 /// Order-preserving bytes of a key value (`S`, `N` or `B`): comparing the bytes compares the
 /// values as DynamoDB orders them (strings and binaries bytewise, numbers numerically).
 pub fn key_bytes(v: &AV) -> Vec<u8> {
@@ -313,7 +381,7 @@ fn number_bytes(n: &BigDecimal) -> Vec<u8> {
         bigdecimal::num_bigint::Sign::Minus => true,
         bigdecimal::num_bigint::Sign::Plus => false,
     };
-    let digits = int.magnitude().to_string();
+    let digits = digits(int.magnitude());
     let e = digits.len() as i64 - scale;
     let mut out = Vec::with_capacity(digits.len() + 4);
     if neg {
@@ -370,6 +438,26 @@ mod tests {
         for w in vals.windows(2) {
             assert!(number_bytes(&n(w[0])) < number_bytes(&n(w[1])), "{} < {}", w[0], w[1]);
         }
+    }
+
+    #[test]
+    fn items_are_written_as_serde_json_writes_them() {
+        let v = json!({
+            "s": {"S": "a \"quoted\" \\ line\nwith\ttabs, \u{1} and ünïcödé 🎉"},
+            "n": {"N": "-0012.50"}, "big": {"N": "123456789012345678901234567890.5"}, "zero": {"N": "0"},
+            "e": {"N": "1e20"}, "tiny": {"N": "-1e-30"},
+            "b": {"B": "AAE="}, "t": {"BOOL": true}, "f": {"BOOL": false}, "null": {"NULL": true},
+            "m": {"M": {"z": {"S": ""}, "a": {"L": [{"N": "1"}, {"M": {}}, {"L": []}]}, "k\"ey": {"NULL": true}}},
+            "ss": {"SS": ["b", "a", "é"]}, "ns": {"NS": ["10", "2.5", "-3"]}, "bs": {"BS": ["AQ==", "AA=="]},
+            "": {"S": "empty name"}, "Z": {"S": "upper before lower"}
+        });
+        let item = item_from_json(&v).unwrap();
+        let mut out = Vec::new();
+        write_item_json(&item, &mut out);
+        assert_eq!(String::from_utf8(out).unwrap(), serde_json::to_string(&item_to_json(&item)).unwrap());
+        let mut out = Vec::new();
+        write_item_json(&Item::new(), &mut out);
+        assert_eq!(out, b"{}");
     }
 
     #[test]
