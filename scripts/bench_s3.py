@@ -29,6 +29,11 @@ def null_server(port):
     crc = {k: base64.b64encode(zlib.crc32(v).to_bytes(4, "big")).decode() for k, v in blobs.items()}
     etag = '"0123456789abcdef0123456789abcdef"'
 
+    # A key with "gib" in it is a 1 GiB object of zeros, uploaded in parts and read in ranges
+    # (the AWS CLI's `s3 cp` against this server: the CLI's own ceiling).
+    gib = 1 << 30
+    zeros = bytes(8 << 20)
+
     class H(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         # Without it small answers wait ~40 ms on delayed ACKs.
@@ -51,7 +56,53 @@ def null_server(port):
             self.send_header("Content-Length", "0")
             self.end_headers()
 
+        def _xml(self, body):
+            body = ('<?xml version="1.0" encoding="UTF-8"?>' + body).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/xml")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_POST(self):
+            self._drain()
+            bucket, _, key = self.path.split("?")[0].lstrip("/").partition("/")
+            if "uploads" in self.path.split("?", 1)[-1].split("&"):
+                self._xml("<InitiateMultipartUploadResult><Bucket>%s</Bucket><Key>%s</Key>"
+                          "<UploadId>null-upload</UploadId></InitiateMultipartUploadResult>" % (bucket, key))
+            else:
+                self._xml("<CompleteMultipartUploadResult><Bucket>%s</Bucket><Key>%s</Key>"
+                          "<ETag>%s</ETag></CompleteMultipartUploadResult>" % (bucket, key, etag[:-1] + '-1"'))
+
+        def _gib(self, head):
+            start, end = 0, gib - 1
+            rng = self.headers.get("Range")
+            if rng and rng.startswith("bytes="):
+                a, _, b = rng[6:].partition("-")
+                start, end = int(a), min(int(b) if b else gib - 1, gib - 1)
+            self.send_response(206 if rng else 200)
+            self.send_header("Accept-Ranges", "bytes")
+            self.send_header("ETag", etag)
+            self.send_header("Last-Modified", "Mon, 30 Nov 2026 12:00:00 GMT")
+            if rng:
+                self.send_header("Content-Range", "bytes %d-%d/%d" % (start, end, gib))
+            self.send_header("Content-Type", "binary/octet-stream")
+            self.send_header("Content-Length", str(end - start + 1))
+            self.end_headers()
+            n = 0 if head else end - start + 1
+            while n > 0:
+                k = min(n, len(zeros))
+                self.wfile.write(zeros[:k] if k < len(zeros) else zeros)
+                n -= k
+
+        def do_HEAD(self):
+            if "gib" in self.path:
+                return self._gib(True)
+            return self.do_GET()
+
         def do_GET(self):
+            if "gib" in self.path:
+                return self._gib(False)
             name = "1m" if "1m" in self.path else "4k"
             body = blobs[name]
             self.send_response(200)
@@ -63,9 +114,8 @@ def null_server(port):
             self.send_header("Content-Type", "binary/octet-stream")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(body)
-
-        do_HEAD = do_GET
+            if self.command != "HEAD":
+                self.wfile.write(body)
 
     ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
 
