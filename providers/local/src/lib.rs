@@ -29,6 +29,9 @@
 //! lives until the next daemon starts and kills it ([`pgroups`]).
 
 pub mod aws;
+
+/// The allocator the daemon's binaries set as their global allocator (mimalloc).
+pub use mimalloc::MiMalloc as Allocator;
 // Function code as artifacts and its dependencies live in `skyform-build`, shared with the aws
 // provider; re-exported so `crate::artifact` and `crate::deps` read as before.
 pub use skyform_build::{artifact, deps};
