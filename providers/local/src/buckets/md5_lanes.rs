@@ -6,6 +6,8 @@
 //! MiB here; `examples/digest_cost.rs`). Independent streams can: with AVX2, eight uploads'
 //! states sit in the eight 32-bit lanes of four registers and one instruction sequence
 //! advances all of them, block by block (MinIO's `md5-simd` does the same for the same reason).
+//! Where the CPU has AVX-512 (VL), the same eight lanes use its three-input logic and rotate
+//! instructions: ~25% less time for eight uploads at once (`digest_cost`).
 //!
 //! How an upload uses it ([`Md5Stream`]): big chunks of its body are handed, as whole 64-byte
 //! blocks, to one thread ("md5-lanes") that keeps up to eight uploads in its lanes and answers
@@ -371,13 +373,48 @@ mod simd {
         std::is_x86_feature_detected!("avx2")
     }
 
+    /// The instruction sets the lanes can use here, best first.
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    pub enum Kernel {
+        Avx512Vl,
+        Avx2,
+    }
+
+    pub fn kernels() -> Vec<Kernel> {
+        let mut k = Vec::new();
+        if std::is_x86_feature_detected!("avx512f")
+            && std::is_x86_feature_detected!("avx512vl")
+            && available()
+        {
+            k.push(Kernel::Avx512Vl);
+        }
+        if available() {
+            k.push(Kernel::Avx2);
+        }
+        k
+    }
+
     /// Advances eight MD5 states by `n` blocks each: lane `i` reads `n * 64` bytes at
     /// `ptrs[i]`.
     pub fn compress8(states: &mut [[u32; 4]; LANES], ptrs: &[*const [u8; 64]; LANES], n: usize) {
-        assert!(available());
-        // SAFETY: AVX2 is available (checked above); every pointer is valid for `n` blocks
-        // (the callers' slices of at least `n` blocks).
-        unsafe { compress8_avx2(states, ptrs, n) }
+        static BEST: std::sync::OnceLock<Option<Kernel>> = std::sync::OnceLock::new();
+        let k = BEST.get_or_init(|| kernels().first().copied()).expect("the lanes run only with AVX2");
+        compress8_on(k, states, ptrs, n)
+    }
+
+    pub fn compress8_on(
+        k: Kernel,
+        states: &mut [[u32; 4]; LANES],
+        ptrs: &[*const [u8; 64]; LANES],
+        n: usize,
+    ) {
+        assert!(kernels().contains(&k));
+        // SAFETY: the kernel's instruction set is available (checked above); every pointer is
+        // valid for `n` blocks (the callers' slices of at least `n` blocks).
+        match k {
+            Kernel::Avx512Vl => unsafe { compress8_avx512vl(states, ptrs, n) },
+            Kernel::Avx2 => unsafe { compress8_avx2(states, ptrs, n) },
+        }
     }
 
     const K: [u32; 64] = [
@@ -422,102 +459,147 @@ mod simd {
         ]
     }
 
-    #[target_feature(enable = "avx2")]
-    unsafe fn compress8_avx2(states: &mut [[u32; 4]; LANES], ptrs: &[*const [u8; 64]; LANES], n: usize) {
-        let mut cols = [[0u32; LANES]; 4];
-        for (i, s) in states.iter().enumerate() {
-            for w in 0..4 {
-                cols[w][i] = s[w];
-            }
-        }
-        // SAFETY: unaligned loads of eight u32s.
-        let [mut a, mut b, mut c, mut d] = cols.map(|c| unsafe { _mm256_loadu_si256(c.as_ptr().cast()) });
-        let ones = _mm256_set1_epi32(-1);
-        for blk in 0..n {
-            let mut lo = [_mm256_setzero_si256(); 8];
-            let mut hi = [_mm256_setzero_si256(); 8];
-            for i in 0..LANES {
-                // SAFETY: lane i's pointer is valid for n blocks (compress8's contract).
-                let p = unsafe { ptrs[i].add(blk) }.cast::<__m256i>();
-                lo[i] = unsafe { _mm256_loadu_si256(p) };
-                hi[i] = unsafe { _mm256_loadu_si256(p.add(1)) };
-            }
-            let lo = transpose(lo);
-            let hi = transpose(hi);
-            let m = [
-                lo[0], lo[1], lo[2], lo[3], lo[4], lo[5], lo[6], lo[7], hi[0], hi[1], hi[2], hi[3], hi[4],
-                hi[5], hi[6], hi[7],
-            ];
-            let (aa, bb, cc, dd) = (a, b, c, d);
-            macro_rules! ff {
-                ($b:expr, $c:expr, $d:expr) => {
-                    _mm256_xor_si256($d, _mm256_and_si256($b, _mm256_xor_si256($c, $d)))
-                };
-            }
-            macro_rules! gg {
-                ($b:expr, $c:expr, $d:expr) => {
-                    _mm256_xor_si256($c, _mm256_and_si256($d, _mm256_xor_si256($b, $c)))
-                };
-            }
-            macro_rules! hh {
-                ($b:expr, $c:expr, $d:expr) => {
-                    _mm256_xor_si256($b, _mm256_xor_si256($c, $d))
-                };
-            }
-            macro_rules! ii {
-                ($b:expr, $c:expr, $d:expr) => {
-                    _mm256_xor_si256($c, _mm256_or_si256($b, _mm256_xor_si256($d, ones)))
-                };
-            }
-            macro_rules! step {
-                ($f:ident, $a:ident, $b:ident, $c:ident, $d:ident, $k:expr, $g:expr, $s:literal) => {{
-                    let f = $f!($b, $c, $d);
-                    let t = _mm256_add_epi32(
-                        _mm256_add_epi32($a, f),
-                        _mm256_add_epi32(_mm256_set1_epi32(K[$k] as i32), m[$g]),
-                    );
-                    let r = _mm256_or_si256(_mm256_slli_epi32::<$s>(t), _mm256_srli_epi32::<{ 32 - $s }>(t));
-                    $a = _mm256_add_epi32($b, r);
-                }};
-            }
-            macro_rules! four {
-                ($f:ident, $k:expr, $g0:expr, $g1:expr, $g2:expr, $g3:expr, $s0:literal, $s1:literal, $s2:literal, $s3:literal) => {{
-                    step!($f, a, b, c, d, $k, $g0, $s0);
-                    step!($f, d, a, b, c, $k + 1, $g1, $s1);
-                    step!($f, c, d, a, b, $k + 2, $g2, $s2);
-                    step!($f, b, c, d, a, $k + 3, $g3, $s3);
-                }};
-            }
-            four!(ff, 0, 0, 1, 2, 3, 7, 12, 17, 22);
-            four!(ff, 4, 4, 5, 6, 7, 7, 12, 17, 22);
-            four!(ff, 8, 8, 9, 10, 11, 7, 12, 17, 22);
-            four!(ff, 12, 12, 13, 14, 15, 7, 12, 17, 22);
-            four!(gg, 16, 1, 6, 11, 0, 5, 9, 14, 20);
-            four!(gg, 20, 5, 10, 15, 4, 5, 9, 14, 20);
-            four!(gg, 24, 9, 14, 3, 8, 5, 9, 14, 20);
-            four!(gg, 28, 13, 2, 7, 12, 5, 9, 14, 20);
-            four!(hh, 32, 5, 8, 11, 14, 4, 11, 16, 23);
-            four!(hh, 36, 1, 4, 7, 10, 4, 11, 16, 23);
-            four!(hh, 40, 13, 0, 3, 6, 4, 11, 16, 23);
-            four!(hh, 44, 9, 12, 15, 2, 4, 11, 16, 23);
-            four!(ii, 48, 0, 7, 14, 5, 6, 10, 15, 21);
-            four!(ii, 52, 12, 3, 10, 1, 6, 10, 15, 21);
-            four!(ii, 56, 8, 15, 6, 13, 6, 10, 15, 21);
-            four!(ii, 60, 4, 11, 2, 9, 6, 10, 15, 21);
-            a = _mm256_add_epi32(a, aa);
-            b = _mm256_add_epi32(b, bb);
-            c = _mm256_add_epi32(c, cc);
-            d = _mm256_add_epi32(d, dd);
-        }
-        let mut out = [[0u32; LANES]; 4];
-        for (o, v) in out.iter_mut().zip([a, b, c, d]) {
-            // SAFETY: an unaligned store of eight u32s.
-            unsafe { _mm256_storeu_si256(o.as_mut_ptr().cast(), v) };
-        }
-        for (i, s) in states.iter_mut().enumerate() {
-            *s = [out[0][i], out[1][i], out[2][i], out[3][i]];
-        }
+    // The four MD5 functions and the rotation, for each instruction set. AVX-512 (VL: on the
+    // same 256-bit registers) does each function in one `vpternlogd` and the rotation in one
+    // `vprold`, where AVX2 needs three instructions for each: ~40% fewer per step.
+    macro_rules! avx2_ff {
+        ($b:expr, $c:expr, $d:expr) => {
+            _mm256_xor_si256($d, _mm256_and_si256($b, _mm256_xor_si256($c, $d)))
+        };
     }
+    macro_rules! avx2_gg {
+        ($b:expr, $c:expr, $d:expr) => {
+            _mm256_xor_si256($c, _mm256_and_si256($d, _mm256_xor_si256($b, $c)))
+        };
+    }
+    macro_rules! avx2_hh {
+        ($b:expr, $c:expr, $d:expr) => {
+            _mm256_xor_si256($b, _mm256_xor_si256($c, $d))
+        };
+    }
+    macro_rules! avx2_ii {
+        ($b:expr, $c:expr, $d:expr) => {
+            _mm256_xor_si256($c, _mm256_or_si256($b, _mm256_xor_si256($d, _mm256_set1_epi32(-1))))
+        };
+    }
+    macro_rules! avx2_rol {
+        ($t:expr, $s:literal) => {
+            _mm256_or_si256(_mm256_slli_epi32::<$s>($t), _mm256_srli_epi32::<{ 32 - $s }>($t))
+        };
+    }
+    // `vpternlogd`'s table: the function of (0xf0, 0xcc, 0xaa) standing for (b, c, d).
+    macro_rules! vl_ff {
+        ($b:expr, $c:expr, $d:expr) => {
+            _mm256_ternarylogic_epi32::<0xca>($b, $c, $d)
+        };
+    }
+    macro_rules! vl_gg {
+        ($b:expr, $c:expr, $d:expr) => {
+            _mm256_ternarylogic_epi32::<0xe4>($b, $c, $d)
+        };
+    }
+    macro_rules! vl_hh {
+        ($b:expr, $c:expr, $d:expr) => {
+            _mm256_ternarylogic_epi32::<0x96>($b, $c, $d)
+        };
+    }
+    macro_rules! vl_ii {
+        ($b:expr, $c:expr, $d:expr) => {
+            _mm256_ternarylogic_epi32::<0x39>($b, $c, $d)
+        };
+    }
+    macro_rules! vl_rol {
+        ($t:expr, $s:literal) => {
+            _mm256_rol_epi32::<$s>($t)
+        };
+    }
+
+    /// One MD5 step in all eight lanes: `a = b + rol(a + f(b, c, d) + K[k] + m[g], s)`.
+    macro_rules! step {
+        ($f:ident, $rol:ident, $m:ident, $a:ident, $b:ident, $c:ident, $d:ident, $k:expr, $g:expr, $s:literal) => {{
+            let f = $f!($b, $c, $d);
+            let t = _mm256_add_epi32(
+                _mm256_add_epi32($a, f),
+                _mm256_add_epi32(_mm256_set1_epi32(K[$k] as i32), $m[$g]),
+            );
+            $a = _mm256_add_epi32($b, $rol!(t, $s));
+        }};
+    }
+    macro_rules! four {
+        ($f:ident, $rol:ident, $m:ident, $a:ident, $b:ident, $c:ident, $d:ident, $k:expr,
+         $g0:expr, $g1:expr, $g2:expr, $g3:expr, $s0:literal, $s1:literal, $s2:literal, $s3:literal) => {{
+            step!($f, $rol, $m, $a, $b, $c, $d, $k, $g0, $s0);
+            step!($f, $rol, $m, $d, $a, $b, $c, $k + 1, $g1, $s1);
+            step!($f, $rol, $m, $c, $d, $a, $b, $k + 2, $g2, $s2);
+            step!($f, $rol, $m, $b, $c, $d, $a, $k + 3, $g3, $s3);
+        }};
+    }
+
+    /// The kernel, for one instruction set's functions and rotation.
+    macro_rules! kernel {
+        ($name:ident, $features:literal, $ff:ident, $gg:ident, $hh:ident, $ii:ident, $rol:ident) => {
+            #[target_feature(enable = $features)]
+            unsafe fn $name(states: &mut [[u32; 4]; LANES], ptrs: &[*const [u8; 64]; LANES], n: usize) {
+                let mut cols = [[0u32; LANES]; 4];
+                for (i, s) in states.iter().enumerate() {
+                    for w in 0..4 {
+                        cols[w][i] = s[w];
+                    }
+                }
+                // SAFETY: unaligned loads of eight u32s.
+                let [mut a, mut b, mut c, mut d] =
+                    cols.map(|c| unsafe { _mm256_loadu_si256(c.as_ptr().cast()) });
+                for blk in 0..n {
+                    let mut lo = [_mm256_setzero_si256(); 8];
+                    let mut hi = [_mm256_setzero_si256(); 8];
+                    for i in 0..LANES {
+                        // SAFETY: lane i's pointer is valid for n blocks (compress8's contract).
+                        let p = unsafe { ptrs[i].add(blk) }.cast::<__m256i>();
+                        lo[i] = unsafe { _mm256_loadu_si256(p) };
+                        hi[i] = unsafe { _mm256_loadu_si256(p.add(1)) };
+                    }
+                    let lo = transpose(lo);
+                    let hi = transpose(hi);
+                    let m = [
+                        lo[0], lo[1], lo[2], lo[3], lo[4], lo[5], lo[6], lo[7], hi[0], hi[1], hi[2], hi[3],
+                        hi[4], hi[5], hi[6], hi[7],
+                    ];
+                    let (aa, bb, cc, dd) = (a, b, c, d);
+                    four!($ff, $rol, m, a, b, c, d, 0, 0, 1, 2, 3, 7, 12, 17, 22);
+                    four!($ff, $rol, m, a, b, c, d, 4, 4, 5, 6, 7, 7, 12, 17, 22);
+                    four!($ff, $rol, m, a, b, c, d, 8, 8, 9, 10, 11, 7, 12, 17, 22);
+                    four!($ff, $rol, m, a, b, c, d, 12, 12, 13, 14, 15, 7, 12, 17, 22);
+                    four!($gg, $rol, m, a, b, c, d, 16, 1, 6, 11, 0, 5, 9, 14, 20);
+                    four!($gg, $rol, m, a, b, c, d, 20, 5, 10, 15, 4, 5, 9, 14, 20);
+                    four!($gg, $rol, m, a, b, c, d, 24, 9, 14, 3, 8, 5, 9, 14, 20);
+                    four!($gg, $rol, m, a, b, c, d, 28, 13, 2, 7, 12, 5, 9, 14, 20);
+                    four!($hh, $rol, m, a, b, c, d, 32, 5, 8, 11, 14, 4, 11, 16, 23);
+                    four!($hh, $rol, m, a, b, c, d, 36, 1, 4, 7, 10, 4, 11, 16, 23);
+                    four!($hh, $rol, m, a, b, c, d, 40, 13, 0, 3, 6, 4, 11, 16, 23);
+                    four!($hh, $rol, m, a, b, c, d, 44, 9, 12, 15, 2, 4, 11, 16, 23);
+                    four!($ii, $rol, m, a, b, c, d, 48, 0, 7, 14, 5, 6, 10, 15, 21);
+                    four!($ii, $rol, m, a, b, c, d, 52, 12, 3, 10, 1, 6, 10, 15, 21);
+                    four!($ii, $rol, m, a, b, c, d, 56, 8, 15, 6, 13, 6, 10, 15, 21);
+                    four!($ii, $rol, m, a, b, c, d, 60, 4, 11, 2, 9, 6, 10, 15, 21);
+                    a = _mm256_add_epi32(a, aa);
+                    b = _mm256_add_epi32(b, bb);
+                    c = _mm256_add_epi32(c, cc);
+                    d = _mm256_add_epi32(d, dd);
+                }
+                let mut out = [[0u32; LANES]; 4];
+                for (o, v) in out.iter_mut().zip([a, b, c, d]) {
+                    // SAFETY: an unaligned store of eight u32s.
+                    unsafe { _mm256_storeu_si256(o.as_mut_ptr().cast(), v) };
+                }
+                for (i, s) in states.iter_mut().enumerate() {
+                    *s = [out[0][i], out[1][i], out[2][i], out[3][i]];
+                }
+            }
+        };
+    }
+
+    kernel!(compress8_avx2, "avx2", avx2_ff, avx2_gg, avx2_hh, avx2_ii, avx2_rol);
+    kernel!(compress8_avx512vl, "avx2,avx512f,avx512vl", vl_ff, vl_gg, vl_hh, vl_ii, vl_rol);
 }
 
 #[cfg(not(target_arch = "x86_64"))]
@@ -564,13 +646,16 @@ mod tests {
         }
         // Eight different streams of 5 blocks, advanced together, then compared per lane.
         let bufs: Vec<Vec<u8>> = (0..LANES as u32).map(|i| data(5 * 64, i)).collect();
-        let mut states = [IV; LANES];
         let ptrs: [*const [u8; 64]; LANES] = std::array::from_fn(|i| as_blocks(&bufs[i]).as_ptr());
-        simd::compress8(&mut states, &ptrs, 5);
-        for (i, b) in bufs.iter().enumerate() {
-            let mut want = IV;
-            scalar_compress(&mut want, as_blocks(b));
-            assert_eq!(states[i], want, "lane {i}");
+        // Every instruction set this CPU has (AVX2 always, here; AVX-512 where present).
+        for k in simd::kernels() {
+            let mut states = [IV; LANES];
+            simd::compress8_on(k, &mut states, &ptrs, 5);
+            for (i, b) in bufs.iter().enumerate() {
+                let mut want = IV;
+                scalar_compress(&mut want, as_blocks(b));
+                assert_eq!(states[i], want, "{k:?}, lane {i}");
+            }
         }
     }
 
