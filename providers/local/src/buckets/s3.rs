@@ -655,7 +655,13 @@ impl S3 for LocalS3 {
         let range = input.range;
         // One call on the blocking pool: open, check, and read a body up to STREAM_ABOVE.
         let (file, m, start, len, content_range, data) = blocking(move || {
-            let Some((file, m)) = b.open(&key).map_err(internal)? else {
+            // Only the parts in the range are opened (an unsatisfiable range opens none and
+            // fails below).
+            let wanted = |size: u64| match &range {
+                None => 0..size,
+                Some(r) => r.check(size).unwrap_or(0..0),
+            };
+            let Some((file, m)) = b.open_range(&key, wanted).map_err(internal)? else {
                 return Err(s3_error!(NoSuchKey, "The specified key does not exist."));
             };
             read_preconditions(&m, conds.0.as_ref(), conds.1.as_ref(), conds.2.as_ref(), conds.3.as_ref())?;
@@ -707,7 +713,8 @@ impl S3 for LocalS3 {
         let input = req.input;
         let b = self.bucket(&input.bucket)?;
         let key = input.key.clone();
-        let found = blocking(move || b.open(&key)).await?.map_err(internal)?;
+        // The metadata only: no part file of a multipart object is opened.
+        let found = blocking(move || b.open_range(&key, |_| 0..0)).await?.map_err(internal)?;
         let Some((_, m)) = found else {
             return Err(s3_error!(NoSuchKey, "The specified key does not exist."));
         };

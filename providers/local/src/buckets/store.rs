@@ -96,10 +96,15 @@ pub struct PartsRef {
 }
 
 /// An open object's data: one file, or a multipart object's part files in order. The files
-/// stay open, so a concurrent overwrite or delete does not change what is read.
+/// stay open, so a concurrent overwrite or delete does not change what is read. Opened for a
+/// range ([`BucketData::open_range`]), a multipart object holds only the parts in it.
 pub struct ObjData {
-    /// (file, bytes of data at its start)
-    pieces: Vec<(File, u64)>,
+    /// (file, bytes of data at its start); `None`: a part outside the range it was opened for.
+    pieces: Vec<(Option<File>, u64)>,
+}
+
+fn not_opened() -> io::Error {
+    io::Error::other("a part of the object outside the range it was opened for")
 }
 
 impl ObjData {
@@ -116,6 +121,7 @@ impl ObjData {
                 continue;
             }
             let n = ((size - offset) as usize).min(buf.len() - at);
+            let f = f.as_ref().ok_or_else(not_opened)?;
             f.read_exact_at(&mut buf[at..at + n], offset)?;
             at += n;
             offset = 0;
@@ -129,7 +135,7 @@ impl ObjData {
     /// Appends the whole data to `dst` (in the kernel where it can).
     pub fn copy_to(&mut self, dst: &mut File) -> io::Result<()> {
         for (f, size) in &mut self.pieces {
-            copy_data(f, *size, dst)?;
+            copy_data(f.as_mut().ok_or_else(not_opened)?, *size, dst)?;
         }
         Ok(())
     }
@@ -453,6 +459,17 @@ impl BucketData {
 
     /// Opens the object `key`: its data, and its metadata read from the file.
     pub fn open(&self, key: &str) -> io::Result<Option<(ObjData, ObjMeta)>> {
+        self.open_range(key, |size| 0..size)
+    }
+
+    /// Opens the object `key` for the bytes `range(size)` of its data (HeadObject: none; a
+    /// ranged GetObject: its range): a multipart object opens only the part files that hold
+    /// them, not all of its up to 10,000 parts.
+    pub fn open_range(
+        &self,
+        key: &str,
+        range: impl Fn(u64) -> std::ops::Range<u64>,
+    ) -> io::Result<Option<(ObjData, ObjMeta)>> {
         let path = self.object_path(key);
         // A multipart object's parts are opened after its file; if they are gone, the object
         // was replaced or deleted in between: look again.
@@ -468,16 +485,24 @@ impl BucketData {
             }
             let Some(pr) = &meta.parts else {
                 let size = meta.size;
-                return Ok(Some((ObjData { pieces: vec![(f, size)] }, meta)));
+                return Ok(Some((ObjData { pieces: vec![(Some(f), size)] }, meta)));
             };
             if !valid_upload_id(&pr.upload) {
                 return Err(io::Error::other(format!("object `{key}` names a bad upload id")));
             }
             let dir = self.data_dir().join(&pr.upload);
+            let want = range(meta.size);
             let mut pieces = Vec::with_capacity(pr.parts.len());
+            let mut at = 0u64;
             for (n, size) in &pr.parts {
+                let (start, end) = (at, at + size);
+                at = end;
+                if !(start < want.end && want.start < end) {
+                    pieces.push((None, *size));
+                    continue;
+                }
                 match File::open(dir.join(part_name(*n))) {
-                    Ok(pf) => pieces.push((pf, *size)),
+                    Ok(pf) => pieces.push((Some(pf), *size)),
                     Err(e) if e.kind() == io::ErrorKind::NotFound => break,
                     Err(e) => return Err(e),
                 }
@@ -1024,9 +1049,21 @@ mod tests {
                 );
             }
             assert!(d.read_range(2990, 20).is_err());
-            // A reader that opened it keeps reading it while it is replaced.
+            // Opened for a range, it holds only the parts in it: 900..1100 is in parts 1
+            // and 2; none for the metadata alone.
+            let (r, _) = b.open_range("mp", |_| 900..1100).unwrap().unwrap();
+            let open: Vec<bool> = r.pieces.iter().map(|(f, _)| f.is_some()).collect();
+            assert_eq!(open, [true, true, false]);
+            assert_eq!(r.read_range(900, 200).unwrap(), &data[900..1100]);
+            assert!(r.read_range(2500, 10).is_err(), "a part outside the range is not read");
+            let (h, hm) = b.open_range("mp", |_| 0..0).unwrap().unwrap();
+            assert!(h.pieces.iter().all(|(f, _)| f.is_none()));
+            assert_eq!(hm.size, 3000);
+            // A reader that opened it keeps reading it while it is replaced; so does one that
+            // opened a range.
             put(&b, "mp", b"small now");
             assert_eq!(d.read_range(995, 10).unwrap(), &data[995..1005]);
+            assert_eq!(r.read_range(1000, 100).unwrap(), &data[1000..1100]);
             let (d2, _) = b.open("mp").unwrap().unwrap();
             assert_eq!(d2.read_range(0, 9).unwrap(), b"small now");
             assert!(store.flusher.wait_synced(std::time::Duration::from_secs(5)));
