@@ -1,6 +1,6 @@
 """The same boto3 script against several S3 servers: PutObject and GetObject of 4 KiB and 1 MiB,
-one client thread, keep-alive, each operation's rounds alternating between the servers; prints
-ops/s per round and the median, as a Markdown table.
+with 1 and 4 client threads (one boto3 client per thread, keep-alive), each operation's rounds
+alternating between the servers; prints ops/s per round and the median, as a Markdown table.
 
     python scripts/bench_s3.py --ops 300 --rounds 3 \
         --target local=http://127.0.0.1:P,KEY,SECRET --target moto=http://127.0.0.1:Q,x,x ...
@@ -13,6 +13,7 @@ import argparse
 import os
 import statistics
 import sys
+import threading
 import time
 
 
@@ -133,33 +134,43 @@ def client(url, key, secret):
     return s3
 
 
-def one_round(s3, op, size_name, body, n):
-    t = time.perf_counter()
-    for i in range(n):
-        k = "obj-%s-%d" % (size_name, i)
-        if op == "put":
-            s3.put_object(Bucket="bench", Key=k, Body=body)
-        else:
-            s3.get_object(Bucket="bench", Key=k)["Body"].read()
-    return n / (time.perf_counter() - t)
+def one_round(clients, op, size_name, body, n):
+    """`n` operations shared by the clients, one thread each; thread `t` takes the keys
+    `t, t + threads, ...` (the same keys the PutObject rounds wrote)."""
+    def work(t, s3):
+        for i in range(t, n, len(clients)):
+            k = "obj-%s-%d" % (size_name, i)
+            if op == "put":
+                s3.put_object(Bucket="bench", Key=k, Body=body)
+            else:
+                s3.get_object(Bucket="bench", Key=k)["Body"].read()
+
+    ts = [threading.Thread(target=work, args=(t, s3)) for t, s3 in enumerate(clients)]
+    t0 = time.perf_counter()
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return n / (time.perf_counter() - t0)
 
 
-def bench(targets, ops, rounds):
+def bench(targets, ops, rounds, threads):
     """Every operation's rounds alternate between the servers (round 1 on each, then round 2 on
     each, ...), so that a slow spell of the shared machine falls on all of them alike."""
-    clients = {name: client(*t) for name, t in targets.items()}
+    clients = {name: [client(*t) for _ in range(max(threads))] for name, t in targets.items()}
     out = {name: {} for name in targets}
     for size_name, size in [("4k", 4096), ("1m", 1 << 20)]:
         body = os.urandom(size)
         n = ops if size_name == "4k" else max(ops // 5, 20)
         for op in ["put", "get"]:
-            label = "%s %s" % (op, size_name)
-            print("bench_s3: %s ..." % label, file=sys.stderr, flush=True)
-            for name in targets:
-                out[name][label] = []
-            for _ in range(rounds):
-                for name, s3 in clients.items():
-                    out[name][label].append(one_round(s3, op, size_name, body, n))
+            for th in threads:
+                label = "%s %s|%d" % (op, size_name, th)
+                print("bench_s3: %s, %d client thread(s) ..." % (label.split("|")[0], th), file=sys.stderr, flush=True)
+                for name in targets:
+                    out[name][label] = []
+                for _ in range(rounds):
+                    for name, cs in clients.items():
+                        out[name][label].append(one_round(cs[:th], op, size_name, body, n))
     return out
 
 
@@ -168,6 +179,7 @@ def main():
     ap.add_argument("--target", action="append", default=[])
     ap.add_argument("--ops", type=int, default=300)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--threads", default="1,4", help="client thread counts, comma-separated")
     ap.add_argument("--null-server", type=int)
     a = ap.parse_args()
     if a.null_server:
@@ -177,11 +189,12 @@ def main():
     for t in a.target:
         name, rest = t.split("=", 1)
         targets[name] = tuple(rest.split(","))
-    results = bench(targets, a.ops, a.rounds)
+    threads = [int(x) for x in a.threads.split(",")]
+    results = bench(targets, a.ops, a.rounds, threads)
     names = list(results)
     ops = list(results[names[0]])
-    print("| operation (ops/s, median of %d rounds) | %s |" % (a.rounds, " | ".join(names)))
-    print("|---|" + "---|" * len(names))
+    print("| operation (ops/s, median of %d rounds) | client threads | %s |" % (a.rounds, " | ".join(names)))
+    print("|---|---|" + "---|" * len(names))
     for op in ops:
         med = {n: statistics.median(results[n][op]) for n in names}
         cells = []
@@ -190,9 +203,10 @@ def main():
             if "null" in med and n != "null":
                 cell += " (%.0f%%)" % (100 * med[n] / med["null"])
             cells.append(cell)
-        print("| %s | %s |" % (op, " | ".join(cells)))
+        label, th = op.split("|")
+        print("| %s | %s | %s |" % (label, th, " | ".join(cells)))
     print()
-    print("rounds: " + "; ".join("%s %s: %s" % (n, op, "/".join("%.0f" % r for r in results[n][op]))
+    print("rounds: " + "; ".join("%s %s: %s" % (n, op.replace("|", " x"), "/".join("%.0f" % r for r in results[n][op]))
                                  for n in names for op in ops))
 
 
