@@ -2,9 +2,9 @@
 # The local cloud's S3 API side by side with moto server, s3rver (npm) and a null server (canned
 # answers: the boto3 client's own ceiling), with one boto3 script (scripts/bench_s3.py: 1 and 4
 # client threads); then each server's capacity with a Rust load generator
-# (providers/local/examples/s3_load.rs: CONNS keep-alive connections of signed requests); then the AWS CLI copying a 1 GiB file in and out of
-# the local cloud, and of the null server (the CLI's own ceiling), against the disk's own
-# sequential write speed (dd with fdatasync).
+# (providers/local/examples/s3_load.rs: CONNS keep-alive connections of signed requests); then
+# the AWS CLI copying a 1 GiB file in and out of the local cloud, and of the null server (the
+# CLI's own ceiling), against the disk's own sequential write speed (dd with fdatasync).
 #
 #   scripts/bench-s3.sh [--ops 300] [--rounds 3] [--conns 8] [--secs 5] [--no-gib | --gib-only]
 #
