@@ -2,7 +2,8 @@
 //! an object, which S3 and the SDKs compare with Content-MD5) and SHA-256 (the SigV4 payload
 //! hash the daemon verifies), with the crates the daemon uses. Prints the median of 5 rounds.
 //! Then what the daemon's MD5 lanes (`buckets::md5_lanes`: several uploads hashed at once in
-//! the lanes of AVX2 or AVX-512 registers) do for 1, 2, 4 and 8 uploads of 1 MiB hashed at the same time.
+//! the lanes of AVX2 or AVX-512 registers) do for 1, 2, 4 and 8 uploads of 1 MiB hashed at the
+//! same time.
 //!
 //! `cargo run --release -p skyform-local --example digest_cost`
 

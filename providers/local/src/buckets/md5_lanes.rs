@@ -380,37 +380,55 @@ mod simd {
         Avx2,
     }
 
+    /// Whether this CPU runs kernel `k`.
+    pub fn supported(k: Kernel) -> bool {
+        match k {
+            Kernel::Avx512Vl => {
+                available()
+                    && std::is_x86_feature_detected!("avx512f")
+                    && std::is_x86_feature_detected!("avx512vl")
+            }
+            Kernel::Avx2 => available(),
+        }
+    }
+
+    /// The kernels this CPU runs, best first.
     pub fn kernels() -> Vec<Kernel> {
-        let mut k = Vec::new();
-        if std::is_x86_feature_detected!("avx512f")
-            && std::is_x86_feature_detected!("avx512vl")
-            && available()
-        {
-            k.push(Kernel::Avx512Vl);
-        }
-        if available() {
-            k.push(Kernel::Avx2);
-        }
-        k
+        [Kernel::Avx512Vl, Kernel::Avx2].into_iter().filter(|&k| supported(k)).collect()
     }
 
     /// Advances eight MD5 states by `n` blocks each: lane `i` reads `n * 64` bytes at
-    /// `ptrs[i]`.
+    /// `ptrs[i]`. Uses the best kernel, chosen once.
     pub fn compress8(states: &mut [[u32; 4]; LANES], ptrs: &[*const [u8; 64]; LANES], n: usize) {
         static BEST: std::sync::OnceLock<Option<Kernel>> = std::sync::OnceLock::new();
         let k = BEST.get_or_init(|| kernels().first().copied()).expect("the lanes run only with AVX2");
-        compress8_on(k, states, ptrs, n)
+        // SAFETY: `k` is one this CPU runs (chosen from `kernels()`); the pointers are the
+        // caller's, valid for `n` blocks.
+        unsafe { run_kernel(k, states, ptrs, n) }
     }
 
+    /// [`compress8`] with the kernel `k` (the tests run every one the CPU has).
+    #[cfg(test)]
     pub fn compress8_on(
         k: Kernel,
         states: &mut [[u32; 4]; LANES],
         ptrs: &[*const [u8; 64]; LANES],
         n: usize,
     ) {
-        assert!(kernels().contains(&k));
-        // SAFETY: the kernel's instruction set is available (checked above); every pointer is
-        // valid for `n` blocks (the callers' slices of at least `n` blocks).
+        assert!(supported(k), "{k:?} is not available on this CPU");
+        // SAFETY: checked just above; the pointers are the caller's, valid for `n` blocks.
+        unsafe { run_kernel(k, states, ptrs, n) }
+    }
+
+    /// # Safety
+    /// The CPU runs `k`, and every pointer is valid for `n` blocks.
+    unsafe fn run_kernel(
+        k: Kernel,
+        states: &mut [[u32; 4]; LANES],
+        ptrs: &[*const [u8; 64]; LANES],
+        n: usize,
+    ) {
+        // SAFETY: the caller's contract.
         match k {
             Kernel::Avx512Vl => unsafe { compress8_avx512vl(states, ptrs, n) },
             Kernel::Avx2 => unsafe { compress8_avx2(states, ptrs, n) },
@@ -612,6 +630,21 @@ mod simd {
 
     pub fn compress8(_: &mut [[u32; 4]; LANES], _: &[*const [u8; 64]; LANES], _: usize) {
         unreachable!("lanes() is None without SIMD")
+    }
+
+    /// No SIMD kernel off x86-64.
+    #[cfg(test)]
+    #[derive(Clone, Copy, Debug)]
+    pub enum Kernel {}
+
+    #[cfg(test)]
+    pub fn kernels() -> Vec<Kernel> {
+        Vec::new()
+    }
+
+    #[cfg(test)]
+    pub fn compress8_on(k: Kernel, _: &mut [[u32; 4]; LANES], _: &[*const [u8; 64]; LANES], _: usize) {
+        match k {}
     }
 }
 
